@@ -1,0 +1,121 @@
+"""Source reference -> mirrored address.
+
+Rule: the mirrored repository is a Jinja2 template (default
+`{{ mirror }}/{{ registry }}/{{ repository }}`, with `:` in the source registry written `-`),
+followed by the source's own tag and/or digest. Two different sources must never share a target,
+so a template that maps any of a set of colliding probe names onto one address is refused.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from bot import reference
+from bot.errors import ConfigError, InvalidReference, MirrorBotError
+from bot.reference import Reference
+
+DEFAULT_TEMPLATE = "{{ mirror }}/{{ registry }}/{{ repository }}"
+PORT_SUFFIX_RE = re.compile(r"-[0-9]+\Z")
+
+# Sources that a careless template would merge: registry vs path, '/' vs '-', '_' or '.',
+# ports vs dashes, official images vs user repositories.
+COLLISION_PROBES = (
+    "docker.io/library/nginx", "docker.io/nginx/nginx", "ghcr.io/library/nginx",
+    "quay.io/library/nginx", "docker.io/a/b-c", "docker.io/a-b/c", "docker.io/a_b/c",
+    "docker.io/a/b_c", "docker.io/a.b/c", "docker.io/a/b.c", "docker.io/a/b/c",
+    "docker.io/a/bc", "docker.io/ab/c", "ghcr.io/a/b-c", "ghcr.io/a-b/c",
+    "localhost:5000/a/b", "localhost/a/b", "registry.example.com:5000/a",
+    "registry.example.com/a", "registry.k8s.io/pause", "k8s.gcr.io/pause",
+)
+
+
+class NamingError(MirrorBotError):
+    """A source that cannot be given a mirrored address."""
+
+
+def registry_component(registry: str) -> str:
+    """The source registry as a path component: `host:5000` -> `host-5000`."""
+    if registry.startswith("["):
+        raise NamingError(f"IPv6 registry '{registry}' cannot be written as a mirror path")
+    host, _, port = registry.partition(":")
+    if PORT_SUFFIX_RE.search(host):
+        # `host-5000` is kept for `host:5000`; a real host name ending in -digits would collide.
+        raise NamingError(f"registry '{registry}' ends in -digits, which the mirror uses for ports")
+    return f"{host}-{port}" if port else host
+
+
+@dataclass(frozen=True)
+class Namer:
+    """Maps source references to mirrored addresses under one mirror registry."""
+
+    mirror: str
+    template: str = DEFAULT_TEMPLATE
+
+    @cached_property
+    def _compiled(self):  # type: ignore[no-untyped-def]
+        environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+        try:
+            return environment.from_string(self.template)
+        except TemplateError as error:
+            raise ConfigError(f"naming template does not compile: {error}") from error
+
+    def repository(self, source: Reference) -> str:
+        """The mirrored `host/path` for the source repository."""
+        try:
+            rendered = self._compiled.render(
+                mirror=self.mirror,
+                registry=registry_component(source.registry),
+                source_registry=source.registry,
+                repository=source.repository,
+            ).strip()
+        except TemplateError as error:
+            raise ConfigError(f"naming template failed: {error}") from error
+        if not rendered.startswith(f"{self.mirror}/"):
+            raise ConfigError(f"naming template must produce '{self.mirror}/...', got '{rendered}'")
+        try:
+            parsed = reference.parse(rendered)
+        except InvalidReference as error:
+            raise NamingError(f"mirrored name '{rendered}' is invalid: {error.reason}") from error
+        if parsed.name != rendered:
+            raise NamingError(f"mirrored name '{rendered}' is not a plain repository name")
+        return rendered
+
+    def target(self, source: Reference) -> Reference:
+        parsed = reference.parse(self.repository(source))
+        return Reference(parsed.registry, parsed.repository, source.tag, source.digest)
+
+    def validate(self) -> None:
+        """Refuse a template that maps two different probe sources to the same address."""
+        if not reference.is_valid_domain(self.mirror.split("/", 1)[0]):
+            raise ConfigError(f"mirror registry '{self.mirror}' is not host[:port][/path]")
+        seen: dict[str, str] = {}
+        for probe in COLLISION_PROBES:
+            source = reference.parse(probe)
+            try:
+                target = self.repository(source)
+            except NamingError as error:
+                raise ConfigError(f"naming template cannot name '{probe}': {error}") from error
+            if target in seen:
+                raise ConfigError(
+                    f"naming template collides: '{seen[target]}' and '{source.name}' both map to "
+                    f"'{target}'; keep the source registry and every '/' of the repository in it"
+                )
+            seen[target] = source.name
+
+
+def find_collisions(namer: Namer, sources: list[Reference]) -> list[tuple[Reference, Reference]]:
+    """Pairs of different sources that `namer` maps to the same target."""
+    by_target: dict[Reference, list[Reference]] = {}
+    for source in sources:
+        by_target.setdefault(namer.target(source), []).append(source)
+    return [
+        pair
+        for group in by_target.values()
+        for pair in itertools.combinations(sorted(set(group)), 2)
+    ]

@@ -1,0 +1,189 @@
+"""Image reference grammar and normalisation, after distribution/reference.
+
+Rule: a reference is `[registry/]path[:tag][@digest]`; it is normalised the way docker does
+(`nginx` -> `docker.io/library/nginx:latest`) and anything outside the grammar is refused with
+the precise reason. All patterns are ASCII-only so look-alike characters never match.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.errors import InvalidReference
+
+DEFAULT_REGISTRY = "docker.io"
+DEFAULT_TAG = "latest"
+OFFICIAL_NAMESPACE = "library"
+DOCKER_HUB_ALIASES = frozenset({"index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"})
+MAX_REPOSITORY_LENGTH = 255
+
+# Composable pieces, named as in distribution/reference/regexp.go.
+ALPHANUMERIC = r"[a-z0-9]+"
+SEPARATOR = r"(?:[._]|__|-+)"
+PATH_COMPONENT = rf"{ALPHANUMERIC}(?:{SEPARATOR}{ALPHANUMERIC})*"
+DOMAIN_NAME_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+DOMAIN_NAME = rf"{DOMAIN_NAME_COMPONENT}(?:\.{DOMAIN_NAME_COMPONENT})*"
+IPV6_ADDRESS = r"\[[a-fA-F0-9:]+\]"
+HOST = rf"(?:{DOMAIN_NAME}|{IPV6_ADDRESS})"
+PORT = r"[0-9]+"
+DOMAIN = rf"{HOST}(?::{PORT})?"
+TAG = r"\w[\w.-]{0,127}"
+DIGEST_ALGORITHM = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*"
+DIGEST_HEX = r"[0-9a-fA-F]+"  # lengths are checked per algorithm below
+DIGEST = rf"{DIGEST_ALGORITHM}:{DIGEST_HEX}"
+
+
+def _full(pattern: str) -> re.Pattern[str]:
+    return re.compile(rf"(?:{pattern})\Z", re.ASCII)
+
+
+DOMAIN_RE = _full(DOMAIN)
+PATH_COMPONENT_RE = _full(PATH_COMPONENT)
+TAG_RE = _full(TAG)
+DIGEST_RE = _full(DIGEST)
+DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
+
+
+@dataclass(frozen=True, order=True)
+class Reference:
+    """A normalised image reference: registry and repository always set, tag and/or digest."""
+
+    registry: str
+    repository: str
+    tag: str | None = None
+    digest: str | None = None
+
+    @property
+    def name(self) -> str:
+        """`registry/repository`, without tag or digest."""
+        return f"{self.registry}/{self.repository}"
+
+    def __str__(self) -> str:
+        text = self.name
+        if self.tag is not None:
+            text += f":{self.tag}"
+        if self.digest is not None:
+            text += f"@{self.digest}"
+        return text
+
+    def with_digest(self, digest: str) -> Reference:
+        """The same repository pinned to `digest`, without the tag."""
+        return Reference(self.registry, self.repository, None, digest)
+
+    def with_tag(self, tag: str) -> Reference:
+        return Reference(self.registry, self.repository, tag, None)
+
+
+def _refuse(text: str, reason: str) -> InvalidReference:
+    return InvalidReference(text, reason)
+
+
+def _check_characters(text: str) -> None:
+    if not text:
+        raise _refuse(text, "the reference is empty")
+    for char in text:
+        if char.isspace():
+            raise _refuse(text, "the reference contains whitespace")
+        if ord(char) < 0x20 or ord(char) == 0x7F:
+            raise _refuse(text, "the reference contains a control character")
+        if ord(char) > 0x7E:
+            raise _refuse(text, f"the reference contains the non-ASCII character U+{ord(char):04X}")
+    if text.startswith("-"):
+        raise _refuse(text, "a reference cannot start with '-' (options are not accepted)")
+
+
+def _check_digest(text: str, digest: str) -> str:
+    if not DIGEST_RE.match(digest):
+        raise _refuse(text, f"'{digest}' is not a digest (expected sha256:<64 hex characters>)")
+    algorithm, hex_part = digest.split(":", 1)
+    expected = DIGEST_LENGTHS.get(algorithm)
+    if expected is None:
+        raise _refuse(text, f"unsupported digest algorithm '{algorithm}' (use sha256)")
+    if len(hex_part) != expected:
+        raise _refuse(
+            text,
+            f"a {algorithm} digest has {expected} hex characters, this one has {len(hex_part)}",
+        )
+    if hex_part != hex_part.lower():
+        raise _refuse(text, "digest hex must be lowercase")
+    return digest
+
+
+def _split_domain(text: str, name: str) -> tuple[str, str]:
+    first, sep, rest = name.partition("/")
+    looks_like_domain = sep and (
+        "." in first or ":" in first or first.lower() == "localhost" or first != first.lower()
+    )
+    if not looks_like_domain:
+        return DEFAULT_REGISTRY, name
+    if not DOMAIN_RE.match(first):
+        raise _refuse(text, f"'{first}' is not a valid registry host")
+    if not ("." in first or ":" in first or first.lower() == "localhost"):
+        raise _refuse(
+            text,
+            f"repository names must be lowercase: '{first}' -> '{first.lower()}' "
+            "(a registry host contains '.' or ':')",
+        )
+    domain = first.lower()
+    if domain in DOCKER_HUB_ALIASES:
+        domain = DEFAULT_REGISTRY
+    return domain, rest
+
+
+def _check_path(text: str, path: str) -> None:
+    if not path:
+        raise _refuse(text, "the repository name is missing")
+    if "//" in path or path.startswith("/") or path.endswith("/"):
+        raise _refuse(text, "the repository name has an empty path component ('//' or a '/' at an end)")
+    for component in path.split("/"):
+        if component in {".", ".."}:
+            raise _refuse(text, f"'{component}' is not allowed as a path component")
+        if component != component.lower() and PATH_COMPONENT_RE.match(component.lower()):
+            raise _refuse(
+                text,
+                f"repository names must be lowercase: '{component}' -> '{component.lower()}'",
+            )
+        if not PATH_COMPONENT_RE.match(component):
+            raise _refuse(
+                text,
+                f"'{component}' is not a valid path component "
+                "(lowercase letters, digits, and single '.', '_', '__' or '-' runs between them)",
+            )
+
+
+def parse(text: str) -> Reference:
+    """Parse and normalise `text`; raise InvalidReference with the reason if it is not valid."""
+    _check_characters(text)
+    remainder, at, digest = text.partition("@")
+    digest_value = _check_digest(text, digest) if at else None
+    if at and "@" in digest:
+        raise _refuse(text, "a reference has at most one '@digest'")
+    tag: str | None = None
+    last_slash = remainder.rfind("/")
+    colon = remainder.rfind(":")
+    if colon > last_slash:
+        remainder, tag = remainder[:colon], remainder[colon + 1 :]
+        if not TAG_RE.match(tag):
+            raise _refuse(
+                text,
+                f"'{tag}' is not a valid tag (letters, digits, '_', '.', '-'; at most 128; "
+                "not starting with '.' or '-')",
+            )
+    registry, path = _split_domain(text, remainder)
+    _check_path(text, path)
+    if registry == DEFAULT_REGISTRY and "/" not in path:
+        path = f"{OFFICIAL_NAMESPACE}/{path}"
+    if len(registry) + 1 + len(path) > MAX_REPOSITORY_LENGTH:
+        raise _refuse(text, f"the repository name is longer than {MAX_REPOSITORY_LENGTH} characters")
+    if tag is None and digest_value is None:
+        tag = DEFAULT_TAG
+    return Reference(registry, path, tag, digest_value)
+
+
+def is_valid_path_component(component: str) -> bool:
+    return bool(PATH_COMPONENT_RE.match(component))
+
+
+def is_valid_domain(domain: str) -> bool:
+    return bool(DOMAIN_RE.match(domain))
