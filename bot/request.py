@@ -157,7 +157,7 @@ def parse_request(
             continue
         if not is_image_text:
             continue
-        images.append(_requested_image(raw, token, mirror_hosts))
+        images.append(requested_image(raw, token, mirror_hosts))
     images = _dedupe(images)
     if len(images) > max_images:
         extra = len(images) - max_images
@@ -174,7 +174,7 @@ def parse_request(
     return ImageRequest(tuple(images), tuple(dict.fromkeys(platforms)), tuple(problems))
 
 
-def _requested_image(raw: str, token: str, mirror_hosts: Sequence[str]) -> RequestedImage:
+def requested_image(raw: str, token: str, mirror_hosts: Sequence[str]) -> RequestedImage:
     if token.startswith("-"):
         return RequestedImage(raw, None, f"'{token}' looks like a command-line option; options are "
                                          "not accepted (name platforms as --platform=os/arch)")

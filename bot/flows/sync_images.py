@@ -1,0 +1,70 @@
+"""`mirror-bot sync`: copy named images now, with the allowlist applied.
+
+Rule: each image is planned like an issue request (invalid and denied images are reported,
+never copied), then synced; one progress line per image goes to stderr so stdout stays
+machine-readable with --json. Exit 0 when nothing failed, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from bot.adapters import build_syncer
+from bot.config import Config, load_config
+from bot.flows.plan import Plan, plan_request
+from bot.request import ImageRequest, RequestedImage, requested_image, normalise_platform
+from bot.sync import SyncItem, SyncResult, Syncer, human_size
+from bot.transfer_errors import TransferError
+
+
+def plan_images(images: Sequence[str], platforms: Sequence[str], config: Config) -> Plan:
+    hosts = [config.mirror, config.mirror.split("/", 1)[0]]
+    requested: list[RequestedImage] = [requested_image(text, text.strip(), hosts) for text in images]
+    request = ImageRequest(tuple(requested), tuple(normalise_platform(p) for p in platforms))
+    return plan_request(request, config.allowlist, config.namer)
+
+
+def sync_plan(plan: Plan, syncer: Syncer, jobs: int = 1,
+              progress: TextIO | None = None) -> list[SyncResult]:
+    """Sync the allowed images of a plan; denied and invalid ones become results as they are."""
+    items = [SyncItem(image.source, image.target, image.platforms)
+             for image in plan.allowed if image.source and image.target]
+
+    def report(result: SyncResult) -> None:
+        if progress is None:
+            return
+        outcome = result.status if not result.error else f"failed ({result.error.kind})"
+        print(f"{result.source} -> {result.target}: {outcome}, {human_size(result.size)}, "
+              f"{result.elapsed:.1f}s", file=progress, flush=True)
+
+    synced = iter(syncer.sync_all(items, jobs, report))
+    results = []
+    for image in plan.images:
+        if image.decision == "allowed" and image.source and image.target:
+            results.append(next(synced))
+        else:
+            results.append(SyncResult(
+                image.source or image.input, image.target, image.decision,
+                error=TransferError("invalid" if image.decision == "invalid" else "denied",
+                                    image.reason)))
+    return results
+
+
+def run_sync(images: Sequence[str], platforms: Sequence[str], jobs: int, as_json: bool) -> int:
+    config = load_config()
+    plan = plan_images(images, platforms, config)
+    results = sync_plan(plan, build_syncer(config), max(1, jobs), progress=sys.stderr)
+    if as_json:
+        print(json.dumps({"results": [r.to_json() for r in results]}, indent=2))
+    else:
+        for result in results:
+            line = f"{result.status}: {result.source}"
+            if result.target and result.status in {"copied", "unchanged"}:
+                line += f" -> {result.target} ({result.digest})"
+            if result.error:
+                line += f"\n  {result.error.kind}: {result.error.message}"
+            print(line)
+    return 0 if all(r.status in {"copied", "unchanged"} for r in results) else 1

@@ -1,0 +1,284 @@
+"""Look up -> compare -> copy -> verify, for one image or many.
+
+Rule: an image is `unchanged` when the mirror's digest (one manifest HEAD) equals the source's
+(one manifest HEAD), and then nothing is copied and no manifest is GET from upstream. Otherwise
+it is copied with `skopeo copy --all --preserve-digests` from the source pinned by digest, and
+reported `copied` only after the mirror answers with that same digest. A platform selection
+copies those platforms' manifests (digests preserved) under a smaller index whose digest
+differs from upstream's by design. Transient failures are retried with backoff and jitter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeVar
+
+from bot.reference import Reference
+from bot.registry import Manifest
+from bot.transfer_errors import TransferError
+
+Status = Literal["copied", "unchanged", "failed", "denied", "invalid"]
+SIGNATURE_SUFFIXES = ("sig", "att", "sbom")
+SUBSET_NOTE = ("platform subset: each platform keeps its upstream digest; the index listing them "
+               "is new, so its digest differs from upstream's")
+T = TypeVar("T")
+
+
+class Registry(Protocol):
+    def head_digest(self, ref: Reference) -> str | None: ...
+    def get_manifest(self, ref: Reference) -> Manifest | None: ...
+    def put_manifest(self, ref: Reference, manifest: Manifest) -> str: ...
+
+
+class Copier(Protocol):
+    def copy(self, source: Reference, destination: Reference, *, all_platforms: bool = True,
+             platform: str | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3
+    base_delay: float = 2.0
+    max_delay: float = 60.0
+
+    def delay(self, attempt: int, error: TransferError) -> float:
+        if error.retry_after is not None:
+            return min(error.retry_after, self.max_delay)
+        backoff = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        return backoff * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not a secret
+
+
+@dataclass(frozen=True)
+class SyncItem:
+    source: Reference | str
+    target: Reference
+    platforms: tuple[str, ...] = ()
+
+
+@dataclass
+class SyncResult:
+    source: Reference | str
+    target: Reference | None
+    status: Status
+    digest: str | None = None
+    error: TransferError | None = None
+    platforms: tuple[str, ...] = ()
+    signatures: list[str] = field(default_factory=list)
+    size: int | None = None
+    elapsed: float = 0.0
+    note: str | None = None
+
+    @property
+    def transient(self) -> bool:
+        return self.error is not None and self.error.transient
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": str(self.source),
+            "target": str(self.target) if self.target else None,
+            "digest": self.digest,
+            "status": self.status,
+            "error": {"kind": self.error.kind, "message": self.error.message} if self.error else None,
+            "platforms": list(self.platforms) if self.platforms else "all",
+            "signatures": self.signatures,
+            "size": self.size,
+            "note": self.note,
+        }
+
+
+@dataclass
+class Syncer:
+    """Syncs images with a registry client for look-ups and a copier (skopeo) for bytes."""
+
+    registry: Registry
+    copier: Copier
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    max_size: int | None = None
+    sleep: Callable[[float], None] = time.sleep
+
+    def _with_retries(self, action: Callable[[], T]) -> T:
+        attempt = 1
+        while True:
+            try:
+                return action()
+            except TransferError as error:
+                if not error.transient or attempt >= self.retry.attempts:
+                    raise
+                self.sleep(self.retry.delay(attempt, error))
+                attempt += 1
+
+    def sync(self, item: SyncItem) -> SyncResult:
+        started = time.monotonic()
+        try:
+            result = self._sync(item)
+        except TransferError as error:
+            result = SyncResult(item.source, item.target, "failed", error=error,
+                                platforms=item.platforms)
+        result.elapsed = time.monotonic() - started
+        return result
+
+    def sync_all(self, items: Sequence[SyncItem], jobs: int = 1,
+                 on_done: Callable[[SyncResult], None] | None = None) -> list[SyncResult]:
+        def run(item: SyncItem) -> SyncResult:
+            result = self.sync(item)
+            if on_done:
+                on_done(result)
+            return result
+
+        if jobs <= 1 or len(items) <= 1:
+            return [run(item) for item in items]
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            return list(pool.map(run, items))
+
+    # -- one image ----------------------------------------------------------------------------
+
+    def _source_digest(self, source: Reference) -> str:
+        if source.digest:
+            return source.digest
+        digest = self._with_retries(lambda: self.registry.head_digest(source))
+        if digest is None:
+            raise TransferError("not_found", f"{source} does not exist upstream (check the "
+                                             "name and tag on the source registry)")
+        return digest
+
+    def _sync(self, item: SyncItem) -> SyncResult:
+        if item.platforms:
+            return self._sync_platforms(item)
+        source, target = item.source, item.target
+        digest = self._source_digest(source)
+        pinned = source.with_digest(digest)
+        if self._with_retries(lambda: self.registry.head_digest(target)) == digest:
+            return SyncResult(source, target, "unchanged", digest)
+        size = self._check_size(pinned)
+        self._with_retries(lambda: self.copier.copy(pinned, target))
+        self._verify(target, digest)
+        signatures = self._copy_signatures(source, target, digest)
+        return SyncResult(source, target, "copied", digest, signatures=signatures, size=size)
+
+    def _verify(self, target: Reference, expected: str) -> None:
+        actual = self._with_retries(lambda: self.registry.head_digest(target))
+        if actual != expected:
+            raise TransferError("digest_mismatch", f"the mirror serves {actual or 'nothing'} for "
+                                                   f"{target}, expected {expected}; not recorded "
+                                                   "as mirrored")
+
+    def _manifest(self, ref: Reference) -> Manifest:
+        manifest = self._with_retries(lambda: self.registry.get_manifest(ref))
+        if manifest is None:
+            raise TransferError("not_found", f"{ref} disappeared upstream during the sync")
+        return manifest
+
+    def _check_size(self, pinned: Reference) -> int | None:
+        if self.max_size is None:
+            return None
+        manifest = self._manifest(pinned)
+        children = [manifest]
+        if manifest.is_index:
+            children = [self._manifest(pinned.with_digest(entry["digest"]))
+                        for entry in manifest.json().get("manifests", [])]
+        size = sum(_image_size(child) for child in children)
+        if size > self.max_size:
+            raise TransferError("too_large", f"{pinned.name} is {_human(size)} over all platforms, "
+                                             f"above this mirror's limit of {_human(self.max_size)}; "
+                                             "ask for fewer platforms with --platform=os/arch")
+        return size
+
+    def _copy_signatures(self, source: Reference, target: Reference, digest: str) -> list[str]:
+        copied = []
+        algorithm, hex_digest = digest.split(":", 1)
+        for suffix in SIGNATURE_SUFFIXES:
+            tag = f"{algorithm}-{hex_digest}.{suffix}"
+            signature_source = source.with_tag(tag)
+            signature_digest = self._with_retries(lambda s=signature_source: self.registry.head_digest(s))
+            if signature_digest is None:
+                continue
+            signature_target = target.with_tag(tag)
+            if self._with_retries(lambda t=signature_target: self.registry.head_digest(t)) != signature_digest:
+                pinned = signature_source.with_digest(signature_digest)
+                self._with_retries(lambda p=pinned, t=signature_target: self.copier.copy(p, t))
+                self._verify(signature_target, signature_digest)
+            copied.append(str(signature_target))
+        return copied
+
+    def _sync_platforms(self, item: SyncItem) -> SyncResult:
+        source, target = item.source, item.target
+        pinned = source.with_digest(self._source_digest(source))
+        upstream = self._manifest(pinned)
+        if not upstream.is_index:
+            # A single-platform image has nothing to select: copy it whole, digest preserved.
+            return self._sync(SyncItem(source, target))
+        index = upstream.json()
+        chosen, missing = _select_platforms(index.get("manifests", []), item.platforms)
+        if missing:
+            available = sorted({_platform_name(e.get("platform", {})) for e in index["manifests"]
+                                if e.get("platform")})
+            raise TransferError("platform_unavailable",
+                                f"{source} has no {', '.join(missing)} image (it has: "
+                                f"{', '.join(available)})")
+        body = json.dumps({**index, "manifests": chosen}, indent=3).encode()
+        subset = Manifest(body, upstream.media_type, "sha256:" + hashlib.sha256(body).hexdigest())
+        if self._with_retries(lambda: self.registry.head_digest(target)) == subset.digest:
+            return SyncResult(source, target, "unchanged", subset.digest, platforms=item.platforms,
+                              note=SUBSET_NOTE)
+        for entry in chosen:
+            child_source = pinned.with_digest(entry["digest"])
+            child_target = Reference(target.registry, target.repository, None, entry["digest"])
+            self._with_retries(lambda s=child_source, t=child_target: self.copier.copy(
+                s, t, all_platforms=False))
+        destination = target if target.tag else Reference(target.registry, target.repository,
+                                                          None, subset.digest)
+        self._with_retries(lambda: self.registry.put_manifest(destination, subset))
+        self._verify(destination, subset.digest)
+        return SyncResult(source, destination, "copied", subset.digest, platforms=item.platforms,
+                          note=SUBSET_NOTE)
+
+
+def _platform_name(platform: dict[str, str]) -> str:
+    parts = [platform.get("os", "?"), platform.get("architecture", "?")]
+    if platform.get("variant"):
+        parts.append(platform["variant"])
+    return "/".join(parts)
+
+
+def _select_platforms(entries: Iterable[dict], wanted: Sequence[str]) -> tuple[list[dict], list[str]]:
+    chosen: list[dict] = []
+    missing: list[str] = []
+    entries = list(entries)
+    for platform in wanted:
+        os_name, arch, *variant = platform.split("/")
+        matches = [
+            e for e in entries
+            if e.get("platform", {}).get("os") == os_name
+            and e.get("platform", {}).get("architecture") == arch
+            and (not variant or e.get("platform", {}).get("variant") == variant[0])
+        ]
+        if matches:
+            chosen.extend(m for m in matches[:1] if m not in chosen)
+        else:
+            missing.append(platform)
+    return chosen, missing
+
+
+def _image_size(manifest: Manifest) -> int:
+    data = manifest.json()
+    layers = data.get("layers", [])
+    config = data.get("config", {})
+    return sum(int(layer.get("size", 0)) for layer in layers) + int(config.get("size", 0))
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+def human_size(size: int | None) -> str:
+    return "?" if size is None else _human(size)
