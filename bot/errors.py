@@ -5,7 +5,7 @@ class MirrorBotError(Exception):
     """Base class for errors the bot reports to users instead of crashing."""
 
 
-class InvalidReference(MirrorBotError):  # noqa: N818 - reads as a verdict at call sites
+class InvalidReference(MirrorBotError):
     """An image reference that does not follow the distribution reference grammar."""
 
     def __init__(self, text: str, reason: str) -> None:

@@ -31,7 +31,8 @@ COLLISION_PROBES = (
     "docker.io/a/b_c", "docker.io/a.b/c", "docker.io/a/b.c", "docker.io/a/b/c",
     "docker.io/a/bc", "docker.io/ab/c", "ghcr.io/a/b-c", "ghcr.io/a-b/c",
     "localhost:5000/a/b", "localhost/a/b", "registry.example.com:5000/a",
-    "registry.example.com/a", "registry.k8s.io/pause", "k8s.gcr.io/pause",
+    "registry.example.com/a", "registry-example.com/a", "registry.k8s.io/pause",
+    "k8s.gcr.io/pause", "docker.io/a__b/c", "docker.io/a/b__c",
 )
 
 

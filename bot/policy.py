@@ -250,7 +250,8 @@ def _check_patterns(
     for item in node.value:
         line = item.start_mark.line + 1
         if not isinstance(item, yaml.ScalarNode) or item.tag != "tag:yaml.org,2002:str":
-            problems.append(Problem(line, f"{kind} entries must be strings like docker.io/library/nginx", source))
+            problems.append(Problem(
+                line, f"{kind} entries must be strings like docker.io/library/nginx", source))
             continue
         text = item.value
         try:
@@ -259,7 +260,8 @@ def _check_patterns(
             problems.append(Problem(line, f"bad pattern '{text}': {error}", source))
             continue
         if normalised != text:
-            problems.append(Problem(line, f"'{text}' is not written normalised; write '{normalised}'", source))
+            problems.append(Problem(
+                line, f"'{text}' is not written normalised; write '{normalised}'", source))
         patterns.append(Pattern(text, registry, path, tag_glob, line, source))
     return patterns
 
@@ -295,7 +297,8 @@ def parse_allowlist(text: str, source: str = "allowlist.yaml") -> tuple[Allowlis
         problem = getattr(error, "problem", None) or str(error)
         return Allowlist(source=source), [Problem(line, f"YAML error: {problem}", source)]
     if root is None:
-        return Allowlist(source=source), [Problem(None, "the file is empty; it needs an 'allow:' list", source)]
+        empty = Problem(None, "the file is empty; it needs an 'allow:' list", source)
+        return Allowlist(source=source), [empty]
     if not isinstance(root, yaml.MappingNode):
         return Allowlist(source=source), [
             Problem(root.start_mark.line + 1, "the top level must be a mapping with 'allow:'", source)]
@@ -313,7 +316,8 @@ def parse_allowlist(text: str, source: str = "allowlist.yaml") -> tuple[Allowlis
         problems.append(Problem(None, "missing the 'allow:' list", source))
     allow = _check_patterns("allow", sections["allow"], source, problems) if "allow" in sections else []
     deny = _check_patterns("deny", sections["deny"], source, problems) if "deny" in sections else []
-    settings = _check_settings(sections["settings"], source, problems) if "settings" in sections else Settings()
+    settings = (_check_settings(sections["settings"], source, problems)
+                if "settings" in sections else Settings())
     _check_overlaps("allow", allow, problems)
     _check_overlaps("deny", deny, problems)
     problems.sort(key=lambda p: (p.line or 0, p.message))

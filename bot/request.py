@@ -104,8 +104,8 @@ def _strip_mirror(token: str, mirror_hosts: Sequence[str]) -> str:
 def _tokens(text: str) -> list[str]:
     tokens: list[str] = []
     for line in text.splitlines() or [""]:
-        line = PULL_COMMAND_RE.sub("", line)
-        tokens.extend(t for t in re.split(r"[\s,;]+", line) if t)
+        command = PULL_COMMAND_RE.sub("", line)
+        tokens.extend(t for t in re.split(r"[\s,]+", command) if t)
     return tokens
 
 

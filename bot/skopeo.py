@@ -54,7 +54,8 @@ def _user_message(stderr: str) -> str:
 def docker_arg(ref: Reference) -> str:
     """`docker://` + the validated reference. A Reference never starts with '-'."""
     text = str(ref)
-    assert not text.startswith("-") and not any(c.isspace() for c in text), text
+    if text.startswith("-") or any(c.isspace() for c in text):
+        raise ValueError(f"refusing to pass {text!r} to skopeo")
     return f"docker://{text}"
 
 

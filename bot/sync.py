@@ -199,7 +199,8 @@ class Syncer:
             if signature_digest is None:
                 continue
             signature_target = target.with_tag(tag)
-            if self._with_retries(lambda t=signature_target: self.registry.head_digest(t)) != signature_digest:
+            mirrored = self._with_retries(lambda t=signature_target: self.registry.head_digest(t))
+            if mirrored != signature_digest:
                 pinned = signature_source.with_digest(signature_digest)
                 self._with_retries(lambda p=pinned, t=signature_target: self.copier.copy(p, t))
                 self._verify(signature_target, signature_digest)

@@ -24,7 +24,8 @@ class TransferError(MirrorBotError):
     """A copy or look-up that failed, classified by `kind`."""
 
     def __init__(self, kind: str, message: str, *, retry_after: float | None = None) -> None:
-        assert kind in KINDS, kind
+        if kind not in KINDS:
+            raise ValueError(f"unknown transfer error kind {kind!r}")
         super().__init__(message)
         self.kind = kind
         self.message = message

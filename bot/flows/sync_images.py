@@ -15,8 +15,8 @@ from typing import TextIO
 from bot.adapters import build_syncer
 from bot.config import Config, load_config
 from bot.flows.plan import Plan, plan_request
-from bot.request import ImageRequest, RequestedImage, requested_image, normalise_platform
-from bot.sync import SyncItem, SyncResult, Syncer, human_size
+from bot.request import ImageRequest, RequestedImage, normalise_platform, requested_image
+from bot.sync import Syncer, SyncItem, SyncResult, human_size
 from bot.transfer_errors import TransferError
 
 

@@ -1,0 +1,132 @@
+"""Shared testbed: real registries on loopback, started once per test session."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot.config import Config, load_config
+from bot.registry import Credentials, RegistriesConf, RegistryClient
+from bot.skopeo import Skopeo
+from bot.sync import RetryPolicy, Syncer
+from tests.sandbox.images import BuiltImage, build_image, push
+from tests.sandbox.registries import Registry, start_registry, write_registries_conf
+
+MIRROR_USER, MIRROR_PASSWORD = "mirror-bot", "fake-mirror-password-7f3a"
+SOURCE_USER, SOURCE_PASSWORD = "reader", "fake-source-password-91c2"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+needs_registry = pytest.mark.skipif(
+    not (shutil.which("skopeo") and shutil.which("docker-registry")),
+    reason="skopeo and docker-registry are installed by scripts/setup.sh",
+)
+
+
+@dataclass
+class Sandbox:
+    upstream: Registry
+    mirror: Registry
+    private: Registry  # an htpasswd-protected upstream
+    registries_conf: Path
+    allowlist: Path
+    workdir: Path
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MIRROR_", "GITHUB_"))}
+        env.update(
+            CONTAINERS_REGISTRIES_CONF=str(self.registries_conf),
+            MIRROR_REGISTRY=self.mirror.host,
+            MIRROR_USERNAME=MIRROR_USER,
+            MIRROR_PASSWORD=MIRROR_PASSWORD,
+            MIRROR_ALLOWLIST=str(self.allowlist),
+            MIRROR_RETRY_BASE_DELAY="0.01",
+        )
+        env.update(extra)
+        return env
+
+    def config(self, **extra: str) -> Config:
+        return load_config(self.env(**extra))
+
+    def client(self, *, with_mirror_creds: bool = True) -> RegistryClient:
+        credentials = Credentials()
+        if with_mirror_creds:
+            credentials.add(self.mirror.host, MIRROR_USER, MIRROR_PASSWORD)
+        return RegistryClient(RegistriesConf.load(self.registries_conf), credentials, timeout=10)
+
+    def syncer(self, max_size: int | None = None) -> Syncer:
+        credentials = Credentials()
+        credentials.add(self.mirror.host, MIRROR_USER, MIRROR_PASSWORD)
+        return Syncer(
+            registry=RegistryClient(RegistriesConf.load(self.registries_conf), credentials, 10),
+            copier=Skopeo(self.registries_conf, credentials, timeout=120),
+            retry=RetryPolicy(attempts=2, base_delay=0.01),
+            max_size=max_size,
+        )
+
+    def seed(self, name: str, tag: str = "1.0", *, seed: str | None = None,
+             platforms: tuple[str, ...] = ("linux/amd64", "linux/arm64"),
+             layer_sizes: tuple[int, ...] = (4096, 2048), registry: Registry | None = None,
+             prefix: str = "docker.io") -> BuiltImage:
+        """Build an image and push it upstream as `<prefix>/<name>:<tag>` (realistic name)."""
+        layout = self.workdir / "layouts" / re.sub(r"[^a-z0-9]+", "-", f"{name}-{tag}-{seed}")
+        image = build_image(layout, tag, seed=seed or name, platforms=platforms,
+                            layer_sizes=layer_sizes)
+        target = registry or self.upstream
+        creds = f"{SOURCE_USER}:{SOURCE_PASSWORD}" if target is self.private else None
+        path = f"library/{name}" if prefix == "docker.io" and "/" not in name else name
+        push(image, f"{target.host}/{prefix}/{path}:{tag}", creds=creds)
+        return image
+
+
+ALLOWLIST = """
+allow:
+  - docker.io/library/*
+  - docker.io/team/**
+  - ghcr.io/acme/*
+  - quay.io/acme/*
+  - registry.k8s.io/**
+  - private.example.io/**
+deny:
+  - docker.io/library/forbidden
+settings:
+  max_images_per_issue: 10
+  max_image_size: 1MiB
+"""
+
+
+@pytest.fixture(scope="session")
+def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    if not (shutil.which("skopeo") and shutil.which("docker-registry")):
+        pytest.skip("skopeo and docker-registry are installed by scripts/setup.sh")
+    root = tmp_path_factory.mktemp("testbed")
+    registries = []
+    try:
+        upstream = start_registry(root / "upstream")
+        registries.append(upstream)
+        mirror = start_registry(root / "mirror", {MIRROR_USER: MIRROR_PASSWORD})
+        registries.append(mirror)
+        private = start_registry(root / "private", {SOURCE_USER: SOURCE_PASSWORD})
+        registries.append(private)
+        conf = write_registries_conf(root / "registries.conf", upstream.host, [mirror.host])
+        with conf.open("a") as handle:
+            handle.write(f'\n[[registry]]\nprefix = "private.example.io"\n'
+                         f'location = "{private.host}/private.example.io"\ninsecure = true\n'
+                         f'\n[[registry]]\nlocation = "{private.host}"\ninsecure = true\n')
+        allowlist = root / "allowlist.yaml"
+        allowlist.write_text(ALLOWLIST)
+        yield Sandbox(upstream, mirror, private, conf, allowlist, root)
+    finally:
+        for registry in registries:
+            registry.stop()
+
+
+@pytest.fixture
+def name(request: pytest.FixtureRequest) -> str:
+    """A repository name unique to the test, so tests share registries without interfering."""
+    return re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:60]
