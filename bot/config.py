@@ -46,7 +46,7 @@ class Config:
 
     @property
     def secrets(self) -> list[str]:
-        return [s for s in (self.mirror_password, self.mirror_username) if s]
+        return [self.mirror_password] if self.mirror_password else []
 
 
 def load_config(env: Mapping[str, str] | None = None) -> Config:

@@ -18,7 +18,7 @@ from bot.sync import RetryPolicy, Syncer
 from tests.sandbox.images import BuiltImage, build_image, push
 from tests.sandbox.registries import Registry, start_registry, write_registries_conf
 
-MIRROR_USER, MIRROR_PASSWORD = "mirror-bot", "fake-mirror-password-7f3a"
+MIRROR_USER, MIRROR_PASSWORD = "mirror-pusher", "fake-mirror-password-7f3a"
 SOURCE_USER, SOURCE_PASSWORD = "reader", "fake-source-password-91c2"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

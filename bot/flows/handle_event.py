@@ -1,0 +1,282 @@
+"""`mirror-bot handle-event`: one GitHub event in, the outcomes table of DESIGN.md out.
+
+Rule: only issues carrying the request label, opened by a person and not locked, are handled;
+everything else gets no write call. The bot keeps one comment per issue, edited in place
+(syncing -> result); labels and state are set together at the end. Exit 0 when the issue was
+handled (mirrored, denied, invalid), 1 on a transient failure that stays open for a retry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.adapters import build_syncer
+from bot.config import Config, Labels, load_config
+from bot.flows.plan import Plan, plan_issue
+from bot.flows.sync_images import sync_plan
+from bot.forge import COMMENT_MARKER, BotComment, Forge, GitHubForge, IssueSnapshot, LocalForge
+from bot.render import render, result_marker
+from bot.request import parse_request
+from bot.sync import Syncer, SyncResult
+from bot.transfer_errors import redact
+
+FINAL_FAILURE_KINDS = frozenset({"not_found", "platform_unavailable", "too_large", "invalid",
+                                 "denied"})
+WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
+RETRY_COMMAND = "/retry"
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    action: str
+    issue: IssueSnapshot
+    sender: str = ""
+    sender_is_bot: bool = False
+    comment_body: str | None = None
+    label: str | None = None
+    changes: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_payload(cls, name: str, payload: Mapping[str, Any]) -> Event | None:
+        if "issue" not in payload:
+            return None
+        comment = payload.get("comment") or {}
+        actor = comment.get("user") or payload.get("sender") or {}
+        return cls(
+            name=name,
+            action=str(payload.get("action") or ""),
+            issue=IssueSnapshot.from_payload(payload["issue"]),
+            sender=str(actor.get("login") or ""),
+            sender_is_bot=actor.get("type") == "Bot",
+            comment_body=comment.get("body") if comment else None,
+            label=(payload.get("label") or {}).get("name"),
+            changes=payload.get("changes") or {},
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str  # ignored, mirrored, denied, invalid, failed
+    exit_code: int
+    detail: str = ""
+    results: tuple[SyncResult, ...] = ()
+
+
+def why_ignored(event: Event, labels: Labels, mirror_hosts: list[str]) -> str | None:
+    """The reason the event needs no action, or None when it should be handled (pure)."""
+    issue = event.issue
+    if issue.is_pull_request:
+        return "pull requests are not image requests"
+    if labels.request not in issue.labels:
+        return f"issue #{issue.number} does not carry the '{labels.request}' label"
+    if issue.author_is_bot:
+        return f"issue #{issue.number} was opened by a bot"
+    if issue.locked:
+        return f"issue #{issue.number} is locked"
+    if event.name == "issues":
+        if event.action in {"opened", "reopened"}:
+            return None
+        if event.action == "labeled":
+            return None if event.label == labels.request else "another label was added"
+        if event.action == "edited":
+            return None if _request_changed(event, mirror_hosts) else "the edit did not change the request"
+        return f"issues.{event.action} needs no action"
+    if event.name == "issue_comment":
+        if event.action != "created":
+            return f"issue_comment.{event.action} needs no action"
+        if event.sender_is_bot:
+            return "comments by bots are ignored"
+        first_line = (event.comment_body or "").strip().splitlines()[:1]
+        if first_line != [RETRY_COMMAND]:
+            return "the comment is not /retry"
+        return None
+    return f"{event.name} events are not handled"
+
+
+def _request_changed(event: Event, mirror_hosts: list[str]) -> bool:
+    issue = event.issue
+    old_title = (event.changes.get("title") or {}).get("from", issue.title)
+    old_body = (event.changes.get("body") or {}).get("from", issue.body)
+    before = parse_request(old_title, old_body, mirror_hosts)
+    after = parse_request(issue.title, issue.body, mirror_hosts)
+    return (before.images, before.platforms) != (after.images, after.platforms)
+
+
+@dataclass
+class Handler:
+    """Handles one event with the adapters it is given."""
+
+    config: Config
+    forge: Forge
+    syncer: Syncer
+    run_url: str | None = None
+    repository_url: str = ""
+    log: Any = sys.stderr
+
+    def _say(self, message: str) -> None:
+        print(f"mirror-bot: {redact(message, self.config.secrets)}", file=self.log)
+
+    def handle(self, event: Event) -> Outcome:
+        hosts = [self.config.mirror, self.config.mirror.split("/", 1)[0]]
+        reason = why_ignored(event, self.config.labels, hosts)
+        if reason is None and event.name == "issue_comment" and event.sender != event.issue.author:
+            permission = self.forge.permission(event.sender)
+            if permission not in WRITE_PERMISSIONS:
+                reason = f"/retry by {event.sender} ignored: not the author, permission '{permission}'"
+        if reason:
+            self._say(f"ignored: {reason}")
+            return Outcome("ignored", 0, reason)
+        return self.process(event.issue, check_flood=event.action == "opened")
+
+    def process(self, issue: IssueSnapshot, *, check_flood: bool = False) -> Outcome:
+        """Plan, sync and report one request issue. Also the sweep's entry point."""
+        plan = plan_issue(issue.title, issue.body, self.config.allowlist, self.config.namer)
+        comment = self.forge.find_bot_comment(issue)
+        if check_flood:
+            cap = self.config.allowlist.settings.max_open_requests_per_user
+            open_requests = self.forge.open_requests_by(issue.author, self.config.labels.request)
+            if open_requests > cap:
+                return self._refuse_flood(issue, comment, open_requests, cap)
+        if not plan.allowed:
+            return self._finish(issue, comment, plan, [])
+        comment = self._upsert(issue, comment, self._comment(plan, "syncing"))
+        results = sync_plan(plan, self.syncer, progress=self.log)
+        return self._finish(issue, comment, plan, results)
+
+    def _upsert(self, issue: IssueSnapshot, comment: BotComment | None, body: str) -> BotComment:
+        if comment is None:
+            return self.forge.create_comment(issue, body)
+        return self.forge.edit_comment(issue, comment, body)
+
+    def _comment(self, plan: Plan, phase: str, **context: Any) -> str:
+        defaults: dict[str, Any] = {
+            "marker": COMMENT_MARKER, "plan": plan, "phase": phase, "run_url": self.run_url,
+            "outcome": "", "mirrored": [], "refused": [], "failed": [], "any_denied": False,
+            "allowlist_url": f"{self.repository_url}/blob/HEAD/allowlist.yaml"
+            if self.repository_url else "allowlist.yaml",
+            "example_pattern": "", "suggestion": None, "result_marker": "",
+        }
+        defaults.update(context)
+        return redact(render("comment.md.j2", **defaults), self.config.secrets)
+
+    def _finish(self, issue: IssueSnapshot, comment: BotComment | None, plan: Plan,
+                results: list[SyncResult]) -> Outcome:
+        by_source = {str(r.source): r for r in results}
+        refused = [image for image in plan.images if image.decision != "allowed"]
+        mirrored = [r for r in results if r.status in {"copied", "unchanged"}]
+        failed = [r for r in results if r.status == "failed"]
+        transient = [r for r in failed if r.error and r.error.kind not in FINAL_FAILURE_KINDS]
+        if transient:
+            outcome = "failed"
+        elif mirrored:
+            outcome = "mirrored"
+        elif any(image.decision == "denied" for image in refused) and not failed:
+            outcome = "denied"
+        else:
+            outcome = "invalid"
+        denied = [image for image in refused if image.decision == "denied"]
+        example = ""
+        if denied and denied[0].source:
+            example = denied[0].source.name
+        marker = result_marker({"issue": issue.number, "outcome": outcome, "images": [
+            {"source": str(r.source), "target": str(r.target), "digest": r.digest,
+             "platforms": list(r.platforms)} for r in mirrored]})
+        body = self._comment(
+            plan, "result", outcome=outcome, mirrored=mirrored, refused=refused, failed=failed,
+            any_denied=bool(denied), example_pattern=example,
+            suggestion=next((i.suggestion for i in refused if i.suggestion), None),
+            result_marker=marker)
+        self._upsert(issue, comment, body)
+        labels = self.config.labels
+        ours = {labels.succeeded, labels.failure, labels.denied, labels.invalid}
+        kept = [label for label in issue.labels if label not in ours]
+        new_label, state, reason = {
+            "mirrored": (labels.succeeded, "closed", "completed"),
+            "failed": (labels.failure, "open", None),
+            "denied": (labels.denied, "closed", "not_planned"),
+            "invalid": (labels.invalid, "closed", "not_planned"),
+        }[outcome]
+        self.forge.update_issue(issue, [*kept, new_label],
+                                None if state == issue.state else state, reason)
+        self._say(f"issue #{issue.number}: {outcome} "
+                  f"({', '.join(f'{s}: {r.status}' for s, r in by_source.items()) or 'nothing synced'})")
+        return Outcome(outcome, 1 if outcome == "failed" else 0, results=tuple(results))
+
+    def _refuse_flood(self, issue: IssueSnapshot, comment: BotComment | None, count: int,
+                      cap: int) -> Outcome:
+        plan = Plan(())
+        body = self._comment(plan, "result", outcome="invalid", refused=[_Refusal(
+            issue.title, f"you have {count} open requests and this mirror takes at most {cap} per "
+                         "person at a time. Wait for them to finish, then reopen this issue.")])
+        self._upsert(issue, comment, body)
+        kept = [label for label in issue.labels if label != self.config.labels.invalid]
+        self.forge.update_issue(issue, [*kept, self.config.labels.invalid], "closed", "not_planned")
+        return Outcome("invalid", 0, "too many open requests")
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    input: str
+    reason: str
+    suggestion: str | None = None
+
+
+def write_summary(path: Path, issue: IssueSnapshot, outcome: Outcome, secrets: list[str]) -> None:
+    rows = [{"source": r.source, "status": r.status, "target": r.target or "",
+             "digest": r.digest or (r.error.kind if r.error else "")} for r in outcome.results]
+    text = render("summary.md.j2", issue=issue, outcome=outcome.name, rows=rows)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(redact(text, secrets))
+
+
+def run_from_environment(env: Mapping[str, str] | None = None,
+                         local_forge: Path | None = None) -> int:
+    """The workflow entry point: read GITHUB_* and MIRROR_* and handle the event."""
+    env = os.environ if env is None else env
+    event_path = env.get("GITHUB_EVENT_PATH")
+    event_name = env.get("GITHUB_EVENT_NAME", "")
+    if not event_path:
+        print("mirror-bot: GITHUB_EVENT_PATH is not set; run this from GitHub Actions or pass "
+              "an event file with GITHUB_EVENT_PATH=event.json", file=sys.stderr)
+        return 2
+    payload = json.loads(Path(event_path).read_text(encoding="utf-8"))
+    event = Event.from_payload(event_name, payload)
+    if event is None:
+        print(f"mirror-bot: ignored: {event_name} event without an issue", file=sys.stderr)
+        return 0
+    config = load_config(env)
+    repository = env.get("GITHUB_REPOSITORY", "")
+    server = env.get("GITHUB_SERVER_URL", "https://github.com")
+    run_id = env.get("GITHUB_RUN_ID")
+    forge: Forge
+    if local_forge is not None:
+        forge = LocalForge(local_forge)
+    else:
+        token = env.get("GITHUB_TOKEN")
+        if not token or not repository:
+            print("mirror-bot: GITHUB_TOKEN and GITHUB_REPOSITORY must be set (or use "
+                  "--local-forge DIR)", file=sys.stderr)
+            return 2
+        forge = GitHubForge(
+            repository, token, env.get("GITHUB_API_URL") or "https://api.github.com",
+            seconds_between_writes=float(env.get("MIRROR_GITHUB_WRITE_INTERVAL") or 1.0),
+            secondary_rate_wait=float(env.get("MIRROR_GITHUB_SECONDARY_WAIT") or 60.0),
+            trust_comment_count=(env.get("GITHUB_RUN_ATTEMPT") or "1") == "1",
+        )
+    handler = Handler(
+        config=config, forge=forge, syncer=build_syncer(config, env),
+        run_url=f"{server}/{repository}/actions/runs/{run_id}" if run_id and repository else None,
+        repository_url=f"{server}/{repository}" if repository else "",
+    )
+    outcome = handler.handle(event)
+    summary = env.get("GITHUB_STEP_SUMMARY")
+    if summary and outcome.name != "ignored":
+        write_summary(Path(summary), event.issue, outcome, config.secrets)
+    return outcome.exit_code

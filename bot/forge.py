@@ -1,0 +1,206 @@
+"""The issue tracker: a PyGithub adapter, and a local file-backed one for the demo and dry runs.
+
+Rule: the event payload is the first source of truth, so a handled issue costs few requests:
+the bot's comment is looked up only when the payload says the issue has comments, and labels
+and state are set together in one PATCH. The bot's comment is recognised by a hidden marker.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from github import Auth, Github, GithubRetry
+from github.Issue import Issue
+from github.IssueComment import IssueComment
+
+COMMENT_MARKER = "<!-- mirror-bot:comment -->"
+
+
+@dataclass(frozen=True)
+class IssueSnapshot:
+    """What the bot needs to know about an issue, read from an event payload or the API."""
+
+    number: int
+    title: str
+    body: str
+    author: str
+    author_is_bot: bool
+    labels: tuple[str, ...]
+    state: str
+    locked: bool
+    comments: int
+    html_url: str = ""
+    created_at: str = ""
+    is_pull_request: bool = False
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_payload(cls, issue: dict[str, Any]) -> IssueSnapshot:
+        user = issue.get("user") or {}
+        return cls(
+            number=int(issue["number"]),
+            title=str(issue.get("title") or ""),
+            body=str(issue.get("body") or ""),
+            author=str(user.get("login") or ""),
+            author_is_bot=user.get("type") == "Bot",
+            labels=tuple(str(label.get("name")) for label in issue.get("labels") or []),
+            state=str(issue.get("state") or "open"),
+            locked=bool(issue.get("locked")),
+            comments=int(issue.get("comments") or 0),
+            html_url=str(issue.get("html_url") or ""),
+            created_at=str(issue.get("created_at") or ""),
+            is_pull_request="pull_request" in issue,
+            raw=issue,
+        )
+
+
+@dataclass(frozen=True)
+class BotComment:
+    id: int
+    body: str
+
+
+class Forge(Protocol):
+    def find_bot_comment(self, issue: IssueSnapshot) -> BotComment | None: ...
+    def create_comment(self, issue: IssueSnapshot, body: str) -> BotComment: ...
+    def edit_comment(self, issue: IssueSnapshot, comment: BotComment, body: str) -> BotComment: ...
+    def update_issue(self, issue: IssueSnapshot, labels: list[str], state: str | None,
+                     state_reason: str | None) -> None: ...
+    def permission(self, user: str) -> str: ...
+    def open_requests_by(self, user: str, label: str) -> int: ...
+
+
+class GitHubForge:
+    """PyGithub over the REST API. Objects are built from the payload instead of fetched."""
+
+    def __init__(self, repository: str, token: str, base_url: str = "https://api.github.com",
+                 *, retry_total: int = 5, secondary_rate_wait: float = 60.0,
+                 seconds_between_writes: float | None = 1.0, timeout: int = 30,
+                 trust_comment_count: bool = True) -> None:
+        self.repository = repository
+        # A first run may trust the payload's "comments: 0"; a re-run reuses the old payload.
+        self.trust_comment_count = trust_comment_count
+        self._github = Github(
+            base_url=base_url,
+            auth=Auth.Token(token),
+            retry=GithubRetry(total=retry_total, secondary_rate_wait=secondary_rate_wait),
+            seconds_between_requests=None,
+            seconds_between_writes=seconds_between_writes,
+            timeout=timeout,
+            per_page=100,
+            lazy=True,
+        )
+        self._repo = self._github.get_repo(repository)
+
+    def _issue(self, issue: IssueSnapshot) -> Issue:
+        return self._github.create_from_raw_data(Issue, issue.raw)
+
+    def find_bot_comment(self, issue: IssueSnapshot) -> BotComment | None:
+        if issue.comments == 0 and self.trust_comment_count:
+            return None
+        for comment in self._issue(issue).get_comments():
+            if COMMENT_MARKER in (comment.body or ""):
+                return BotComment(comment.id, comment.body)
+        return None
+
+    def create_comment(self, issue: IssueSnapshot, body: str) -> BotComment:
+        comment = self._issue(issue).create_comment(body)
+        return BotComment(comment.id, comment.body)
+
+    def edit_comment(self, issue: IssueSnapshot, comment: BotComment, body: str) -> BotComment:
+        url = f"{self._repo.url}/issues/comments/{comment.id}"
+        github_comment = self._github.create_from_raw_data(
+            IssueComment, {"id": comment.id, "url": url, "body": comment.body})
+        github_comment.edit(body)
+        return BotComment(comment.id, body)
+
+    def update_issue(self, issue: IssueSnapshot, labels: list[str], state: str | None,
+                     state_reason: str | None) -> None:
+        changes: dict[str, Any] = {"labels": labels}
+        if state:
+            changes["state"] = state
+        if state_reason:
+            changes["state_reason"] = state_reason
+        self._issue(issue).edit(**changes)
+
+    def permission(self, user: str) -> str:
+        return self._repo.get_collaborator_permission(user)
+
+    def open_requests_by(self, user: str, label: str) -> int:
+        query = f'repo:{self.repository} is:issue is:open author:{user} label:"{label}"'
+        return self._github.search_issues(query).totalCount
+
+
+class LocalForge:
+    """Records what would be written to GitHub in a folder (state.json) and prints comments."""
+
+    def __init__(self, folder: Path, permissions: dict[str, str] | None = None,
+                 echo: bool = True) -> None:
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.permissions = permissions or {}
+        self.echo = echo
+
+    @property
+    def _state_path(self) -> Path:
+        return self.folder / "state.json"
+
+    def _load(self) -> dict[str, Any]:
+        if self._state_path.exists():
+            return json.loads(self._state_path.read_text())
+        return {"comments": {}, "issues": {}, "next_id": 1}
+
+    def _save(self, state: dict[str, Any]) -> None:
+        self._state_path.write_text(json.dumps(state, indent=2))
+
+    def issue_state(self, number: int) -> dict[str, Any]:
+        return self._load()["issues"].get(str(number), {})
+
+    def comments_on(self, number: int) -> list[dict[str, Any]]:
+        return [c for c in self._load()["comments"].values() if c["issue"] == number]
+
+    def find_bot_comment(self, issue: IssueSnapshot) -> BotComment | None:
+        for comment in self.comments_on(issue.number):
+            if COMMENT_MARKER in comment["body"]:
+                return BotComment(comment["id"], comment["body"])
+        return None
+
+    def create_comment(self, issue: IssueSnapshot, body: str) -> BotComment:
+        state = self._load()
+        comment_id = state["next_id"]
+        state["next_id"] += 1
+        state["comments"][str(comment_id)] = {"id": comment_id, "issue": issue.number, "body": body}
+        self._save(state)
+        self._show(issue, body)
+        return BotComment(comment_id, body)
+
+    def edit_comment(self, issue: IssueSnapshot, comment: BotComment, body: str) -> BotComment:
+        state = self._load()
+        state["comments"][str(comment.id)]["body"] = body
+        self._save(state)
+        self._show(issue, body)
+        return BotComment(comment.id, body)
+
+    def update_issue(self, issue: IssueSnapshot, labels: list[str], state: str | None,
+                     state_reason: str | None) -> None:
+        data = self._load()
+        state = state or issue.state
+        data["issues"][str(issue.number)] = {"labels": labels, "state": state,
+                                             "state_reason": state_reason}
+        self._save(data)
+        if self.echo:
+            reason = f" ({state_reason})" if state_reason else ""
+            print(f"--- issue #{issue.number}: labels {labels}, state {state}{reason}")
+
+    def permission(self, user: str) -> str:
+        return self.permissions.get(user, "read")
+
+    def open_requests_by(self, user: str, label: str) -> int:
+        return 1
+
+    def _show(self, issue: IssueSnapshot, body: str) -> None:
+        if self.echo:
+            print(f"--- comment on issue #{issue.number} ---\n{body}\n---")

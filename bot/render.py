@@ -1,0 +1,70 @@
+"""Markdown for comments and job summaries, from the Jinja2 templates in bot/templates/.
+
+Rule: text that came from users or registries is only ever shown through the `code` filter
+(an inline code span that cannot be broken out of) or the `text` filter (Markdown and HTML
+escaped, mentions defused), so an issue title can never inject a mention, a link or HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from functools import cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+MAX_TEXT = 500
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+MARKDOWN_SPECIAL_RE = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+RESULT_MARKER = "<!-- mirror-bot:result {} -->"
+RESULT_MARKER_RE = re.compile(r"<!-- mirror-bot:result (\{.*?\}) -->", re.DOTALL)
+
+
+def _clip(value: Any) -> str:
+    text = CONTROL_RE.sub("", str(value)).replace("\r", "")
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"
+
+
+def code(value: Any) -> str:
+    """An inline code span: backticks are replaced, so the span cannot be closed early."""
+    text = _clip(value).replace("\n", " ").replace("`", "'")
+    return f"`{text}`" if text.strip() else "` `"
+
+
+def text(value: Any) -> str:
+    """Plain Markdown text: HTML escaped, Markdown punctuation escaped, @mentions defused."""
+    escaped = html.escape(_clip(value).replace("\n", " "), quote=False)
+    escaped = MARKDOWN_SPECIAL_RE.sub(r"\\\1", escaped)
+    return escaped.replace("@", "@\u200b")
+
+
+def result_marker(data: dict[str, Any]) -> str:
+    payload = json.dumps(data, sort_keys=True, separators=(",", ":")).replace(">", "\\u003e")
+    return RESULT_MARKER.format(payload.replace("--", "-\\u002d"))
+
+
+def read_result_marker(body: str) -> dict[str, Any] | None:
+    match = RESULT_MARKER_RE.search(body or "")
+    if not match:
+        return None
+    try:
+        return json.loads(match.group(1))
+    except ValueError:
+        return None
+
+
+@cache
+def _environment() -> Environment:
+    # Markdown, not HTML: escaping is done per value by the `code` and `text` filters.
+    environment = Environment(loader=PackageLoader("bot", "templates"), undefined=StrictUndefined,  # noqa: S701
+                              autoescape=False, trim_blocks=True, lstrip_blocks=True,
+                              keep_trailing_newline=True)
+    environment.filters["code"] = code
+    environment.filters["text"] = text
+    return environment
+
+
+def render(template: str, **context: Any) -> str:
+    return _environment().get_template(template).render(**context)
