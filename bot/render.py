@@ -58,8 +58,8 @@ def read_result_marker(body: str) -> dict[str, Any] | None:
 @cache
 def _environment() -> Environment:
     # Markdown, not HTML: escaping is done per value by the `code` and `text` filters.
-    environment = Environment(loader=PackageLoader("bot", "templates"), undefined=StrictUndefined,  # noqa: S701
-                              autoescape=False, trim_blocks=True, lstrip_blocks=True,
+    environment = Environment(loader=PackageLoader("bot", "templates"), undefined=StrictUndefined,
+                              autoescape=False, trim_blocks=True, lstrip_blocks=True,  # noqa: S701
                               keep_trailing_newline=True)
     environment.filters["code"] = code
     environment.filters["text"] = text
