@@ -42,7 +42,8 @@ class Pattern:
 
     @property
     def where(self) -> str:
-        return f"{self.source}:{self.line}" if self.line else self.source
+        name = Path(self.source).name
+        return f"{name}:{self.line}" if self.line else name
 
     @property
     def literal_repository(self) -> str | None:
@@ -132,7 +133,7 @@ class Allowlist:
                 f"{ref.name} is allowlisted only for tags matching {globs} ({tag_rules[0].where})",
                 tag_rules[0],
             )
-        return Decision(False, f"{ref.name} is not in {self.source}")
+        return Decision(False, f"{ref.name} is not in {Path(self.source).name}")
 
     def known_repositories(self) -> list[str]:
         return [r for r in (p.literal_repository for p in self.allow) if r]

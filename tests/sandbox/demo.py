@@ -1,0 +1,95 @@
+"""`make demo`: the bot end to end on a local sandbox — no GitHub account, no internet.
+
+Starts an upstream and a mirror registry on loopback, seeds a three-platform image under a
+realistic name (docker.io/library/hello-mirror:1.0, served by the loopback upstream through a
+registries.conf), feeds `issues.opened` events through the same `handle-event` code path as the
+workflow (with the local forge instead of GitHub), then shows the mirrored image with skopeo.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.sandbox.github_standin import GitHubStandIn
+from tests.sandbox.images import build_image, push
+from tests.sandbox.registries import start_registry, write_registries_conf
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MIRROR_USER, MIRROR_PASSWORD = "demo-pusher", "demo-password-not-secret"
+
+
+def banner(text: str) -> None:
+    print(f"\n\033[1m== {text}\033[0m", flush=True)
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="mirror-bot-demo-") as folder:
+        work = Path(folder)
+        upstream = start_registry(work / "upstream")
+        mirror = start_registry(work / "mirror", {MIRROR_USER: MIRROR_PASSWORD})
+        try:
+            return run(work, upstream, mirror)
+        finally:
+            upstream.stop()
+            mirror.stop()
+
+
+def run(work: Path, upstream, mirror) -> int:  # type: ignore[no-untyped-def]
+    banner(f"upstream registry on {upstream.host}, mirror registry on {mirror.host}")
+    conf = write_registries_conf(work / "registries.conf", upstream.host, [mirror.host])
+    print(f"registries.conf maps docker.io, ghcr.io, quay.io, registry.k8s.io onto {upstream.host}")
+
+    banner("seeding docker.io/library/hello-mirror:1.0 (linux/amd64, linux/arm64, linux/arm/v7)")
+    image = build_image(work / "oci", "1.0", seed="hello",
+                        platforms=("linux/amd64", "linux/arm64", "linux/arm/v7"),
+                        layer_sizes=(256 * 1024, 64 * 1024))
+    push(image, f"{upstream.host}/docker.io/library/hello-mirror:1.0")
+    print(f"upstream digest: {image.index_digest}")
+
+    standin = GitHubStandIn(repository="example/mirror")
+    standin.add_issue("docker.io/library/hello-mirror:1.0", author="octocat")
+    standin.add_issue("docker pull evil.example.com/miner:latest", author="mallory")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "MIRROR_"))}
+    env.update(
+        CONTAINERS_REGISTRIES_CONF=str(conf), MIRROR_REGISTRY=mirror.host,
+        MIRROR_USERNAME=MIRROR_USER, MIRROR_PASSWORD=MIRROR_PASSWORD,
+        MIRROR_ALLOWLIST=str(REPO_ROOT / "allowlist.yaml"), GITHUB_EVENT_NAME="issues",
+        GITHUB_REPOSITORY="example/mirror", GITHUB_RUN_ID="1",
+    )
+    forge = work / "forge"
+    for number, title in ((1, "an allowed image"), (2, "an image the allowlist denies")):
+        banner(f"issue #{number} opened: {title} -> mirror-bot handle-event --local-forge")
+        event = work / f"event-{number}.json"
+        event.write_text(json.dumps(standin.event("opened", number)))
+        completed = subprocess.run(
+            [sys.executable, "-m", "bot", "handle-event", "--local-forge", str(forge)],
+            env={**env, "GITHUB_EVENT_PATH": str(event)}, cwd=REPO_ROOT, check=False)
+        print(f"(exit code {completed.returncode})")
+
+    banner(f"skopeo inspect of the mirrored image on {mirror.host}")
+    auth = work / "auth.json"
+    auth.write_text(json.dumps({"auths": {mirror.host: {"auth": __import__("base64").b64encode(
+        f"{MIRROR_USER}:{MIRROR_PASSWORD}".encode()).decode()}}}))
+    auth.chmod(0o600)
+    target = f"docker://{mirror.host}/docker.io/library/hello-mirror:1.0"
+    raw = subprocess.run(["skopeo", "--registries-conf", str(conf), "inspect", "--raw",
+                          "--authfile", str(auth), target], capture_output=True, check=True).stdout
+    index = json.loads(raw)
+    digest = "sha256:" + __import__("hashlib").sha256(raw).hexdigest()
+    for entry in index["manifests"]:
+        platform = entry["platform"]
+        print(f"  {platform['os']}/{platform['architecture']}"
+              f"{'/' + platform['variant'] if platform.get('variant') else ''}  {entry['digest']}")
+    print(f"mirror digest:   {digest}")
+    print(f"upstream digest: {image.index_digest}")
+    print("digests match" if digest == image.index_digest else "DIGESTS DIFFER")
+    return 0 if digest == image.index_digest else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
