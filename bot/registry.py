@@ -285,7 +285,7 @@ class RegistryClient:
             return "Basic " + base64.b64encode(f"{login[0]}:{login[1]}".encode()).decode()
         realm = params.get("realm")
         if scheme.lower() != "bearer" or not realm:
-            raise TransferError("unauthorized", f"{ref.registry}: unsupported auth challenge")
+            raise TransferError("unknown", f"{ref.registry}: unsupported auth challenge {scheme!r}")
         query = {k: v for k, v in (("service", params.get("service")),
                                    ("scope", params.get("scope"))) if v}
         url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query)

@@ -9,6 +9,7 @@ into the transfer error kinds, with secrets redacted.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import subprocess
@@ -116,9 +117,16 @@ class Skopeo:
             argv += ["--", docker_arg(source), docker_arg(destination)]
             self._run(argv)
 
-    def inspect_raw(self, ref: Reference) -> bytes:
-        """The raw manifest (a GET: counted as a pull on Docker Hub; used only as a fallback)."""
+    def inspect_digest(self, ref: Reference) -> str | None:
+        """The manifest digest by `skopeo inspect --raw` (a GET, counted as a pull on Docker
+        Hub): the fallback for registries whose HEAD the registry client cannot use."""
         with self._authfile() as auth:
             argv = [*self._global_args(), "inspect", "--raw", "--no-tags", *auth,
                     "--", docker_arg(ref)]
-            return self._run(argv).stdout
+            try:
+                raw = self._run(argv).stdout
+            except TransferError as error:
+                if error.kind == "not_found":
+                    return None
+                raise
+        return "sha256:" + hashlib.sha256(raw).hexdigest()

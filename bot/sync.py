@@ -39,6 +39,7 @@ class Registry(Protocol):
 class Copier(Protocol):
     def copy(self, source: Reference, destination: Reference, *, all_platforms: bool = True,
              platform: str | None = None) -> None: ...
+    def inspect_digest(self, ref: Reference) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,15 @@ class Syncer:
                 self.sleep(self.retry.delay(attempt, error))
                 attempt += 1
 
+    def _digest(self, ref: Reference) -> str | None:
+        """One manifest HEAD; skopeo inspect only when the registry's answer is unusable."""
+        try:
+            return self._with_retries(lambda: self.registry.head_digest(ref))
+        except TransferError as error:
+            if error.kind != "unknown":
+                raise
+            return self._with_retries(lambda: self.copier.inspect_digest(ref))
+
     def sync(self, item: SyncItem) -> SyncResult:
         started = time.monotonic()
         try:
@@ -141,7 +151,7 @@ class Syncer:
     def _source_digest(self, source: Reference) -> str:
         if source.digest:
             return source.digest
-        digest = self._with_retries(lambda: self.registry.head_digest(source))
+        digest = self._digest(source)
         if digest is None:
             raise TransferError("not_found", f"{source} does not exist upstream (check the "
                                              "name and tag on the source registry)")
@@ -153,7 +163,7 @@ class Syncer:
         source, target = item.source, item.target
         digest = self._source_digest(source)
         pinned = source.with_digest(digest)
-        if self._with_retries(lambda: self.registry.head_digest(target)) == digest:
+        if self._digest(target) == digest:
             return SyncResult(source, target, "unchanged", digest)
         size = self._check_size(pinned)
         self._with_retries(lambda: self.copier.copy(pinned, target))
@@ -162,7 +172,7 @@ class Syncer:
         return SyncResult(source, target, "copied", digest, signatures=signatures, size=size)
 
     def _verify(self, target: Reference, expected: str) -> None:
-        actual = self._with_retries(lambda: self.registry.head_digest(target))
+        actual = self._digest(target)
         if actual != expected:
             raise TransferError("digest_mismatch", f"the mirror serves {actual or 'nothing'} for "
                                                    f"{target}, expected {expected}; not recorded "
@@ -195,11 +205,11 @@ class Syncer:
         for suffix in SIGNATURE_SUFFIXES:
             tag = f"{algorithm}-{hex_digest}.{suffix}"
             signature_source = source.with_tag(tag)
-            signature_digest = self._with_retries(lambda s=signature_source: self.registry.head_digest(s))
+            signature_digest = self._digest(signature_source)
             if signature_digest is None:
                 continue
             signature_target = target.with_tag(tag)
-            mirrored = self._with_retries(lambda t=signature_target: self.registry.head_digest(t))
+            mirrored = self._digest(signature_target)
             if mirrored != signature_digest:
                 pinned = signature_source.with_digest(signature_digest)
                 self._with_retries(lambda p=pinned, t=signature_target: self.copier.copy(p, t))
@@ -224,7 +234,7 @@ class Syncer:
                                 f"{', '.join(available)})")
         body = json.dumps({**index, "manifests": chosen}, indent=3).encode()
         subset = Manifest(body, upstream.media_type, "sha256:" + hashlib.sha256(body).hexdigest())
-        if self._with_retries(lambda: self.registry.head_digest(target)) == subset.digest:
+        if self._digest(target) == subset.digest:
             return SyncResult(source, target, "unchanged", subset.digest, platforms=item.platforms,
                               note=SUBSET_NOTE)
         for entry in chosen:

@@ -104,11 +104,14 @@ def build_image(
     return BuiltImage(layout, tag, index_digest, manifests, frozenset(blobs), total)
 
 
-def push(image: BuiltImage, destination: str, *, creds: str | None = None) -> None:
+def push(image: BuiltImage, destination: str, *, creds: str | None = None,
+         token: str | None = None) -> None:
     """`skopeo copy --all --preserve-digests` the layout to docker://destination (plain HTTP)."""
     argv = ["skopeo", "copy", "--quiet", "--all", "--preserve-digests", "--dest-tls-verify=false"]
     if creds:
         argv += ["--dest-creds", creds]
+    if token:
+        argv += ["--dest-registry-token", token]
     argv += [f"oci:{image.layout}:{image.tag}", f"docker://{destination}"]
     subprocess.run(argv, check=True, capture_output=True, timeout=120)
 

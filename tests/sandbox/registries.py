@@ -66,11 +66,13 @@ class Registry:
                 self.process.wait()
 
 
-def start_registry(root: Path, users: dict[str, str] | None = None) -> Registry:
-    """Start a registry storing under `root`; with `users`, require htpasswd basic auth."""
+def start_registry(root: Path, users: dict[str, str] | None = None,
+                   auth_config: str = "") -> Registry:
+    """Start a registry storing under `root`; with `users`, require htpasswd basic auth;
+    `auth_config` is a raw `auth:` section (token auth)."""
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    auth = ""
+    auth = auth_config
     htpasswd = None
     if users:
         htpasswd = root / "htpasswd"

@@ -1,0 +1,101 @@
+"""A Docker-style token server, so a loopback registry challenges with Bearer like Docker Hub.
+
+The registry is configured with `auth: token:` and trusts a self-signed certificate; this server
+hands out JWTs signed with its key (x5c header), checking Basic credentials when a user is set.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+SERVICE = "sandbox-registry"
+ISSUER = "sandbox-token-issuer"
+
+
+@dataclass
+class TokenServer:
+    folder: Path
+    users: dict[str, str] = field(default_factory=dict)
+    realm: str = ""
+    requests: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ISSUER)])
+        now = dt.datetime.now(dt.UTC)
+        self.cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                     .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
+                     .not_valid_before(now - dt.timedelta(days=1))
+                     .not_valid_after(now + dt.timedelta(days=1))
+                     .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                     .sign(self.key, hashes.SHA256()))
+        self.cert_path = self.folder / "token.crt"
+        self.cert_path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
+
+    def registry_auth_config(self) -> str:
+        return (f"auth: {{token: {{realm: '{self.realm}', service: {SERVICE}, issuer: {ISSUER}, "
+                f"rootcertbundle: {self.cert_path}}}}}\n")
+
+    def token(self, scope: str, authorization: str | None) -> tuple[int, dict]:
+        if self.users:
+            if not authorization or not authorization.startswith("Basic "):
+                return 401, {"details": "credentials required"}
+            user, _, password = base64.b64decode(authorization[6:]).decode().partition(":")
+            if self.users.get(user) != password:
+                return 401, {"details": "bad credentials"}
+        access = []
+        if scope:
+            kind, name, actions = scope.split(":")
+            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+        now = int(dt.datetime.now(dt.UTC).timestamp())
+        claims = {"iss": ISSUER, "sub": "sandbox", "aud": SERVICE, "exp": now + 300,
+                  "nbf": now - 10, "iat": now, "jti": str(uuid.uuid4()), "access": access}
+        x5c = base64.b64encode(self.cert.public_bytes(serialization.Encoding.DER)).decode()
+        token = jwt.encode(claims, self.key, algorithm="ES256", headers={"x5c": [x5c]})
+        return 200, {"token": token, "access_token": token, "expires_in": 300}
+
+
+@contextmanager
+def serve_tokens(server: TokenServer) -> Iterator[TokenServer]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            query = parse_qs(urlsplit(self.path).query)
+            server.requests.append(self.path)
+            status, payload = server.token(query.get("scope", [""])[0],
+                                           self.headers.get("Authorization"))
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    http_server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.realm = f"http://127.0.0.1:{http_server.server_address[1]}/token"
+    thread = threading.Thread(target=http_server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        http_server.shutdown()
+        http_server.server_close()

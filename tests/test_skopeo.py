@@ -1,0 +1,114 @@
+"""The skopeo runner: classification, redaction, credentials never on the command line."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bot.reference import Reference, parse
+from bot.registry import Credentials
+from bot.skopeo import Skopeo, classify, docker_arg
+from bot.sync import RetryPolicy, Syncer
+from bot.transfer_errors import TransferError, redact
+from tests.conftest import MIRROR_PASSWORD, MIRROR_USER, Sandbox
+
+
+@pytest.mark.parametrize(("stderr", "kind"), [
+    ('reading manifest 1.0 in 127.0.0.1:5000/x: manifest unknown: manifest unknown', "not_found"),
+    ("initializing source docker://x: requested access to the resource is denied", "unauthorized"),
+    ("unauthorized: authentication required", "unauthorized"),
+    ("toomanyrequests: You have reached your pull rate limit", "rate_limited"),
+    ("received unexpected HTTP status: 429 Too Many Requests", "rate_limited"),
+    ("dial tcp 127.0.0.1:9: connect: connection refused", "network"),
+    ("read tcp 1.2.3.4:443: i/o timeout", "timeout"),
+    ("x509: certificate signed by unknown authority", "network"),
+    ("received unexpected HTTP status: 503 Service Unavailable", "server_error"),
+    ("something nobody has seen", "unknown"),
+])
+def test_stderr_is_classified(stderr: str, kind: str) -> None:
+    assert classify(stderr) == kind
+
+
+def test_redaction_removes_secrets_userinfo_and_tokens() -> None:
+    text = "https://bob:hunter22@r.io/v2 Authorization: Bearer abcdefghijkl hunter22"
+    cleaned = redact(text, ["hunter22"])
+    assert "hunter22" not in cleaned and "abcdefghijkl" not in cleaned
+
+
+def test_references_cannot_become_options() -> None:
+    assert docker_arg(parse("nginx")) == "docker://docker.io/library/nginx:latest"
+    with pytest.raises(ValueError):
+        docker_arg(Reference("-x", "y"))
+
+
+def test_copy_passes_credentials_in_a_private_authfile_only(testbed: Sandbox, name: str,
+                                                            tmp_path: Path) -> None:
+    image = testbed.seed(name)
+    seen = tmp_path / "argv.txt"
+    wrapper = tmp_path / "skopeo-wrapper"
+    # A wrapper around the real skopeo that records its argv and the authfile's mode.
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'printf "%s\\n" "$@" > {seen}\n'
+        'prev=""; for a in "$@"; do if [ "$prev" = "--authfile" ]; then '
+        f'stat -c %a "$a" >> {seen}; fi; prev="$a"; done\n'
+        'exec skopeo "$@"\n')
+    wrapper.chmod(0o755)
+    credentials = Credentials()
+    credentials.add(testbed.mirror.host, MIRROR_USER, MIRROR_PASSWORD)
+    skopeo = Skopeo(testbed.registries_conf, credentials, timeout=60, binary=str(wrapper))
+    source = parse(f"docker.io/library/{name}@{image.index_digest}")
+    target = parse(f"{testbed.mirror.host}/copied/{name}:1.0")
+    skopeo.copy(source, target)
+    lines = seen.read_text().splitlines()
+    assert MIRROR_PASSWORD not in "\n".join(lines)
+    assert lines[-1] == "600"
+    authfile = lines[lines.index("--authfile") + 1]
+    assert not os.path.exists(authfile)
+    assert "--all" in lines and "--preserve-digests" in lines
+
+
+def test_skopeo_failure_is_classified_and_redacted(testbed: Sandbox) -> None:
+    credentials = Credentials()
+    credentials.add("127.0.0.1:9", "user", "fake-secret-value")
+    skopeo = Skopeo(testbed.registries_conf, credentials, timeout=60)
+    with pytest.raises(TransferError) as caught:
+        skopeo.copy(parse("docker.io/library/absent-image:1"), parse("127.0.0.1:9/x:1"))
+    assert caught.value.kind == "not_found"
+    assert "fake-secret-value" not in caught.value.message
+
+
+class Flaky:
+    """Fails with the given errors, then answers: exercises the retry policy alone."""
+
+    def __init__(self, errors: list[TransferError]) -> None:
+        self.errors = errors
+        self.calls = 0
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return "ok"
+
+
+def test_transient_errors_are_retried_with_backoff_and_retry_after() -> None:
+    delays: list[float] = []
+    syncer = Syncer(registry=None, copier=None, retry=RetryPolicy(attempts=3, base_delay=1.0),  # type: ignore[arg-type]
+                    sleep=delays.append)
+    flaky = Flaky([TransferError("server_error", "502"),
+                   TransferError("rate_limited", "429", retry_after=7)])
+    assert syncer._with_retries(flaky) == "ok"
+    assert flaky.calls == 3
+    assert 0.5 <= delays[0] <= 1.0 and delays[1] == 7
+
+
+@pytest.mark.parametrize("kind", ["not_found", "unauthorized", "denied"])
+def test_final_errors_are_not_retried(kind: str) -> None:
+    syncer = Syncer(registry=None, copier=None, sleep=lambda _: None)  # type: ignore[arg-type]
+    flaky = Flaky([TransferError(kind, "no")])
+    with pytest.raises(TransferError):
+        syncer._with_retries(flaky)
+    assert flaky.calls == 1
