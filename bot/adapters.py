@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 from bot.config import Config
+from bot.errors import ConfigError
+from bot.forge import Forge, GitHubForge, LocalForge
 from bot.registry import Credentials, RegistriesConf, RegistryClient
 from bot.skopeo import Skopeo
 from bot.sync import RetryPolicy, Syncer
@@ -34,4 +37,19 @@ def build_syncer(config: Config, env: Mapping[str, str] | None = None) -> Syncer
                       timeout=float(env.get("MIRROR_COPY_TIMEOUT") or 1800)),
         retry=retry,
         max_size=config.allowlist.settings.max_image_size,
+    )
+
+
+def build_forge(env: Mapping[str, str], local_forge: Path | None = None) -> Forge:
+    """The local file-backed forge when asked for, else GitHub from GITHUB_* variables."""
+    if local_forge is not None:
+        return LocalForge(local_forge)
+    token, repository = env.get("GITHUB_TOKEN"), env.get("GITHUB_REPOSITORY")
+    if not token or not repository:
+        raise ConfigError("GITHUB_TOKEN and GITHUB_REPOSITORY must be set (or use --local-forge DIR)")
+    return GitHubForge(
+        repository, token, env.get("GITHUB_API_URL") or "https://api.github.com",
+        seconds_between_writes=float(env.get("MIRROR_GITHUB_WRITE_INTERVAL") or 1.0),
+        secondary_rate_wait=float(env.get("MIRROR_GITHUB_SECONDARY_WAIT") or 60.0),
+        trust_comment_count=(env.get("GITHUB_RUN_ATTEMPT") or "1") == "1",
     )

@@ -41,9 +41,35 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("file", nargs="?", type=Path)
 
     event = commands.add_parser("handle-event", help="GitHub Actions entry point")
-    event.add_argument("--local-forge", type=Path, metavar="DIR",
-                       help="record what would be written to GitHub in DIR instead of calling it")
+    _forge_option(event)
+
+    sweep = commands.add_parser("sweep", help="finish interrupted requests, retry failed ones")
+    sweep.add_argument("--max-issues", type=int, default=20)
+    sweep.add_argument("--time-budget", type=float, default=1800.0, metavar="SECONDS")
+    sweep.add_argument("--max-attempts", type=int, default=5)
+    _forge_option(sweep)
+
+    resync = commands.add_parser("resync", help="re-check mirrored tags against upstream")
+    resync.add_argument("--shard", default="0/1", metavar="I/N")
+    resync.add_argument("--jobs", type=int, default=1, metavar="N")
+    resync.add_argument("--index", type=Path, help="index.json to use (default: build it)")
+    resync.add_argument("--output", type=Path, help="write the JSON report here (default stdout)")
+    resync.add_argument("--merge", type=Path, nargs="+", metavar="REPORT",
+                        help="merge shard reports instead of resyncing")
+    _forge_option(resync)
+
+    index = commands.add_parser("index", help="build index.json and the status page")
+    index.add_argument("--html", type=Path, metavar="DIR")
+    index.add_argument("--json", type=Path, metavar="FILE", dest="json_path")
+    index.add_argument("--report", type=Path, nargs="*", default=[],
+                       help="resync report(s) to fold in")
+    _forge_option(index)
     return parser
+
+
+def _forge_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--local-forge", type=Path, metavar="DIR",
+                        help="use the file-backed forge in DIR instead of GitHub")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sync(args)
         if args.command == "handle-event":
             return _handle_event(args)
+        if args.command in {"sweep", "resync", "index"}:
+            from bot.flows.queue_commands import run_queue_command
+
+            return run_queue_command(args)
     except MirrorBotError as error:
         print(f"mirror-bot: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -8,6 +8,7 @@ and state are set together in one PATCH. The bot's comment is recognised by a hi
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -61,6 +62,8 @@ class IssueSnapshot:
 class BotComment:
     id: int
     body: str
+    issue_number: int | None = None
+    issue_url: str = ""
 
 
 class Forge(Protocol):
@@ -71,6 +74,9 @@ class Forge(Protocol):
                      state_reason: str | None) -> None: ...
     def permission(self, user: str) -> str: ...
     def open_requests_by(self, user: str, label: str) -> int: ...
+    def open_request_issues(self, label: str) -> list[IssueSnapshot]: ...
+    def all_bot_comments(self) -> Iterator[BotComment]: ...
+    def rewrite_comment(self, comment_id: int, rewrite: Callable[[str], str]) -> None: ...
 
 
 class GitHubForge:
@@ -132,6 +138,27 @@ class GitHubForge:
     def open_requests_by(self, user: str, label: str) -> int:
         query = f'repo:{self.repository} is:issue is:open author:{user} label:"{label}"'
         return self._github.search_issues(query).totalCount
+
+    def open_request_issues(self, label: str) -> list[IssueSnapshot]:
+        """Open issues with the label, oldest first: one request per 100 issues."""
+        issues = self._repo.get_issues(state="open", labels=[label], sort="created",
+                                       direction="asc")
+        snapshots = (IssueSnapshot.from_payload(issue.raw_data) for issue in issues)
+        return [snapshot for snapshot in snapshots if not snapshot.is_pull_request]
+
+    def rewrite_comment(self, comment_id: int, rewrite: Callable[[str], str]) -> None:
+        comment = self._repo.get_issue_comment(comment_id)
+        comment.edit(rewrite(comment.body))
+
+    def all_bot_comments(self) -> Iterator[BotComment]:
+        """Every comment of the bot in the repository: one request per 100 comments."""
+        for comment in self._repo.get_issues_comments(sort="created", direction="asc"):
+            body = comment.raw_data.get("body") or ""
+            if COMMENT_MARKER in body:
+                issue_url = comment.raw_data.get("issue_url", "")
+                number = int(issue_url.rsplit("/", 1)[-1]) if issue_url else None
+                html = comment.raw_data.get("html_url", "").split("#", 1)[0]
+                yield BotComment(comment.id, body, number, html)
 
 
 class LocalForge:
@@ -199,7 +226,38 @@ class LocalForge:
         return self.permissions.get(user, "read")
 
     def open_requests_by(self, user: str, label: str) -> int:
-        return 1
+        return sum(1 for issue in self.open_request_issues(label) if issue.author == user)
+
+    def add_issue(self, payload_issue: dict[str, Any]) -> None:
+        """Record an issue (from an event payload) so sweep and index can list it."""
+        data = self._load()
+        data.setdefault("known", {})[str(payload_issue["number"])] = payload_issue
+        self._save(data)
+
+    def open_request_issues(self, label: str) -> list[IssueSnapshot]:
+        data = self._load()
+        snapshots = []
+        for number, raw in sorted(data.get("known", {}).items(), key=lambda kv: int(kv[0])):
+            recorded = data["issues"].get(number, {})
+            labels = recorded.get("labels") or [lab["name"] for lab in raw.get("labels", [])]
+            state = recorded.get("state") or raw.get("state", "open")
+            comments = len(self.comments_on(int(number)))
+            merged = {**raw, "labels": [{"name": n} for n in labels], "state": state,
+                      "comments": comments}
+            if state == "open" and label in labels:
+                snapshots.append(IssueSnapshot.from_payload(merged))
+        return snapshots
+
+    def rewrite_comment(self, comment_id: int, rewrite: Callable[[str], str]) -> None:
+        state = self._load()
+        comment = state["comments"][str(comment_id)]
+        comment["body"] = rewrite(comment["body"])
+        self._save(state)
+
+    def all_bot_comments(self) -> Iterator[BotComment]:
+        for comment in self._load()["comments"].values():
+            if COMMENT_MARKER in comment["body"]:
+                yield BotComment(comment["id"], comment["body"], comment["issue"], "")
 
     def _show(self, issue: IssueSnapshot, body: str) -> None:
         if self.echo:

@@ -13,7 +13,7 @@ import re
 from functools import cache
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 MAX_TEXT = 500
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
@@ -55,12 +55,17 @@ def read_result_marker(body: str) -> dict[str, Any] | None:
         return None
 
 
+def replace_result_marker(body: str, data: dict[str, Any]) -> str:
+    return RESULT_MARKER_RE.sub(lambda _: result_marker(data), body, count=1)
+
+
 @cache
 def _environment() -> Environment:
-    # Markdown, not HTML: escaping is done per value by the `code` and `text` filters.
+    # HTML pages are autoescaped; Markdown is escaped per value by the `code` and `text` filters.
     environment = Environment(loader=PackageLoader("bot", "templates"), undefined=StrictUndefined,
-                              autoescape=False, trim_blocks=True, lstrip_blocks=True,  # noqa: S701
-                              keep_trailing_newline=True)
+                              autoescape=select_autoescape(enabled_extensions=("html.j2",),
+                                                           default=False),
+                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     environment.filters["code"] = code
     environment.filters["text"] = text
     return environment

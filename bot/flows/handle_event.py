@@ -11,17 +11,18 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.adapters import build_syncer
+from bot.adapters import build_forge, build_syncer
 from bot.config import Config, Labels, load_config
 from bot.flows.plan import Plan, plan_issue
 from bot.flows.sync_images import sync_plan
-from bot.forge import COMMENT_MARKER, BotComment, Forge, GitHubForge, IssueSnapshot, LocalForge
-from bot.render import render, result_marker
+from bot.forge import COMMENT_MARKER, BotComment, Forge, IssueSnapshot, LocalForge
+from bot.render import read_result_marker, render, result_marker
 from bot.request import parse_request
 from bot.sync import Syncer, SyncResult
 from bot.transfer_errors import redact
@@ -67,6 +68,13 @@ class Outcome:
     exit_code: int
     detail: str = ""
     results: tuple[SyncResult, ...] = ()
+
+
+class _Unfetched:
+    """Marks 'the bot comment has not been looked up yet' (None means 'there is none')."""
+
+
+UNFETCHED = _Unfetched()
 
 
 def why_ignored(event: Event, labels: Labels, mirror_hosts: list[str]) -> str | None:
@@ -119,8 +127,9 @@ class Handler:
     run_url: str | None = None
     repository_url: str = ""
     log: Any = sys.stderr
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
-    def _say(self, message: str) -> None:
+    def say(self, message: str) -> None:
         print(f"mirror-bot: {redact(message, self.config.secrets)}", file=self.log)
 
     def handle(self, event: Event) -> Outcome:
@@ -131,24 +140,44 @@ class Handler:
             if permission not in WRITE_PERMISSIONS:
                 reason = f"/retry by {event.sender} ignored: not the author, permission '{permission}'"
         if reason:
-            self._say(f"ignored: {reason}")
+            self.say(f"ignored: {reason}")
             return Outcome("ignored", 0, reason)
         return self.process(event.issue, check_flood=event.action == "opened")
 
-    def process(self, issue: IssueSnapshot, *, check_flood: bool = False) -> Outcome:
+    def process(self, issue: IssueSnapshot, *, check_flood: bool = False,
+                comment: BotComment | _Unfetched | None = UNFETCHED) -> Outcome:
         """Plan, sync and report one request issue. Also the sweep's entry point."""
         plan = plan_issue(issue.title, issue.body, self.config.allowlist, self.config.namer)
-        comment = self.forge.find_bot_comment(issue)
+        if isinstance(comment, _Unfetched):
+            comment = self.forge.find_bot_comment(issue)
+        previous = read_result_marker(comment.body) if comment else None
         if check_flood:
             cap = self.config.allowlist.settings.max_open_requests_per_user
             open_requests = self.forge.open_requests_by(issue.author, self.config.labels.request)
             if open_requests > cap:
                 return self._refuse_flood(issue, comment, open_requests, cap)
         if not plan.allowed:
-            return self._finish(issue, comment, plan, [])
-        comment = self._upsert(issue, comment, self._comment(plan, "syncing"))
+            return self._finish(issue, comment, plan, [], previous)
+        syncing = result_marker({"issue": issue.number, "phase": "syncing", "at": self._now(),
+                                 "attempts": (previous or {}).get("attempts", 0),
+                                 "images": (previous or {}).get("images", [])})
+        comment = self._upsert(issue, comment, self._comment(plan, "syncing", result_marker=syncing))
         results = sync_plan(plan, self.syncer, progress=self.log)
-        return self._finish(issue, comment, plan, results)
+        return self._finish(issue, comment, plan, results, previous)
+
+    def give_up(self, issue: IssueSnapshot, comment: BotComment | None, attempts: int) -> Outcome:
+        """Close a request whose transient failures outlasted the retry cap."""
+        body = self._comment(Plan(()), "result", outcome="gave_up", attempts=attempts,
+                             result_marker=result_marker({"issue": issue.number, "phase": "result",
+                                                          "outcome": "gave_up", "at": self._now(),
+                                                          "attempts": attempts, "images": []}))
+        self._upsert(issue, comment, body)
+        self.forge.update_issue(issue, list(issue.labels), "closed", "not_planned")
+        self.say(f"issue #{issue.number}: gave up after {attempts} attempts")
+        return Outcome("gave_up", 0)
+
+    def _now(self) -> str:
+        return self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def _upsert(self, issue: IssueSnapshot, comment: BotComment | None, body: str) -> BotComment:
         if comment is None:
@@ -161,14 +190,13 @@ class Handler:
             "outcome": "", "mirrored": [], "refused": [], "failed": [], "any_denied": False,
             "allowlist_url": f"{self.repository_url}/blob/HEAD/allowlist.yaml"
             if self.repository_url else "allowlist.yaml",
-            "example_pattern": "", "suggestion": None, "result_marker": "",
+            "example_pattern": "", "suggestion": None, "result_marker": "", "attempts": 0,
         }
         defaults.update(context)
         return redact(render("comment.md.j2", **defaults), self.config.secrets)
 
     def _finish(self, issue: IssueSnapshot, comment: BotComment | None, plan: Plan,
-                results: list[SyncResult]) -> Outcome:
-        by_source = {str(r.source): r for r in results}
+                results: list[SyncResult], previous: dict[str, Any] | None) -> Outcome:
         refused = [image for image in plan.images if image.decision != "allowed"]
         mirrored = [r for r in results if r.status in {"copied", "unchanged"}]
         failed = [r for r in results if r.status == "failed"]
@@ -182,15 +210,19 @@ class Handler:
         else:
             outcome = "invalid"
         denied = [image for image in refused if image.decision == "denied"]
-        example = ""
-        if denied and denied[0].source:
-            example = denied[0].source.name
-        marker = result_marker({"issue": issue.number, "outcome": outcome, "images": [
+        now = self._now()
+        first_syncs = {image.get("target"): image.get("first_sync")
+                       for image in (previous or {}).get("images", [])}
+        attempts = (previous or {}).get("attempts", 0) + 1 if outcome == "failed" else 0
+        marker = result_marker({"issue": issue.number, "phase": "result", "outcome": outcome,
+                                "at": now, "attempts": attempts, "images": [
             {"source": str(r.source), "target": str(r.target), "digest": r.digest,
-             "platforms": list(r.platforms)} for r in mirrored]})
+             "platforms": list(r.platforms),
+             "first_sync": first_syncs.get(str(r.target)) or now} for r in mirrored]})
         body = self._comment(
             plan, "result", outcome=outcome, mirrored=mirrored, refused=refused, failed=failed,
-            any_denied=bool(denied), example_pattern=example,
+            any_denied=bool(denied), example_pattern=denied[0].source.name
+            if denied and denied[0].source else "",
             suggestion=next((i.suggestion for i in refused if i.suggestion), None),
             result_marker=marker)
         self._upsert(issue, comment, body)
@@ -205,14 +237,13 @@ class Handler:
         }[outcome]
         self.forge.update_issue(issue, [*kept, new_label],
                                 None if state == issue.state else state, reason)
-        self._say(f"issue #{issue.number}: {outcome} "
-                  f"({', '.join(f'{s}: {r.status}' for s, r in by_source.items()) or 'nothing synced'})")
+        statuses = ", ".join(f"{r.source}: {r.status}" for r in results) or "nothing synced"
+        self.say(f"issue #{issue.number}: {outcome} ({statuses})")
         return Outcome(outcome, 1 if outcome == "failed" else 0, results=tuple(results))
 
     def _refuse_flood(self, issue: IssueSnapshot, comment: BotComment | None, count: int,
                       cap: int) -> Outcome:
-        plan = Plan(())
-        body = self._comment(plan, "result", outcome="invalid", refused=[_Refusal(
+        body = self._comment(Plan(()), "result", outcome="invalid", refused=[_Refusal(
             issue.title, f"you have {count} open requests and this mirror takes at most {cap} per "
                          "person at a time. Wait for them to finish, then reopen this issue.")])
         self._upsert(issue, comment, body)
@@ -236,6 +267,17 @@ def write_summary(path: Path, issue: IssueSnapshot, outcome: Outcome, secrets: l
         handle.write(redact(text, secrets))
 
 
+def build_handler(config: Config, forge: Forge, env: Mapping[str, str]) -> Handler:
+    repository = env.get("GITHUB_REPOSITORY", "")
+    server = env.get("GITHUB_SERVER_URL", "https://github.com")
+    run_id = env.get("GITHUB_RUN_ID")
+    return Handler(
+        config=config, forge=forge, syncer=build_syncer(config, env),
+        run_url=f"{server}/{repository}/actions/runs/{run_id}" if run_id and repository else None,
+        repository_url=f"{server}/{repository}" if repository else "",
+    )
+
+
 def run_from_environment(env: Mapping[str, str] | None = None,
                          local_forge: Path | None = None) -> int:
     """The workflow entry point: read GITHUB_* and MIRROR_* and handle the event."""
@@ -252,30 +294,10 @@ def run_from_environment(env: Mapping[str, str] | None = None,
         print(f"mirror-bot: ignored: {event_name} event without an issue", file=sys.stderr)
         return 0
     config = load_config(env)
-    repository = env.get("GITHUB_REPOSITORY", "")
-    server = env.get("GITHUB_SERVER_URL", "https://github.com")
-    run_id = env.get("GITHUB_RUN_ID")
-    forge: Forge
-    if local_forge is not None:
-        forge = LocalForge(local_forge)
-    else:
-        token = env.get("GITHUB_TOKEN")
-        if not token or not repository:
-            print("mirror-bot: GITHUB_TOKEN and GITHUB_REPOSITORY must be set (or use "
-                  "--local-forge DIR)", file=sys.stderr)
-            return 2
-        forge = GitHubForge(
-            repository, token, env.get("GITHUB_API_URL") or "https://api.github.com",
-            seconds_between_writes=float(env.get("MIRROR_GITHUB_WRITE_INTERVAL") or 1.0),
-            secondary_rate_wait=float(env.get("MIRROR_GITHUB_SECONDARY_WAIT") or 60.0),
-            trust_comment_count=(env.get("GITHUB_RUN_ATTEMPT") or "1") == "1",
-        )
-    handler = Handler(
-        config=config, forge=forge, syncer=build_syncer(config, env),
-        run_url=f"{server}/{repository}/actions/runs/{run_id}" if run_id and repository else None,
-        repository_url=f"{server}/{repository}" if repository else "",
-    )
-    outcome = handler.handle(event)
+    forge = build_forge(env, local_forge)
+    if isinstance(forge, LocalForge):
+        forge.add_issue(payload["issue"])
+    outcome = build_handler(config, forge, env).handle(event)
     summary = env.get("GITHUB_STEP_SUMMARY")
     if summary and outcome.name != "ignored":
         write_summary(Path(summary), event.issue, outcome, config.secrets)

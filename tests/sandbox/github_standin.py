@@ -57,7 +57,7 @@ class GitHubStandIn:
 
     def add_issue(self, title: str, body: str = "", *, author: str = "alice",
                   labels: tuple[str, ...] = ("sync image",), author_type: str = "User",
-                  locked: bool = False) -> dict[str, Any]:
+                  locked: bool = False, created_at: str | None = None) -> dict[str, Any]:
         with self._lock:
             number = len(self.issues) + 1
             api = f"{self.base_url}/repos/{self.repository}/issues/{number}"
@@ -71,8 +71,8 @@ class GitHubStandIn:
                 "labels": [self._label(name) for name in labels], "state": "open",
                 "state_reason": None, "locked": locked, "active_lock_reason": None,
                 "assignee": None, "assignees": [], "milestone": None, "comments": 0,
-                "created_at": _now(), "updated_at": _now(), "closed_at": None,
-                "author_association": "NONE", "reactions": {"total_count": 0},
+                "created_at": created_at or _now(), "updated_at": created_at or _now(),
+                "closed_at": None, "author_association": "NONE", "reactions": {"total_count": 0},
             }
             self.issues[number] = issue
             return json.loads(json.dumps(issue))
@@ -86,6 +86,10 @@ class GitHubStandIn:
                    "sender": issue["user"]}
         payload.update(extra)
         return payload
+
+    def add_bot_comment(self, number: int, body: str) -> dict[str, Any]:
+        with self._lock:
+            return self._add_comment(number, body, self.bot_login)
 
     def comment_event(self, number: int, body: str, author: str) -> dict[str, Any]:
         comment = self._add_comment(number, body, author)
@@ -168,6 +172,9 @@ class GitHubStandIn:
             if method == "POST":
                 return 201, self._add_comment(number, body["body"], self.bot_login), {}
             items = [c for c in self.comments.values() if c["issue_number"] == number]
+            return 200, self._page(items, query), {}
+        if path == f"/repos/{self.repository}/issues/comments" and method == "GET":
+            items = sorted(self.comments.values(), key=lambda c: c["id"])
             return 200, self._page(items, query), {}
         if m := re.fullmatch(rf"/repos/{repo}/issues/comments/(\d+)", path):
             comment = self.comments.get(int(m[1]))

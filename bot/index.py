@@ -1,0 +1,126 @@
+"""The index of what is mirrored, derived from the bot's own comments.
+
+Rule: each succeeded request issue carries, in the bot's one comment, a machine-readable result
+marker (source, target, digest, platforms, first and last sync). The index is rebuilt from those
+markers, never written as shared state, so overlapping runs cannot lose each other's updates:
+every issue's marker is written only by the run that holds that issue. The newest record per
+target wins. Shards split the index deterministically by a hash of the target.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from bot.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    source: str
+    target: str
+    digest: str
+    platforms: tuple[str, ...] = ()
+    first_sync: str = ""
+    last_sync: str = ""
+    issue: int | None = None
+    issue_url: str = ""
+    comment_id: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["platforms"] = list(self.platforms)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> IndexEntry:
+        return cls(
+            source=str(data["source"]), target=str(data["target"]), digest=str(data["digest"]),
+            platforms=tuple(data.get("platforms") or ()), first_sync=str(data.get("first_sync", "")),
+            last_sync=str(data.get("last_sync", "")), issue=data.get("issue"),
+            issue_url=str(data.get("issue_url", "")), comment_id=data.get("comment_id"),
+        )
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    issue: int
+    title: str
+    url: str
+    state: str  # pending | failing
+    updated_at: str = ""
+
+
+@dataclass
+class Index:
+    entries: dict[str, IndexEntry] = field(default_factory=dict)  # by target
+    queue: list[QueueEntry] = field(default_factory=list)
+    last_resync: dict[str, Any] | None = None
+    generated_at: str = ""
+
+    def add(self, entry: IndexEntry) -> None:
+        current = self.entries.get(entry.target)
+        if current is None or entry.last_sync >= current.last_sync:
+            first = min(filter(None, [entry.first_sync, current.first_sync if current else ""]),
+                        default="")
+            self.entries[entry.target] = replace(entry, first_sync=first)
+
+    def sorted_entries(self) -> list[IndexEntry]:
+        return sorted(self.entries.values(), key=lambda e: e.target)
+
+    def shard(self, index: int, count: int) -> list[IndexEntry]:
+        return [e for e in self.sorted_entries() if shard_of(e.target, count) == index]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "generated_at": self.generated_at,
+            "images": [e.to_json() for e in self.sorted_entries()],
+            "queue": [asdict(q) for q in self.queue],
+            "last_resync": self.last_resync,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Index:
+        index = cls(generated_at=str(data.get("generated_at", "")),
+                    last_resync=data.get("last_resync"))
+        for item in data.get("images", []):
+            index.add(IndexEntry.from_json(item))
+        index.queue = [QueueEntry(**q) for q in data.get("queue", [])]
+        return index
+
+
+def shard_of(key: str, count: int) -> int:
+    """Stable across runs and machines (unlike hash()), so matrix jobs agree on the split."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % count
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`I/N` with 0 <= I < N."""
+    try:
+        index_text, count_text = text.split("/")
+        index, count = int(index_text), int(count_text)
+    except ValueError as error:
+        raise ConfigError(f"--shard takes I/N, e.g. 0/4, not {text!r}") from error
+    if count < 1 or not 0 <= index < count:
+        raise ConfigError(f"--shard {text}: need 0 <= I < N")
+    return index, count
+
+
+def entries_from_marker(marker: dict[str, Any], issue_url: str = "",
+                        comment_id: int | None = None) -> Iterable[IndexEntry]:
+    """Index entries recorded in one bot comment's result marker."""
+    if marker.get("outcome") != "mirrored":
+        return []
+    synced = str(marker.get("at", ""))
+    return [
+        IndexEntry(
+            source=str(image["source"]), target=str(image["target"]), digest=str(image["digest"]),
+            platforms=tuple(image.get("platforms") or ()),
+            first_sync=str(image.get("first_sync") or synced), last_sync=synced,
+            issue=marker.get("issue"), issue_url=issue_url, comment_id=comment_id,
+        )
+        for image in marker.get("images", [])
+        if image.get("source") and image.get("target") and image.get("digest")
+    ]
