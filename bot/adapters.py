@@ -52,4 +52,6 @@ def build_forge(env: Mapping[str, str], local_forge: Path | None = None) -> Forg
         seconds_between_writes=float(env.get("MIRROR_GITHUB_WRITE_INTERVAL") or 1.0),
         secondary_rate_wait=float(env.get("MIRROR_GITHUB_SECONDARY_WAIT") or 60.0),
         trust_comment_count=(env.get("GITHUB_RUN_ATTEMPT") or "1") == "1",
+        backoff=float(env.get("MIRROR_GITHUB_BACKOFF") or 1.0),
+        timeout=int(env.get("MIRROR_GITHUB_TIMEOUT") or 30),
     )

@@ -16,7 +16,7 @@ KINDS = TRANSIENT_KINDS | {
     "not_found", "unauthorized", "denied", "digest_mismatch", "too_large",
     "platform_unavailable", "invalid", "unknown",
 }
-USERINFO_RE = re.compile(r"(?<=://)[^/@\s]+@")
+USERINFO_RE = re.compile(r"(?<=://)[^/@\s:]+:[^/@\s]+@")
 TOKEN_RE = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
 
 

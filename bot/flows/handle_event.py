@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,9 +20,10 @@ from typing import Any
 
 from bot.adapters import build_forge, build_syncer
 from bot.config import Config, Labels, load_config
+from bot.errors import MirrorBotError
 from bot.flows.plan import Plan, plan_issue
 from bot.flows.sync_images import sync_plan
-from bot.forge import COMMENT_MARKER, BotComment, Forge, IssueSnapshot, LocalForge
+from bot.forge import COMMENT_MARKER, BotComment, Forge, ForgeError, IssueSnapshot, LocalForge
 from bot.render import read_result_marker, render, result_marker
 from bot.request import parse_request
 from bot.sync import Syncer, SyncResult
@@ -68,6 +70,10 @@ class Outcome:
     exit_code: int
     detail: str = ""
     results: tuple[SyncResult, ...] = ()
+
+
+class Superseded(MirrorBotError):
+    """Another run owns this issue's comment; this run stops without writing more."""
 
 
 class _Unfetched:
@@ -128,6 +134,8 @@ class Handler:
     repository_url: str = ""
     log: Any = sys.stderr
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # Tells this run's own comment (e.g. a POST duplicated by a retry) from another run's.
+    run_nonce: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     def say(self, message: str) -> None:
         print(f"mirror-bot: {redact(message, self.config.secrets)}", file=self.log)
@@ -142,7 +150,18 @@ class Handler:
         if reason:
             self.say(f"ignored: {reason}")
             return Outcome("ignored", 0, reason)
-        return self.process(event.issue, check_flood=event.action == "opened")
+        return self.process_safely(event.issue, check_flood=event.action == "opened")
+
+    def process_safely(self, issue: IssueSnapshot, **options: Any) -> Outcome:
+        """process(), turning tracker failures into a transient outcome instead of a crash."""
+        try:
+            return self.process(issue, **options)
+        except Superseded as error:
+            self.say(str(error))
+            return Outcome("superseded", 0, str(error))
+        except ForgeError as error:
+            self.say(f"issue #{issue.number}: {error}; it stays open for the sweep or /retry")
+            return Outcome("failed", 1, str(error))
 
     def process(self, issue: IssueSnapshot, *, check_flood: bool = False,
                 comment: BotComment | _Unfetched | None = UNFETCHED) -> Outcome:
@@ -159,6 +178,7 @@ class Handler:
         if not plan.allowed:
             return self._finish(issue, comment, plan, [], previous)
         syncing = result_marker({"issue": issue.number, "phase": "syncing", "at": self._now(),
+                                 "run": self.run_nonce,
                                  "attempts": (previous or {}).get("attempts", 0),
                                  "images": (previous or {}).get("images", [])})
         comment = self._upsert(issue, comment, self._comment(plan, "syncing", result_marker=syncing))
@@ -181,8 +201,25 @@ class Handler:
 
     def _upsert(self, issue: IssueSnapshot, comment: BotComment | None, body: str) -> BotComment:
         if comment is None:
-            return self.forge.create_comment(issue, body)
+            return self._create(issue, body)
         return self.forge.edit_comment(issue, comment, body)
+
+    def _create(self, issue: IssueSnapshot, body: str) -> BotComment:
+        """Create the bot comment, then make sure it is the only one.
+
+        Two runs (handle-event and the sweep) can both find no comment and both create one; a
+        retried POST can create one twice. The oldest comment wins: a run whose comment is not
+        the oldest deletes its own, adopting the oldest if it is its own duplicate, and
+        otherwise leaves the issue to the run that owns it.
+        """
+        created = self.forge.create_comment(issue, body)
+        older = [c for c in self.forge.bot_comments(issue) if c.id < created.id]
+        if not older:
+            return created
+        self.forge.delete_comment(created)
+        if older[0].body == body:
+            return older[0]
+        raise Superseded(f"issue #{issue.number} is being handled by another run")
 
     def _comment(self, plan: Plan, phase: str, **context: Any) -> str:
         defaults: dict[str, Any] = {

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bot.flows.handle_event import Handler, Outcome
-from bot.forge import BotComment, Forge, IssueSnapshot
+from bot.forge import BotComment, Forge, ForgeError, IssueSnapshot
 from bot.render import read_result_marker
 
 
@@ -88,14 +88,21 @@ class Sweeper:
             if self.handler.config.labels.terminal & set(issue.labels) or issue.locked \
                     or issue.author_is_bot:
                 continue
-            comment = self.forge.find_bot_comment(issue)
+            try:
+                comment = self.forge.find_bot_comment(issue)
+            except ForgeError as error:
+                self.handler.say(f"sweep: issue #{issue.number}: {error}")
+                continue
             decision = decide(issue, comment, self.handler, self.policy, self.clock())
             outcome = None
             if decision.action == "process":
-                outcome = self.handler.process(issue, comment=comment)
+                outcome = self.handler.process_safely(issue, comment=comment)
                 acted += 1
             elif decision.action == "give_up":
-                outcome = self.handler.give_up(issue, comment, self.policy.max_attempts)
+                try:
+                    outcome = self.handler.give_up(issue, comment, self.policy.max_attempts)
+                except ForgeError as error:
+                    self.handler.say(f"sweep: issue #{issue.number}: {error}")
                 acted += 1
             self.handler.say(f"sweep: issue #{issue.number}: {decision.action} ({decision.reason})")
             done.append((decision, outcome))

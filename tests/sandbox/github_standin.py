@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,10 +34,15 @@ def _user(login: str, kind: str = "User") -> dict[str, Any]:
 
 @dataclass
 class Fault:
+    """Answer the next matching request with `status` (after `delay` seconds, if set), or,
+    with `status=0`, let it through after the delay (a slow answer)."""
+
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     method: str | None = None
     path_contains: str = ""
+    delay: float = 0.0
+    message: str = "injected fault"
 
 
 @dataclass
@@ -133,16 +139,25 @@ class GitHubStandIn:
 
     # -- HTTP ---------------------------------------------------------------------------------
 
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if (fault.method in {None, method}) and fault.path_contains in path:
+                    self.faults.remove(fault)
+                    return fault
+        return None
+
     def respond(self, method: str, raw_path: str, body: dict[str, Any] | None,
                 headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
         url = urlsplit(raw_path)
         path, query = url.path, parse_qs(url.query)
+        fault = self._take_fault(method, path)
+        if fault and fault.delay:
+            time.sleep(fault.delay)  # the fault itself: an answer slower than the client waits
         with self._lock:
             self.log.append((method, path))
-            for fault in list(self.faults):
-                if (fault.method in {None, method}) and fault.path_contains in path:
-                    self.faults.remove(fault)
-                    return fault.status, {"message": "injected fault"}, fault.headers
+            if fault and fault.status:
+                return fault.status, {"message": fault.message}, fault.headers
             if headers.get("authorization") != f"token {self.token}" and \
                     headers.get("authorization") != f"Bearer {self.token}":
                 return 401, {"message": "Bad credentials"}, {}
@@ -183,6 +198,10 @@ class GitHubStandIn:
             if method == "PATCH":
                 comment["body"] = body["body"]
                 comment["updated_at"] = _now()
+            if method == "DELETE":
+                del self.comments[comment["id"]]
+                self.issues[comment["issue_number"]]["comments"] -= 1
+                return 204, None, {}
             return 200, comment, {}
         if m := re.fullmatch(rf"/repos/{repo}/collaborators/([^/]+)/permission", path):
             permission = self.permissions.get(m[1], "read")
@@ -230,7 +249,7 @@ def serve(standin: GitHubStandIn) -> Iterator[GitHubStandIn]:
             body = json.loads(raw) if raw else None
             headers = {k.lower(): v for k, v in self.headers.items()}
             status, payload, extra = standin.respond(self.command, self.path, body, headers)
-            data = json.dumps(payload).encode()
+            data = b"" if status == 204 else json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))

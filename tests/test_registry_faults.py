@@ -1,0 +1,158 @@
+"""Registry faults through a fault proxy between skopeo/the client and real registries.
+
+Every case ends copied with a verified digest, or reported as failed with nothing recorded as
+mirrored at the target.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot.naming import Namer
+from bot.reference import Reference, parse
+from bot.registry import Credentials, RegistriesConf, RegistryClient
+from bot.skopeo import Skopeo
+from bot.sync import RetryPolicy, Syncer, SyncItem
+from tests.conftest import MIRROR_PASSWORD, MIRROR_USER, REPO_ROOT, Sandbox
+from tests.sandbox.fault_proxy import FaultProxy, Rule, serve_proxy
+
+
+@dataclass
+class FaultyBed:
+    testbed: Sandbox
+    upstream: FaultProxy
+    mirror: FaultProxy
+    conf: Path
+
+    def syncer(self, attempts: int = 3, timeout: float = 10,
+               delays: list[float] | None = None) -> Syncer:
+        credentials = Credentials()
+        credentials.add(self.mirror.host, MIRROR_USER, MIRROR_PASSWORD)
+        conf = RegistriesConf.load(self.conf)
+        return Syncer(RegistryClient(conf, credentials, timeout),
+                      Skopeo(self.conf, credentials, timeout=120),
+                      RetryPolicy(attempts=attempts, base_delay=0.01),
+                      sleep=delays.append if delays is not None else time.sleep)
+
+    def item(self, name: str) -> SyncItem:
+        source = parse(f"docker.io/library/{name}:1.0")
+        return SyncItem(source, Namer(self.mirror.host).target(source))
+
+    def mirrored_digest(self, target: Reference) -> str | None:
+        """Asked of the mirror directly, not through the proxy."""
+        direct = Reference(self.testbed.mirror.host, target.repository, target.tag)
+        return self.testbed.client().head_digest(direct)
+
+
+@pytest.fixture
+def faulty(testbed: Sandbox, tmp_path: Path) -> Iterator[FaultyBed]:
+    with serve_proxy(FaultProxy(testbed.upstream.host)) as up, \
+            serve_proxy(FaultProxy(testbed.mirror.host)) as mirror:
+        conf = tmp_path / "registries.conf"
+        conf.write_text(
+            f'[[registry]]\nprefix = "docker.io"\nlocation = "{up.host}/docker.io"\ninsecure = true\n'
+            f'[[registry]]\nlocation = "{up.host}"\ninsecure = true\n'
+            f'[[registry]]\nlocation = "{mirror.host}"\ninsecure = true\n')
+        yield FaultyBed(testbed, up, mirror, conf)
+
+
+def test_5xx_answers_are_retried_then_copied(faulty: FaultyBed, name: str) -> None:
+    image = faulty.testbed.seed(name)
+    faulty.upstream.add(Rule("status", "HEAD", "/manifests/", times=1, status=503))
+    faulty.upstream.add(Rule("status", "GET", "/blobs/", times=1, status=502))
+    result = faulty.syncer().sync(faulty.item(name))
+    assert result.status == "copied", result.error
+    assert result.digest == image.index_digest
+    assert faulty.mirrored_digest(result.target) == image.index_digest
+    assert [h[2] for h in faulty.upstream.hits] == ["status", "status"]
+
+
+def test_429_with_retry_after_is_honoured(faulty: FaultyBed, name: str) -> None:
+    faulty.testbed.seed(name)
+    faulty.upstream.add(Rule("status", "HEAD", "/manifests/", times=1, status=429,
+                             headers={"Retry-After": "4"}))
+    delays: list[float] = []
+    result = faulty.syncer(delays=delays).sync(faulty.item(name))
+    assert result.status == "copied"
+    assert delays == [4.0]
+
+
+def test_persistent_5xx_is_a_failure_and_nothing_is_recorded(faulty: FaultyBed, name: str) -> None:
+    faulty.testbed.seed(name)
+    faulty.upstream.add(Rule("status", "GET", "/blobs/", times=-1, status=502))
+    result = faulty.syncer(attempts=2).sync(faulty.item(name))
+    assert result.status == "failed" and result.error.kind == "server_error"
+    assert result.transient
+    assert faulty.mirrored_digest(result.target) is None
+
+
+def test_connection_reset_mid_blob_is_retried_and_verified(faulty: FaultyBed, name: str) -> None:
+    image = faulty.testbed.seed(name, layer_sizes=(200_000, 100_000))
+    faulty.upstream.add(Rule("reset", "GET", "/blobs/", times=1, after_bytes=4096))
+    result = faulty.syncer().sync(faulty.item(name))
+    assert ("GET" in {h[0] for h in faulty.upstream.hits})
+    assert result.status == "copied", result.error
+    assert faulty.mirrored_digest(result.target) == image.index_digest
+
+
+def test_answers_slower_than_the_timeout_are_a_timeout(faulty: FaultyBed, name: str) -> None:
+    faulty.testbed.seed(name)
+    faulty.upstream.add(Rule("delay", "HEAD", "/manifests/", times=-1, delay=2.5))
+    result = faulty.syncer(attempts=2, timeout=1).sync(faulty.item(name))
+    assert result.status == "failed" and result.error.kind == "timeout"
+
+
+def test_mirror_failing_mid_copy_is_reported_then_a_rerun_completes(faulty: FaultyBed,
+                                                                    name: str) -> None:
+    image = faulty.testbed.seed(name)
+    faulty.mirror.add(Rule("status", "PUT", "/blobs/uploads/", times=-1, status=503))
+    first = faulty.syncer(attempts=2).sync(faulty.item(name))
+    assert first.status == "failed"
+    assert faulty.mirrored_digest(first.target) is None
+    faulty.mirror.clear()
+    second = faulty.syncer().sync(faulty.item(name))
+    assert second.status == "copied" and faulty.mirrored_digest(second.target) == image.index_digest
+
+
+def test_a_copy_killed_midway_completes_when_run_again(faulty: FaultyBed, name: str,
+                                                       tmp_path: Path) -> None:
+    image = faulty.testbed.seed(name, layer_sizes=(100_000, 50_000))
+    hold = faulty.mirror.add(Rule("delay", "PUT", "/blobs/uploads/", times=1, delay=60))
+    env = faulty.testbed.env(CONTAINERS_REGISTRIES_CONF=str(faulty.conf),
+                             MIRROR_REGISTRY=faulty.mirror.host)
+    process = subprocess.Popen([sys.executable, "-m", "bot", "sync", "--json",
+                                f"docker.io/library/{name}:1.0"], env=env, cwd=REPO_ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    deadline = time.monotonic() + 60
+    while hold.times != 0 and time.monotonic() < deadline:  # wait until a blob upload is held
+        time.sleep(0.05)
+    assert hold.times == 0, "the copy never reached the mirror"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    target = parse(f"{faulty.mirror.host}/docker.io/library/{name}:1.0")
+    assert faulty.mirrored_digest(target) is None  # nothing half-written is served as the tag
+    faulty.mirror.clear()
+    rerun = subprocess.run([sys.executable, "-m", "bot", "sync", "--json",
+                            f"docker.io/library/{name}:1.0"], env=env, cwd=REPO_ROOT,
+                           capture_output=True, text=True, timeout=120, check=False)
+    assert rerun.returncode == 0, rerun.stderr
+    assert faulty.mirrored_digest(target) == image.index_digest
+
+
+def test_registry_errors_never_echo_credentials(faulty: FaultyBed, name: str) -> None:
+    faulty.testbed.seed(name)
+    faulty.mirror.add(Rule("echo_credentials", None, "/manifests/", times=-1))
+    result = faulty.syncer(attempts=1).sync(faulty.item(name))
+    assert result.status == "failed"
+    assert "rejected" in result.error.message or result.error.kind
+    assert MIRROR_PASSWORD not in result.error.message
