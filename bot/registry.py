@@ -313,7 +313,8 @@ class RegistryClient:
                endpoint: Endpoint) -> tuple[int, dict[str, str], bytes]:
         if status < 300 or status == 404:
             return status, dict(headers), data
-        detail = _registry_message(data) or f"HTTP {status}"
+        message = _registry_message(data)
+        detail = message or f"HTTP {status}"
         if status == 401:
             raise TransferError("unauthorized", f"{ref.name}: {detail}")
         if status == 403:
@@ -324,8 +325,9 @@ class RegistryClient:
                                 retry_after=float(retry_after) if retry_after and
                                 retry_after.isdigit() else None)
         if status >= 500:
-            raise TransferError("server_error", f"{endpoint.host}: HTTP {status} {detail}")
-        raise TransferError("unknown", f"{ref.name}: HTTP {status} {detail}")
+            raise TransferError("server_error", f"{endpoint.host}: HTTP {status}"
+                                                + (f": {message}" if message else ""))
+        raise TransferError("unknown", f"{ref.name}: HTTP {status}" + (f": {message}" if message else ""))
 
 
 def _registry_message(data: bytes) -> str:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from bot.config import Config, load_config
 from bot.registry import Credentials, RegistriesConf, RegistryClient
@@ -22,10 +23,12 @@ MIRROR_USER, MIRROR_PASSWORD = "mirror-pusher", "fake-mirror-password-7f3a"
 SOURCE_USER, SOURCE_PASSWORD = "reader", "fake-source-password-91c2"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-needs_registry = pytest.mark.skipif(
-    not (shutil.which("skopeo") and shutil.which("docker-registry")),
-    reason="skopeo and docker-registry are installed by scripts/setup.sh",
-)
+# Fuzzing budget: bounded, and larger in CI (CI=true) than on a developer's machine.
+settings.register_profile("dev", max_examples=100, deadline=None)
+settings.register_profile("ci", max_examples=400, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
 
 
 @dataclass

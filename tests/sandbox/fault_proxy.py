@@ -102,8 +102,8 @@ def serve_proxy(proxy: FaultProxy) -> Iterator[FaultProxy]:
                 auth = self.headers.get("Authorization", "")
                 secret = base64.b64decode(auth[6:]).decode(errors="replace") if auth.startswith(
                     "Basic ") else auth
-                self._answer(500, f'{{"errors":[{{"code":"X","message":"rejected {secret}"}}]}}'
-                             .encode(), {})
+                error = f'{{"errors":[{{"code":"DENIED","message":"rejected {secret}"}}]}}'
+                self._answer(rule.status, error.encode(), {})
                 return
             self._forward(body, rule if rule and rule.action == "reset" else None)
 

@@ -1,0 +1,81 @@
+"""A committed corpus of hostile issue titles: no crash, no copy of anything not allowed,
+nothing rendered unescaped, private hosts refused unless the allowlist names them."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.adapters import build_syncer
+from bot.config import Labels, load_config
+from bot.flows.handle_event import Handler
+from bot.flows.plan import plan_issue
+from bot.forge import IssueSnapshot, LocalForge
+from bot.policy import parse_allowlist
+from bot.reference import parse
+from bot.skopeo import docker_arg
+from tests.conftest import REPO_ROOT, Sandbox
+
+CORPUS = json.loads((REPO_ROOT / "tests" / "data" / "hostile_titles.json").read_text())
+STARTER = load_config({"MIRROR_ALLOWLIST": str(REPO_ROOT / "allowlist.yaml")})
+PRIVATE_HOSTS = ("localhost", "localhost:5000", "127.0.0.1", "127.0.0.1:5000", "[::1]",
+                 "[::1]:5000", "169.254.169.254", "10.0.0.1", "192.168.1.1:5000")
+
+
+def prose(markdown: str) -> str:
+    """What GitHub renders as text: fenced blocks, code spans and our own markers removed."""
+    text = re.sub(r"```.*?```", "", markdown, flags=re.DOTALL)
+    text = re.sub(r"`[^`\n]*`", "", text)
+    return re.sub(r"<!-- mirror-bot:(comment|result \{.*?\}) -->", "", text)
+
+
+def test_the_corpus_is_large_and_varied() -> None:
+    assert len(CORPUS) >= 200
+    assert any(len(title) >= 65536 for title in CORPUS)
+
+
+@pytest.mark.parametrize("title", CORPUS, ids=range(len(CORPUS)))
+def test_hostile_title(title: str, tmp_path: Path) -> None:
+    plan = plan_issue(title, "", STARTER.allowlist, STARTER.namer)
+    for image in plan.allowed:
+        assert image.source is not None and STARTER.allowlist.decide(image.source).allowed
+        argument = docker_arg(image.source)
+        assert argument.isascii() and argument.isprintable() and " " not in argument
+        assert image.source.registry not in PRIVATE_HOSTS
+    handler = Handler(STARTER, LocalForge(tmp_path, echo=False), syncer=None)  # type: ignore[arg-type]
+    body = handler._comment(plan, "result", outcome="invalid",
+                            refused=[i for i in plan.images if i.decision != "allowed"],
+                            any_denied=True)
+    rendered = prose(body)
+    assert "<" not in rendered.replace("<details>", "").replace("</details>", "").replace(
+        "<summary>", "").replace("</summary>", "").replace("<sub>", "").replace("</sub>", "")
+    assert not re.search(r"(?<![\w`])@\w", rendered), rendered
+    assert "](" not in rendered.replace("](allowlist.yaml)", "")
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]", body)
+    assert "javascript:" not in rendered.lower().replace("javascript\\:", "")
+
+
+@pytest.mark.parametrize("host", PRIVATE_HOSTS)
+def test_private_hosts_are_refused_unless_named(host: str) -> None:
+    ref = parse(f"{host}/x:1")
+    assert not STARTER.allowlist.decide(ref).allowed
+    named, problems = parse_allowlist(f"allow:\n  - '{host}/x'\n")
+    assert problems == [] and named.decide(ref).allowed
+
+
+def test_no_hostile_title_copies_anything(testbed: Sandbox, tmp_path: Path) -> None:
+    """The whole corpus through the real handler and syncer: the mirror receives nothing."""
+    config = testbed.config(MIRROR_ALLOWLIST=str(REPO_ROOT / "allowlist.yaml"))
+    handler = Handler(config, LocalForge(tmp_path / "forge", echo=False),
+                      build_syncer(config, testbed.env()), log=io.StringIO())
+    testbed.mirror.mark()
+    for number, title in enumerate(CORPUS, 1):
+        issue = IssueSnapshot(number, title, "", "mallory", False, (Labels().request,), "open",
+                              False, 0)
+        assert handler.process_safely(issue).name in {"invalid", "denied"}
+    assert testbed.mirror.manifest_requests()["PUT"] == 0
+    assert testbed.mirror.blob_uploads() == 0
