@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.config import Config
 from bot.errors import ConfigError
-from bot.forge import Forge, GitHubForge, LocalForge
+from bot.forge import Forge, LocalForge
 from bot.registry import Credentials, RegistriesConf, RegistryClient
 from bot.skopeo import Skopeo
 from bot.sync import RetryPolicy, Syncer
@@ -47,6 +47,9 @@ def build_forge(env: Mapping[str, str], local_forge: Path | None = None) -> Forg
     token, repository = env.get("GITHUB_TOKEN"), env.get("GITHUB_REPOSITORY")
     if not token or not repository:
         raise ConfigError("GITHUB_TOKEN and GITHUB_REPOSITORY must be set (or use --local-forge DIR)")
+    # PyGithub costs ~300 ms to import: only commands that talk to GitHub pay for it.
+    from bot.github_forge import GitHubForge
+
     return GitHubForge(
         repository, token, env.get("GITHUB_API_URL") or "https://api.github.com",
         seconds_between_writes=float(env.get("MIRROR_GITHUB_WRITE_INTERVAL") or 1.0),

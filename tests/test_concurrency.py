@@ -11,7 +11,8 @@ import pytest
 
 from bot.flows.handle_event import build_handler
 from bot.flows.sweep import Sweeper, SweepPolicy
-from bot.forge import BotComment, GitHubForge, IssueSnapshot
+from bot.forge import BotComment, IssueSnapshot
+from bot.github_forge import GitHubForge
 from tests.conftest import Sandbox
 from tests.sandbox.github_standin import GitHubStandIn, serve
 

@@ -10,7 +10,8 @@ import pytest
 
 from bot.flows.handle_event import build_handler
 from bot.flows.sweep import Sweeper, SweepPolicy
-from bot.forge import COMMENT_MARKER, GitHubForge
+from bot.forge import COMMENT_MARKER
+from bot.github_forge import GitHubForge
 from bot.render import result_marker
 from tests.conftest import Sandbox
 from tests.sandbox.github_standin import GitHubStandIn, serve

@@ -44,6 +44,7 @@ class FaultProxy:
     backend: str  # host:port
     rules: list[Rule] = field(default_factory=list)
     down: bool = False
+    latency: float = 0.0  # added to every request: a model of a real network round trip
     hits: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, action)
     port: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -91,6 +92,8 @@ def serve_proxy(proxy: FaultProxy) -> Iterator[FaultProxy]:
             if proxy.down:
                 _reset(self)
                 return
+            if proxy.latency:
+                time.sleep(proxy.latency)
             rule = proxy.take(self.command, self.path)
             if rule and rule.action == "status":
                 self._answer(rule.status, b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}',

@@ -56,6 +56,8 @@ def build_image(
     platforms: tuple[str, ...] = DEFAULT_PLATFORMS,
     layer_sizes: tuple[int, ...] = (2048, 1024),
     shared_base: str | None = "base",
+    shared_layers: int = 1,
+    attestation: bool = False,
 ) -> BuiltImage:
     """Write an OCI layout with one index of `platforms`; the first layer is shared when
     `shared_base` is set, the others are unique to `seed` and the platform."""
@@ -67,7 +69,8 @@ def build_image(
         os_name, arch, *variant = platform.split("/")
         layers = []
         for position, size in enumerate(layer_sizes):
-            layer_seed = (f"{shared_base}/{platform}/{position}" if position == 0 and shared_base
+            layer_seed = (f"{shared_base}/{platform}/{position}"
+                          if position < shared_layers and shared_base
                           else f"{seed}/{platform}/{position}")
             digest, length = _write_blob(layout, _layer(layer_seed, size))
             blobs.add(digest)
@@ -90,6 +93,8 @@ def build_image(
             descriptor_platform["variant"] = variant[0]
         entries.append({"mediaType": OCI_MANIFEST, "digest": manifest_digest,
                         "size": manifest_size, "platform": descriptor_platform})
+    if attestation:
+        entries.append(_attestation(layout, seed, entries[0]["digest"], blobs))
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
     index_digest, index_size = _write_blob(layout, json.dumps(index).encode())
     layout_index_path = layout / "index.json"
@@ -102,6 +107,23 @@ def build_image(
           "annotations": {"org.opencontainers.image.ref.name": tag}}]
     layout_index_path.write_text(json.dumps(existing))
     return BuiltImage(layout, tag, index_digest, manifests, frozenset(blobs), total)
+
+
+def _attestation(layout: Path, seed: str, subject: str, blobs: set[str]) -> dict:
+    """A BuildKit-style attestation manifest, listed in the index as unknown/unknown."""
+    statement = json.dumps({"_type": "https://in-toto.io/Statement/v0.1", "seed": seed}).encode()
+    layer_digest, layer_size = _write_blob(layout, statement)
+    config_digest, config_size = _write_blob(layout, b'{"architecture":"unknown","os":"unknown"}')
+    blobs.update({layer_digest, config_digest})
+    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config_size},
+                "layers": [{"mediaType": "application/vnd.in-toto+json", "digest": layer_digest,
+                            "size": layer_size}]}
+    digest, size = _write_blob(layout, json.dumps(manifest).encode())
+    return {"mediaType": OCI_MANIFEST, "digest": digest, "size": size,
+            "platform": {"architecture": "unknown", "os": "unknown"},
+            "annotations": {"vnd.docker.reference.type": "attestation-manifest",
+                            "vnd.docker.reference.digest": subject}}
 
 
 def push(image: BuiltImage, destination: str, *, creds: str | None = None,
