@@ -31,7 +31,7 @@ from tests.sandbox.images import build_image, push
 from tests.sandbox.registries import Registry, start_registry
 
 ROOT = Path(__file__).resolve().parent.parent
-REPOS = int(os.environ.get("BENCH_REPOS", "6"))
+REPOS = int(os.environ.get("BENCH_REPOS", "5"))
 TAGS = int(os.environ.get("BENCH_TAGS", "2"))
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 LATENCY = float(os.environ.get("BENCH_LATENCY_MS", "20")) / 1000
@@ -122,15 +122,17 @@ def mirror_bot_sync(jobs: int) -> Callable[[Bed, list[Image]], None]:
     return run
 
 
-def mirror_bot_resync(bed: Bed, images: list[Image]) -> None:
-    index = bed.work / "index.json"
-    index.write_text(json.dumps({"images": [
-        {"source": i.source, "target": bed.target(i), "digest": i.digest} for i in images]}))
-    completed = subprocess.run([str(BIN / "mirror-bot"), "resync", "--index", str(index),
-                                "--output", str(bed.work / "report.json")], env=bed.env(),
-                               capture_output=True, text=True)
-    if completed.returncode != 0:
-        raise RuntimeError(completed.stdout + completed.stderr)
+def mirror_bot_resync(jobs: int) -> Callable[[Bed, list[Image]], None]:
+    def run(bed: Bed, images: list[Image]) -> None:
+        index = bed.work / "index.json"
+        index.write_text(json.dumps({"images": [
+            {"source": i.source, "target": bed.target(i), "digest": i.digest} for i in images]}))
+        completed = subprocess.run([str(BIN / "mirror-bot"), "resync", "--index", str(index),
+                                    "--jobs", str(jobs), "--output", str(bed.work / "report.json")],
+                                   env=bed.env(), capture_output=True, text=True)
+        if completed.returncode != 0:
+            raise RuntimeError(completed.stdout + completed.stderr)
+    return run
 
 
 # -- measuring ----------------------------------------------------------------------------------
@@ -186,7 +188,8 @@ COLD_TOOLS = {"skopeo copy loop": skopeo_loop, "skopeo sync --src yaml": skopeo_
               "mirror-bot sync --jobs 1": mirror_bot_sync(1),
               "mirror-bot sync --jobs 4": mirror_bot_sync(4)}
 NOOP_TOOLS = {"skopeo copy loop": skopeo_loop, "skopeo sync --src yaml": skopeo_sync,
-              "mirror-bot resync": mirror_bot_resync}
+              "mirror-bot resync --jobs 1": mirror_bot_resync(1),
+              "mirror-bot resync --jobs 4": mirror_bot_resync(4)}
 
 
 def run_variant(latency: float, work: Path, upstream: Registry,
@@ -229,7 +232,8 @@ def scaling(work: Path, upstream: Registry, images: list[Image]) -> dict[str, li
                 points.setdefault(f"cold: {label}", []).append((n, measure.median))
         bed.new_mirror()
         mirror_bot_sync(4)(bed, images)
-        for label, tool in (("skopeo copy loop", skopeo_loop), ("mirror-bot resync", mirror_bot_resync)):
+        for label, tool in (("skopeo copy loop", skopeo_loop),
+                            ("mirror-bot resync --jobs 1", mirror_bot_resync(1))):
             for n in sizes:
                 measure = Measure()
                 for _ in range(3):

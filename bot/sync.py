@@ -102,6 +102,14 @@ class Syncer:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_size: int | None = None
     sleep: Callable[[float], None] = time.sleep
+    # Look-ups that do not depend on each other run at once on a few long-lived threads, whose
+    # kept-alive connections (one per thread and host) are reused from image to image.
+    _lookups: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="lookup"),
+        repr=False)
+
+    def _digests(self, refs: Sequence[Reference]) -> list[str | None]:
+        return list(self._lookups.map(self._digest, refs))
 
     def _with_retries(self, action: Callable[[], T]) -> T:
         attempt = 1
@@ -153,30 +161,38 @@ class Syncer:
             return source.digest
         digest = self._digest(source)
         if digest is None:
-            raise TransferError("not_found", f"{source} does not exist upstream (check the "
-                                             "name and tag on the source registry)")
+            raise _not_found(source)
         return digest
 
     def _sync(self, item: SyncItem) -> SyncResult:
         if item.platforms:
             return self._sync_platforms(item)
         source, target = item.source, item.target
-        digest = self._source_digest(source)
-        pinned = source.with_digest(digest)
-        if self._digest(target) == digest:
+        if source.digest:
+            digest, current = source.digest, self._digest(target)
+        else:
+            upstream, current = self._digests([source, target])
+            if upstream is None:
+                raise _not_found(source)
+            digest = upstream
+        if current == digest:
             return SyncResult(source, target, "unchanged", digest)
+        pinned = source.with_digest(digest)
         size = self._check_size(pinned)
         self._with_retries(lambda: self.copier.copy(pinned, target))
-        self._verify(target, digest)
-        signatures = self._copy_signatures(source, target, digest)
-        return SyncResult(source, target, "copied", digest, signatures=signatures, size=size)
+        signature_tags = _signature_tags(digest)
+        mirrored, *signatures = self._digests(
+            [target, *(source.with_tag(tag) for tag in signature_tags)])
+        if mirrored != digest:
+            raise _mismatch(target, mirrored, digest)
+        copied = self._copy_signatures(source, target, dict(zip(signature_tags, signatures,
+                                                                strict=True)))
+        return SyncResult(source, target, "copied", digest, signatures=copied, size=size)
 
     def _verify(self, target: Reference, expected: str) -> None:
         actual = self._digest(target)
         if actual != expected:
-            raise TransferError("digest_mismatch", f"the mirror serves {actual or 'nothing'} for "
-                                                   f"{target}, expected {expected}; not recorded "
-                                                   "as mirrored")
+            raise _mismatch(target, actual, expected)
 
     def _manifest(self, ref: Reference) -> Manifest:
         manifest = self._with_retries(lambda: self.registry.get_manifest(ref))
@@ -199,17 +215,11 @@ class Syncer:
                                              "ask for fewer platforms with --platform=os/arch")
         return size
 
-    def _copy_signatures(self, source: Reference, target: Reference, digest: str) -> list[str]:
-        """Copy cosign-style `sha256-<hex>.sig|.att|.sbom` tags that upstream has for `digest`.
-
-        The three look-ups run at once: on a real network they cost one round trip, not three.
-        """
-        algorithm, hex_digest = digest.split(":", 1)
-        tags = [f"{algorithm}-{hex_digest}.{suffix}" for suffix in SIGNATURE_SUFFIXES]
-        with ThreadPoolExecutor(max_workers=len(tags)) as pool:
-            found = list(pool.map(lambda tag: self._digest(source.with_tag(tag)), tags))
+    def _copy_signatures(self, source: Reference, target: Reference,
+                         found: dict[str, str | None]) -> list[str]:
+        """Copy the cosign-style signature tags that upstream has (`found`: tag -> digest)."""
         copied = []
-        for tag, signature_digest in zip(tags, found, strict=True):
+        for tag, signature_digest in found.items():
             if signature_digest is None:
                 continue
             signature_target = target.with_tag(tag)
@@ -251,6 +261,21 @@ class Syncer:
         self._verify(destination, subset.digest)
         return SyncResult(source, destination, "copied", subset.digest, platforms=item.platforms,
                           note=SUBSET_NOTE)
+
+
+def _signature_tags(digest: str) -> list[str]:
+    algorithm, hex_digest = digest.split(":", 1)
+    return [f"{algorithm}-{hex_digest}.{suffix}" for suffix in SIGNATURE_SUFFIXES]
+
+
+def _not_found(source: Reference) -> TransferError:
+    return TransferError("not_found", f"{source} does not exist upstream (check the name and tag "
+                                      "on the source registry)")
+
+
+def _mismatch(target: Reference, actual: str | None, expected: str) -> TransferError:
+    return TransferError("digest_mismatch", f"the mirror serves {actual or 'nothing'} for {target}, "
+                                            f"expected {expected}; not recorded as mirrored")
 
 
 def _platform_name(platform: dict[str, str]) -> str:
