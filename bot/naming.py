@@ -95,19 +95,18 @@ class Namer:
         """Refuse a template that maps two different probe sources to the same address."""
         if not reference.is_valid_domain(self.mirror.split("/", 1)[0]):
             raise ConfigError(f"mirror registry '{self.mirror}' is not host[:port][/path]")
-        seen: dict[str, str] = {}
-        for probe in COLLISION_PROBES:
-            source = reference.parse(probe)
-            try:
-                target = self.repository(source)
-            except NamingError as error:
-                raise ConfigError(f"naming template cannot name '{probe}': {error}") from error
-            if target in seen:
-                raise ConfigError(
-                    f"naming template collides: '{seen[target]}' and '{source.name}' both map to "
-                    f"'{target}'; keep the source registry and every '/' of the repository in it"
-                )
-            seen[target] = source.name
+        probes = [reference.parse(probe) for probe in COLLISION_PROBES]
+        try:
+            collisions = find_collisions(self, probes)
+        except NamingError as error:
+            raise ConfigError(f"naming template cannot name a probe: {error}") from error
+        if collisions:
+            first, second = collisions[0]
+            raise ConfigError(
+                f"naming template collides: '{first.name}' and '{second.name}' both map to "
+                f"'{self.repository(first)}'; keep the source registry and every '/' of the "
+                "repository in it"
+            )
 
 
 def find_collisions(namer: Namer, sources: list[Reference]) -> list[tuple[Reference, Reference]]:

@@ -138,9 +138,6 @@ class Allowlist:
     def known_repositories(self) -> list[str]:
         return [r for r in (p.literal_repository for p in self.allow) if r]
 
-    def known_registries(self) -> set[str]:
-        return {p.registry for p in self.allow}
-
     def platform_allowed(self, platform: str) -> bool:
         return self.settings.platforms is None or platform in self.settings.platforms
 

@@ -184,11 +184,6 @@ class RegistryClient:
                                       body=manifest.body, content_type=manifest.media_type)
         return headers.get("docker-content-digest", manifest.digest)
 
-    def close(self) -> None:
-        for connection in getattr(self._local, "connections", {}).values():
-            connection.close()
-        self._local.connections = {}
-
     # -- plumbing ---------------------------------------------------------------------------
 
     @staticmethod

@@ -18,7 +18,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.sandbox.http_server import QuietHandler, serving
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
               "proxy-authorization", "proxy-authenticate"}
@@ -83,7 +85,7 @@ def _reset(handler: BaseHTTPRequestHandler) -> None:
 
 @contextmanager
 def serve_proxy(proxy: FaultProxy) -> Iterator[FaultProxy]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"
 
         def _handle(self) -> None:
@@ -155,16 +157,6 @@ def serve_proxy(proxy: FaultProxy) -> Iterator[FaultProxy]:
 
         do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle
 
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", proxy.port), Handler)
-    server.daemon_threads = True
-    proxy.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler, proxy.port) as port:
+        proxy.port = port
         yield proxy
-    finally:
-        server.shutdown()
-        server.server_close()

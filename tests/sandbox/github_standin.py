@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.sandbox.http_server import QuietHandler, serving
 
 LABEL_COLORS = {"sync image": "0e8a16"}
 
@@ -240,7 +241,7 @@ class GitHubStandIn:
 
 @contextmanager
 def serve(standin: GitHubStandIn) -> Iterator[GitHubStandIn]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"
 
         def _handle(self) -> None:
@@ -262,15 +263,6 @@ def serve(standin: GitHubStandIn) -> Iterator[GitHubStandIn]:
 
         do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
 
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    standin.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as port:
+        standin.base_url = f"http://127.0.0.1:{port}"
         yield standin
-    finally:
-        server.shutdown()
-        server.server_close()

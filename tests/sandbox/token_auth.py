@@ -9,12 +9,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,6 +21,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.sandbox.http_server import QuietHandler, serving
 
 SERVICE = "sandbox-registry"
 ISSUER = "sandbox-token-issuer"
@@ -74,7 +74,7 @@ class TokenServer:
 
 @contextmanager
 def serve_tokens(server: TokenServer) -> Iterator[TokenServer]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             query = parse_qs(urlsplit(self.path).query)
             server.requests.append(self.path)
@@ -87,15 +87,6 @@ def serve_tokens(server: TokenServer) -> Iterator[TokenServer]:
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    http_server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.realm = f"http://127.0.0.1:{http_server.server_address[1]}/token"
-    thread = threading.Thread(target=http_server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as port:
+        server.realm = f"http://127.0.0.1:{port}/token"
         yield server
-    finally:
-        http_server.shutdown()
-        http_server.server_close()
