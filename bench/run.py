@@ -194,27 +194,32 @@ NOOP_TOOLS = {"skopeo copy loop": skopeo_loop, "skopeo sync --src yaml": skopeo_
 
 def run_variant(latency: float, work: Path, upstream: Registry,
                 images: list[Image]) -> dict[str, dict[str, Measure]]:
-    results: dict[str, dict[str, Measure]] = {"cold": {}, "no-op": {}, "one moved tag": {}}
+    """Runs are interleaved (run 1 of every tool, then run 2, ...) so that drift in the
+    machine's state falls on every tool alike."""
+    results: dict[str, dict[str, Measure]] = {
+        "cold": {name: Measure() for name in COLD_TOOLS},
+        "no-op": {name: Measure() for name in NOOP_TOOLS},
+        "one moved tag": {name: Measure() for name in NOOP_TOOLS},
+    }
     with bed_with(latency, work, upstream, images) as bed:
-        for name, tool in COLD_TOOLS.items():
-            measure = results["cold"][name] = Measure()
-            for run in range(RUNS):
+        for run in range(RUNS):
+            for name, tool in COLD_TOOLS.items():
                 bed.new_mirror()
-                timed(bed, tool, images, measure, count_requests=run == 0)
-            print(f"  cold {name}: {measure.median:.2f}s", file=sys.stderr, flush=True)
+                timed(bed, tool, images, results["cold"][name], count_requests=run == 0)
         bed.new_mirror()
         mirror_bot_sync(4)(bed, images)
-        for name, tool in NOOP_TOOLS.items():
-            measure = results["no-op"][name] = Measure()
-            for run in range(RUNS):
-                timed(bed, tool, images, measure, count_requests=run == 0)
-            print(f"  no-op {name}: {measure.median:.2f}s", file=sys.stderr, flush=True)
-        for name, tool in NOOP_TOOLS.items():
-            measure = results["one moved tag"][name] = Measure()
-            for run in range(RUNS):
-                move_one_tag(bed, hash((latency, name, run)) & 0xFFFFFF)
-                timed(bed, tool, images, measure, count_requests=run == 0)
-            print(f"  moved {name}: {measure.median:.2f}s", file=sys.stderr, flush=True)
+        for run in range(RUNS):
+            for name, tool in NOOP_TOOLS.items():
+                timed(bed, tool, images, results["no-op"][name], count_requests=run == 0)
+        generation = 0
+        for run in range(RUNS):
+            for name, tool in NOOP_TOOLS.items():
+                generation += 1
+                move_one_tag(bed, int(latency * 1000) * 1000 + generation)
+                timed(bed, tool, images, results["one moved tag"][name], count_requests=run == 0)
+    for scenario, tools in results.items():
+        for name, measure in tools.items():
+            print(f"  {scenario} {name}: {measure.median:.2f}s", file=sys.stderr, flush=True)
     return results
 
 

@@ -83,3 +83,10 @@ def test_default_naming_never_merges_two_sources(refs: list) -> None:  # type: i
 
 def test_probes_are_valid_references() -> None:
     assert all(parse(p) for p in COLLISION_PROBES)
+
+
+@given(st.lists(sources, min_size=1, max_size=20))
+def test_default_fast_path_equals_the_template(refs: list) -> None:  # type: ignore[type-arg]
+    fast = Namer("m.example.io")
+    templated = Namer("m.example.io", "{{ mirror }}/{{ registry }}/{{ repository }} ")
+    assert [fast.target(r) for r in refs] == [templated.target(r) for r in refs]
