@@ -225,27 +225,28 @@ def run_variant(latency: float, work: Path, upstream: Registry,
 
 
 def scaling(work: Path, upstream: Registry, images: list[Image]) -> dict[str, list[tuple[int, float]]]:
-    """Time against number of images, with latency: cold and no-op, mirror-bot vs skopeo loop."""
-    points: dict[str, list[tuple[int, float]]] = {}
+    """Time against number of images, with latency: cold and no-op, mirror-bot vs skopeo loop
+    (medians of 3, interleaved)."""
     sizes = sorted({n for n in (1, 2, 4, 8, len(images)) if n <= len(images)})
+    cold = {"skopeo copy loop": skopeo_loop, "mirror-bot sync --jobs 1": mirror_bot_sync(1)}
+    noop = {"skopeo copy loop": skopeo_loop, "mirror-bot resync --jobs 1": mirror_bot_resync(1)}
+    measures: dict[str, dict[int, Measure]] = {}
     with bed_with(LATENCY, work, upstream, images) as bed:
-        for label, tool in (("skopeo copy loop", skopeo_loop),
-                            ("mirror-bot sync --jobs 1", mirror_bot_sync(1))):
-            for n in sizes:
-                bed.new_mirror()
-                measure = Measure()
-                timed(bed, tool, images[:n], measure, False)
-                points.setdefault(f"cold: {label}", []).append((n, measure.median))
+        for n in sizes:
+            for _ in range(3):
+                for label, tool in cold.items():
+                    bed.new_mirror()
+                    timed(bed, tool, images[:n], measures.setdefault(f"cold: {label}", {})
+                          .setdefault(n, Measure()), False)
         bed.new_mirror()
         mirror_bot_sync(4)(bed, images)
-        for label, tool in (("skopeo copy loop", skopeo_loop),
-                            ("mirror-bot resync --jobs 1", mirror_bot_resync(1))):
-            for n in sizes:
-                measure = Measure()
-                for _ in range(3):
-                    timed(bed, tool, images[:n], measure, False)
-                points.setdefault(f"no-op: {label}", []).append((n, measure.median))
-    return points
+        for n in sizes:
+            for _ in range(3):
+                for label, tool in noop.items():
+                    timed(bed, tool, images[:n], measures.setdefault(f"no-op: {label}", {})
+                          .setdefault(n, Measure()), False)
+    return {label: [(n, m.median) for n, m in sorted(series.items())]
+            for label, series in measures.items()}
 
 
 def api_requests_per_issue(work: Path, upstream: Registry, images: list[Image]) -> int:
