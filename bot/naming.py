@@ -59,6 +59,11 @@ class Namer:
     mirror: str
     template: str = DEFAULT_TEMPLATE
 
+    @property
+    def pasted_prefixes(self) -> tuple[str, ...]:
+        """How users paste this mirror in front of an image: the full prefix, and its host."""
+        return (self.mirror, self.mirror.split("/", 1)[0])
+
     @cached_property
     def _compiled(self) -> Template:
         from jinja2 import StrictUndefined, TemplateError

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ class Pattern:
             return None
         return f"{self.registry}/{'/'.join(self.path)}"
 
+    @cached_property
     def _path_regex(self) -> re.Pattern[str]:
         pieces = []
         for part in self.path:
@@ -63,8 +65,12 @@ class Pattern:
                 pieces.append(re.escape(part))
         return re.compile("/".join(pieces) + r"\Z")
 
+    def matches_repository(self, ref: Reference) -> bool:
+        """Matches the registry and path, whatever the tag."""
+        return ref.registry == self.registry and bool(self._path_regex.match(ref.repository))
+
     def matches(self, ref: Reference) -> bool:
-        if ref.registry != self.registry or not self._path_regex().match(ref.repository):
+        if not self.matches_repository(ref):
             return False
         if self.tag_glob is None:
             return True
@@ -125,7 +131,7 @@ class Allowlist:
         for rule in self.allow:
             if rule.matches(ref):
                 return Decision(True, f"allowed by rule '{rule.text}' ({rule.where})", rule)
-        tag_rules = [r for r in self.allow if r.tag_glob and _same_repository(r, ref)]
+        tag_rules = [r for r in self.allow if r.tag_glob and r.matches_repository(ref)]
         if tag_rules:
             globs = ", ".join(f"'{r.tag_glob}'" for r in tag_rules)
             return Decision(
@@ -140,10 +146,6 @@ class Allowlist:
 
     def platform_allowed(self, platform: str) -> bool:
         return self.settings.platforms is None or platform in self.settings.platforms
-
-
-def _same_repository(rule: Pattern, ref: Reference) -> bool:
-    return Pattern(rule.text, rule.registry, rule.path).matches(ref)
 
 
 @dataclass(frozen=True)

@@ -191,7 +191,8 @@ class RegistryClient:
         reference = ref.digest or ref.tag or "latest"
         return f"/v2/{endpoint.repository}/manifests/{reference}"
 
-    def _connection(self, scheme: str, host: str) -> http.client.HTTPConnection:
+    def _connection(self, scheme: str, endpoint: Endpoint) -> http.client.HTTPConnection:
+        host = endpoint.host
         connections = getattr(self._local, "connections", None)
         if connections is None:
             connections = self._local.connections = {}
@@ -199,7 +200,7 @@ class RegistryClient:
         if key not in connections:
             if scheme == "https":
                 context = ssl.create_default_context()
-                if self._insecure_hosts().get(host):
+                if endpoint.insecure:
                     context.check_hostname = False
                     context.verify_mode = ssl.CERT_NONE
                 connections[key] = http.client.HTTPSConnection(host, timeout=self.timeout,
@@ -207,9 +208,6 @@ class RegistryClient:
             else:
                 connections[key] = http.client.HTTPConnection(host, timeout=self.timeout)
         return connections[key]
-
-    def _insecure_hosts(self) -> dict[str, bool]:
-        return {location.split("/")[0]: insecure for _, location, insecure in self.conf.entries}
 
     def _drop(self, scheme: str, host: str) -> None:
         connection = getattr(self._local, "connections", {}).pop((scheme, host), None)
@@ -223,7 +221,7 @@ class RegistryClient:
         last_error: Exception | None = None
         for scheme in schemes:
             for attempt in range(2):  # a kept-alive connection the server closed is retried once
-                connection = self._connection(scheme, endpoint.host)
+                connection = self._connection(scheme, endpoint)
                 try:
                     connection.request(method, path, body=body, headers=headers)
                     response = connection.getresponse()
@@ -256,7 +254,9 @@ class RegistryClient:
         headers = {"Accept": ACCEPT, "User-Agent": "mirror-bot"}
         if content_type:
             headers["Content-Type"] = content_type
-        scope_key = (endpoint.host, f"{endpoint.repository}:{method}")
+        # One token per repository and access: HEAD and GET share the pull token.
+        access = "pull" if method in {"GET", "HEAD"} else "push"
+        scope_key = (endpoint.host, f"{endpoint.repository}:{access}")
         authorization = self._tokens.get(scope_key)
         for _ in range(2):
             if authorization:

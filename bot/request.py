@@ -123,41 +123,15 @@ def parse_request(
         return ImageRequest((RequestedImage(image_text[:80] + "…", None,
                                             f"the request is longer than {MAX_TITLE_LENGTH} characters"),))
     image_text = TITLE_PREFIX_RE.sub("", image_text.strip(), count=1)
-    platforms: list[str] = []
-    problems: list[str] = []
-    images: list[RequestedImage] = []
-    tokens = _tokens(image_text)
-    platform_text = " ".join(
+    platform_text = "\n".join(
         [sections.get("platform", ""), sections.get("platforms", "")]
         + [line for line in (body or "").splitlines() if "--platform" in line]
     )
-    tokens_for_platforms = _tokens(platform_text)
-    index = 0
-    all_tokens = [(t, True) for t in tokens] + [(t, False) for t in tokens_for_platforms]
-    while index < len(all_tokens):
-        raw, is_image_text = all_tokens[index]
-        index += 1
-        token = raw.strip(QUOTES)
-        if not token:
-            continue
-        lowered = token.lower()
-        if lowered == "--platform" and index < len(all_tokens):
-            token = "--platform=" + all_tokens[index][0].strip(QUOTES)
-            lowered = token.lower()
-            index += 1
-        if lowered.startswith("--platform="):
-            for value in token.split("=", 1)[1].split(","):
-                if PLATFORM_RE.match(value):
-                    platforms.append(normalise_platform(value))
-                elif value:
-                    problems.append(f"'{value}' is not a platform (write os/arch, e.g. linux/arm64)")
-            continue
-        if PLATFORM_RE.match(token):
-            platforms.append(normalise_platform(token))
-            continue
-        if not is_image_text:
-            continue
-        images.append(requested_image(raw, token, mirror_hosts))
+    images, platforms, problems = _scan(_tokens(image_text), mirror_hosts, want_images=True)
+    _, more_platforms, more_problems = _scan(_tokens(platform_text), mirror_hosts,
+                                             want_images=False)
+    platforms += more_platforms
+    problems += more_problems
     images = _dedupe(images)
     if len(images) > max_images:
         extra = len(images) - max_images
@@ -172,6 +146,37 @@ def parse_request(
                                  "no image name found; write the image as the issue title, "
                                  "e.g. docker.io/library/nginx:1.27")]
     return ImageRequest(tuple(images), tuple(dict.fromkeys(platforms)), tuple(problems))
+
+
+def _scan(tokens: list[str], mirror_hosts: Sequence[str], *, want_images: bool,
+          ) -> tuple[list[RequestedImage], list[str], list[str]]:
+    """Sort tokens into images (when wanted), platforms and platform problems."""
+    images: list[RequestedImage] = []
+    platforms: list[str] = []
+    problems: list[str] = []
+    expecting_platform = False
+    for raw in tokens:
+        token = raw.strip(QUOTES)
+        if not token:
+            continue
+        lowered = token.lower()
+        if expecting_platform or lowered.startswith("--platform="):
+            values = token if expecting_platform else token.split("=", 1)[1]
+            expecting_platform = False
+            for value in values.split(","):
+                if PLATFORM_RE.match(value):
+                    platforms.append(normalise_platform(value))
+                elif value:
+                    problems.append(f"'{value}' is not a platform (write os/arch, e.g. linux/arm64)")
+        elif lowered == "--platform":
+            expecting_platform = True
+        elif PLATFORM_RE.match(token):
+            platforms.append(normalise_platform(token))
+        elif want_images:
+            images.append(requested_image(raw, token, mirror_hosts))
+    if expecting_platform:
+        problems.append("--platform needs a value (write --platform=linux/arm64)")
+    return images, platforms, problems
 
 
 def requested_image(raw: str, token: str, mirror_hosts: Sequence[str]) -> RequestedImage:

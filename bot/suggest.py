@@ -45,10 +45,6 @@ def _candidates(allowlist: Allowlist, ref: Reference) -> list[str]:
     return names
 
 
-def _with_version(name: str, ref: Reference) -> str:
-    return str(reference.parse(name + str(ref)[len(ref.name):]))
-
-
 def suggest(text: str, ref: Reference | None, allowlist: Allowlist) -> str | None:
     """The allowed reference the user most likely meant, or None."""
     if ref is None:
@@ -72,7 +68,8 @@ def suggest(text: str, ref: Reference | None, allowlist: Allowlist) -> str | Non
     if best is None:
         return None
     try:
-        suggestion = reference.parse(_with_version(best[1], ref))
+        # The user's own tag and digest, on the name they probably meant.
+        suggestion = reference.parse(best[1] + str(ref)[len(ref.name):])
     except InvalidReference:
         return None
     return str(suggestion) if allowlist.decide(suggestion).allowed else None

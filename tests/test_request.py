@@ -109,6 +109,12 @@ def test_bad_platform_is_reported() -> None:
     assert request.problems and "not a platform" in request.problems[0]
 
 
+def test_platform_flag_without_a_value_is_reported() -> None:
+    request = parse_request("nginx --platform", "")
+    assert [str(r) for r in request.references] == ["docker.io/library/nginx:latest"]
+    assert request.problems == ("--platform needs a value (write --platform=linux/arm64)",)
+
+
 def test_huge_title_is_refused_quickly() -> None:
     request = parse_request("a" * 65536, "")
     assert request.images[0].error and "longer than" in request.images[0].error

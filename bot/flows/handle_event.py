@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,9 +66,8 @@ class Event:
 
 @dataclass(frozen=True)
 class Outcome:
-    name: str  # ignored, mirrored, denied, invalid, failed
+    name: str  # ignored, superseded, mirrored, denied, invalid, failed, gave_up
     exit_code: int
-    detail: str = ""
     results: tuple[SyncResult, ...] = ()
 
 
@@ -83,7 +82,7 @@ class _Unfetched:
 UNFETCHED = _Unfetched()
 
 
-def why_ignored(event: Event, labels: Labels, mirror_hosts: list[str]) -> str | None:
+def why_ignored(event: Event, labels: Labels, mirror_hosts: Sequence[str]) -> str | None:
     """The reason the event needs no action, or None when it should be handled (pure)."""
     issue = event.issue
     if issue.is_pull_request:
@@ -114,7 +113,7 @@ def why_ignored(event: Event, labels: Labels, mirror_hosts: list[str]) -> str | 
     return f"{event.name} events are not handled"
 
 
-def _request_changed(event: Event, mirror_hosts: list[str]) -> bool:
+def _request_changed(event: Event, mirror_hosts: Sequence[str]) -> bool:
     issue = event.issue
     old_title = (event.changes.get("title") or {}).get("from", issue.title)
     old_body = (event.changes.get("body") or {}).get("from", issue.body)
@@ -141,15 +140,14 @@ class Handler:
         print(f"mirror-bot: {redact(message, self.config.secrets)}", file=self.log)
 
     def handle(self, event: Event) -> Outcome:
-        hosts = [self.config.mirror, self.config.mirror.split("/", 1)[0]]
-        reason = why_ignored(event, self.config.labels, hosts)
+        reason = why_ignored(event, self.config.labels, self.config.namer.pasted_prefixes)
         if reason is None and event.name == "issue_comment" and event.sender != event.issue.author:
             permission = self.forge.permission(event.sender)
             if permission not in WRITE_PERMISSIONS:
                 reason = f"/retry by {event.sender} ignored: not the author, permission '{permission}'"
         if reason:
             self.say(f"ignored: {reason}")
-            return Outcome("ignored", 0, reason)
+            return Outcome("ignored", 0)
         return self.process_safely(event.issue, check_flood=event.action == "opened")
 
     def process_safely(self, issue: IssueSnapshot, **options: Any) -> Outcome:
@@ -158,10 +156,10 @@ class Handler:
             return self.process(issue, **options)
         except Superseded as error:
             self.say(str(error))
-            return Outcome("superseded", 0, str(error))
+            return Outcome("superseded", 0)
         except ForgeError as error:
             self.say(f"issue #{issue.number}: {error}; it stays open for the sweep or /retry")
-            return Outcome("failed", 1, str(error))
+            return Outcome("failed", 1)
 
     def process(self, issue: IssueSnapshot, *, check_flood: bool = False,
                 comment: BotComment | _Unfetched | None = UNFETCHED) -> Outcome:
@@ -286,7 +284,7 @@ class Handler:
         self._upsert(issue, comment, body)
         kept = [label for label in issue.labels if label != self.config.labels.invalid]
         self.forge.update_issue(issue, [*kept, self.config.labels.invalid], "closed", "not_planned")
-        return Outcome("invalid", 0, "too many open requests")
+        return Outcome("invalid", 0)
 
 
 @dataclass(frozen=True)

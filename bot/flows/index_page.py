@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,9 +47,8 @@ def apply_report(index: Index, report: dict[str, Any]) -> None:
         entry = index.entries.get(str(result.get("target")))
         if entry is None or result.get("status") not in {"copied", "unchanged"}:
             continue
-        index.entries[entry.target] = type(entry)(**{
-            **entry.__dict__, "digest": result.get("digest") or entry.digest,
-            "last_sync": max(finished, entry.last_sync)})
+        index.entries[entry.target] = replace(entry, digest=result.get("digest") or entry.digest,
+                                              last_sync=max(finished, entry.last_sync))
     summary = {key: report.get(key) for key in ("started_at", "finished_at", "counts")}
     if index.last_resync is None or str(summary["finished_at"]) > str(
             index.last_resync.get("finished_at")):

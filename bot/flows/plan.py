@@ -7,7 +7,6 @@ or a platform the mirror does not offer), `denied` (the allowlist says no, namin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -30,7 +29,6 @@ class PlannedImage:
     decision: Verdict
     reason: str
     suggestion: str | None = None
-    rule: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -77,18 +75,16 @@ def plan_request(request: ImageRequest, allowlist: Allowlist, namer: Namer) -> P
             planned.append(PlannedImage(image.input, ref, None, platforms, "invalid", platform_problem))
             continue
         decision = allowlist.decide(ref)
-        rule = decision.rule.text if decision.rule else None
         if not decision.allowed:
             planned.append(PlannedImage(image.input, ref, None, platforms, "denied", decision.reason,
-                                        suggest(image.input, ref, allowlist), rule))
+                                        suggest(image.input, ref, allowlist)))
             continue
         try:
             target = namer.target(ref)
         except MirrorBotError as error:
             planned.append(PlannedImage(image.input, ref, None, platforms, "invalid", str(error)))
             continue
-        planned.append(PlannedImage(image.input, ref, target, platforms, "allowed", decision.reason,
-                                    None, rule))
+        planned.append(PlannedImage(image.input, ref, target, platforms, "allowed", decision.reason))
     return Plan(tuple(planned), platforms)
 
 
@@ -97,8 +93,7 @@ def plan_issue(
     body: str,
     allowlist: Allowlist,
     namer: Namer,
-    extra_mirror_hosts: Sequence[str] = (),
 ) -> Plan:
-    mirror_hosts = [namer.mirror, namer.mirror.split("/", 1)[0], *extra_mirror_hosts]
-    request = parse_request(title, body, mirror_hosts, allowlist.settings.max_images_per_issue)
+    request = parse_request(title, body, namer.pasted_prefixes,
+                            allowlist.settings.max_images_per_issue)
     return plan_request(request, allowlist, namer)

@@ -9,7 +9,7 @@ is reported and the mirror copy is kept. Shard reports merge into one.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,7 +56,7 @@ def _row(entry: IndexEntry, result: SyncResult) -> dict[str, Any]:
     }
 
 
-def _record_move(entry: IndexEntry, result: SyncResult):  # type: ignore[no-untyped-def]
+def _record_move(entry: IndexEntry, result: SyncResult) -> Callable[[str], str]:
     def rewrite(body: str) -> str:
         marker = read_result_marker(body) or {}
         for image in marker.get("images", []):

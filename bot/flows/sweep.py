@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from bot.config import Labels
 from bot.flows.handle_event import Handler, Outcome
 from bot.forge import BotComment, Forge, ForgeError, IssueSnapshot
 from bot.render import read_result_marker
@@ -43,10 +44,9 @@ def _parse_time(text: str) -> datetime | None:
         return None
 
 
-def decide(issue: IssueSnapshot, comment: BotComment | None, handler: Handler,
+def decide(issue: IssueSnapshot, comment: BotComment | None, labels: Labels,
            policy: SweepPolicy, now: datetime) -> SweepDecision:
     """What the sweep should do with one open request issue (pure, given its bot comment)."""
-    labels = handler.config.labels
     if labels.terminal & set(issue.labels):
         return SweepDecision(issue.number, "skip", "already finished")
     marker = read_result_marker(comment.body) if comment else None
@@ -93,7 +93,7 @@ class Sweeper:
             except ForgeError as error:
                 self.handler.say(f"sweep: issue #{issue.number}: {error}")
                 continue
-            decision = decide(issue, comment, self.handler, self.policy, self.clock())
+            decision = decide(issue, comment, self.handler.config.labels, self.policy, self.clock())
             outcome = None
             if decision.action == "process":
                 outcome = self.handler.process_safely(issue, comment=comment)

@@ -21,7 +21,7 @@ from bot.transfer_errors import TransferError
 
 
 def plan_images(images: Sequence[str], platforms: Sequence[str], config: Config) -> Plan:
-    hosts = [config.mirror, config.mirror.split("/", 1)[0]]
+    hosts = config.namer.pasted_prefixes
     requested: list[RequestedImage] = [requested_image(text, text.strip(), hosts) for text in images]
     request = ImageRequest(tuple(requested), tuple(normalise_platform(p) for p in platforms))
     return plan_request(request, config.allowlist, config.namer)
