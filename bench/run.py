@@ -25,10 +25,10 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.sandbox.fault_proxy import FaultProxy, serve_proxy
-from tests.sandbox.github_standin import GitHubStandIn, serve
-from tests.sandbox.images import build_image, push
-from tests.sandbox.registries import Registry, start_registry
+from sandbox.fault_proxy import FaultProxy, serve_proxy
+from sandbox.github_standin import GitHubStandIn, serve
+from sandbox.images import build_image, push
+from sandbox.registries import Registry, start_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 REPOS = int(os.environ.get("BENCH_REPOS", "5"))

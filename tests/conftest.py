@@ -1,26 +1,29 @@
-"""Shared testbed: real registries on loopback, started once per test session."""
+"""Shared fixtures: the loopback test bed (started once per session), the GitHub stand-in,
+and event delivery through the workflow's entry point."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
-import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-from bot.config import Config, load_config
-from bot.registry import Credentials, RegistriesConf, RegistryClient
-from bot.skopeo import Skopeo
-from bot.sync import RetryPolicy, Syncer
-from tests.sandbox.images import BuiltImage, build_image, push
-from tests.sandbox.registries import Registry, start_registry, write_registries_conf
+from bot.flows.handle_event import run_from_environment
+from sandbox.github_standin import GitHubStandIn, serve
+from sandbox.testbed import (  # noqa: F401 - re-exported for the tests
+    MIRROR_PASSWORD,
+    MIRROR_USER,
+    SOURCE_PASSWORD,
+    SOURCE_USER,
+    Sandbox,
+    running_testbed,
+    tools_installed,
+)
 
-MIRROR_USER, MIRROR_PASSWORD = "mirror-pusher", "fake-mirror-password-7f3a"
-SOURCE_USER, SOURCE_PASSWORD = "reader", "fake-source-password-91c2"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Fuzzing budget: bounded, and larger in CI (CI=true) than on a developer's machine.
@@ -30,106 +33,38 @@ settings.register_profile("ci", max_examples=400, deadline=None,
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
-
-@dataclass
-class Sandbox:
-    upstream: Registry
-    mirror: Registry
-    private: Registry  # an htpasswd-protected upstream
-    registries_conf: Path
-    allowlist: Path
-    workdir: Path
-
-    def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("MIRROR_", "GITHUB_"))}
-        env.update(
-            CONTAINERS_REGISTRIES_CONF=str(self.registries_conf),
-            MIRROR_REGISTRY=self.mirror.host,
-            MIRROR_USERNAME=MIRROR_USER,
-            MIRROR_PASSWORD=MIRROR_PASSWORD,
-            MIRROR_ALLOWLIST=str(self.allowlist),
-            MIRROR_RETRY_BASE_DELAY="0.01",
-        )
-        env.update(extra)
-        return env
-
-    def config(self, **extra: str) -> Config:
-        return load_config(self.env(**extra))
-
-    def client(self, *, with_mirror_creds: bool = True) -> RegistryClient:
-        credentials = Credentials()
-        if with_mirror_creds:
-            credentials.add(self.mirror.host, MIRROR_USER, MIRROR_PASSWORD)
-        return RegistryClient(RegistriesConf.load(self.registries_conf), credentials, timeout=10)
-
-    def syncer(self, max_size: int | None = None) -> Syncer:
-        credentials = Credentials()
-        credentials.add(self.mirror.host, MIRROR_USER, MIRROR_PASSWORD)
-        return Syncer(
-            registry=RegistryClient(RegistriesConf.load(self.registries_conf), credentials, 10),
-            copier=Skopeo(self.registries_conf, credentials, timeout=120),
-            retry=RetryPolicy(attempts=2, base_delay=0.01),
-            max_size=max_size,
-        )
-
-    def seed(self, name: str, tag: str = "1.0", *, seed: str | None = None,
-             platforms: tuple[str, ...] = ("linux/amd64", "linux/arm64"),
-             layer_sizes: tuple[int, ...] = (4096, 2048), registry: Registry | None = None,
-             prefix: str = "docker.io") -> BuiltImage:
-        """Build an image and push it upstream as `<prefix>/<name>:<tag>` (realistic name)."""
-        layout = self.workdir / "layouts" / re.sub(r"[^a-z0-9]+", "-", f"{name}-{tag}-{seed}")
-        image = build_image(layout, tag, seed=seed or name, platforms=platforms,
-                            layer_sizes=layer_sizes)
-        target = registry or self.upstream
-        creds = f"{SOURCE_USER}:{SOURCE_PASSWORD}" if target is self.private else None
-        path = f"library/{name}" if prefix == "docker.io" and "/" not in name else name
-        push(image, f"{target.host}/{prefix}/{path}:{tag}", creds=creds)
-        return image
-
-
-ALLOWLIST = """
-allow:
-  - docker.io/library/*
-  - docker.io/team/**
-  - ghcr.io/acme/*
-  - quay.io/acme/*
-  - registry.k8s.io/**
-  - private.example.io/**
-deny:
-  - docker.io/library/forbidden
-settings:
-  max_images_per_issue: 10
-  max_image_size: 1MiB
-"""
-
-
 @pytest.fixture(scope="session")
 def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    if not (shutil.which("skopeo") and shutil.which("docker-registry")):
+    if not tools_installed():
         pytest.skip("skopeo and docker-registry are installed by scripts/setup.sh")
-    root = tmp_path_factory.mktemp("testbed")
-    registries = []
-    try:
-        upstream = start_registry(root / "upstream")
-        registries.append(upstream)
-        mirror = start_registry(root / "mirror", {MIRROR_USER: MIRROR_PASSWORD})
-        registries.append(mirror)
-        private = start_registry(root / "private", {SOURCE_USER: SOURCE_PASSWORD})
-        registries.append(private)
-        conf = write_registries_conf(root / "registries.conf", upstream.host, [mirror.host])
-        with conf.open("a") as handle:
-            handle.write(f'\n[[registry]]\nprefix = "private.example.io"\n'
-                         f'location = "{private.host}/private.example.io"\ninsecure = true\n'
-                         f'\n[[registry]]\nlocation = "{private.host}"\ninsecure = true\n')
-        allowlist = root / "allowlist.yaml"
-        allowlist.write_text(ALLOWLIST)
-        yield Sandbox(upstream, mirror, private, conf, allowlist, root)
-    finally:
-        for registry in registries:
-            registry.stop()
+    with running_testbed(tmp_path_factory.mktemp("testbed")) as bed:
+        yield bed
 
 
 @pytest.fixture
 def name(request: pytest.FixtureRequest) -> str:
     """A repository name unique to the test, so tests share registries without interfering."""
     return re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:60]
+
+
+@pytest.fixture
+def github() -> Iterator[GitHubStandIn]:
+    """A fresh GitHub REST stand-in over real HTTP."""
+    with serve(GitHubStandIn()) as standin:
+        yield standin
+
+
+def deliver(testbed: Sandbox, github: GitHubStandIn, tmp_path: Path, name: str,
+            payload: dict, **extra: str) -> int:
+    """Run `handle-event` on `payload` as the workflow would, against the stand-in."""
+    event_file = tmp_path / f"event-{len(list(tmp_path.glob('event-*')))}.json"
+    event_file.write_text(json.dumps(payload))
+    env = testbed.env(
+        GITHUB_EVENT_NAME=name, GITHUB_EVENT_PATH=str(event_file),
+        GITHUB_REPOSITORY=github.repository, GITHUB_TOKEN=github.token,
+        GITHUB_API_URL=github.base_url, GITHUB_SERVER_URL="https://github.com",
+        GITHUB_RUN_ID="42", GITHUB_STEP_SUMMARY=str(tmp_path / "summary.md"),
+        MIRROR_GITHUB_WRITE_INTERVAL="0", MIRROR_GITHUB_BACKOFF="0.01",
+        MIRROR_GITHUB_SECONDARY_WAIT="1", MIRROR_GITHUB_TIMEOUT="2")
+    env.update(extra)
+    return run_from_environment(env)

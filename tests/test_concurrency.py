@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from bot.flows.handle_event import build_handler
 from bot.flows.sweep import Sweeper, SweepPolicy
 from bot.forge import BotComment, IssueSnapshot
 from bot.github_forge import GitHubForge
+from sandbox.github_standin import GitHubStandIn
 from tests.conftest import Sandbox
-from tests.sandbox.github_standin import GitHubStandIn, serve
-
-
-@pytest.fixture
-def github() -> Iterator[GitHubStandIn]:
-    with serve(GitHubStandIn()) as standin:
-        yield standin
 
 
 def forge_for(github: GitHubStandIn) -> GitHubForge:

@@ -2,33 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bot.flows.handle_event import run_from_environment
-from tests.conftest import Sandbox
-from tests.sandbox.github_standin import Fault, GitHubStandIn, serve
-
-
-@pytest.fixture
-def github() -> Iterator[GitHubStandIn]:
-    with serve(GitHubStandIn()) as standin:
-        yield standin
-
-
-def deliver(testbed: Sandbox, github: GitHubStandIn, tmp_path: Path, payload: dict,
-            **extra: str) -> int:
-    event_file = tmp_path / f"event-{len(list(tmp_path.glob('event-*')))}.json"
-    event_file.write_text(json.dumps(payload))
-    return run_from_environment(testbed.env(
-        GITHUB_EVENT_NAME="issues", GITHUB_EVENT_PATH=str(event_file),
-        GITHUB_REPOSITORY=github.repository, GITHUB_TOKEN=github.token,
-        GITHUB_API_URL=github.base_url, MIRROR_GITHUB_WRITE_INTERVAL="0",
-        MIRROR_GITHUB_BACKOFF="0.01", MIRROR_GITHUB_SECONDARY_WAIT="1",
-        MIRROR_GITHUB_TIMEOUT="2", **extra))
+from sandbox.github_standin import Fault, GitHubStandIn
+from tests.conftest import Sandbox, deliver
 
 
 @pytest.mark.parametrize("fault", [
@@ -44,7 +23,7 @@ def test_transient_github_faults_are_retried(testbed: Sandbox, github: GitHubSta
     testbed.seed(name)
     github.add_issue(f"{name}:1.0")
     github.faults.append(fault)
-    assert deliver(testbed, github, tmp_path, github.event("opened", 1)) == 0
+    assert deliver(testbed, github, tmp_path, "issues", github.event("opened", 1)) == 0
     assert github.faults == []  # the fault was hit
     assert github.issues[1]["state_reason"] == "completed"
     assert len(github.bot_comments(1)) == 1
@@ -57,12 +36,12 @@ def test_result_comment_lost_after_copy_is_posted_next_run_without_copying(
     # The edit with the result fails on every retry: GitHub is down after the copy.
     github.faults.extend(Fault(500, method="PATCH", path_contains="/issues/comments/")
                          for _ in range(10))
-    assert deliver(testbed, github, tmp_path, github.event("opened", 1)) == 1
+    assert deliver(testbed, github, tmp_path, "issues", github.event("opened", 1)) == 1
     assert github.issues[1]["state"] == "open"
     assert "Syncing" in github.bot_comments(1)[0]["body"]
     github.faults.clear()
     testbed.mirror.mark()
-    assert deliver(testbed, github, tmp_path, github.event("reopened", 1),
+    assert deliver(testbed, github, tmp_path, "issues", github.event("reopened", 1),
                    GITHUB_RUN_ATTEMPT="2") == 0
     [comment] = github.bot_comments(1)
     assert image.index_digest in comment["body"] and "already current" in comment["body"]
@@ -78,6 +57,6 @@ def test_duplicate_comment_from_a_retried_post_is_folded(testbed: Sandbox, githu
     github.add_bot_comment(1, "<!-- mirror-bot:comment -->\nanother run's comment")
     payload = github.event("opened", 1)
     payload["issue"]["comments"] = 0  # a stale payload: the other comment is not in it
-    assert deliver(testbed, github, tmp_path, payload) == 0
+    assert deliver(testbed, github, tmp_path, "issues", payload) == 0
     assert [c["body"] for c in github.bot_comments(1)] == [
         "<!-- mirror-bot:comment -->\nanother run's comment"]

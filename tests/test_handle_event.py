@@ -7,35 +7,14 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bot.flows.handle_event import run_from_environment
-from tests.conftest import MIRROR_PASSWORD, REPO_ROOT, Sandbox
-from tests.sandbox.github_standin import GitHubStandIn, serve
+from sandbox.github_standin import GitHubStandIn
+from tests.conftest import MIRROR_PASSWORD, REPO_ROOT, Sandbox, deliver
 
 MAX_REQUESTS_PER_HANDLED_ISSUE = 5  # search, create comment, check it is the only one, edit it, PATCH
-
-
-@pytest.fixture
-def github() -> Iterator[GitHubStandIn]:
-    with serve(GitHubStandIn()) as standin:
-        yield standin
-
-
-def deliver(testbed: Sandbox, github: GitHubStandIn, tmp_path: Path, name: str,
-            payload: dict, **extra: str) -> int:
-    event_file = tmp_path / f"event-{len(list(tmp_path.glob('event-*')))}.json"
-    event_file.write_text(json.dumps(payload))
-    env = testbed.env(
-        GITHUB_EVENT_NAME=name, GITHUB_EVENT_PATH=str(event_file),
-        GITHUB_REPOSITORY=github.repository, GITHUB_TOKEN=github.token,
-        GITHUB_API_URL=github.base_url, GITHUB_SERVER_URL="https://github.com",
-        GITHUB_RUN_ID="42", GITHUB_STEP_SUMMARY=str(tmp_path / "summary.md"),
-        MIRROR_GITHUB_WRITE_INTERVAL="0", **extra)
-    return run_from_environment(env)
 
 
 def outside_code(markdown: str) -> str:

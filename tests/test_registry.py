@@ -10,10 +10,10 @@ import pytest
 from bot.reference import parse
 from bot.registry import Credentials, RegistriesConf, RegistryClient
 from bot.transfer_errors import TransferError
+from sandbox.images import build_image, push
+from sandbox.registries import start_registry
+from sandbox.token_auth import TokenServer, serve_tokens
 from tests.conftest import Sandbox
-from tests.sandbox.images import build_image, push
-from tests.sandbox.registries import start_registry
-from tests.sandbox.token_auth import TokenServer, serve_tokens
 
 
 def test_bearer_token_flow_reads_digests_with_head_only(tmp_path: Path, testbed: Sandbox) -> None:

@@ -22,8 +22,8 @@ from bot.reference import Reference, parse
 from bot.registry import Credentials, RegistriesConf, RegistryClient
 from bot.skopeo import Skopeo
 from bot.sync import RetryPolicy, Syncer, SyncItem
+from sandbox.fault_proxy import FaultProxy, Rule, serve_proxy
 from tests.conftest import MIRROR_PASSWORD, MIRROR_USER, REPO_ROOT, Sandbox
-from tests.sandbox.fault_proxy import FaultProxy, Rule, serve_proxy
 
 
 @dataclass

@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sandbox.fault_proxy import FaultProxy, Rule, serve_proxy
+from sandbox.github_standin import GitHubStandIn
 from tests.conftest import MIRROR_PASSWORD, REPO_ROOT, Sandbox
-from tests.sandbox.fault_proxy import FaultProxy, Rule, serve_proxy
-from tests.sandbox.github_standin import GitHubStandIn
 
 
 def run(env: dict[str, str], *args: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,17 +12,11 @@ from bot.flows.sweep import Sweeper, SweepPolicy
 from bot.forge import COMMENT_MARKER
 from bot.github_forge import GitHubForge
 from bot.render import result_marker
+from sandbox.github_standin import GitHubStandIn
 from tests.conftest import Sandbox
-from tests.sandbox.github_standin import GitHubStandIn, serve
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 HOUR_AGO = (NOW - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@pytest.fixture
-def github() -> Iterator[GitHubStandIn]:
-    with serve(GitHubStandIn()) as standin:
-        yield standin
 
 
 def sweeper(testbed: Sandbox, github: GitHubStandIn, now: datetime = NOW) -> Sweeper:

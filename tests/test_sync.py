@@ -10,8 +10,8 @@ import pytest
 
 from bot.reference import parse
 from bot.sync import SyncItem
+from sandbox.images import push_artifact
 from tests.conftest import REPO_ROOT, Sandbox
-from tests.sandbox.images import push_artifact
 
 
 def item(testbed: Sandbox, source: str, platforms: tuple[str, ...] = ()) -> SyncItem:

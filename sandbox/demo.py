@@ -15,11 +15,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.sandbox.github_standin import GitHubStandIn
-from tests.sandbox.images import build_image, push
-from tests.sandbox.registries import start_registry, write_registries_conf
+from sandbox.github_standin import GitHubStandIn
+from sandbox.images import build_image, push
+from sandbox.registries import start_registry, write_registries_conf
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 MIRROR_USER, MIRROR_PASSWORD = "demo-pusher", "demo-password-not-secret"
 
 

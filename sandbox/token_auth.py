@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.sandbox.http_server import QuietHandler, serving
+from sandbox.http_server import QuietHandler, serving
 
 SERVICE = "sandbox-registry"
 ISSUER = "sandbox-token-issuer"

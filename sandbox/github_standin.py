@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.sandbox.http_server import QuietHandler, serving
+from sandbox.http_server import QuietHandler, serving
 
 LABEL_COLORS = {"sync image": "0e8a16"}
 
