@@ -1,4 +1,14 @@
-"""The project's own error types: everything user input can trigger derives from MirrorBotError."""
+"""The project's error types and the one list of transfer error kinds.
+
+Rule: everything user input or configuration can trigger derives from MirrorBotError and is
+reported in one line, never as a traceback. Every failed transfer has exactly one ErrorKind,
+and the kind alone decides whether it is retried (`transient`): transient kinds leave a request
+open for the sweep; the others are final and told to the user with what they can do.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
 
 
 class MirrorBotError(Exception):
@@ -15,4 +25,55 @@ class InvalidReference(MirrorBotError):
 
 
 class ConfigError(MirrorBotError):
-    """Bad configuration: allowlist, naming template, environment."""
+    """Bad configuration: allowlist, naming template, environment. Exit 2, nothing done."""
+
+
+class ErrorKind(StrEnum):
+    """Why a transfer failed. The value is the stable name used in JSON and records."""
+
+    NOT_FOUND = "not_found"
+    UNAUTHORIZED = "unauthorized"  # the source refused us: private, or does not exist
+    MIRROR_UNAUTHORIZED = "mirror_unauthorized"  # the mirror refused our push credentials
+    DENIED = "denied"  # a registry answered 403
+    RATE_LIMITED = "rate_limited"
+    NETWORK = "network"
+    TIMEOUT = "timeout"
+    SERVER_ERROR = "server_error"
+    DIGEST_MISMATCH = "digest_mismatch"
+    TOO_LARGE = "too_large"
+    PLATFORM_UNAVAILABLE = "platform_unavailable"
+    TAG_MOVED = "tag_moved"  # name:tag@digest where the tag no longer resolves to that digest
+    SUBSET_REFUSED = "subset_refused"  # a platform subset over a tag mirrored whole
+    TOO_MANY_TAGS = "too_many_tags"
+    UNKNOWN = "unknown"
+
+    @property
+    def transient(self) -> bool:
+        """Retried (by the transport, then by the sweep): the same request may succeed later.
+
+        `mirror_unauthorized` is the maintainers' to fix, not the user's: the request waits.
+        `digest_mismatch` is a copy that raced with a tag move or a flaky mirror. `unknown` is
+        an error nobody classified yet: waiting costs less than closing a request for it.
+        """
+        return self in TRANSIENT_KINDS
+
+
+TRANSIENT_KINDS = frozenset({
+    ErrorKind.MIRROR_UNAUTHORIZED, ErrorKind.RATE_LIMITED, ErrorKind.NETWORK, ErrorKind.TIMEOUT,
+    ErrorKind.SERVER_ERROR, ErrorKind.DIGEST_MISMATCH, ErrorKind.UNKNOWN,
+})
+
+
+class TransferError(MirrorBotError):
+    """A copy or look-up that failed, classified by `kind`."""
+
+    def __init__(self, kind: ErrorKind | str, message: str, *,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.kind = ErrorKind(kind)
+        self.message = message
+        self.retry_after = retry_after
+
+    @property
+    def transient(self) -> bool:
+        return self.kind.transient

@@ -18,11 +18,11 @@ import yaml
 
 from bot import reference
 from bot.errors import ConfigError
+from bot.platform import InvalidPlatform, Platform
 from bot.reference import Reference
 
 KNOWN_KEYS = ("allow", "deny", "settings")
 TAG_GLOB_RE = re.compile(r"[\w.*?\[\]!-]{1,128}\Z", re.ASCII)
-PLATFORM_RE = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?\Z", re.ASCII)
 SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\Z")
 SIZE_UNITS = {
     None: 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
@@ -106,7 +106,7 @@ class Settings:
     target_template: str | None = None
     max_images_per_issue: int = 10
     max_open_requests_per_user: int = 5
-    platforms: tuple[str, ...] | None = None
+    platforms: tuple[Platform, ...] | None = None
     max_image_size: int | None = None
 
 
@@ -144,7 +144,7 @@ class Allowlist:
     def known_repositories(self) -> list[str]:
         return [r for r in (p.literal_repository for p in self.allow) if r]
 
-    def platform_allowed(self, platform: str) -> bool:
+    def platform_allowed(self, platform: Platform) -> bool:
         return self.settings.platforms is None or platform in self.settings.platforms
 
 
@@ -226,10 +226,10 @@ def _setting_value(key: str, value: Any) -> Any:
     if key == "platforms":
         if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
             raise ValueError("must be a list like [linux/amd64, linux/arm64]")
-        bad = [p for p in value if not PLATFORM_RE.match(p)]
-        if bad:
-            raise ValueError(f"{bad[0]!r} is not os/arch[/variant]")
-        return tuple(value)
+        try:
+            return tuple(Platform.parse(p) for p in value)
+        except InvalidPlatform as error:
+            raise ValueError(str(error)) from error
     if key in {"mirror_registry", "target_template"}:
         if not isinstance(value, str) or not value.strip():
             raise ValueError("must be a non-empty string")

@@ -9,7 +9,6 @@ into the same kinds as skopeo's.
 from __future__ import annotations
 
 import base64
-import hashlib
 import http.client
 import json
 import re
@@ -21,18 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, TransferError
+from bot.oci import ACCEPT, Manifest
 from bot.reference import Reference
-from bot.transfer_errors import TransferError
 
-MANIFEST_TYPES = (
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-)
-INDEX_TYPES = frozenset(MANIFEST_TYPES[:2])
-ACCEPT = ", ".join(MANIFEST_TYPES)
 DOCKER_HUB_ENDPOINT = "registry-1.docker.io"
 DEFAULT_TIMEOUT = 30.0
 CHALLENGE_PARAM_RE = re.compile(r'(\w+)="([^"]*)"')
@@ -78,20 +69,6 @@ class RegistriesConf:
                 return Endpoint(host, repository, insecure)
         host = DOCKER_HUB_ENDPOINT if ref.registry == "docker.io" else ref.registry
         return Endpoint(host, ref.repository, False)
-
-
-@dataclass(frozen=True)
-class Manifest:
-    body: bytes
-    media_type: str
-    digest: str
-
-    @property
-    def is_index(self) -> bool:
-        return self.media_type in INDEX_TYPES
-
-    def json(self) -> dict:
-        return json.loads(self.body)
 
 
 @dataclass
@@ -173,10 +150,7 @@ class RegistryClient:
         status, headers, body = self._request(ref, endpoint, "GET", self._manifest_path(ref, endpoint))
         if status == 404:
             return None
-        media_type = headers.get("content-type", "").split(";")[0].strip()
-        if not media_type or media_type == "application/json":
-            media_type = json.loads(body).get("mediaType", "")
-        return Manifest(body, media_type, "sha256:" + hashlib.sha256(body).hexdigest())
+        return Manifest.from_bytes(body, headers.get("content-type", ""))
 
     def put_manifest(self, ref: Reference, manifest: Manifest) -> str:
         endpoint = self.conf.resolve(ref)

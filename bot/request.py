@@ -15,12 +15,11 @@ from dataclasses import dataclass
 
 from bot import reference
 from bot.errors import InvalidReference
+from bot.platform import KNOWN_OS, InvalidPlatform, Platform
 from bot.reference import Reference
 
 DEFAULT_MAX_IMAGES = 10
 MAX_TITLE_LENGTH = 1024
-KNOWN_OS = ("linux", "windows", "darwin", "freebsd")
-ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm/v7"}
 NO_RESPONSE = "_No response_"
 
 PULL_COMMAND_RE = re.compile(
@@ -30,9 +29,6 @@ PULL_COMMAND_RE = re.compile(
 )
 TITLE_PREFIX_RE = re.compile(
     r"^\s*(?:\[[^\]\n]{0,40}\]\s*|(?:sync|mirror)(?:\s+image)?\s*[:：]\s*)+", re.IGNORECASE
-)
-PLATFORM_RE = re.compile(
-    rf"^(?:{'|'.join(KNOWN_OS)})/[a-z0-9_-]+(?:/v[0-9]+)?$", re.IGNORECASE | re.ASCII
 )
 FORM_SECTION_RE = re.compile(r"^###\s+(.+?)\s*$", re.MULTILINE)
 URL_SCHEME_RE = re.compile(r"^(?:https?|docker)://", re.IGNORECASE)
@@ -51,7 +47,7 @@ class RequestedImage:
 @dataclass(frozen=True)
 class ImageRequest:
     images: tuple[RequestedImage, ...]
-    platforms: tuple[str, ...] = ()
+    platforms: tuple[Platform, ...] = ()
     problems: tuple[str, ...] = ()
 
     @property
@@ -70,10 +66,14 @@ def form_sections(body: str) -> dict[str, str]:
     return sections
 
 
-def normalise_platform(text: str) -> str:
-    parts = text.lower().split("/")
-    arch = ARCH_ALIASES.get(parts[1], parts[1])
-    return "/".join([parts[0], arch, *parts[2:]])
+def _platform_word(token: str) -> Platform | None:
+    """`os/arch[/variant]` with a known OS: a platform, not an image name."""
+    if "/" not in token or token.split("/", 1)[0].lower() not in KNOWN_OS:
+        return None
+    try:
+        return Platform.parse(token)
+    except InvalidPlatform:
+        return None
 
 
 def _strip_known_url(token: str) -> str:
@@ -152,7 +152,7 @@ def _scan(tokens: list[str], mirror_hosts: Sequence[str], *, want_images: bool,
           ) -> tuple[list[RequestedImage], list[str], list[str]]:
     """Sort tokens into images (when wanted), platforms and platform problems."""
     images: list[RequestedImage] = []
-    platforms: list[str] = []
+    platforms: list[Platform] = []
     problems: list[str] = []
     expecting_platform = False
     for raw in tokens:
@@ -163,15 +163,15 @@ def _scan(tokens: list[str], mirror_hosts: Sequence[str], *, want_images: bool,
         if expecting_platform or lowered.startswith("--platform="):
             values = token if expecting_platform else token.split("=", 1)[1]
             expecting_platform = False
-            for value in values.split(","):
-                if PLATFORM_RE.match(value):
-                    platforms.append(normalise_platform(value))
-                elif value:
-                    problems.append(f"'{value}' is not a platform (write os/arch, e.g. linux/arm64)")
+            for value in filter(None, values.split(",")):
+                try:
+                    platforms.append(Platform.parse(value))
+                except InvalidPlatform as error:
+                    problems.append(str(error))
         elif lowered == "--platform":
             expecting_platform = True
-        elif PLATFORM_RE.match(token):
-            platforms.append(normalise_platform(token))
+        elif (platform := _platform_word(token)) is not None:
+            platforms.append(platform)
         elif want_images:
             images.append(requested_image(raw, token, mirror_hosts))
     if expecting_platform:

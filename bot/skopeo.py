@@ -9,7 +9,6 @@ into the transfer error kinds, with secrets redacted.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import subprocess
@@ -18,9 +17,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.errors import TransferError
+from bot.oci import digest_of
+from bot.platform import Platform
+from bot.redaction import redact
 from bot.reference import Reference
 from bot.registry import Credentials
-from bot.transfer_errors import TransferError, redact
 
 DEFAULT_TIMEOUT = 1800.0
 STDERR_KINDS = (
@@ -82,15 +84,14 @@ class Skopeo:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(name)
 
-    def _global_args(self, platform: str | None = None) -> list[str]:
+    def _global_args(self, platform: Platform | None = None) -> list[str]:
         args = [self.binary]
         if self.registries_conf:
             args += ["--registries-conf", str(self.registries_conf)]
         if platform:
-            os_name, arch, *variant = platform.split("/")
-            args += ["--override-os", os_name, "--override-arch", arch]
-            if variant:
-                args += ["--override-variant", variant[0]]
+            args += ["--override-os", platform.os, "--override-arch", platform.architecture]
+            if platform.variant:
+                args += ["--override-variant", platform.variant]
         return args
 
     def _run(self, argv: list[str]) -> subprocess.CompletedProcess[bytes]:
@@ -108,7 +109,7 @@ class Skopeo:
         return completed
 
     def copy(self, source: Reference, destination: Reference, *, all_platforms: bool = True,
-             platform: str | None = None) -> None:
+             platform: Platform | None = None) -> None:
         """Copy with digests preserved: every platform, or one platform's manifest."""
         with self._authfile() as auth:
             argv = [*self._global_args(platform), "copy", "--quiet", "--preserve-digests", *auth]
@@ -129,4 +130,4 @@ class Skopeo:
                 if error.kind == "not_found":
                     return None
                 raise
-        return "sha256:" + hashlib.sha256(raw).hexdigest()
+        return digest_of(raw)

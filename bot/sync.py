@@ -10,21 +10,19 @@ differs from upstream's by design. Transient failures are retried with backoff a
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
+from bot.errors import TransferError
+from bot.oci import Manifest, human_size, image_size, select_platforms, signature_tags, subset_index
+from bot.platform import Platform
 from bot.reference import Reference
-from bot.registry import Manifest
-from bot.transfer_errors import TransferError
 
 Status = Literal["copied", "unchanged", "failed", "denied", "invalid"]
-SIGNATURE_SUFFIXES = ("sig", "att", "sbom")
 SUBSET_NOTE = ("platform subset: each platform keeps its upstream digest; the index listing them "
                "is new, so its digest differs from upstream's")
 T = TypeVar("T")
@@ -38,7 +36,7 @@ class Registry(Protocol):
 
 class Copier(Protocol):
     def copy(self, source: Reference, destination: Reference, *, all_platforms: bool = True,
-             platform: str | None = None) -> None: ...
+             platform: Platform | None = None) -> None: ...
     def inspect_digest(self, ref: Reference) -> str | None: ...
 
 
@@ -59,7 +57,7 @@ class RetryPolicy:
 class SyncItem:
     source: Reference | str
     target: Reference
-    platforms: tuple[str, ...] = ()
+    platforms: tuple[Platform, ...] = ()
 
 
 @dataclass
@@ -69,15 +67,23 @@ class SyncResult:
     status: Status
     digest: str | None = None
     error: TransferError | None = None
-    platforms: tuple[str, ...] = ()
+    platforms: tuple[Platform, ...] = ()
     signatures: list[str] = field(default_factory=list)
     size: int | None = None
     elapsed: float = 0.0
     note: str | None = None
+    refusal: str | None = None  # why the plan refused it (denied, invalid): not a transfer error
 
     @property
     def transient(self) -> bool:
         return self.error is not None and self.error.transient
+
+    def _error_json(self) -> dict[str, str] | None:
+        if self.error is not None:
+            return {"kind": str(self.error.kind), "message": self.error.message}
+        if self.refusal is not None:
+            return {"kind": self.status, "message": self.refusal}
+        return None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -85,8 +91,8 @@ class SyncResult:
             "target": str(self.target) if self.target else None,
             "digest": self.digest,
             "status": self.status,
-            "error": {"kind": self.error.kind, "message": self.error.message} if self.error else None,
-            "platforms": list(self.platforms) if self.platforms else "all",
+            "error": self._error_json(),
+            "platforms": [str(p) for p in self.platforms] if self.platforms else "all",
             "signatures": self.signatures,
             "size": self.size,
             "note": self.note,
@@ -180,13 +186,12 @@ class Syncer:
         pinned = source.with_digest(digest)
         size = self._check_size(pinned)
         self._with_retries(lambda: self.copier.copy(pinned, target))
-        signature_tags = _signature_tags(digest)
+        tags = signature_tags(digest)
         mirrored, *signatures = self._digests(
-            [target, *(source.with_tag(tag) for tag in signature_tags)])
+            [target, *(source.with_tag(tag) for tag in tags)])
         if mirrored != digest:
             raise _mismatch(target, mirrored, digest)
-        copied = self._copy_signatures(source, target, dict(zip(signature_tags, signatures,
-                                                                strict=True)))
+        copied = self._copy_signatures(source, target, dict(zip(tags, signatures, strict=True)))
         return SyncResult(source, target, "copied", digest, signatures=copied, size=size)
 
     def _verify(self, target: Reference, expected: str) -> None:
@@ -207,11 +212,11 @@ class Syncer:
         children = [manifest]
         if manifest.is_index:
             children = [self._manifest(pinned.with_digest(entry["digest"]))
-                        for entry in manifest.json().get("manifests", [])]
-        size = sum(_image_size(child) for child in children)
+                        for entry in manifest.entries()]
+        size = sum(image_size(child) for child in children)
         if size > self.max_size:
-            raise TransferError("too_large", f"{pinned.name} is {_human(size)} over all platforms, "
-                                             f"above this mirror's limit of {_human(self.max_size)}; "
+            raise TransferError("too_large", f"{pinned.name} is {human_size(size)} over all platforms, "
+                                             f"above this mirror's limit of {human_size(self.max_size)}; "
                                              "ask for fewer platforms with --platform=os/arch")
         return size
 
@@ -237,16 +242,13 @@ class Syncer:
         if not upstream.is_index:
             # A single-platform image has nothing to select: copy it whole, digest preserved.
             return self._sync(SyncItem(source, target))
-        index = upstream.json()
-        chosen, missing = _select_platforms(index.get("manifests", []), item.platforms)
+        chosen, missing = select_platforms(upstream.entries(), item.platforms)
         if missing:
-            available = sorted({_platform_name(e.get("platform", {})) for e in index["manifests"]
-                                if e.get("platform")})
+            available = sorted({str(p) for p in upstream.platforms()})
             raise TransferError("platform_unavailable",
-                                f"{source} has no {', '.join(missing)} image (it has: "
+                                f"{source} has no {', '.join(map(str, missing))} image (it has: "
                                 f"{', '.join(available)})")
-        body = json.dumps({**index, "manifests": chosen}, indent=3).encode()
-        subset = Manifest(body, upstream.media_type, "sha256:" + hashlib.sha256(body).hexdigest())
+        subset = subset_index(upstream, chosen)
         if self._digest(target) == subset.digest:
             return SyncResult(source, target, "unchanged", subset.digest, platforms=item.platforms,
                               note=SUBSET_NOTE)
@@ -263,11 +265,6 @@ class Syncer:
                           note=SUBSET_NOTE)
 
 
-def _signature_tags(digest: str) -> list[str]:
-    algorithm, hex_digest = digest.split(":", 1)
-    return [f"{algorithm}-{hex_digest}.{suffix}" for suffix in SIGNATURE_SUFFIXES]
-
-
 def _not_found(source: Reference) -> TransferError:
     return TransferError("not_found", f"{source} does not exist upstream (check the name and tag "
                                       "on the source registry)")
@@ -278,46 +275,3 @@ def _mismatch(target: Reference, actual: str | None, expected: str) -> TransferE
                                             f"expected {expected}; not recorded as mirrored")
 
 
-def _platform_name(platform: dict[str, str]) -> str:
-    parts = [platform.get("os", "?"), platform.get("architecture", "?")]
-    if platform.get("variant"):
-        parts.append(platform["variant"])
-    return "/".join(parts)
-
-
-def _select_platforms(entries: Iterable[dict], wanted: Sequence[str]) -> tuple[list[dict], list[str]]:
-    chosen: list[dict] = []
-    missing: list[str] = []
-    entries = list(entries)
-    for platform in wanted:
-        os_name, arch, *variant = platform.split("/")
-        matches = [
-            e for e in entries
-            if e.get("platform", {}).get("os") == os_name
-            and e.get("platform", {}).get("architecture") == arch
-            and (not variant or e.get("platform", {}).get("variant") == variant[0])
-        ]
-        if matches:
-            chosen.extend(m for m in matches[:1] if m not in chosen)
-        else:
-            missing.append(platform)
-    return chosen, missing
-
-
-def _image_size(manifest: Manifest) -> int:
-    data = manifest.json()
-    layers = data.get("layers", [])
-    config = data.get("config", {})
-    return sum(int(layer.get("size", 0)) for layer in layers) + int(config.get("size", 0))
-
-
-def _human(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"
-
-
-def human_size(size: int | None) -> str:
-    return "?" if size is None else _human(size)

@@ -75,7 +75,7 @@ def test_decisions_name_the_rule_and_its_line() -> None:
     ("allow:\n  - 42\n", 2, "must be strings"),
     ("allow: [ghcr.io/a\n", 2, "YAML error"),
     ("allow:\n  - ghcr.io/a\nsettings:\n  max_images_per_issue: 0\n", 4, "at least 1"),
-    ("allow:\n  - ghcr.io/a\nsettings:\n  platforms: [arm64]\n", 4, "os/arch"),
+    ("allow:\n  - ghcr.io/a\nsettings:\n  platforms: [arm64x]\n", 4, "os/arch"),
     ("allow:\n  - ghcr.io/a\nsettings:\n  max_image_size: lots\n", 4, "not a size"),
     ("allow:\n  - ghcr.io/a\nextra: 1\n", 3, "unknown key 'extra'"),
     ("deny:\n  - ghcr.io/a\n", None, "missing the 'allow:' list"),

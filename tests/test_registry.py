@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.errors import TransferError
 from bot.reference import parse
 from bot.registry import Credentials, RegistriesConf, RegistryClient
-from bot.transfer_errors import TransferError
 from sandbox.images import build_image, push
 from sandbox.registries import start_registry
 from sandbox.token_auth import TokenServer, serve_tokens

@@ -88,7 +88,7 @@ def test_realistic_titles(title: str, body: str, sources: list[str], platforms: 
     request = parse_request(title, body, [MIRROR])
     assert [str(r) for r in request.references] == sources
     assert all(image.error is None for image in request.images)
-    assert list(request.platforms) == platforms
+    assert [str(p) for p in request.platforms] == platforms
 
 
 @pytest.mark.parametrize(("title", "reason"), REFUSED)

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.errors import TransferError
+from bot.redaction import redact
 from bot.reference import Reference, parse
 from bot.registry import Credentials
 from bot.skopeo import Skopeo, classify, docker_arg
 from bot.sync import RetryPolicy, Syncer
-from bot.transfer_errors import TransferError, redact
 from tests.conftest import MIRROR_PASSWORD, MIRROR_USER, Sandbox
 
 

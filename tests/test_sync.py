@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from bot.platform import Platform
 from bot.reference import parse
 from bot.sync import SyncItem
 from sandbox.images import push_artifact
@@ -16,7 +17,7 @@ from tests.conftest import REPO_ROOT, Sandbox
 
 def item(testbed: Sandbox, source: str, platforms: tuple[str, ...] = ()) -> SyncItem:
     ref = parse(source)
-    return SyncItem(ref, testbed.config().namer.target(ref), platforms)
+    return SyncItem(ref, testbed.config().namer.target(ref), tuple(map(Platform.parse, platforms)))
 
 
 def mirror_blobs(testbed: Sandbox) -> set[str]:

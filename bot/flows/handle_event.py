@@ -24,10 +24,10 @@ from bot.errors import MirrorBotError
 from bot.flows.plan import Plan, plan_issue
 from bot.flows.sync_images import sync_plan
 from bot.forge import COMMENT_MARKER, BotComment, Forge, ForgeError, IssueSnapshot, LocalForge
+from bot.redaction import redact
 from bot.render import read_result_marker, render, result_marker
 from bot.request import parse_request
 from bot.sync import Syncer, SyncResult
-from bot.transfer_errors import redact
 
 FINAL_FAILURE_KINDS = frozenset({"not_found", "platform_unavailable", "too_large", "invalid",
                                  "denied"})
@@ -252,7 +252,7 @@ class Handler:
         marker = result_marker({"issue": issue.number, "phase": "result", "outcome": outcome,
                                 "at": now, "attempts": attempts, "images": [
             {"source": str(r.source), "target": str(r.target), "digest": r.digest,
-             "platforms": list(r.platforms),
+             "platforms": [str(p) for p in r.platforms],
              "first_sync": first_syncs.get(str(r.target)) or now} for r in mirrored]})
         body = self._comment(
             plan, "result", outcome=outcome, mirrored=mirrored, refused=refused, failed=failed,
@@ -296,7 +296,7 @@ class _Refusal:
 
 def write_summary(path: Path, issue: IssueSnapshot, outcome: Outcome, secrets: list[str]) -> None:
     rows = [{"source": r.source, "status": r.status, "target": r.target or "",
-             "digest": r.digest or (r.error.kind if r.error else "")} for r in outcome.results]
+             "digest": r.digest or (str(r.error.kind) if r.error else "")} for r in outcome.results]
     text = render("summary.md.j2", issue=issue, outcome=outcome.name, rows=rows)
     with path.open("a", encoding="utf-8") as handle:
         handle.write(redact(text, secrets))

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from bot.errors import MirrorBotError
 from bot.naming import Namer
+from bot.platform import Platform
 from bot.policy import Allowlist
 from bot.reference import Reference
 from bot.request import ImageRequest, parse_request
@@ -25,7 +26,7 @@ class PlannedImage:
     input: str
     source: Reference | None
     target: Reference | None
-    platforms: tuple[str, ...]
+    platforms: tuple[Platform, ...]
     decision: Verdict
     reason: str
     suggestion: str | None = None
@@ -35,7 +36,7 @@ class PlannedImage:
             "input": self.input,
             "source": str(self.source) if self.source else None,
             "target": str(self.target) if self.target else None,
-            "platforms": list(self.platforms) if self.platforms else "all",
+            "platforms": [str(p) for p in self.platforms] if self.platforms else "all",
             "decision": self.decision,
             "reason": self.reason,
             "suggestion": self.suggestion,
@@ -45,7 +46,7 @@ class PlannedImage:
 @dataclass(frozen=True)
 class Plan:
     images: tuple[PlannedImage, ...]
-    platforms: tuple[str, ...] = ()
+    platforms: tuple[Platform, ...] = ()
 
     @property
     def allowed(self) -> list[PlannedImage]:
@@ -60,8 +61,8 @@ def plan_request(request: ImageRequest, allowlist: Allowlist, namer: Namer) -> P
     refused_platforms = [p for p in platforms if not allowlist.platform_allowed(p)]
     platform_problem = "; ".join(request.problems) or None
     if refused_platforms:
-        offered = ", ".join(allowlist.settings.platforms or ())
-        platform_problem = (f"platform {', '.join(refused_platforms)} is not offered by this "
+        offered = ", ".join(map(str, allowlist.settings.platforms or ()))
+        platform_problem = (f"platform {', '.join(map(str, refused_platforms))} is not offered by this "
                             f"mirror (offered: {offered})")
     planned = []
     for image in request.images:

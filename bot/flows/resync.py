@@ -16,6 +16,7 @@ from typing import Any
 from bot.errors import MirrorBotError
 from bot.forge import Forge
 from bot.index import IndexEntry
+from bot.platform import Platform
 from bot.reference import parse
 from bot.render import read_result_marker, replace_result_marker
 from bot.sync import Syncer, SyncItem, SyncResult
@@ -28,7 +29,8 @@ def _now() -> str:
 def resync(entries: list[IndexEntry], syncer: Syncer, jobs: int = 1,
            forge: Forge | None = None, shard: str = "0/1") -> dict[str, Any]:
     started = _now()
-    items = [SyncItem(parse(e.source), parse(e.target), e.platforms) for e in entries]
+    items = [SyncItem(parse(e.source), parse(e.target), tuple(map(Platform.parse, e.platforms)))
+             for e in entries]
     results = syncer.sync_all(items, jobs)
     rows = []
     for entry, result in zip(entries, results, strict=True):
@@ -51,7 +53,7 @@ def _row(entry: IndexEntry, result: SyncResult) -> dict[str, Any]:
     return {
         "source": entry.source, "target": entry.target, "status": status,
         "digest": result.digest, "previous_digest": entry.digest,
-        "error": {"kind": result.error.kind, "message": result.error.message}
+        "error": {"kind": str(result.error.kind), "message": result.error.message}
         if result.error else None,
     }
 

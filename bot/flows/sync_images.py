@@ -14,16 +14,18 @@ from typing import TextIO
 
 from bot.adapters import build_syncer
 from bot.config import Config, load_config
+from bot.errors import ConfigError
 from bot.flows.plan import Plan, plan_request
-from bot.request import ImageRequest, RequestedImage, normalise_platform, requested_image
-from bot.sync import Syncer, SyncItem, SyncResult, human_size
-from bot.transfer_errors import TransferError
+from bot.oci import human_size
+from bot.platform import InvalidPlatform, Platform
+from bot.request import ImageRequest, RequestedImage, requested_image
+from bot.sync import Syncer, SyncItem, SyncResult
 
 
-def plan_images(images: Sequence[str], platforms: Sequence[str], config: Config) -> Plan:
+def plan_images(images: Sequence[str], platforms: Sequence[Platform], config: Config) -> Plan:
     hosts = config.namer.pasted_prefixes
     requested: list[RequestedImage] = [requested_image(text, text.strip(), hosts) for text in images]
-    request = ImageRequest(tuple(requested), tuple(normalise_platform(p) for p in platforms))
+    request = ImageRequest(tuple(requested), tuple(platforms))
     return plan_request(request, config.allowlist, config.namer)
 
 
@@ -46,16 +48,18 @@ def sync_plan(plan: Plan, syncer: Syncer, jobs: int = 1,
         if image.decision == "allowed" and image.source and image.target:
             results.append(next(synced))
         else:
-            results.append(SyncResult(
-                image.source or image.input, image.target, image.decision,
-                error=TransferError("invalid" if image.decision == "invalid" else "denied",
-                                    image.reason)))
+            results.append(SyncResult(image.source or image.input, image.target,
+                                      image.decision, refusal=image.reason))
     return results
 
 
 def run_sync(images: Sequence[str], platforms: Sequence[str], jobs: int, as_json: bool) -> int:
     config = load_config()
-    plan = plan_images(images, platforms, config)
+    try:
+        wanted = [Platform.parse(text) for text in platforms]
+    except InvalidPlatform as error:
+        raise ConfigError(f"--platform: {error}") from error
+    plan = plan_images(images, wanted, config)
     results = sync_plan(plan, build_syncer(config), max(1, jobs), progress=sys.stderr)
     if as_json:
         print(json.dumps({"results": [r.to_json() for r in results]}, indent=2))
@@ -64,7 +68,8 @@ def run_sync(images: Sequence[str], platforms: Sequence[str], jobs: int, as_json
             line = f"{result.status}: {result.source}"
             if result.target and result.status in {"copied", "unchanged"}:
                 line += f" -> {result.target} ({result.digest})"
-            if result.error:
-                line += f"\n  {result.error.kind}: {result.error.message}"
+            if result.error or result.refusal:
+                error = result.to_json()["error"]
+                line += f"\n  {error['kind']}: {error['message']}"
             print(line)
     return 0 if all(r.status in {"copied", "unchanged"} for r in results) else 1
