@@ -168,16 +168,12 @@ def normalise_pattern(text: str) -> tuple[str, str, tuple[str, ...], str | None]
         body, tag_glob = text[:colon], text[colon + 1 :]
         if not TAG_GLOB_RE.match(tag_glob):
             raise ValueError(f"'{tag_glob}' is not a tag glob (tag characters plus * ? [ ])")
-    parts = body.split("/")
-    first = parts[0]
-    is_domain = len(parts) > 1 and ("." in first or ":" in first or first == "localhost")
-    if is_domain:
-        if not reference.is_valid_domain(first):
-            raise ValueError(f"'{first}' is not a valid registry host")
-        registry, path = first.lower(), parts[1:]
-        registry = reference.DEFAULT_REGISTRY if registry in reference.DOCKER_HUB_ALIASES else registry
-    else:
-        registry, path = reference.DEFAULT_REGISTRY, parts
+    first = body.partition("/")[0]
+    registry, rest = reference.split_domain(body)
+    has_domain = rest != body
+    if has_domain and not reference.is_valid_domain(first):
+        raise ValueError(f"'{first}' is not a valid registry host")
+    path = rest.split("/")
     if not path or any(not part for part in path):
         raise ValueError("the path is empty or has an empty component ('//')")
     for part in path:

@@ -110,25 +110,38 @@ def _check_digest(text: str, digest: str) -> str:
     return digest
 
 
-def _split_domain(text: str, name: str) -> tuple[str, str]:
+def looks_like_domain(component: str) -> bool:
+    """docker's rule: the first component is a registry host when it has '.' or ':' or is
+    `localhost` (case-insensitively; `_split_domain` refuses upper case hosts it does not know)."""
+    return "." in component or ":" in component or component.lower() == "localhost"
+
+
+def split_domain(name: str) -> tuple[str, str]:
+    """`[host/]path` -> (registry, path), Docker Hub's aliases folded to `docker.io`.
+
+    The one home of the Docker Hub domain rule: references, allowlist patterns and
+    registries.conf all split names here. The parts are not validated.
+    """
     first, sep, rest = name.partition("/")
-    looks_like_domain = sep and (
-        "." in first or ":" in first or first.lower() == "localhost" or first != first.lower()
-    )
-    if not looks_like_domain:
+    if not sep or not looks_like_domain(first):
         return DEFAULT_REGISTRY, name
-    if not DOMAIN_RE.match(first):
-        raise _refuse(text, f"'{first}' is not a valid registry host")
-    if not ("." in first or ":" in first or first.lower() == "localhost"):
-        raise _refuse(
-            text,
-            f"repository names must be lowercase: '{first}' -> '{first.lower()}' "
-            "(a registry host contains '.' or ':')",
-        )
     domain = first.lower()
-    if domain in DOCKER_HUB_ALIASES:
-        domain = DEFAULT_REGISTRY
-    return domain, rest
+    return (DEFAULT_REGISTRY if domain in DOCKER_HUB_ALIASES else domain), rest
+
+
+def _split_domain(text: str, name: str) -> tuple[str, str]:
+    first, sep, _ = name.partition("/")
+    if sep and not looks_like_domain(first) and first != first.lower():
+        if DOMAIN_RE.match(first):
+            raise _refuse(
+                text,
+                f"repository names must be lowercase: '{first}' -> '{first.lower()}' "
+                "(a registry host contains '.' or ':')",
+            )
+        raise _refuse(text, f"'{first}' is not a valid registry host")
+    if sep and looks_like_domain(first) and not DOMAIN_RE.match(first):
+        raise _refuse(text, f"'{first}' is not a valid registry host")
+    return split_domain(name)
 
 
 def _check_path(text: str, path: str) -> None:
