@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from bot.forge import Forge, LocalForge
 from bot.registry import Credentials, RegistriesConf, RegistryClient
 from bot.skopeo import Skopeo
 from bot.sync import RetryPolicy, Syncer
+from bot.sync_settings import EngineSettings
 
 
 def credentials_for(config: Config) -> Credentials:
@@ -31,12 +33,16 @@ def build_syncer(config: Config, env: Mapping[str, str] | None = None) -> Syncer
         base_delay=float(env.get("MIRROR_RETRY_BASE_DELAY") or RetryPolicy.base_delay),
     )
     timeout = float(env.get("MIRROR_TIMEOUT") or 30)
+    registry = RegistryClient(conf, credentials, timeout=timeout)
+    engine = EngineSettings.from_env(env)
     return Syncer(
-        registry=RegistryClient(conf, credentials, timeout=timeout),
+        registry=registry,
         copier=Skopeo(config.registries_conf, credentials,
                       timeout=float(env.get("MIRROR_COPY_TIMEOUT") or 1800)),
         retry=retry,
         max_size=config.allowlist.settings.max_image_size,
+        staging=engine.staging(registry, progress=sys.stderr),
+        copy_processes=engine.copy_processes,
     )
 
 
