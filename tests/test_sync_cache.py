@@ -1,0 +1,143 @@
+"""The blob-location cache, the engine's settings and its progress lines (no network)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ConfigError
+from bot.sync_cache import BlobLocations, default_path
+from bot.sync_progress import ProgressLines
+from bot.sync_settings import EngineSettings
+
+A, B, C = ("sha256:" + ch * 64 for ch in "abc")
+
+
+def test_locations_survive_a_save_and_a_load(tmp_path: Path) -> None:
+    path = tmp_path / "cache" / "blob-locations.json"
+    cache = BlobLocations.load(path)
+    cache.record("m.example.io", "docker.io/library/redis", [A, B])
+    cache.record("m.example.io", "docker.io/library/valkey", [A])
+    cache.save()
+    again = BlobLocations.load(path)
+    assert again.repositories("m.example.io", A) == ["docker.io/library/valkey",
+                                                     "docker.io/library/redis"]
+    assert again.repositories("m.example.io", B) == ["docker.io/library/redis"]
+    assert again.repositories("other.example.io", A) == []
+    assert not list(path.parent.glob(".blob-locations-*"))  # no temporary file left
+
+
+def test_nothing_is_written_before_a_record(tmp_path: Path) -> None:
+    path = tmp_path / "blob-locations.json"
+    BlobLocations.load(path).save()
+    assert not path.exists()
+
+
+def test_two_processes_saving_keep_both_records(tmp_path: Path) -> None:
+    path = tmp_path / "blob-locations.json"
+    first, second = BlobLocations.load(path), BlobLocations.load(path)
+    first.record("m.example.io", "a", [A])
+    second.record("m.example.io", "b", [B])
+    first.save()
+    second.save()
+    merged = BlobLocations.load(path)
+    assert merged.repositories("m.example.io", A) == ["a"]
+    assert merged.repositories("m.example.io", B) == ["b"]
+
+
+@pytest.mark.parametrize("content", [
+    "not json", "[]", '{"registries": []}', '{"registries": {"m": []}}',
+    '{"registries": {"m": {"sha256:zz": ["a"], "x": ["a"]}}}',
+    json.dumps({"registries": {"m": {"sha256:" + "a" * 64: [1, None, "", "ok"]}}}),
+])
+def test_a_malformed_file_is_ignored_not_fatal(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "blob-locations.json"
+    path.write_text(content)
+    cache = BlobLocations.load(path)
+    assert cache.repositories("m", "sha256:zz") == []
+    assert cache.repositories("m", A) in ([], ["ok"])
+    cache.record("m", "r", [B])
+    cache.save()
+    assert BlobLocations.load(path).repositories("m", B) == ["r"]
+
+
+def test_the_file_is_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "blob-locations.json"
+    cache = BlobLocations(path, max_digests=2, max_repositories=2)
+    cache.record("m", "r1", [A])
+    cache.record("m", "r2", [A])
+    cache.record("m", "r3", [A])  # only the two newest places of a digest are kept
+    cache.record("m", "r1", [B, C])  # A is the least recently recorded digest: dropped
+    cache.save()
+    again = BlobLocations.load(path)
+    assert again.repositories("m", A) == []
+    assert again.repositories("m", B) == ["r1"] and again.repositories("m", C) == ["r1"]
+    cache = BlobLocations(path, max_repositories=2)
+    cache.record("m", "x", [A])
+    cache.record("m", "y", [A])
+    cache.record("m", "z", [A])
+    assert cache.repositories("m", A) == ["z", "y"]
+
+
+def test_default_path_follows_xdg_cache_home(tmp_path: Path) -> None:
+    assert default_path({"XDG_CACHE_HOME": str(tmp_path)}) == (
+        tmp_path / "mirror-bot" / "blob-locations.json")
+    assert default_path({}) == Path(os.path.expanduser("~")) / ".cache" / "mirror-bot" / (
+        "blob-locations.json")
+
+
+def test_settings_parse_sizes_counts_and_the_cache_switch(tmp_path: Path) -> None:
+    settings = EngineSettings.from_env({
+        "MIRROR_COPY_PROCESSES": "2", "MIRROR_BLOB_THRESHOLD": "64MiB",
+        "MIRROR_BLOB_CHUNK": "1048576", "MIRROR_BLOB_PARALLEL": "3",
+        "XDG_CACHE_HOME": str(tmp_path)})
+    assert (settings.copy_processes, settings.large_blob, settings.chunk_size,
+            settings.parallel) == (2, 64 << 20, 1 << 20, 3)
+    assert settings.cache == tmp_path / "mirror-bot" / "blob-locations.json"
+    assert EngineSettings.from_env({"MIRROR_BLOB_CACHE": "off"}).cache is None
+    assert EngineSettings.from_env({"MIRROR_BLOB_CACHE": "/x/y.json"}).cache == Path("/x/y.json")
+    defaults = EngineSettings.from_env({})
+    assert (defaults.copy_processes, defaults.large_blob, defaults.chunk_size,
+            defaults.parallel) == (4, 32 << 20, 8 << 20, 8)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("MIRROR_COPY_PROCESSES", "0"), ("MIRROR_COPY_PROCESSES", "many"),
+    ("MIRROR_BLOB_THRESHOLD", "big"), ("MIRROR_BLOB_CHUNK", "0"), ("MIRROR_BLOB_PARALLEL", "-1"),
+])
+def test_settings_that_do_not_parse_are_configuration_errors(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        EngineSettings.from_env({name: value})
+
+
+class Report:
+    def __init__(self, done: int, total: int, elapsed: float) -> None:
+        self.digest, self.done, self.total, self.elapsed = A, done, total, elapsed
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed if self.elapsed else 0.0
+
+    @property
+    def seconds_left(self) -> float | None:
+        return (self.total - self.done) / self.rate if self.rate else None
+
+
+def test_progress_prints_a_line_per_interval_and_when_done() -> None:
+    now = [0.0]
+    stream = io.StringIO()
+    sink = ProgressLines(stream, "m/x sha256:aaaa", interval=10, clock=lambda: now[0])
+    total = 100 << 20
+    for second in range(0, 25):
+        now[0] = float(second)
+        sink(Report(second * (4 << 20), total, float(second)))
+    now[0] = 25.0
+    sink(Report(total, total, 25.0))
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 4  # at 0 s, 10 s, 20 s, and done
+    assert lines[1] == "m/x sha256:aaaa: 40.0 MiB of 100.0 MiB, 4.0 MiB/s, 15s left"
+    assert lines[-1] == "m/x sha256:aaaa: 100.0 MiB copied in 25.0s (4.0 MiB/s)"
