@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.blobs import DEFAULT_BLOB_COPY, ProgressSink
 from bot.errors import ConfigError, TransferError
 from bot.oci import ACCEPT, Manifest
 from bot.reference import Reference
@@ -157,6 +158,40 @@ class RegistryClient:
         _, headers, _ = self._request(ref, endpoint, "PUT", self._manifest_path(ref, endpoint),
                                       body=manifest.body, content_type=manifest.media_type)
         return headers.get("docker-content-digest", manifest.digest)
+
+    # -- API for the sync engine (issue 13, issue 15) ------------------------------------------
+
+    def list_tags(self, repository: Reference, *, page_size: int = 1000) -> list[str]:
+        """Every tag of `repository` (tag/digest ignored) by the tags/list API, page by page
+        (`n`, `last`, `Link`), with registries.conf honoured. Entries that are not valid tags
+        are dropped. Raises TransferError (`not_found` for a missing repository)."""
+        raise NotImplementedError
+
+    def blob_size(self, repository: Reference, digest: str) -> int | None:
+        """The size of blob `digest` in `repository` by HEAD (redirects followed without our
+        Authorization), or None when the registry does not have it."""
+        raise NotImplementedError
+
+    def mount_blob(self, target: Reference, digest: str, from_repository: str) -> bool:
+        """Ask the registry of `target` to mount `digest` from `from_repository` (a path on
+        that same registry, e.g. `docker.io/library/redis`). True when mounted (201); False
+        when the registry started an ordinary upload instead (that upload is cancelled)."""
+        raise NotImplementedError
+
+    def copy_blob(self, source: Reference, target: Reference, digest: str, size: int, *,
+                  chunk_size: int = DEFAULT_BLOB_COPY.chunk_size,
+                  parallel: int = DEFAULT_BLOB_COPY.parallel,
+                  progress: ProgressSink | None = None) -> None:
+        """Copy blob `digest` of `size` bytes from `source`'s repository to `target`'s: ranges
+        of `chunk_size` fetched `parallel` at a time, uploaded in order as one upload, sha256
+        checked before the commit (`digest_mismatch`, nothing committed, otherwise). Falls
+        back to one stream when ranges are not served. `progress` is called as bytes move."""
+        raise NotImplementedError
+
+    def check_push(self, repository: Reference) -> None:
+        """Start a blob upload in `repository` and cancel it: raises a classified
+        TransferError (`mirror_unauthorized` when our credentials cannot push)."""
+        raise NotImplementedError
 
     # -- plumbing ---------------------------------------------------------------------------
 
