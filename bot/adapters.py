@@ -7,11 +7,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bot.config import Config
+from bot.containers_conf import Credentials, RegistriesConf
 from bot.errors import ConfigError
 from bot.forge import Forge, LocalForge
-from bot.registry import Credentials, RegistriesConf, RegistryClient
+from bot.registry import RegistryClient
 from bot.skopeo import Skopeo
 from bot.sync import RetryPolicy, Syncer
+from bot.transport import HttpRetry
 
 
 def credentials_for(config: Config) -> Credentials:
@@ -31,8 +33,10 @@ def build_syncer(config: Config, env: Mapping[str, str] | None = None) -> Syncer
         base_delay=float(env.get("MIRROR_RETRY_BASE_DELAY") or RetryPolicy.base_delay),
     )
     timeout = float(env.get("MIRROR_TIMEOUT") or 30)
+    http_retry = HttpRetry(attempts=retry.attempts, backoff=retry.base_delay)
     return Syncer(
-        registry=RegistryClient(conf, credentials, timeout=timeout),
+        registry=RegistryClient(conf, credentials, timeout=timeout, retry=http_retry,
+                                mirrors=[config.mirror]),
         copier=Skopeo(config.registries_conf, credentials,
                       timeout=float(env.get("MIRROR_COPY_TIMEOUT") or 1800)),
         retry=retry,

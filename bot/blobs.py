@@ -11,10 +11,21 @@ Redirects to another host (presigned storage URLs) never carry our Authorization
 
 from __future__ import annotations
 
+import hashlib
+import math
+import sys
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TextIO
 
-from bot.errors import ConfigError
+from bot.blob_source import RangedSource
+from bot.blob_upload import Upload
+from bot.containers_conf import Endpoint
+from bot.errors import ConfigError, ErrorKind, TransferError
+from bot.oci import human_size
+from bot.transport import Transport
 
 MiB = 1024 * 1024
 
@@ -61,3 +72,65 @@ class BlobProgress:
 
 
 ProgressSink = Callable[[BlobProgress], None]
+
+
+class ProgressPrinter:
+    """A ProgressSink printing one line per blob to `stream` at most every `interval` seconds
+    while it moves, and once when it is done: bytes, rate, time left."""
+
+    def __init__(self, stream: TextIO | None = None, interval: float = 2.0) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.interval = interval
+        self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, progress: BlobProgress) -> None:
+        now = time.monotonic()
+        finished = progress.done >= progress.total
+        with self._lock:
+            if not finished and now - self._last.get(progress.digest, -math.inf) < self.interval:
+                return
+            self._last[progress.digest] = now
+        left = progress.seconds_left
+        when = "done" if finished else (f"{left:.0f}s left" if left is not None else "? left")
+        print(f"blob {progress.digest[:19]}: {human_size(progress.done)} of "
+              f"{human_size(progress.total)}, {human_size(progress.rate)}/s, {when}",
+              file=self.stream, flush=True)
+
+
+class _Meter:
+    def __init__(self, digest: str, total: int, sink: ProgressSink | None) -> None:
+        self.digest, self.total, self.sink = digest, total, sink
+        self.started = time.monotonic()
+        self.done = 0
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        if self.sink is not None:
+            self.sink(BlobProgress(self.digest, self.total, self.done,
+                                   time.monotonic() - self.started))
+
+
+def copy_blob(transport: Transport, source: Endpoint, target: Endpoint, digest: str, size: int,
+              *, chunk_size: int = DEFAULT_BLOB_COPY.chunk_size,
+              parallel: int = DEFAULT_BLOB_COPY.parallel,
+              progress: ProgressSink | None = None) -> None:
+    """Copy one blob from `source` to `target` as one upload, checked before it is committed."""
+    upload = Upload.start(transport, target)
+    try:
+        hasher = hashlib.sha256()
+        meter = _Meter(digest, size, progress)
+        reader = RangedSource(transport, source, digest, size, chunk_size=chunk_size,
+                              parallel=parallel)
+        for piece in reader.pieces():
+            hasher.update(piece)
+            upload.append(piece)
+            meter.advance(len(piece))
+        actual = "sha256:" + hasher.hexdigest()
+        if actual != digest:
+            raise TransferError(ErrorKind.DIGEST_MISMATCH, f"{source.name} sent blob {digest} "
+                                f"whose bytes hash to {actual}; the upload was cancelled")
+        upload.commit(digest)
+    except BaseException:
+        upload.cancel()
+        raise
