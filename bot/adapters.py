@@ -8,12 +8,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bot.config import Config
+from bot.containers_conf import Credentials, RegistriesConf
 from bot.errors import ConfigError
 from bot.forge import Forge, LocalForge
-from bot.registry import Credentials, RegistriesConf, RegistryClient
+from bot.registry import RegistryClient
 from bot.skopeo import Skopeo
 from bot.sync import RetryPolicy, Syncer
 from bot.sync_settings import EngineSettings
+from bot.transport import HttpRetry
 
 
 def credentials_for(config: Config) -> Credentials:
@@ -33,7 +35,9 @@ def build_syncer(config: Config, env: Mapping[str, str] | None = None) -> Syncer
         base_delay=float(env.get("MIRROR_RETRY_BASE_DELAY") or RetryPolicy.base_delay),
     )
     timeout = float(env.get("MIRROR_TIMEOUT") or 30)
-    registry = RegistryClient(conf, credentials, timeout=timeout)
+    http_retry = HttpRetry(attempts=retry.attempts, backoff=retry.base_delay)
+    registry = RegistryClient(conf, credentials, timeout=timeout, retry=http_retry,
+                              mirrors=[config.mirror])
     engine = EngineSettings.from_env(env)
     return Syncer(
         registry=registry,

@@ -1,0 +1,132 @@
+"""Registry authentication: Basic and Bearer-token challenges, tokens cached per host and scope.
+
+Rule: a login goes only to the registry it belongs to (looked up by the physical name, see
+containers_conf) and to the token realm that registry's challenge names, and never over plain
+http unless that host is a loopback address or registries.conf marks it insecure. HEAD and GET
+share the pull token (one cache entry per host and scope); a host that asked for Basic gets it
+up front afterwards. A refused token request is classified by side (source or mirror).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from bot.containers_conf import Credentials, Endpoint, Login, RegistriesConf, is_loopback
+from bot.errors import ErrorKind, TransferError
+
+MAX_TOKEN_BODY = 1 << 20
+DEFAULT_TOKEN_LIFETIME = 60.0  # seconds, as the token specification assumes when none is given
+EXPIRY_MARGIN = 10.0
+# (url, headers) -> (status, body): a GET at the token realm, supplied by the transport.
+TokenGetter = Callable[[str, dict[str, str]], tuple[int, bytes]]
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """One WWW-Authenticate challenge: its scheme (lower case) and parameters."""
+
+    scheme: str
+    params: dict[str, str]
+
+    @classmethod
+    def parse(cls, header: str) -> Challenge:
+        scheme, _, rest = header.strip().partition(" ")
+        params = urllib.request.parse_keqv_list(
+            [item for item in urllib.request.parse_http_list(rest) if "=" in item])
+        return cls(scheme.lower(), {key.lower(): value for key, value in params.items()})
+
+
+def refused(at_mirror: bool) -> ErrorKind:
+    """Who must act when a registry refuses us: the maintainers (mirror) or the requester."""
+    return ErrorKind.MIRROR_UNAUTHORIZED if at_mirror else ErrorKind.UNAUTHORIZED
+
+
+class Authenticator:
+    """Answers registry challenges and caches the answers; safe to share between threads."""
+
+    def __init__(self, credentials: Credentials, conf: RegistriesConf, get: TokenGetter) -> None:
+        self.credentials = credentials
+        self.conf = conf
+        self._get = get
+        self._tokens: dict[tuple[str, tuple[str, ...]], tuple[str, float]] = {}
+        self._basic_hosts: set[str] = set()
+        self._lock = threading.Lock()
+
+    def cached(self, endpoint: Endpoint, scopes: Sequence[str]) -> str | None:
+        """The Authorization value to send before any challenge, if one is known."""
+        with self._lock:
+            token = self._tokens.get((endpoint.host, tuple(scopes)))
+            basic = endpoint.host in self._basic_hosts
+        if token and token[1] > time.monotonic():
+            return token[0]
+        login = self.credentials.for_name(endpoint.name)
+        return login.basic if basic and login else None
+
+    def answer(self, endpoint: Endpoint, scheme: str, scopes: Sequence[str], header: str,
+               at_mirror: bool) -> str:
+        """The Authorization value that answers the challenge in `header` (a 401's
+        WWW-Authenticate) for `endpoint` reached over `scheme`."""
+        challenge = Challenge.parse(header)
+        login = self.credentials.for_name(endpoint.name)
+        if challenge.scheme == "basic":
+            if login is None:
+                raise TransferError(refused(at_mirror), f"{endpoint.registry} requires a login; "
+                                    "none is configured for it")
+            if not self._may_send(scheme, endpoint.host):
+                raise TransferError(refused(at_mirror), f"{endpoint.registry} asks for a password "
+                                    "over plain http; mark it insecure in registries.conf to allow it")
+            with self._lock:
+                self._basic_hosts.add(endpoint.host)
+            return login.basic
+        if challenge.scheme != "bearer" or not challenge.params.get("realm"):
+            raise TransferError(ErrorKind.UNKNOWN, f"{endpoint.registry}: unsupported auth "
+                                f"challenge {challenge.scheme!r}")
+        token, lifetime = self._token(endpoint, challenge, scopes, login, at_mirror)
+        with self._lock:
+            self._tokens[(endpoint.host, tuple(scopes))] = (
+                token, time.monotonic() + max(lifetime - EXPIRY_MARGIN, 1.0))
+        return token
+
+    def _may_send(self, scheme: str, host: str) -> bool:
+        return scheme == "https" or is_loopback(host) or self.conf.is_insecure(host)
+
+    def _token(self, endpoint: Endpoint, challenge: Challenge, scopes: Sequence[str],
+               login: Login | None, at_mirror: bool) -> tuple[str, float]:
+        realm = challenge.params["realm"]
+        parts = urllib.parse.urlsplit(realm)
+        wanted = [s for s in challenge.params.get("scope", "").split() if s]
+        wanted += [s for s in scopes if s not in wanted]
+        query = [("service", challenge.params["service"])] if challenge.params.get("service") else []
+        query += [("scope", scope) for scope in wanted]
+        headers: dict[str, str] = {}
+        withheld = login is not None and not self._may_send(parts.scheme, parts.netloc)
+        if login is not None and not withheld:
+            query.append(("account", login.username))
+            headers["Authorization"] = login.basic
+        separator = "&" if parts.query else "?"
+        status, body = self._get(realm + separator + urllib.parse.urlencode(query), headers)
+        if status != 200:
+            why = (f"; its login was not sent to {parts.netloc} over plain http" if withheld
+                   else "")
+            raise TransferError(refused(at_mirror), f"{endpoint.registry}: the token service "
+                                f"refused access (HTTP {status}){why}")
+        return _parse_token(body, endpoint, at_mirror)
+
+
+def _parse_token(body: bytes, endpoint: Endpoint, at_mirror: bool) -> tuple[str, float]:
+    try:
+        payload = json.loads(body[:MAX_TOKEN_BODY])
+        token = payload.get("token") or payload.get("access_token")
+        lifetime = float(payload.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
+    except (ValueError, AttributeError, TypeError):
+        token, lifetime = None, 0.0
+    if not isinstance(token, str) or not token:
+        raise TransferError(refused(at_mirror), f"{endpoint.registry}: the token service "
+                            "answered without a token")
+    return f"Bearer {token}", lifetime
