@@ -3,13 +3,13 @@
 Rule: an index is copied as its child manifests, each by digest with digests preserved
 (`skopeo copy --preserve-digests source@child mirror/repo@child`, several at once), then the
 original index bytes are put at the destination, so the mirror serves upstream's digest. Before
-a child's copy, each of its blobs the mirror may lack is staged: a blob of at least
-`large_blob` bytes is mounted from another repository of the mirror the blob-location cache
-names, else copied by the transport in ranged chunks (one large blob at a time per process, so
-memory stays about one transfer's buffers); a smaller blob the cache places elsewhere in the
-mirror is mounted, and everything else is left to skopeo, which finds staged blobs present and
-skips them. At most `copy_processes` skopeo processes run at once in this process, whatever the
-number of images synced in parallel (`--jobs`).
+a child's copy, each of its blobs the mirror may lack is staged: a large blob (at least the
+threshold of bot/blobs.py's BlobCopySettings) is mounted from another repository of the mirror
+that the blob-location cache names, else copied by the transport in ranges (one large blob at a
+time per process, so memory stays about one transfer's buffers); a smaller blob the cache
+places elsewhere in the mirror is mounted, and everything else is left to skopeo, which finds
+staged blobs present and skips them. At most `copy_processes` skopeo processes run at once in
+this process, whatever the number of images synced in parallel (`--jobs`).
 """
 
 from __future__ import annotations
@@ -18,18 +18,14 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TextIO
+from typing import Protocol
 
+from bot.blobs import DEFAULT_BLOB_COPY, BlobCopySettings, ProgressSink
 from bot.errors import TransferError
 from bot.oci import INDEX_TYPES, Blob, Manifest, blobs
 from bot.reference import Reference
 from bot.sync_cache import BlobLocations
-from bot.sync_progress import ProgressLines
 
-MiB = 1024 * 1024
-DEFAULT_LARGE_BLOB = 32 * MiB  # the same defaults as bot.blobs.BlobCopySettings
-DEFAULT_CHUNK = 8 * MiB
-DEFAULT_PARALLEL = 8
 DEFAULT_COPY_PROCESSES = 4
 
 
@@ -39,8 +35,7 @@ class BlobTransport(Protocol):
     def blob_size(self, repository: Reference, digest: str) -> int | None: ...
     def mount_blob(self, target: Reference, digest: str, from_repository: str) -> bool: ...
     def copy_blob(self, source: Reference, target: Reference, digest: str, size: int, *,
-                  chunk_size: int, parallel: int,
-                  progress: Callable[[Any], None] | None = None) -> None: ...
+                  chunk_size: int, parallel: int, progress: ProgressSink | None = None) -> None: ...
 
 
 class ManifestWriter(Protocol):
@@ -69,10 +64,8 @@ class BlobStager:
 
     transport: BlobTransport
     locations: BlobLocations | None
-    large_blob: int = DEFAULT_LARGE_BLOB
-    chunk_size: int = DEFAULT_CHUNK
-    parallel: int = DEFAULT_PARALLEL
-    progress: TextIO | None = None  # where a line per large blob goes while it moves
+    settings: BlobCopySettings = DEFAULT_BLOB_COPY
+    progress: ProgressSink | None = None  # told as a large blob moves (a line per blob)
     _large: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="large-blob"), repr=False)
     _mounts: ThreadPoolExecutor = field(
@@ -86,7 +79,7 @@ class BlobStager:
 
     def stage(self, source: Reference, target: Reference, blob: Blob) -> Future[None] | None:
         """Start staging `blob`; None when it is left to skopeo."""
-        if blob.size >= self.large_blob:
+        if self.settings.ranged(blob.size):
             return self._large.submit(self._stage_large, source, target, blob)
         elsewhere = self._known_elsewhere(target, blob.digest)
         if elsewhere:
@@ -109,10 +102,9 @@ class BlobStager:
             return
         if self._mount(target, blob, self._known_elsewhere(target, blob.digest)):
             return
-        sink = (ProgressLines(self.progress, f"{target.name} {blob.digest[:19]}")
-                if self.progress is not None else None)
         self.transport.copy_blob(source, target, blob.digest, blob.size,
-                                 chunk_size=self.chunk_size, parallel=self.parallel, progress=sink)
+                                 chunk_size=self.settings.chunk_size,
+                                 parallel=self.settings.parallel, progress=self.progress)
 
 
 @dataclass

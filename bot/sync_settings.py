@@ -21,17 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from bot.blobs import DEFAULT_BLOB_COPY, BlobCopySettings, ProgressPrinter
 from bot.errors import ConfigError
 from bot.policy import SIZE_RE, SIZE_UNITS
 from bot.sync_cache import BlobLocations, default_path
-from bot.sync_copy import (
-    DEFAULT_CHUNK,
-    DEFAULT_COPY_PROCESSES,
-    DEFAULT_LARGE_BLOB,
-    DEFAULT_PARALLEL,
-    BlobStager,
-    BlobTransport,
-)
+from bot.sync_copy import DEFAULT_COPY_PROCESSES, BlobStager, BlobTransport
 
 
 def _size(env: Mapping[str, str], name: str, default: int) -> int:
@@ -59,9 +53,7 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
 @dataclass(frozen=True)
 class EngineSettings:
     copy_processes: int = DEFAULT_COPY_PROCESSES
-    large_blob: int = DEFAULT_LARGE_BLOB
-    chunk_size: int = DEFAULT_CHUNK
-    parallel: int = DEFAULT_PARALLEL
+    blobs: BlobCopySettings = DEFAULT_BLOB_COPY
     cache: Path | None = None
 
     @classmethod
@@ -71,12 +63,14 @@ class EngineSettings:
                  else Path(cache_setting) if cache_setting else default_path(env))
         return cls(
             copy_processes=_count(env, "MIRROR_COPY_PROCESSES", DEFAULT_COPY_PROCESSES),
-            large_blob=_size(env, "MIRROR_BLOB_THRESHOLD", DEFAULT_LARGE_BLOB),
-            chunk_size=_size(env, "MIRROR_BLOB_CHUNK", DEFAULT_CHUNK),
-            parallel=_count(env, "MIRROR_BLOB_PARALLEL", DEFAULT_PARALLEL),
+            blobs=BlobCopySettings(
+                threshold=_size(env, "MIRROR_BLOB_THRESHOLD", DEFAULT_BLOB_COPY.threshold),
+                chunk_size=_size(env, "MIRROR_BLOB_CHUNK", DEFAULT_BLOB_COPY.chunk_size),
+                parallel=_count(env, "MIRROR_BLOB_PARALLEL", DEFAULT_BLOB_COPY.parallel)),
             cache=cache,
         )
 
     def staging(self, transport: BlobTransport, progress: TextIO | None) -> BlobStager:
-        return BlobStager(transport, BlobLocations.load(self.cache), self.large_blob,
-                          self.chunk_size, self.parallel, progress)
+        """Large blobs copied by `transport`, a line per blob on `progress` while it moves."""
+        return BlobStager(transport, BlobLocations.load(self.cache), self.blobs,
+                          ProgressPrinter(progress) if progress is not None else None)

@@ -1,8 +1,7 @@
-"""The blob-location cache, the engine's settings and its progress lines (no network)."""
+"""The blob-location cache and the engine's settings (no network)."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
@@ -11,7 +10,6 @@ import pytest
 
 from bot.errors import ConfigError
 from bot.sync_cache import BlobLocations, default_path
-from bot.sync_progress import ProgressLines
 from bot.sync_settings import EngineSettings
 
 A, B, C = ("sha256:" + ch * 64 for ch in "abc")
@@ -95,14 +93,14 @@ def test_settings_parse_sizes_counts_and_the_cache_switch(tmp_path: Path) -> Non
         "MIRROR_COPY_PROCESSES": "2", "MIRROR_BLOB_THRESHOLD": "64MiB",
         "MIRROR_BLOB_CHUNK": "1048576", "MIRROR_BLOB_PARALLEL": "3",
         "XDG_CACHE_HOME": str(tmp_path)})
-    assert (settings.copy_processes, settings.large_blob, settings.chunk_size,
-            settings.parallel) == (2, 64 << 20, 1 << 20, 3)
+    assert (settings.copy_processes, settings.blobs.threshold, settings.blobs.chunk_size,
+            settings.blobs.parallel) == (2, 64 << 20, 1 << 20, 3)
     assert settings.cache == tmp_path / "mirror-bot" / "blob-locations.json"
     assert EngineSettings.from_env({"MIRROR_BLOB_CACHE": "off"}).cache is None
     assert EngineSettings.from_env({"MIRROR_BLOB_CACHE": "/x/y.json"}).cache == Path("/x/y.json")
     defaults = EngineSettings.from_env({})
-    assert (defaults.copy_processes, defaults.large_blob, defaults.chunk_size,
-            defaults.parallel) == (4, 32 << 20, 8 << 20, 8)
+    assert (defaults.copy_processes, defaults.blobs.threshold, defaults.blobs.chunk_size,
+            defaults.blobs.parallel) == (4, 32 << 20, 8 << 20, 8)
 
 
 @pytest.mark.parametrize(("name", "value"), [
@@ -112,32 +110,3 @@ def test_settings_parse_sizes_counts_and_the_cache_switch(tmp_path: Path) -> Non
 def test_settings_that_do_not_parse_are_configuration_errors(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         EngineSettings.from_env({name: value})
-
-
-class Report:
-    def __init__(self, done: int, total: int, elapsed: float) -> None:
-        self.digest, self.done, self.total, self.elapsed = A, done, total, elapsed
-
-    @property
-    def rate(self) -> float:
-        return self.done / self.elapsed if self.elapsed else 0.0
-
-    @property
-    def seconds_left(self) -> float | None:
-        return (self.total - self.done) / self.rate if self.rate else None
-
-
-def test_progress_prints_a_line_per_interval_and_when_done() -> None:
-    now = [0.0]
-    stream = io.StringIO()
-    sink = ProgressLines(stream, "m/x sha256:aaaa", interval=10, clock=lambda: now[0])
-    total = 100 << 20
-    for second in range(0, 25):
-        now[0] = float(second)
-        sink(Report(second * (4 << 20), total, float(second)))
-    now[0] = 25.0
-    sink(Report(total, total, 25.0))
-    lines = stream.getvalue().splitlines()
-    assert len(lines) == 4  # at 0 s, 10 s, 20 s, and done
-    assert lines[1] == "m/x sha256:aaaa: 40.0 MiB of 100.0 MiB, 4.0 MiB/s, 15s left"
-    assert lines[-1] == "m/x sha256:aaaa: 100.0 MiB copied in 25.0s (4.0 MiB/s)"
