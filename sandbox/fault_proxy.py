@@ -24,6 +24,7 @@ import socket
 import struct
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -64,8 +65,9 @@ class FaultProxy:
     latency: float = 0.0  # added to every request: a model of a real network round trip
     rate: float = 0.0  # bytes per second per connection for response bodies; 0 = unlimited
     hits: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, action)
+    seen: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, Range)
     port: int = 0
-    sent: dict[str, int] = field(default_factory=dict)  # response body bytes per path kind
+    sent: Counter[str] = field(default_factory=Counter)  # response body bytes per path
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -92,15 +94,25 @@ class FaultProxy:
                     return rule
         return None
 
-    def count_sent(self, path: str, size: int) -> None:
-        kind = "blobs" if "/blobs/" in path else "manifests" if "/manifests/" in path else "other"
+    def note(self, method: str, path: str, byte_range: str) -> None:
         with self._lock:
-            self.sent[kind] = self.sent.get(kind, 0) + size
+            self.seen.append((method, path, byte_range))
 
-    def blob_bytes_sent(self) -> int:
-        """Blob body bytes this proxy has sent to its clients (what a client fetched)."""
+    def count_sent(self, path: str, size: int) -> None:
         with self._lock:
-            return self.sent.get("blobs", 0)
+            self.sent[path] += size
+
+    def bytes_sent(self, path_contains: str = "/blobs/") -> int:
+        """Response body bytes sent to clients for paths containing `path_contains` (a blob
+        digest, say): what the clients fetched through this proxy."""
+        with self._lock:
+            return sum(size for path, size in self.sent.items() if path_contains in path)
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self.sent.clear()
+            self.seen.clear()
+            self.hits.clear()
 
 
 def _reset(handler: BaseHTTPRequestHandler) -> None:
@@ -158,6 +170,7 @@ def serve_proxy(proxy: FaultProxy) -> Iterator[FaultProxy]:
 
         def _handle(self) -> None:
             body = _read_body(self)
+            proxy.note(self.command, self.path, self.headers.get("Range", ""))
             if proxy.down:
                 _reset(self)
                 return
@@ -227,9 +240,8 @@ def serve_proxy(proxy: FaultProxy) -> Iterator[FaultProxy]:
                 lowered = key.lower()
                 if lowered in HOP_BY_HOP:
                     continue
-                if lowered == "content-range" and action == "wrong_range":
-                    value = _shifted(value)
-                self.send_header(key, value)
+                lie = lowered == "content-range" and action == "wrong_range"
+                self.send_header(key, _shifted(value) if lie else value)
             if response.getheader("Content-Length") is None and self.command != "HEAD":
                 self.close_connection = True  # no length: the end of the body is the close
             self.end_headers()
