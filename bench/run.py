@@ -25,6 +25,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.copies import Row, render_copies, run_copies
 from sandbox.fault_proxy import FaultProxy, serve_proxy
 from sandbox.github_standin import GitHubStandIn, serve
 from sandbox.images import build_image, push
@@ -344,9 +345,10 @@ def main() -> int:
             points = scaling(work, upstream, images)
             api = api_requests_per_issue(work, upstream, images)
             start = startup()
+            copies = run_copies(work, upstream)
         finally:
             upstream.stop()
-    report = render_report(results, points, api, start)
+    report = render_report(results, points, api, start, copies)
     print(report)
     docs = ROOT / "docs"
     docs.mkdir(exist_ok=True)
@@ -360,7 +362,7 @@ def main() -> int:
 
 def render_report(results: dict[float, dict[str, dict[str, Measure]]],
                   points: dict[str, list[tuple[int, float]]], api: int,
-                  start: dict[str, float]) -> str:
+                  start: dict[str, float], copies: list[Row]) -> str:
     machine = (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
                f"{subprocess.run(['skopeo', '--version'], capture_output=True, text=True).stdout.strip()}")
     scale = "\n".join(f"| {label} | " + " | ".join(f"{n}: {s:.2f}s" for n, s in series) + " |"
@@ -393,13 +395,15 @@ manifest on a cold copy).
   (search for the per-user cap, create the comment, check it is the only one, edit it with the
   result, one PATCH for labels and state: three writes).
 """ + "\n".join(f"- start-up, `{label}`: **{seconds * 1000:.0f} ms** (median of 10)"
-                for label, seconds in start.items()) + """
+                for label, seconds in start.items()) + f"""
 
+{render_copies(copies)}
 ## Reproduce
 
 ```sh
 make bench                                    # defaults above
 BENCH_REPOS=30 BENCH_TAGS=2 BENCH_LAYER_KIB=8192,4096,2048,2048,1024,1024 make bench   # larger
+BENCH_LARGE_MIB=200 BENCH_RATE_MIB=10 BENCH_COPY_RUNS=5 make bench   # a larger layer, a faster link
 ```
 """
 

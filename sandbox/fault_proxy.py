@@ -9,10 +9,12 @@ lies about the range it sends (a `Content-Range` that does not match the bytes),
 short body (fewer bytes than its `Content-Length`, then a clean close). `down` makes every
 request fail with a reset, as a vanished registry would.
 
-It models a network too: `latency` is added to every request (a round trip), and `rate` caps
-the throughput of each connection's response bodies in bytes per second (a link that is slow
-per connection, as CDNs and long-distance TCP often are). Response bodies are streamed, so the
-cap applies while bytes flow; request bodies are read whole first (so a rule can hold them).
+It models a network too: `latency` is added to every request (a round trip), `rate` caps the
+throughput of each connection's response bodies in bytes per second (a link that is slow per
+connection, as CDNs and long-distance TCP often are), and `shared_rate` caps all connections
+together (a link whose bandwidth is the limit, whatever the number of connections). Response
+bodies are streamed, so the caps apply while bytes flow; request bodies are read whole first
+(so a rule can hold them).
 """
 
 from __future__ import annotations
@@ -64,11 +66,13 @@ class FaultProxy:
     down: bool = False
     latency: float = 0.0  # added to every request: a model of a real network round trip
     rate: float = 0.0  # bytes per second per connection for response bodies; 0 = unlimited
+    shared_rate: float = 0.0  # bytes per second for all connections together; 0 = unlimited
     hits: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, action)
     seen: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, Range)
     port: int = 0
     sent: Counter[str] = field(default_factory=Counter)  # response body bytes per path
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _link: Pacer | None = None
 
     @property
     def host(self) -> str:
@@ -93,6 +97,13 @@ class FaultProxy:
                     self.hits.append((method, path, rule.action))
                     return rule
         return None
+
+    def link(self) -> Pacer:
+        """The pacer every connection shares (for `shared_rate`)."""
+        with self._lock:
+            if self._link is None or self._link.rate != self.shared_rate:
+                self._link = Pacer(self.shared_rate)
+            return self._link
 
     def note(self, method: str, path: str, byte_range: str) -> None:
         with self._lock:
@@ -123,19 +134,22 @@ def _reset(handler: BaseHTTPRequestHandler) -> None:
 
 
 class Pacer:
-    """Keeps one connection's bytes per second at or below `rate`."""
+    """Keeps the bytes per second of whoever shares it at or below `rate` (no credit is saved
+    up while idle, as on a real link)."""
 
     def __init__(self, rate: float) -> None:
         self.rate = rate
-        self.started = time.monotonic()
-        self.sent = 0
+        self._free_at = 0.0  # when the link will have sent everything handed to it so far
+        self._lock = threading.Lock()
 
     def wait(self, size: int) -> None:
-        self.sent += size
-        if self.rate:
-            ahead = self.sent / self.rate - (time.monotonic() - self.started)
-            if ahead > 0:
-                time.sleep(ahead)  # the modelled link itself: this connection is that slow
+        if not self.rate:
+            return
+        with self._lock:
+            now = time.monotonic()
+            self._free_at = max(self._free_at, now) + size / self.rate
+            ahead = self._free_at - now
+        time.sleep(ahead)  # the modelled link itself: it is that slow
 
 
 def _read_body(handler: BaseHTTPRequestHandler) -> bytes | None:
@@ -167,6 +181,9 @@ def _shifted(content_range: str) -> str:
 def serve_proxy(proxy: FaultProxy) -> Iterator[FaultProxy]:
     class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in separate writes: with Nagle's algorithm, the body would
+        # wait for the client's delayed ACK (40 ms), a stall no real network adds.
+        disable_nagle_algorithm = True
 
         def _handle(self) -> None:
             body = _read_body(self)
@@ -203,8 +220,24 @@ def serve_proxy(proxy: FaultProxy) -> Iterator[FaultProxy]:
             if self.command != "HEAD":
                 self.wfile.write(data)
 
+        backend: http.client.HTTPConnection | None = None  # kept alive per client connection
+
         def _open(self, body: bytes | None, drop_range: bool) -> http.client.HTTPResponse:
-            connection = http.client.HTTPConnection(proxy.backend, timeout=60)
+            try:
+                return self._send(body, drop_range)
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self._drop_backend()  # the backend closed a kept-alive connection: once more
+                return self._send(body, drop_range)
+
+        def _drop_backend(self) -> None:
+            if self.backend is not None:
+                self.backend.close()
+                self.backend = None
+
+        def _send(self, body: bytes | None, drop_range: bool) -> http.client.HTTPResponse:
+            if self.backend is None:
+                self.backend = http.client.HTTPConnection(proxy.backend, timeout=60)
+            connection = self.backend
             # Header by header: skopeo sends several Accept lines, all of which must arrive.
             connection.putrequest(self.command, self.path, skip_host=True,
                                   skip_accept_encoding=True)
@@ -224,6 +257,7 @@ def serve_proxy(proxy: FaultProxy) -> Iterator[FaultProxy]:
             try:
                 response = self._open(body, drop_range=action == "ignore_range")
             except OSError:
+                self._drop_backend()
                 _reset(self)
                 return
             try:
@@ -231,7 +265,10 @@ def serve_proxy(proxy: FaultProxy) -> Iterator[FaultProxy]:
             except OSError:
                 self.close_connection = True  # the client went away mid-body
             finally:
-                response.close()
+                if response.isclosed() and not response.will_close:
+                    response.close()  # read to its end: the backend connection is reusable
+                else:
+                    self._drop_backend()
 
         def _relay(self, response: http.client.HTTPResponse, rule: Rule | None) -> None:
             action = rule.action if rule else ""
@@ -246,9 +283,11 @@ def serve_proxy(proxy: FaultProxy) -> Iterator[FaultProxy]:
                 self.close_connection = True  # no length: the end of the body is the close
             self.end_headers()
             if self.command == "HEAD":
+                response.read()  # nothing to read: this marks the answer finished
                 return
             limit = rule.after_bytes if rule and action in {"reset", "short_body"} else None
             pacer = Pacer(proxy.rate)
+            link = proxy.link()
             sent = 0
             while limit is None or sent < limit:
                 data = response.read(STREAM_CHUNK if limit is None
@@ -259,6 +298,7 @@ def serve_proxy(proxy: FaultProxy) -> Iterator[FaultProxy]:
                 sent += len(data)
                 proxy.count_sent(self.path, len(data))
                 pacer.wait(len(data))
+                link.wait(len(data))
             self.wfile.flush()
             if action == "reset":
                 _reset(self)
