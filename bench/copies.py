@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.rss import PeakSampler
-from sandbox.fault_proxy import FaultProxy, serve_proxy
+from sandbox.fault_proxy import proxy_process
 from sandbox.images import BuiltImage, build_image, push
 from sandbox.registries import Registry, start_registry
 
@@ -40,6 +41,8 @@ LINK_MIB = float(os.environ.get("BENCH_LINK_MIB", "8"))  # all connections toget
 RUNS = int(os.environ.get("BENCH_COPY_RUNS", "3"))
 LAYER_KIB = [int(x) for x in os.environ.get("BENCH_LAYER_KIB", "1024,512,256,256,128,64").split(",")]
 PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/s390x")
+BLOB_GET_RE = re.compile(r'"GET /v2/\S+/blobs/(?P<digest>sha256:[0-9a-f]{64}) HTTP/[\d.]+" \d{3} '
+                         r'(?P<size>\d+)')
 DEFAULTS = "MIRROR_BLOB_THRESHOLD 32 MiB, MIRROR_BLOB_CHUNK 8 MiB, MIRROR_BLOB_PARALLEL 8"
 
 
@@ -67,28 +70,36 @@ class Row:
 
 
 class CopyBed:
-    """An upstream behind a modelled link, and a fresh mirror (behind `latency`) per sample."""
+    """An upstream behind a modelled link, and a fresh mirror (behind `latency`) per sample.
+    The link models run in processes of their own (sandbox.fault_proxy.proxy_process)."""
 
     def __init__(self, work: Path, upstream: Registry, stack: ExitStack, *, rate: float = 0,
                  shared_rate: float = 0) -> None:
-        self.work, self.stack = work, stack
-        self.proxy = stack.enter_context(serve_proxy(FaultProxy(
-            upstream.host, latency=LATENCY, rate=rate, shared_rate=shared_rate)))
+        self.work, self.stack, self.upstream = work, stack, upstream
+        self.upstream_host = stack.enter_context(proxy_process(
+            upstream.host, latency=LATENCY, rate=rate, shared_rate=shared_rate))
         self.mirror: Registry | None = None
-        self.mirror_host = self.conf = None  # type: ignore[assignment]
+        self.mirror_host = ""
+        self.conf = work / "registries.conf"
+        self._mirror_proxy = ExitStack()
 
     def new_mirror(self) -> None:
-        if self.mirror is not None:
-            self.mirror.stop()
+        self.stop()
         self.mirror = start_registry(Path(tempfile.mkdtemp(dir=self.work)))
-        proxy = self.stack.enter_context(serve_proxy(FaultProxy(self.mirror.host, latency=LATENCY)))
-        self.mirror_host = proxy.host
-        self.conf = self.work / f"registries-{proxy.port}.conf"
-        hosts = [self.proxy.host, proxy.host, self.alias]
+        self.mirror_host = self._mirror_proxy.enter_context(proxy_process(self.mirror.host,
+                                                                          latency=LATENCY))
+        self.conf = self.work / f"registries-{self.mirror.port}.conf"
+        hosts = [self.upstream_host, self.mirror_host, self.alias]
         self.conf.write_text(
-            f'[[registry]]\nprefix = "docker.io"\nlocation = "{self.proxy.host}/docker.io"\n'
+            f'[[registry]]\nprefix = "docker.io"\nlocation = "{self.upstream_host}/docker.io"\n'
             "insecure = true\n" + "".join(f'[[registry]]\nlocation = "{host}"\ninsecure = true\n'
                                           for host in hosts))
+
+    def upstream_bytes(self, digests: Iterable[str]) -> int:
+        """Blob bytes the upstream registry sent for `digests` since its last mark()."""
+        wanted = set(digests)
+        log = self.upstream.log_path.read_text(errors="replace")[self.upstream.log_offset:]
+        return sum(int(m["size"]) for m in BLOB_GET_RE.finditer(log) if m["digest"] in wanted)
 
     @property
     def alias(self) -> str:
@@ -96,6 +107,7 @@ class CopyBed:
         return self.mirror_host.replace("127.0.0.1", "localhost")
 
     def stop(self) -> None:
+        self._mirror_proxy.close()
         if self.mirror is not None:
             self.mirror.stop()
 
@@ -114,13 +126,14 @@ class CopyBed:
                 raise RuntimeError(stderr.read().decode(errors="replace"))
         return Sample(seconds, self_kib=memory.peak)
 
-    def mirror_bot(self, source: str, cache: Path, mirror_host: str | None = None) -> Sample:
+    def mirror_bot(self, source: str, cache: Path, mirror_host: str | None = None,
+                   **settings: str) -> Sample:
         allowlist = self.work / "allowlist-copies.yaml"
         allowlist.write_text("allow:\n  - docker.io/library/*\n")
         env = {**{k: v for k, v in os.environ.items() if not k.startswith(("MIRROR_", "GITHUB_"))},
                "CONTAINERS_REGISTRIES_CONF": str(self.conf),
                "MIRROR_REGISTRY": mirror_host or self.mirror_host,
-               "MIRROR_ALLOWLIST": str(allowlist), "MIRROR_BLOB_CACHE": str(cache)}
+               "MIRROR_ALLOWLIST": str(allowlist), "MIRROR_BLOB_CACHE": str(cache), **settings}
         rss = self.work / "rss.json"
         argv = [sys.executable, "-m", "bench.rss", str(rss), "bot", "sync", "--json", source]
         started = time.perf_counter()
@@ -171,9 +184,9 @@ def shared_layers(bed: CopyBed, first: str, second: str, shared: frozenset[str])
     def measure(tool: str, copy: Callable[[str, str | None], Sample], kept: bool) -> Row:
         bed.new_mirror()
         copy(first, None if kept else bed.alias)
-        bed.proxy.reset_counts()
+        bed.upstream.mark()
         sample = copy(second, None)
-        sample.shared_bytes = sum(bed.proxy.bytes_sent(digest) for digest in shared)
+        sample.shared_bytes = bed.upstream_bytes(shared)
         print(f"  shared layers, {tool}: {sample.shared_bytes} bytes", file=sys.stderr, flush=True)
         return Row("C: second repository sharing layers", tool, [sample])
 
@@ -245,7 +258,7 @@ tables above; (B) and (B') one platform, a {LARGE_MIB} MiB layer (random, so inc
 upstream connections together at {LINK_MIB:g} MiB/s; (C) mirrors an image, then a second
 repository's image sharing its {LARGE_MIB} MiB and 1 MiB layers, and counts the bytes of the
 shared layers the second copy fetched upstream. mirror-bot runs with its defaults ({DEFAULTS},
-MIRROR_COPY_PROCESSES 4). Peak RSS is the process's own (for mirror-bot, the Python process;
+MIRROR_COPY_PROCESSES 6). Peak RSS is the process's own (for mirror-bot, the Python process;
 the largest of its skopeo children is reported apart).
 
 {chr(10).join(lines)}

@@ -22,11 +22,11 @@ from typing import Protocol
 
 from bot.blobs import DEFAULT_BLOB_COPY, BlobCopySettings, ProgressSink
 from bot.errors import TransferError
-from bot.oci import INDEX_TYPES, Blob, Manifest, blobs
+from bot.oci import INDEX_TYPES, Blob, Manifest, blobs, image_size
 from bot.reference import Reference
 from bot.sync_cache import BlobLocations
 
-DEFAULT_COPY_PROCESSES = 4
+DEFAULT_COPY_PROCESSES = 6
 
 
 class BlobTransport(Protocol):
@@ -143,7 +143,9 @@ class CopyEngine:
             self.skopeo_copy(part.source, part.destination, part.is_index)
 
         pending = [(part, stage_blobs(part)) for part in parts]
-        pending.sort(key=lambda item: len(item[1]))  # parts with nothing to wait for go first
+        # Parts with nothing to wait for first, the largest first: the last copies to finish
+        # are small ones (an attestation), not a platform started late.
+        pending.sort(key=lambda item: (len(item[1]), -image_size(item[0].manifest)))
         futures = [self._pool.submit(copy_part, part, waiting) for part, waiting in pending]
         wait(futures)
         for future in futures:

@@ -44,7 +44,8 @@ class Lookups:
     registry: Registry
     inspect_digest: Callable[[Reference], str | None]  # the skopeo fallback, with its retries
     _pool: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="lookup"),
+        # Enough for an index's children in one round (platforms and their attestations).
+        default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="lookup"),
         repr=False)
     _manifests: OrderedDict[str, Manifest] = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

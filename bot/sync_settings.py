@@ -7,7 +7,7 @@ share them): total skopeo processes <= MIRROR_COPY_PROCESSES whatever `--jobs` i
 
 | variable | default | meaning |
 |---|---|---|
-| MIRROR_COPY_PROCESSES | 4 | skopeo processes at once (an index's platforms, several images) |
+| MIRROR_COPY_PROCESSES | 6 | skopeo processes at once (an index's platforms, several images) |
 | MIRROR_BLOB_THRESHOLD | 32MiB | blobs at least this large are copied in ranges (or mounted) |
 | MIRROR_BLOB_CHUNK | 8MiB | the size of one range |
 | MIRROR_BLOB_PARALLEL | 8 | ranges in flight per blob (memory ~ chunk x parallel) |

@@ -22,17 +22,20 @@ from __future__ import annotations
 import base64
 import http.client
 import re
+import signal
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from sandbox.http_server import QuietHandler, serving
+from sandbox.http_server import QuietHandler
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
               "proxy-authorization", "proxy-authenticate"}
@@ -307,6 +310,56 @@ def serve_proxy(proxy: FaultProxy) -> Iterator[FaultProxy]:
 
         do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle
 
-    with serving(Handler, proxy.port) as port:
-        proxy.port = port
+    server = _Server(("127.0.0.1", proxy.port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    proxy.port = server.server_address[1]
+    try:
         yield proxy
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 drops the connection bursts of parallel clients
+    # (skopeo opens several at once); a dropped SYN is retried after a second.
+    request_queue_size = 128
+    daemon_threads = True
+
+
+@contextmanager
+def proxy_process(backend: str, *, latency: float = 0.0, rate: float = 0.0,
+                  shared_rate: float = 0.0) -> Iterator[str]:
+    """A rule-less proxy (a network model) in a process of its own; yields its host:port.
+
+    Its own interpreter keeps its work off the caller's GIL: a proxy that shares a Python
+    process with the clients and other proxies it serves would queue concurrent requests
+    behind each other, which no real network does.
+    """
+    argv = [sys.executable, "-m", "sandbox.fault_proxy", backend, str(latency), str(rate),
+            str(shared_rate)]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        host = process.stdout.readline().strip()
+        if not host:
+            raise RuntimeError(f"the proxy for {backend} did not start")
+        yield host
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def main() -> None:
+    backend, latency, rate, shared_rate = sys.argv[1:5]
+    proxy = FaultProxy(backend, latency=float(latency), rate=float(rate),
+                       shared_rate=float(shared_rate))
+    with serve_proxy(proxy):
+        print(proxy.host, flush=True)
+        signal.sigwait({signal.SIGTERM, signal.SIGINT})
+
+
+if __name__ == "__main__":
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    main()

@@ -100,7 +100,7 @@ def test_settings_parse_sizes_counts_and_the_cache_switch(tmp_path: Path) -> Non
     assert EngineSettings.from_env({"MIRROR_BLOB_CACHE": "/x/y.json"}).cache == Path("/x/y.json")
     defaults = EngineSettings.from_env({})
     assert (defaults.copy_processes, defaults.blobs.threshold, defaults.blobs.chunk_size,
-            defaults.blobs.parallel) == (4, 32 << 20, 8 << 20, 8)
+            defaults.blobs.parallel) == (6, 32 << 20, 8 << 20, 8)
 
 
 @pytest.mark.parametrize(("name", "value"), [
