@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.errors import MirrorBotError
+from bot.records import COMMENT_MARKER
 
-COMMENT_MARKER = "<!-- mirror-bot:comment -->"
+
 class ForgeError(MirrorBotError):
     """The issue tracker failed after its retries; the request stays for the sweep."""
 

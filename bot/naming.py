@@ -104,8 +104,13 @@ class Namer:
         return rendered
 
     def target(self, source: Reference) -> Reference:
+        """The primary mirrored address of `source`."""
         parsed = reference.parse(self.repository(source))
         return Reference(parsed.registry, parsed.repository, source.tag, source.digest)
+
+    def targets(self, source: Reference) -> list[Reference]:
+        """Every address this configuration serves `source` under, the primary first."""
+        return [self.target(source)]
 
     def validate(self) -> None:
         """Refuse a template that maps two different probe sources to the same address."""

@@ -23,7 +23,7 @@ def plan(title: str, body: str = "") -> list[dict]:
 
 
 def run_plan(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/bin:/bin"}
+    env = {"PATH": "/usr/bin:/bin", "MIRROR_REGISTRY": "m.example.io"}
     return subprocess.run([sys.executable, "-m", "bot", "plan", *args], capture_output=True,
                           text=True, check=False, cwd=REPO_ROOT, env=env)
 
