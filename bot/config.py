@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from bot import reference
 from bot.errors import ConfigError
 from bot.naming import DEFAULT_TEMPLATE, Namer
 from bot.policy import Allowlist, load_allowlist
@@ -135,6 +136,12 @@ def validate_mirror(text: str) -> str:
     _, _, port = host.partition(":")
     if port and (not port.isdigit() or not 0 < int(port) <= 65535):
         raise ConfigError(f"mirror registry {text[:80]!r} has an invalid port {port[:10]!r}")
+    if not reference.is_valid_domain(host):
+        raise ConfigError(f"mirror registry {text[:80]!r}: {host[:80]!r} is not a host[:port]")
+    bad = [part for part in path.split("/") if path and not reference.is_valid_path_component(part)]
+    if bad:
+        raise ConfigError(f"mirror registry {text[:80]!r}: {bad[0][:40]!r} is not a valid path "
+                          "component (lowercase letters, digits and . _ -)")
     return f"{host.lower()}/{path}" if path else host.lower()
 
 
