@@ -179,7 +179,7 @@ def request_handler(config: Config, forge: Forge, env: Env) -> RequestHandler:
         run_url=f"{server}/{repository}/actions/runs/{run_id}" if run_id and repository else None,
         allowlist_url=f"{repository_url}/blob/HEAD/allowlist.yaml" if repository_url
         else "allowlist.yaml",
-        secrets=config.secrets)
+        secrets=config.secrets, language=config.language)
     return RequestHandler(config=config, forge=forge, syncer=build_syncer(config),
                           comments=comments)
 
@@ -203,7 +203,7 @@ def _handle_event(args: argparse.Namespace, env: Env) -> int:
     outcome = handle(event, request_handler(config, forge, env))
     summary = env.get("GITHUB_STEP_SUMMARY")
     if summary and outcome.name != "ignored":
-        write_summary(Path(summary), event.issue, outcome, config.secrets)
+        write_summary(Path(summary), event.issue, outcome, config.secrets, config.language)
     return outcome.exit_code
 
 

@@ -60,6 +60,7 @@ class Config:
     labels: Labels
     limits: Limits = Limits()
     bot_login: str = DEFAULT_BOT_LOGIN
+    language: str = "en"  # of comments, job summaries and the status page
 
     @property
     def mirror(self) -> str:

@@ -76,7 +76,8 @@ def index(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     built = build_index(forge, config, reports)
     repository = env.get("GITHUB_REPOSITORY")
     server = env.get("GITHUB_SERVER_URL") or "https://github.com"
-    write_outputs(built, args.json_path, args.html, f"{server}/{repository}" if repository else "")
+    write_outputs(built, args.json_path, args.html, f"{server}/{repository}" if repository else "",
+                  config.language)
     if not args.json_path and not args.html:
         print(json.dumps(built.to_json(), indent=2))
     print(f"index: {len(built.entries)} images, {len(built.queue)} queued", file=sys.stderr)

@@ -9,8 +9,10 @@ an issue title can never inject a mention, a link, HTML or anything that looks l
 from __future__ import annotations
 
 import html
+import json
 import re
 from functools import cache
+from importlib.resources import files
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -45,17 +47,42 @@ def text(value: Any) -> str:
     return escaped.replace("@", "@\u200b")
 
 
+LANGUAGES = ("en", "zh-CN")
+
+
 @cache
-def _environment() -> Environment:
+def catalog(language: str) -> dict[str, str]:
+    """Translations of the templates' English messages; English needs none."""
+    if language == "en":
+        return {}
+    data = json.loads(files("bot").joinpath("locale", f"{language}.json").read_text("utf-8"))
+    return {str(key): str(value) for key, value in data.items()}
+
+
+@cache
+def _environment(language: str) -> Environment:
     # HTML pages are autoescaped; Markdown is escaped per value by the `code` and `text` filters.
     environment = Environment(loader=PackageLoader("bot", "templates"), undefined=StrictUndefined,
                               autoescape=select_autoescape(enabled_extensions=("html.j2",),
                                                            default=False),
-                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                              extensions=["jinja2.ext.i18n"])
+    messages = catalog(language)
+
+    def gettext(message: str) -> str:
+        return messages.get(message, message)
+
+    def ngettext(singular: str, plural: str, count: int) -> str:
+        return gettext(singular if count == 1 else plural)
+
+    environment.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
     environment.filters["code"] = code
     environment.filters["text"] = text
     return environment
 
 
-def render(template: str, **context: Any) -> str:
-    return _environment().get_template(template).render(**context)
+def render(template: str, language: str = "en", **context: Any) -> str:
+    """Render `template` in `language` (one of LANGUAGES)."""
+    if language not in LANGUAGES:
+        raise ValueError(f"unknown language {language!r}")
+    return _environment(language).get_template(template).render(language=language, **context)

@@ -13,7 +13,7 @@ import pytest
 from bot import records
 from bot.cli import request_handler
 from bot.config import Labels, load_config
-from bot.flows.comment_body import CommentWriter
+from bot.flows.comment_body import CapRefusal, CommentWriter
 from bot.flows.plan import plan_issue
 from bot.forge import IssueSnapshot, LocalForge
 from bot.policy import parse_allowlist
@@ -51,7 +51,8 @@ def test_hostile_title(title: str, tmp_path: Path) -> None:
         assert argument.isascii() and argument.isprintable() and " " not in argument
         assert image.source.registry not in PRIVATE_HOSTS
     writer = CommentWriter(run_url=None, allowlist_url="allowlist.yaml")
-    body = writer.result(plan, records.Outcome.INVALID, [], RECORD, refusal="capped", title=title)
+    body = writer.result(plan, records.Outcome.INVALID, [], RECORD, cap=CapRefusal(5, 5),
+                         title=title)
     # User text never forms a marker: the bot's two markers are the only ones, and the record
     # read back is the one written.
     assert body.count("mirror-bot:") == 2 and body.count("<!--") == 2

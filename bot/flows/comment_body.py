@@ -21,12 +21,11 @@ from bot.sync import SyncResult
 
 
 @dataclass(frozen=True)
-class Refusal:
-    """Something refused before planning (the per-user cap), shown like a refused image."""
+class CapRefusal:
+    """The per-user cap refused the request: `count` other open requests, `limit` allowed."""
 
-    input: str
-    reason: str
-    suggestion: str | None = None
+    count: int
+    limit: int
 
 
 @dataclass(frozen=True)
@@ -34,16 +33,15 @@ class CommentWriter:
     run_url: str | None
     allowlist_url: str
     secrets: tuple[str, ...] = ()
+    language: str = "en"
 
     def syncing(self, plan: Plan, record: ResultRecord) -> str:
         return self._render(plan=plan, phase="syncing", record=record)
 
     def result(self, plan: Plan, outcome: Outcome, results: Sequence[SyncResult],
-               record: ResultRecord, *, refusal: str | None = None, title: str = "") -> str:
-        refused: list[Any] = [image for image in plan.images if image.decision != "allowed"]
-        if refusal:
-            refused.append(Refusal(title, refusal))
-        denied = [image for image in refused if getattr(image, "decision", "") == "denied"]
+               record: ResultRecord, *, cap: CapRefusal | None = None, title: str = "") -> str:
+        refused = [image for image in plan.images if image.decision != "allowed"]
+        denied = [image for image in refused if image.decision == "denied"]
         failed = [r for r in results if r.status == "failed"]
         return self._render(
             plan=plan, phase="result", record=record, outcome=str(outcome),
@@ -51,7 +49,7 @@ class CommentWriter:
             refused=refused, failed=failed, any_denied=bool(denied),
             example_pattern=denied[0].source.name if denied and denied[0].source else "",
             suggestion=next((i.suggestion for i in refused if i.suggestion), None),
-            attempts=record.attempts,
+            attempts=record.attempts, cap=cap, title=title,
             mirror_credentials=any(r.error and r.error.kind == ErrorKind.MIRROR_UNAUTHORIZED
                                    for r in failed))
 
@@ -60,8 +58,8 @@ class CommentWriter:
             "marker": COMMENT_MARKER, "plan": plan, "phase": phase, "run_url": self.run_url,
             "outcome": "", "mirrored": [], "refused": [], "failed": [], "any_denied": False,
             "allowlist_url": self.allowlist_url, "example_pattern": "", "suggestion": None,
-            "attempts": 0, "mirror_credentials": False,
+            "attempts": 0, "mirror_credentials": False, "cap": None, "title": "",
         }
         values.update(context)
-        body = redact(render("comment.md.j2", **values), self.secrets).rstrip()
+        body = redact(render("comment.md.j2", self.language, **values), self.secrets).rstrip()
         return f"{body}\n{record.render()}\n"

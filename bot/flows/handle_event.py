@@ -75,10 +75,10 @@ def handle(event: Event, handler: RequestHandler) -> RunOutcome:
 
 
 def write_summary(path: Path, issue: IssueSnapshot, outcome: RunOutcome,
-                  secrets: tuple[str, ...]) -> None:
+                  secrets: tuple[str, ...], language: str = "en") -> None:
     rows = [{"source": r.source, "status": r.status, "target": r.target or "",
              "digest": r.digest or (str(r.error.kind) if r.error else "")}
             for r in outcome.results]
-    text = render("summary.md.j2", issue=issue, outcome=str(outcome.name), rows=rows)
+    text = render("summary.md.j2", language, issue=issue, outcome=str(outcome.name), rows=rows)
     with path.open("a", encoding="utf-8") as handle:
         handle.write(redact(text, secrets))

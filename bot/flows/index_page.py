@@ -80,7 +80,7 @@ def apply_report(index: Index, report: dict[str, Any]) -> None:
 
 
 def write_outputs(index: Index, json_path: Path | None, html_dir: Path | None,
-                  repository_url: str = "") -> None:
+                  repository_url: str = "", language: str = "en") -> None:
     data = index.to_json()
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,6 +88,6 @@ def write_outputs(index: Index, json_path: Path | None, html_dir: Path | None,
     if html_dir:
         html_dir.mkdir(parents=True, exist_ok=True)
         (html_dir / "index.json").write_text(json.dumps(data, indent=2))
-        html = render("index.html.j2", index=index, entries=index.sorted_entries(),
+        html = render("index.html.j2", language, index=index, entries=index.sorted_entries(),
                       repository_url=repository_url)
         (html_dir / "index.html").write_text(html, encoding="utf-8")

@@ -21,7 +21,7 @@ from typing import TextIO
 from bot import records, timestamps
 from bot.config import Config
 from bot.errors import MirrorBotError
-from bot.flows.comment_body import CommentWriter
+from bot.flows.comment_body import CapRefusal, CommentWriter
 from bot.flows.conclude import (
     RunOutcome,
     RunStatus,
@@ -90,10 +90,9 @@ class RequestHandler:
                      "stays and nothing is written (a new image needs a new issue)")
             return RunOutcome(RunStatus.KEPT, 0)
         if requester is not None and requester == issue.author:
-            refusal = self._over_cap(issue)
-            if refusal:
-                return self._conclude(issue, comment, Outcome.INVALID, previous=previous,
-                                      refusal=refusal)
+            cap = self._over_cap(issue)
+            if cap:
+                return self._conclude(issue, comment, Outcome.INVALID, previous=previous, cap=cap)
         if not plan.allowed:
             return self._conclude(issue, comment, outcome_of(plan, []), plan=plan,
                                   previous=previous)
@@ -121,27 +120,23 @@ class RequestHandler:
                      "it is written anew")
             return None
 
-    def _over_cap(self, issue: IssueSnapshot) -> str | None:
-        cap = self.config.allowlist.settings.max_open_requests_per_user
+    def _over_cap(self, issue: IssueSnapshot) -> CapRefusal | None:
+        limit = self.config.allowlist.settings.max_open_requests_per_user
         count = self.forge.open_requests_by(issue.author, self.config.labels.request)
         others = count - (1 if issue.state == "open" else 0)
-        if others < cap:
-            return None
-        return (f"you have {others} other open requests and this mirror takes at most {cap} per "
-                "person at a time. Wait for them to finish, then comment /retry here.")
+        return CapRefusal(others, limit) if others >= limit else None
 
     def _now(self) -> str:
         return timestamps.to_text(self.clock())
 
     def _conclude(self, issue: IssueSnapshot, comment: BotComment | None, outcome: Outcome, *,
                   plan: Plan = EMPTY_PLAN, results: Sequence[SyncResult] = (),
-                  previous: ResultRecord | None, refusal: str | None = None,
+                  previous: ResultRecord | None, cap: CapRefusal | None = None,
                   attempts: int | None = None) -> RunOutcome:
         """The one way every path ends: comment with the record, then labels and state."""
         record = result_record(issue.number, outcome, self._now(), results, previous,
                                attempts=attempts)
-        body = self.comments.result(plan, outcome, results, record, refusal=refusal,
-                                    title=issue.title)
+        body = self.comments.result(plan, outcome, results, record, cap=cap, title=issue.title)
         self._upsert(issue, comment, body)
         update = issue_update(outcome, self.config.labels, issue.labels, issue.state)
         self.forge.update_issue(issue, update.labels, update.state, update.state_reason)
