@@ -46,7 +46,8 @@ LEAD_IN_RE = re.compile(
         | (?:request(?:ing|ed)?|sync(?:hroni[sz]e)?|mirror|add|copy|need|want|from)
           (?:\s+(?:the|this|an?|new))?(?:\s+(?:docker|container|oci))?(?:\s+images?)?
         | (?:docker\s+|container\s+)?images?
-        | (?:请求|请|麻烦|帮忙|帮|求|申请|需要|同步|镜像|拉取|加速|添加|增加|搬运|一下|下载)+
+        # CJK lead-ins, possessive: `请求` is also `请`+`求`, and backtracking would be 2^n
+        | (?:请求|请|麻烦|帮忙|帮|求|申请|需要|同步|镜像|拉取|加速|添加|增加|搬运|一下|下载)++
         )(?=[\s:]|\Z)
     )(?:\s*:|\s+-(?=\s))?""",
     re.IGNORECASE | re.VERBOSE,

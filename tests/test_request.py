@@ -10,6 +10,7 @@ where the title shape was seen (a public tracker's issue, or this project's issu
 from __future__ import annotations
 
 import json
+import signal
 from typing import Any
 
 import pytest
@@ -190,3 +191,24 @@ def test_parsing_never_raises(title: str, body: str) -> None:
     assert request.images
     for image in request.images:
         assert [image.reference, image.pattern, image.error].count(None) == 2
+
+
+PATHOLOGICAL = ["请求" * 511 + "执", "[" * 1024, "a-" * 512, "docker pull " * 85, "sync image " * 93,
+                "hub.docker.com/" * 68, "m.daocloud.io/" * 73, "a." * 512, ":" * 1024, "*?" * 512]
+
+
+@pytest.mark.parametrize("title", PATHOLOGICAL, ids=range(len(PATHOLOGICAL)))
+def test_pathological_titles_finish(title: str) -> None:
+    """Inputs that make a backtracking pattern explode (the CJK lead-ins once did, 2^n in the
+    number of `请求`): each must be read; a generous deadline turns a hang into a failure."""
+    def hung(*_: object) -> None:
+        raise TimeoutError(f"parsing {title[:20]!r}… did not finish")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(30)
+    try:
+        request = parse_request(title, "", [MIRROR])
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert request.images
