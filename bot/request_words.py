@@ -84,12 +84,6 @@ class Kind(Enum):
     PROSE = "prose"    # anything else
 
 
-@dataclass(frozen=True)
-class Word:
-    text: str
-    kind: Kind
-
-
 @dataclass
 class Reading:
     """What a text names: image words, platforms, platform problems, prose hints."""
@@ -113,6 +107,7 @@ def is_host(text: str) -> bool:
 
 
 def kind_of(word: str) -> Kind:
+    """How a word takes part in a title (see the module's rule)."""
     if word.startswith("-"):
         return Kind.OPTION
     if CJK_RE.search(word) or word.lower() in CONJUNCTIONS:

@@ -163,7 +163,7 @@ def test_a_pattern_over_the_cap_is_invalid_with_the_count_and_first_matches() ->
 def test_a_popular_near_miss_is_suggested_even_when_allowed() -> None:
     [image] = plan("ngnix:1.27")
     assert image["decision"] == "allowed" and image["suggestion"] == "docker.io/library/nginx:1.27"
-    assert image["notes"] == ["ngnix is one letter away from the official image nginx; if the copy "
+    assert image["notes"] == ["ngnix is one typo away from the official image nginx; if the copy "
                               "finds nothing, ask for docker.io/library/nginx:1.27"]
     [right] = plan("nginx:1.27")
     assert right["suggestion"] is None and right["notes"] == []

@@ -126,7 +126,7 @@ def _plan_reference(image: PlannedImage, ref: Reference, allowlist: Allowlist,
         return replace(image, reason=str(error))
     near = popular_near_miss(ref)
     if near is not None and allowlist.decide(near).allowed:
-        note = (f"{ref.repository.rsplit('/', 1)[-1]} is one letter away from the official image "
+        note = (f"{ref.repository.rsplit('/', 1)[-1]} is one typo away from the official image "
                 f"{near.repository.rsplit('/', 1)[-1]}; if the copy finds nothing, ask for {near}")
         image = replace(image, suggestion=str(near), notes=(*image.notes, note))
     return replace(image, target=target, decision="allowed", reason=decision.reason)
