@@ -45,6 +45,12 @@ def test_the_corpus_is_large_and_varied() -> None:
 @pytest.mark.parametrize("title", CORPUS, ids=range(len(CORPUS)))
 def test_hostile_title(title: str, tmp_path: Path) -> None:
     plan = plan_issue(title, "", STARTER.allowlist, STARTER.namer)
+    for image in plan.images:
+        # Notes and suggestions are built from validated names and configuration only, never
+        # from the raw title: nothing in them can form markup, a mention or a marker.
+        for text in (*image.notes, image.suggestion or ""):
+            assert text.isascii() and text.isprintable(), text
+            assert not set("<>`@[]|*") & set(text.replace("@sha256:", "")), text
     for image in plan.allowed:
         assert image.source is not None and STARTER.allowlist.decide(image.source).allowed
         argument = docker_arg(image.source)
