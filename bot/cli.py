@@ -133,7 +133,7 @@ def _plan(args: argparse.Namespace, env: Env) -> int:
     from bot.flows.plan import plan_issue
 
     config = load_config(env)
-    plan = plan_issue(args.title, args.body, config.allowlist, config.namer)
+    plan = plan_issue(args.title, args.body, config.allowlist, config.namer, config.other_mirrors)
     if args.json:
         print(json.dumps(plan.to_json(), indent=2))
         return EXIT_OK
@@ -145,6 +145,8 @@ def _plan(args: argparse.Namespace, env: Env) -> int:
         if image.target:
             print(f"  target:     {image.target} ({platforms})")
         print(f"  reason:     {image.reason}")
+        for note in image.notes:
+            print(f"  note:       {note}")
         if image.suggestion:
             print(f"  did you mean: {image.suggestion}")
     return EXIT_OK

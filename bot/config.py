@@ -19,6 +19,7 @@ from bot import reference
 from bot.errors import ConfigError
 from bot.naming import DEFAULT_TEMPLATE, Namer
 from bot.policy import Allowlist, load_allowlist
+from bot.request_address import DEFAULT_MIRROR_PREFIXES
 
 DEFAULT_BOT_LOGIN = "github-actions[bot]"
 GHCR = "ghcr.io"
@@ -67,9 +68,14 @@ class Config:
         return self.namer.mirror
 
     @property
-    def mirror_prefixes(self) -> tuple[str, ...]:
-        """Prefixes users paste in front of an image: this mirror's own address and host."""
+    def own_prefixes(self) -> tuple[str, ...]:
+        """How users paste this mirror's own address in front of an image."""
         return self.namer.pasted_prefixes
+
+    @property
+    def other_mirrors(self) -> Mapping[str, str]:
+        """Other mirrors' prefixes users paste (prefix -> the registry it stands for)."""
+        return DEFAULT_MIRROR_PREFIXES
 
     @property
     def secrets(self) -> tuple[str, ...]:

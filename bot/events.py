@@ -20,6 +20,7 @@ from bot.config import Labels
 from bot.errors import ConfigError
 from bot.forge import IssueSnapshot
 from bot.request import parse_request
+from bot.request_address import DEFAULT_MIRROR_PREFIXES
 
 RETRY_COMMAND = "/retry"
 
@@ -73,32 +74,42 @@ class Route:
     reason: str = ""
 
 
-def _request_changed(event: Event, mirror_prefixes: Sequence[str]) -> bool:
+@dataclass(frozen=True)
+class Reading:
+    """How titles are read: this mirror's own prefixes and other mirrors' (see bot/request)."""
+
+    own_prefixes: Sequence[str] = ()
+    other_mirrors: Mapping[str, str] = field(default_factory=lambda: DEFAULT_MIRROR_PREFIXES)
+
+
+def _request_changed(event: Event, reading: Reading) -> bool:
     issue = event.issue
     old_title = (event.changes.get("title") or {}).get("from", issue.title)
     old_body = (event.changes.get("body") or {}).get("from", issue.body)
-    before = parse_request(str(old_title), str(old_body), mirror_prefixes)
-    after = parse_request(issue.title, issue.body, mirror_prefixes)
+    before = parse_request(str(old_title), str(old_body), reading.own_prefixes,
+                           mirror_prefixes=reading.other_mirrors)
+    after = parse_request(issue.title, issue.body, reading.own_prefixes,
+                          mirror_prefixes=reading.other_mirrors)
     return (before.images, before.platforms) != (after.images, after.platforms)
 
 
-def _opened(event: Event, labels: Labels, prefixes: Sequence[str]) -> Route:
+def _opened(event: Event, labels: Labels, reading: Reading) -> Route:
     return Route(Behaviour.REQUEST)
 
 
-def _labeled(event: Event, labels: Labels, prefixes: Sequence[str]) -> Route:
+def _labeled(event: Event, labels: Labels, reading: Reading) -> Route:
     if event.label != labels.request:
         return Route(None, "another label was added")
     return Route(Behaviour.REQUEST)
 
 
-def _edited(event: Event, labels: Labels, prefixes: Sequence[str]) -> Route:
-    if not _request_changed(event, prefixes):
+def _edited(event: Event, labels: Labels, reading: Reading) -> Route:
+    if not _request_changed(event, reading):
         return Route(None, "the edit did not change the request")
     return Route(Behaviour.REQUEST)
 
 
-def _comment(event: Event, labels: Labels, prefixes: Sequence[str]) -> Route:
+def _comment(event: Event, labels: Labels, reading: Reading) -> Route:
     if event.sender_is_bot:
         return Route(None, "comments by bots are ignored")
     if (event.comment_body or "").strip().splitlines()[:1] != [RETRY_COMMAND]:
@@ -106,7 +117,7 @@ def _comment(event: Event, labels: Labels, prefixes: Sequence[str]) -> Route:
     return Route(Behaviour.RETRY)
 
 
-RouteRule = Callable[[Event, Labels, Sequence[str]], Route]
+RouteRule = Callable[[Event, Labels, Reading], Route]
 ROUTES: dict[tuple[str, str], RouteRule] = {
     ("issues", "opened"): _opened,
     ("issues", "reopened"): _opened,
@@ -116,7 +127,8 @@ ROUTES: dict[tuple[str, str], RouteRule] = {
 }
 
 
-def route(event: Event, labels: Labels, mirror_prefixes: Sequence[str] = ()) -> Route:
+def route(event: Event, labels: Labels, own_prefixes: Sequence[str] = (),
+          other_mirrors: Mapping[str, str] = DEFAULT_MIRROR_PREFIXES) -> Route:
     """Which behaviour handles `event`, or why none does (pure)."""
     issue = event.issue
     if issue.is_pull_request:
@@ -131,4 +143,4 @@ def route(event: Event, labels: Labels, mirror_prefixes: Sequence[str] = ()) -> 
     if rule is None:
         return Route(None, f"{event.name or 'unnamed'}.{event.action or 'unnamed'} events need no "
                            "action")
-    return rule(event, labels, mirror_prefixes)
+    return rule(event, labels, Reading(own_prefixes, other_mirrors))

@@ -61,8 +61,9 @@ class Namer:
 
     @property
     def pasted_prefixes(self) -> tuple[str, ...]:
-        """How users paste this mirror in front of an image: the full prefix, and its host."""
-        return (self.mirror, self.mirror.split("/", 1)[0])
+        """How users paste this mirror in front of an image. A mirror with a path
+        (`ghcr.io/owner`) is only that prefix: its bare host also serves other images."""
+        return (self.mirror,)
 
     @cached_property
     def _compiled(self) -> Template:

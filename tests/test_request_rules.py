@@ -96,3 +96,13 @@ def test_a_github_outage_during_the_retry_permission_check_is_transient(
     github.faults.extend(Fault(502, path_contains="/collaborators/") for _ in range(10))
     assert deliver(testbed, github, tmp_path, "issue_comment", retry) == 1
     assert github.writes() == []
+
+
+def test_the_comment_says_what_was_forgiven(testbed: Sandbox, github: GitHubStandIn,
+                                            tmp_path: Path, name: str) -> None:
+    testbed.seed(name)
+    issue = github.add_issue(f"m.daocloud.io/docker.io/{name}:1.0")["number"]
+    assert deliver(testbed, github, tmp_path, "issues", github.event("opened", issue)) == 0
+    body = github.bot_comments(issue)[0]["body"]
+    assert state(github, issue) == ("closed", {"sync image", "sync image succeeded"})
+    assert "another mirror's prefix" in body

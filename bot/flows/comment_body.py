@@ -48,7 +48,9 @@ class CommentWriter:
             mirrored=[r for r in results if r.status in {"copied", "unchanged"}],
             refused=refused, failed=failed, any_denied=bool(denied),
             example_pattern=denied[0].source.name if denied and denied[0].source else "",
-            suggestion=next((i.suggestion for i in refused if i.suggestion), None),
+            suggestion=next((i.suggestion for i in [*refused, *plan.allowed] if i.suggestion),
+                            None),
+            notes={str(image.source): image.notes for image in plan.allowed},
             attempts=record.attempts, cap=cap, title=title,
             mirror_credentials=any(r.error and r.error.kind == ErrorKind.MIRROR_UNAUTHORIZED
                                    for r in failed))
@@ -58,7 +60,7 @@ class CommentWriter:
             "marker": COMMENT_MARKER, "plan": plan, "phase": phase, "run_url": self.run_url,
             "outcome": "", "mirrored": [], "refused": [], "failed": [], "any_denied": False,
             "allowlist_url": self.allowlist_url, "example_pattern": "", "suggestion": None,
-            "attempts": 0, "mirror_credentials": False, "cap": None, "title": "",
+            "attempts": 0, "mirror_credentials": False, "cap": None, "title": "", "notes": {},
         }
         values.update(context)
         body = redact(render("comment.md.j2", self.language, **values), self.secrets).rstrip()

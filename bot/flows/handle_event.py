@@ -56,7 +56,7 @@ def read_event(env: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
 def handle(event: Event, handler: RequestHandler) -> RunOutcome:
     """Route the event, check who may retry, and process the request."""
     labels = handler.config.labels
-    decision = route(event, labels, handler.config.mirror_prefixes)
+    decision = route(event, labels, handler.config.own_prefixes, handler.config.other_mirrors)
     if decision.behaviour is None:
         handler.say(f"ignored: {decision.reason}")
         return RunOutcome(RunStatus.IGNORED, 0)

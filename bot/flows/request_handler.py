@@ -81,7 +81,8 @@ class RequestHandler:
     def process(self, issue: IssueSnapshot, *, requester: str | None = None,
                 comment: BotComment | _Unfetched | None = UNFETCHED) -> RunOutcome:
         """Plan, sync and report one request. `requester`: the user who started it now."""
-        plan = plan_issue(issue.title, issue.body, self.config.allowlist, self.config.namer)
+        plan = plan_issue(issue.title, issue.body, self.config.allowlist, self.config.namer,
+                          self.config.other_mirrors)
         if isinstance(comment, _Unfetched):
             comment = self.forge.find_bot_comment(issue)
         previous = self._previous_record(comment)

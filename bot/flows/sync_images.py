@@ -22,7 +22,8 @@ from bot.sync import Syncer, SyncItem, SyncResult
 
 def plan_images(images: Sequence[str], platforms: Sequence[Platform], config: Config) -> Plan:
     hosts = config.namer.pasted_prefixes
-    requested: list[RequestedImage] = [requested_image(text, text.strip(), hosts) for text in images]
+    requested: list[RequestedImage] = [
+        requested_image(text, text.strip(), hosts, config.other_mirrors) for text in images]
     request = ImageRequest(tuple(requested), tuple(platforms))
     return plan_request(request, config.allowlist, config.namer)
 
