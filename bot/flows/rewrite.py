@@ -223,7 +223,7 @@ def _report_references(documents: list[Document], decisions: dict[str, Decision]
             image = str(decision.source) if decision.status is not Status.INVALID else found.text
             where.setdefault((decision.status, image), []).append(f"{document.name}:{found.line}")
         for ignored in document.scan.ignored:
-            streams.say(f"left alone: {document.name}:{ignored.line}: {ignored.text} {ignored.reason}")
+            streams.say(f"left alone: {document.name}:{ignored.line}: {ignored.text!r} {ignored.reason}")
     reasons = {str(d.source) if d.status is not Status.INVALID else text: d.reason
                for text, d in decisions.items()}
     allowlist = Path(config.allowlist_path).name
@@ -235,7 +235,7 @@ def _report_references(documents: list[Document], decisions: dict[str, Decision]
             streams.say(f"denied: {image} ({at}): {reasons[image]}; to have it mirrored, propose it "
                         f"in a pull request to {allowlist}")
         elif status is Status.INVALID:
-            streams.say(f"not rewritten: {image} ({at}): {reasons[image]}")
+            streams.say(f"not rewritten: {image!r} ({at}): {reasons[image]}")
 
 
 def run_rewrite(names: Sequence[str], mode: Mode, all_allowed: bool, format_name: str | None,
