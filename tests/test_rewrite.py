@@ -17,7 +17,9 @@ import pytest
 
 from bot.reference import parse
 from bot.sync import SyncItem
-from sandbox.registries import free_port
+from sandbox.images import build_image, push
+from sandbox.registries import free_port, start_registry
+from sandbox.token_auth import TokenServer, serve_tokens
 from tests.conftest import REPO_ROOT, Sandbox
 
 GOLDEN = Path(__file__).parent / "data" / "rewrite"
@@ -217,3 +219,52 @@ def test_mirror_with_a_path_splits_helm_registry_and_repository(bed: Bed, tmp_pa
     assert completed.returncode == 0, completed.stderr
     assert (f"image:\n  registry: {bed.testbed.mirror.host}\n"
             "  repository: team-mirror/docker.io/team/rw-api\n  tag: \"2.1\"\n") in path.read_text()
+
+
+def test_mirror_refusing_every_look_up_exits_2(bed: Bed, tmp_path: Path) -> None:
+    bed.copy_inputs(tmp_path, ("compose.yaml",))
+    for password in ("", "wrong-password"):
+        completed = bed.run(tmp_path, "--check", "compose.yaml", MIRROR_PASSWORD=password)
+        assert completed.returncode == 2, completed.stderr
+        assert completed.stderr.startswith("mirror-bot: cannot tell whether any image is mirrored: "
+                                           f"{bed.testbed.mirror.host} refused all 3 look-up(s)")
+
+
+class GhcrLikeTokens(TokenServer):
+    """GHCR's anonymous pulls: a token for public repositories, 401 for any other, nonexistent
+    ones included, so "not mirrored" and "private" look the same."""
+
+    public = ("owner/docker.io/library/rw-web",)
+
+    def token(self, scope: str, authorization: str | None) -> tuple[int, dict]:
+        if scope.split(":")[1] not in self.public:
+            return 401, {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}
+        return super().token(scope, authorization)
+
+
+def test_refused_look_ups_are_not_mirrored_when_the_mirror_answers_others(
+        bed: Bed, tmp_path: Path) -> None:
+    with serve_tokens(GhcrLikeTokens(tmp_path / "tokens")) as tokens:
+        registry = start_registry(tmp_path / "ghcr", auth_config=tokens.registry_auth_config())
+        try:
+            _, grant = tokens.token(f"repository:{GhcrLikeTokens.public[0]}:pull,push", None)
+            image = build_image(tmp_path / "oci", "1.0", seed="ghcr-like")
+            push(image, f"{registry.host}/{GhcrLikeTokens.public[0]}:1.0", token=grant["token"])
+            conf = tmp_path / "registries.conf"
+            conf.write_text(bed.testbed.registries_conf.read_text()
+                            + f'\n[[registry]]\nlocation = "{registry.host}"\ninsecure = true\n')
+            env = {"CONTAINERS_REGISTRIES_CONF": str(conf), "MIRROR_REGISTRY": f"{registry.host}/owner",
+                   "MIRROR_USERNAME": "", "MIRROR_PASSWORD": ""}
+            (tmp_path / "both.yaml").write_text("a:\n  image: rw-web:1.0\nb:\n  image: rw-cache:7\n")
+            (tmp_path / "cache.yaml").write_text("b:\n  image: rw-cache:7\n")
+            both = bed.run(tmp_path, "both.yaml", **env)
+            alone = bed.run(tmp_path, "cache.yaml", **env)
+        finally:
+            registry.stop()
+    assert both.returncode == 0, both.stderr
+    assert (tmp_path / "both.yaml").read_text() == (
+        f"a:\n  image: {registry.host}/owner/docker.io/library/rw-web:1.0\nb:\n  image: rw-cache:7\n")
+    assert ("not mirrored (the mirror refused the look-up: not mirrored, or not visible with these "
+            f"credentials): {UNMIRRORED} (both.yaml:4)") in both.stderr
+    assert alone.returncode == 2
+    assert "refused all 1 look-up(s)" in alone.stderr

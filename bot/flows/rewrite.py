@@ -16,14 +16,14 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from bot import reference
 from bot.adapters import credentials_for
 from bot.config import Config, load_config
-from bot.errors import MirrorBotError, TransferError
+from bot.errors import ErrorKind, MirrorBotError, TransferError
 from bot.reference import Reference
 from bot.registry import RegistriesConf, RegistryClient
 from bot.rewrite.files import STDIN, read_input, write_atomic
@@ -38,6 +38,18 @@ class Mode(StrEnum):
     WRITE = "write"
     CHECK = "check"
     DIFF = "diff"
+
+
+class Lookup(Enum):
+    """What the mirror said about one address."""
+
+    PRESENT = "present"
+    ABSENT = "absent"
+    REFUSED = "refused"  # 401/403: GHCR refuses anonymous look-ups of packages that do not exist
+
+
+REFUSALS = frozenset({ErrorKind.UNAUTHORIZED, ErrorKind.DENIED})
+REFUSED_NOTE = "the mirror refused the look-up: not mirrored, or not visible with these credentials"
 
 
 class Status(StrEnum):
@@ -80,18 +92,17 @@ class Document:
     format: Format
     scan: Scan
 
+    def changes(self, decisions: dict[str, Decision]) -> dict[Found, Reference]:
+        """The references to rewrite, with their mirrored addresses."""
+        return {found: decision.target for found in self.scan.found
+                if (decision := decisions[found.text]).status is Status.REWRITE and decision.target}
+
     def rewritten(self, decisions: dict[str, Decision]) -> tuple[str, int]:
         """The new text and how many references changed in it."""
-        changes = [found for found in self.scan.found if decisions[found.text].status is Status.REWRITE]
-        replacements = [(span, span.role.render(_target(decisions, found), found.text))
-                        for found in changes for span in found.spans]
+        changes = self.changes(decisions)
+        replacements = [(span, span.role.render(target, found.text))
+                        for found, target in changes.items() for span in found.spans]
         return splice(self.text, replacements), len(changes)
-
-
-def _target(decisions: dict[str, Decision], found: Found) -> Reference:
-    target = decisions[found.text].target
-    assert target is not None  # noqa: S101 - REWRITE decisions always carry their target
-    return target
 
 
 def load_document(name: str, text: str, format: Format | None) -> Document:
@@ -106,10 +117,21 @@ def decide(texts: Iterable[str], config: Config, checker: Checker | None) -> dic
         return decisions
     targets = list(dict.fromkeys(d.target for d in decisions.values()
                                  if d.status is Status.REWRITE and d.target))
-    present = dict(zip(targets, _look_up(targets, checker), strict=True))
-    return {text: Decision(Status.NOT_MIRRORED, decision.source, decision.target)
-            if decision.target in present and not present[decision.target] else decision
-            for text, decision in decisions.items()}
+    found = dict(zip(targets, _look_up(targets, checker), strict=True))
+    answered = [lookup for lookup in found.values() if lookup is not Lookup.REFUSED]
+    if found and not answered:
+        raise RewriteError(f"cannot tell whether any image is mirrored: {config.mirror} refused "
+                           f"all {len(found)} look-up(s) (they are not mirrored, or the mirror needs "
+                           "MIRROR_USERNAME and MIRROR_PASSWORD); nothing was changed")
+    return {text: _settle(decision, found) for text, decision in decisions.items()}
+
+
+def _settle(decision: Decision, found: dict[Reference, Lookup]) -> Decision:
+    lookup = found.get(decision.target) if decision.target else None
+    if lookup in {None, Lookup.PRESENT}:
+        return decision
+    note = REFUSED_NOTE if lookup is Lookup.REFUSED else ""
+    return Decision(Status.NOT_MIRRORED, decision.source, decision.target, note)
 
 
 def _decide_offline(text: str, config: Config) -> Decision:
@@ -128,26 +150,28 @@ def _decide_offline(text: str, config: Config) -> Decision:
         return Decision(Status.INVALID, source, reason=str(error))
 
 
-def _look_up(targets: list[Reference], checker: Checker) -> list[bool]:
-    def exists(target: Reference) -> bool:
+def _look_up(targets: list[Reference], checker: Checker) -> list[Lookup]:
+    def look_up(target: Reference) -> Lookup:
         try:
-            return checker(target) is not None
+            return Lookup.PRESENT if checker(target) is not None else Lookup.ABSENT
         except TransferError as error:
+            if error.kind in REFUSALS:
+                return Lookup.REFUSED
             raise RewriteError(f"cannot tell whether {target} is mirrored ({error.kind}: {error}); "
-                               "nothing was changed; check MIRROR_REGISTRY and the mirror's "
-                               "credentials, then run rewrite again") from error
+                               "nothing was changed; check MIRROR_REGISTRY, then run rewrite "
+                               "again") from error
 
     if len(targets) <= 1:
-        return [exists(target) for target in targets]
+        return [look_up(target) for target in targets]
     with ThreadPoolExecutor(max_workers=min(CHECK_JOBS, len(targets))) as pool:
-        return list(pool.map(exists, targets))
+        return list(pool.map(look_up, targets))
 
 
 def verify(document: Document, new_text: str, decisions: dict[str, Decision]) -> None:
     """The new text must name the same images in the same places, the rewritten ones mirrored."""
     after = document.format.find(new_text, document.name)
-    expected = [_target(decisions, found) if decisions[found.text].status is Status.REWRITE
-                else found.text for found in document.scan.found]
+    changes = document.changes(decisions)
+    expected = [changes.get(found, found.text) for found in document.scan.found]
     actual = [found.text for found in after.found]
     same = len(expected) == len(actual) and all(
         want == got if isinstance(want, str) else _parses_to(got, want)
@@ -230,7 +254,9 @@ def _report_references(documents: list[Document], decisions: dict[str, Decision]
     for (status, image), places in where.items():
         at = ", ".join(places)
         if status is Status.NOT_MIRRORED:
-            streams.say(f"not mirrored: {image} ({at}); request it by opening an issue titled {image}")
+            note = f" ({reasons[image]})" if reasons[image] else ""
+            streams.say(f"not mirrored{note}: {image} ({at}); request it by opening an issue titled "
+                        f"{image}")
         elif status is Status.DENIED:
             streams.say(f"denied: {image} ({at}): {reasons[image]}; to have it mirrored, propose it "
                         f"in a pull request to {allowlist}")
