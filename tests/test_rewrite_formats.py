@@ -282,3 +282,17 @@ def test_non_utf8_file_is_refused(config: Config, tmp_path: Path) -> None:
     with pytest.raises(RewriteError, match=r"latin1\.yaml: not UTF-8 text"):
         rewrite_files([str(path)], mode=Mode.WRITE, config=config, checker=None)
     assert path.read_bytes() == b"image: nginx # \xe9\n"
+
+
+@pytest.mark.parametrize("name", ["manifests.yaml", "compose.yaml", "values.yaml"])
+def test_libyaml_and_pure_python_composers_find_the_same_spans(
+        name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.rewrite import yamldoc
+
+    text = (Path(__file__).parent / "data" / "rewrite" / "input" / name).read_text()
+    text = text.replace("\n", "\r\n").replace("# ", "# \u00e9t\u00e9 ")
+    format = by_name(name) or Format.KUBERNETES
+    fast = format.find(text, name)
+    monkeypatch.setattr(yamldoc, "FAST_LOADER", yaml.SafeLoader)
+    assert format.find(text, name) == fast
+    assert len(fast.found) >= 4
