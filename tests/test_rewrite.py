@@ -127,7 +127,7 @@ def test_check_exits_1_when_a_file_would_change_and_changes_nothing(bed: Bed, tm
     completed = bed.run(tmp_path, "--check", *FILES)
     assert completed.returncode == 1
     assert [path.read_text() for path in paths] == [bed.golden("input", name) for name in FILES]
-    assert "would rewrite Dockerfile: 4 references" in completed.stderr
+    assert "would rewrite Dockerfile: 6 references" in completed.stderr
     assert "4 file(s) would change" in completed.stderr
     assert completed.stdout == ""
 

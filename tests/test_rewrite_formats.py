@@ -82,6 +82,17 @@ def test_dockerfile_leaves_stages_scratch_numbers_and_variables() -> None:
     assert found_texts(text, Format.DOCKERFILE) == ["golang:1.22", "nginx"]
 
 
+def test_dockerfile_global_arg_defaults_used_by_from(config: Config) -> None:
+    text = ('ARG BASE="nginx:1.27" OTHER=unused:1 EMPTY\n'
+            "ARG RUNTIME='python:3.12'\n"
+            "FROM $BASE AS build\n"
+            "ARG LATE=alpine:3\n"
+            "FROM ${RUNTIME}\nFROM ${BASE}\nFROM $LATE\nFROM ${EMPTY:-busybox}\nFROM $EMPTY\n")
+    new, _ = rewrite_text(config, text, Format.DOCKERFILE)
+    assert new == text.replace('"nginx:1.27"', f'"{MIRROR}/docker.io/library/nginx:1.27"').replace(
+        "'python:3.12'", f"'{MIRROR}/docker.io/library/python:3.12'")
+
+
 # -- YAML formats -------------------------------------------------------------------------------
 
 def test_yaml_scalars_written_verbatim_only() -> None:

@@ -3,7 +3,8 @@
 Rule: instructions are read as BuildKit reads them (parser directives such as `# escape=`,
 line continuations, comment lines, heredoc bodies skipped), and only the reference token is
 replaced. Stage names (case-insensitive), `scratch`, stage numbers and `$ARG` / `${ARG}`
-references are left alone.
+references are left alone; when a FROM is exactly `$NAME` or `${NAME}`, the default of a
+global `ARG NAME=REF` (one before the first FROM, the only ones FROM can see) is the reference.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from bot.rewrite.model import Found, Role, Scan, Span, line_of
 DIRECTIVE_RE = re.compile(r"#[ \t]*([A-Za-z][A-Za-z0-9_-]*)[ \t]*=[ \t]*(\S+)[ \t]*\Z")
 HEREDOC_RE = re.compile(r"<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
 TOKEN_RE = re.compile(r"\S+")
+VARIABLE_RE = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})\Z")
+QUOTES = ('"', "'")
 HEREDOC_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD"})
 
 
@@ -113,19 +116,45 @@ def find(text: str, name: str) -> Scan:
     del name  # a Dockerfile has no syntax errors that stop a rewrite
     found: list[Found] = []
     stages: set[str] = set()
+    defaults: dict[str, Token] = {}  # global ARG name -> its default value
+    global_scope = True
     for instruction in _instructions(text):
         arguments = instruction.tokens[1:]
-        if instruction.keyword == "FROM":
+        if instruction.keyword == "ARG" and global_scope:
+            defaults.update(_arg_defaults(arguments))
+        elif instruction.keyword == "FROM":
+            global_scope = False
             rest = [token for token in arguments if not token.text.startswith("--")]
-            if rest and _is_image(rest[0].text, stages):
-                found.append(_found(rest[0], 0, text))
+            image = _from_image(rest[0], defaults, stages) if rest else None
+            if image is not None:
+                found.append(_found(image, 0, text))
             if len(rest) >= 3 and rest[1].text.lower() == "as":
                 stages.add(rest[2].text.lower())
         elif instruction.keyword == "COPY":
             for token in arguments:
                 if token.text.startswith("--from=") and _is_image(token.text[7:], stages):
                     found.append(_found(token, len("--from="), text))
-    return Scan(tuple(found))
+    return Scan(tuple(dict.fromkeys(found)))
+
+
+def _arg_defaults(arguments: tuple[Token, ...]) -> dict[str, Token]:
+    """`ARG NAME=VALUE ...` -> NAME: the VALUE token (inside its quotes, if quoted)."""
+    defaults = {}
+    for token in arguments:
+        name, equals, value = token.text.partition("=")
+        offset = token.start + len(name) + 1
+        if len(value) >= 2 and value[0] in QUOTES and value[-1] == value[0]:
+            value, offset = value[1:-1], offset + 1
+        if equals and value:
+            defaults[name] = Token(value, offset)
+    return defaults
+
+
+def _from_image(token: Token, defaults: dict[str, Token], stages: set[str]) -> Token | None:
+    variable = VARIABLE_RE.match(token.text)
+    if variable:
+        token = defaults.get(variable[1] or variable[2], token)
+    return token if _is_image(token.text, stages) else None
 
 
 def looks_like(text: str) -> bool:
