@@ -1,11 +1,13 @@
 """`mirror-bot rewrite`: image references in files become their mirrored addresses, in place.
 
 Rule: every file is read and scanned, and every distinct reference decided, before anything is
-written, so an unreadable file, invalid YAML or a mirror that does not answer changes no file
+written, so an unreadable file, invalid YAML or a mirror that cannot tell changes no file
 (exit 2). A reference is rewritten when the allowlist allows it and, by default, its mirrored
 address exists (one manifest HEAD per distinct address); with `--all`, whenever the allowlist
-allows it (no request at all). Addresses already under the mirror are left alone, so a second
-run changes nothing. `--check` exits 1 when a file would change; `--diff` prints the change.
+allows it (no request at all). A look-up the mirror refuses (401/403, as GHCR answers for a
+package that does not exist) means "not mirrored" when the mirror answered another look-up, and
+"cannot tell" when it refused them all. Addresses already under the mirror are left alone, so
+a second run changes nothing. `--check` exits 1 when a file would change; `--diff` prints it.
 """
 
 from __future__ import annotations
