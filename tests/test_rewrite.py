@@ -153,7 +153,7 @@ def test_unreachable_mirror_exits_2_and_changes_nothing(bed: Bed, tmp_path: Path
         completed = bed.run(tmp_path, *mode, *FILES, MIRROR_REGISTRY=nowhere, MIRROR_TIMEOUT="5")
         assert completed.returncode == 2, (mode, completed.stderr)
         [line] = completed.stderr.splitlines()
-        assert line.startswith(f"mirror-bot: cannot tell whether {nowhere}/")
+        assert line.startswith(f"mirror-bot rewrite: cannot tell whether {nowhere}/")
         assert "nothing was changed" in line
         assert completed.stdout == ""
     assert [path.read_text() for path in paths] == [bed.golden("input", name) for name in FILES]
@@ -182,7 +182,7 @@ def test_invalid_yaml_exits_2_naming_file_and_line_and_changes_nothing(bed: Bed,
     completed = bed.run(tmp_path, "compose.yaml", "broken.yaml")
     assert completed.returncode == 2
     [line] = completed.stderr.splitlines()
-    assert line.startswith("mirror-bot: broken.yaml:5: invalid YAML: ")
+    assert line.startswith("mirror-bot rewrite: broken.yaml:5: invalid YAML: ")
     assert good.read_text() == bed.golden("input", "compose.yaml")
 
 
@@ -190,7 +190,7 @@ def test_unreadable_file_exits_2_and_changes_nothing(bed: Bed, tmp_path: Path) -
     [good] = bed.copy_inputs(tmp_path, ("Dockerfile",))
     completed = bed.run(tmp_path, "Dockerfile", "missing.yaml")
     assert completed.returncode == 2
-    assert completed.stderr == "mirror-bot: missing.yaml: cannot read: No such file or directory\n"
+    assert completed.stderr == "mirror-bot rewrite: missing.yaml: cannot read: No such file or directory\n"
     assert good.read_text() == bed.golden("input", "Dockerfile")
 
 
@@ -226,7 +226,7 @@ def test_mirror_refusing_every_look_up_exits_2(bed: Bed, tmp_path: Path) -> None
     for password in ("", "wrong-password"):
         completed = bed.run(tmp_path, "--check", "compose.yaml", MIRROR_PASSWORD=password)
         assert completed.returncode == 2, completed.stderr
-        assert completed.stderr.startswith("mirror-bot: cannot tell whether any image is mirrored: "
+        assert completed.stderr.startswith("mirror-bot rewrite: cannot tell whether any image is mirrored: "
                                            f"{bed.testbed.mirror.host} refused all 3 look-up(s)")
 
 

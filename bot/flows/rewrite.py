@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum, StrEnum
@@ -269,14 +269,13 @@ def _report_references(documents: list[Document], decisions: dict[str, Decision]
 
 
 def run_rewrite(names: Sequence[str], mode: Mode, all_allowed: bool, format_name: str | None,
-                env: dict[str, str] | None = None) -> int:
+                env: Mapping[str, str]) -> int:
     """The command: configuration and the mirror look-ups from the environment."""
-    env = dict(os.environ) if env is None else env
     config = load_config(env)
     checker = None
     if not all_allowed:
         client = RegistryClient(RegistriesConf.load(config.registries_conf), credentials_for(config),
-                                timeout=float(env.get("MIRROR_TIMEOUT") or 30))
+                                timeout=config.limits.registry_timeout)
         checker = client.head_digest
     return rewrite_files(names, mode=mode, config=config, checker=checker,
                          format=Format(format_name) if format_name else None,
