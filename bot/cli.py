@@ -95,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="resync report(s) to fold in")
     _forge_option(index)
     index.set_defaults(func=_queue("index"))
+    _add_rewrite_parser(commands)
     return parser
 
 
@@ -215,3 +216,33 @@ def _queue(command: str) -> Any:
 
         return int(getattr(queue_commands, command)(args, env))
     return run
+
+
+# -- rewrite ----------------------------------------------------------------------------------
+
+REWRITE_FORMATS = ("kubernetes", "compose", "dockerfile", "helm")  # bot.rewrite.formats.Format
+
+
+def _add_rewrite_parser(commands: Any) -> None:
+    rewrite = commands.add_parser(
+        "rewrite", help="rewrite image references in manifests, compose files, Dockerfiles and "
+                        "Helm values to their mirrored addresses, in place")
+    rewrite.add_argument("files", nargs="+", metavar="FILE",
+                         help="files to rewrite in place; - reads standard input, writes standard output")
+    mode = rewrite.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true",
+                      help="change nothing; exit 1 when a file would change (a CI gate)")
+    mode.add_argument("--diff", action="store_true", help="change nothing; print a unified diff")
+    rewrite.add_argument("--all", action="store_true", dest="all_allowed",
+                         help="rewrite every reference the allowlist allows, mirrored yet or not "
+                              "(asks no registry)")
+    rewrite.add_argument("--format", choices=REWRITE_FORMATS,
+                         help="the files' format when it cannot be told from the name or content")
+    rewrite.set_defaults(func=_rewrite)
+
+
+def _rewrite(args: argparse.Namespace, env: Env) -> int:
+    from bot.flows.rewrite import Mode, run_rewrite
+
+    mode = Mode.CHECK if args.check else Mode.DIFF if args.diff else Mode.WRITE
+    return run_rewrite(args.files, mode, args.all_allowed, args.format, env)
