@@ -22,8 +22,8 @@ from packaging.utils import canonicalize_name
 from tests.conftest import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / ".github"))
-import workflow_lint  # noqa: E402
-from workflow_expressions import evaluate, parse  # noqa: E402
+import workflow_lint
+from workflow_expressions import evaluate, parse
 
 WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
 LOCAL_ACTIONS = sorted((REPO_ROOT / ".github" / "actions").glob("*/action.yml"))
@@ -230,9 +230,8 @@ def test_the_concurrency_group_is_per_issue_and_job_level() -> None:
     # replace a request's pending run (workflow-level concurrency is evaluated before any `if:`).
     assert "concurrency" not in load(REPO_ROOT / ".github/workflows/sync-image.yml")
     group = SYNC["concurrency"]["group"]
-    rendered = re.sub(r"\$\{\{(.*?)\}\}",
-                      lambda m: str(evaluate(parse(m.group(1)), {"github": {"event": {"issue": {"number": 42}}}})),
-                      group)
+    context = {"github": {"event": {"issue": {"number": 42}}}}
+    rendered = re.sub(r"\$\{\{(.*?)\}\}", lambda m: str(evaluate(parse(m.group(1)), context)), group)
     assert rendered == "sync-image-42"
     assert SYNC["concurrency"]["cancel-in-progress"] is False
     assert SYNC["concurrency"].get("queue", "single") == "single"  # bounds what /retry spam costs
@@ -247,7 +246,8 @@ def test_pinned_actions_and_no_expression_in_run(path: Path) -> None:
              else data["runs"]["steps"])
     for step in steps:
         uses = step.get("uses", "")
-        assert uses == "" or uses.startswith("$/") or re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", uses), uses
+        pinned = re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", uses)
+        assert uses == "" or uses.startswith("$/") or pinned, uses
         if uses.startswith("actions/checkout@"):
             assert step["with"]["persist-credentials"] is False
         assert "${{" not in step.get("run", ""), f"expression inside run: in {path.name}"
