@@ -4,7 +4,7 @@
 # workflow job and by action.yml. `--universal` keeps it valid on every CPython the package
 # supports (the workflows run 3.12 on ubuntu-24.04; developers may have 3.11 or 3.13).
 LOCK_FLAGS = --universal --python-version 3.11 --generate-hashes --custom-compile-command "make lock" --quiet
-PYTHON_SOURCES = bot tests bench sandbox scripts/action .github/workflow_lint.py
+PYTHON_SOURCES = bot tests bench sandbox scripts/action .github/workflow_lint.py .github/workflow_expressions.py
 
 setup:
 	./scripts/setup.sh
