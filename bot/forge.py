@@ -162,13 +162,14 @@ class LocalForge:
         comments = self._load()["comments"].values()
         return sorted((c for c in comments if c["issue"] == number), key=lambda c: c["id"])
 
-    def add_comment(self, number: int, body: str, author: str) -> int:
+    def add_comment(self, number: int, body: str, author: str, issue_url: str = "") -> int:
         """Record a comment by anyone (a user, another bot, the bot itself); returns its id."""
         state = self._load()
         comment_id = state["next_id"]
         state["next_id"] += 1
+        issue_url = issue_url or state.get("known", {}).get(str(number), {}).get("html_url", "")
         state["comments"][str(comment_id)] = {"id": comment_id, "issue": number, "body": body,
-                                              "author": author}
+                                              "author": author, "issue_url": issue_url}
         self._save(state)
         return comment_id
 
@@ -176,7 +177,8 @@ class LocalForge:
         author = str(comment.get("author") or "")
         if not is_bot_record(author, comment["body"], self.bot_login):
             return None
-        return BotComment(comment["id"], comment["body"], comment["issue"], "", author)
+        return BotComment(comment["id"], comment["body"], comment["issue"],
+                          str(comment.get("issue_url") or ""), author)
 
     def _own(self, state: dict[str, Any], comment: BotComment, action: str) -> dict[str, Any]:
         refuse_foreign(comment.id, comment.author, self.bot_login, action)
@@ -202,9 +204,9 @@ class LocalForge:
         self._save(state)
 
     def create_comment(self, issue: IssueSnapshot, body: str) -> BotComment:
-        comment_id = self.add_comment(issue.number, body, self.bot_login)
+        comment_id = self.add_comment(issue.number, body, self.bot_login, issue.html_url)
         self._show(issue, body)
-        return BotComment(comment_id, body, issue.number, "", self.bot_login)
+        return BotComment(comment_id, body, issue.number, issue.html_url, self.bot_login)
 
     def edit_comment(self, issue: IssueSnapshot, comment: BotComment, body: str) -> BotComment:
         state = self._load()

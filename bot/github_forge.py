@@ -136,7 +136,7 @@ class GitHubForge:
             created.delete()  # a comment nobody would ever trust must not stay behind
             raise ConfigError(f"this token comments as {author!r}, not as {self.bot_login!r}: set "
                               f"MIRROR_BOT_LOGIN={author} (the bot trusts only its own comments)")
-        return BotComment(created.id, created.body, issue.number, "", author)
+        return BotComment(created.id, created.body, issue.number, issue.html_url, author)
 
     @_forge_errors
     def edit_comment(self, issue: IssueSnapshot, comment: BotComment, body: str) -> BotComment:

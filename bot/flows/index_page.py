@@ -24,7 +24,7 @@ def build_index(forge: Forge, labels: Labels, reports: Iterable[dict[str, Any]] 
                 now: datetime | None = None) -> Index:
     moment = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     index = Index(generated_at=moment)
-    for comment in forge.all_bot_comments():
+    for comment in forge.all_bot_comments(labels.request):
         marker = read_result_marker(comment.body)
         if marker:
             for entry in entries_from_marker(marker, comment.issue_url, comment.id):
