@@ -75,7 +75,7 @@ class GitHubForge:
         # How many of an issue's first comments a GraphQL page carries: the bot comments first,
         # so more are read (over REST) only when these hold none of its.
         self.comments_per_issue = comments_per_issue
-        self._github = Github(
+        options: dict[str, Any] = dict(
             base_url=base_url,
             auth=Auth.Token(token),
             # Writes are retried too (PATCH is idempotent; a POST retried after a lost answer can
@@ -85,11 +85,14 @@ class GitHubForge:
                               allowed_methods=RETRIED_METHODS,
                               status_forcelist=[403, 429, *range(500, 600)]),
             seconds_between_requests=None,
-            seconds_between_writes=seconds_between_writes,
             timeout=timeout,
             per_page=PER_PAGE,
             lazy=True,
         )
+        self._github = Github(**options, seconds_between_writes=seconds_between_writes)
+        # A GraphQL query is a POST but creates nothing: GitHub's spacing of content-creating
+        # requests does not apply, and PyGithub's would add a second to every page.
+        self._reader = Github(**options, seconds_between_writes=None).requester
         self._requester = self._github.requester
         self._repo = self._github.get_repo(repository)  # lazy: no request
         self._api = f"{base_url.rstrip('/')}/repos/{repository}"
@@ -225,7 +228,7 @@ class GitHubForge:
         variables = {**variables, "owner": owner, "name": name,
                      "comments": self.comments_per_issue, "after": None}
         while True:
-            _, answer = self._requester.graphql_query(query, variables)
+            _, answer = self._reader.graphql_query(query, variables)
             page = read_issue_page(answer, self._api, self.bot_login)
             yield page
             if page.next_cursor is None:

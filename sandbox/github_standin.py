@@ -42,7 +42,8 @@ def _stable_id(text: str) -> int:
 @dataclass
 class Fault:
     """Answer the next matching request with `status` (after `delay` seconds, if set), or,
-    with `status=0`, let it through after the delay (a slow answer)."""
+    with `status=0`, let it through after the delay (a slow answer). The answer's body is
+    `{"message": message}` unless `body` is given (a malformed answer, for instance)."""
 
     status: int
     headers: dict[str, str] = field(default_factory=dict)
@@ -50,6 +51,7 @@ class Fault:
     path_contains: str = ""
     delay: float = 0.0
     message: str = "injected fault"
+    body: Any = None
 
 
 @dataclass(frozen=True)
@@ -226,7 +228,8 @@ class GitHubStandIn:
         with self._lock:
             self.log.append((method, path))
             if fault and fault.status:
-                return fault.status, {"message": fault.message}, fault.headers
+                answer = {"message": fault.message} if fault.body is None else fault.body
+                return fault.status, answer, fault.headers
             if headers.get("authorization") not in {f"token {self.token}", f"Bearer {self.token}"}:
                 return 401, {"message": "Bad credentials"}, {}
             if (method, path) == ("POST", "/graphql"):

@@ -16,7 +16,15 @@ from typing import Any
 import pytest
 
 from bot.errors import ConfigError
-from bot.forge import COMMENT_MARKER, DEFAULT_BOT_LOGIN, BotComment, Forge, ForgeError, IssueSnapshot, LocalForge
+from bot.forge import (
+    COMMENT_MARKER,
+    DEFAULT_BOT_LOGIN,
+    BotComment,
+    Forge,
+    ForgeError,
+    IssueSnapshot,
+    LocalForge,
+)
 from bot.github_forge import GitHubForge
 from sandbox.github_standin import GitHubStandIn, serve
 from tests.conftest import REPO_ROOT
@@ -258,11 +266,11 @@ def test_local_forge_on_a_file_is_a_configuration_error(tmp_path: Path) -> None:
 
 def test_local_forge_with_a_corrupt_state_is_a_configuration_error(tmp_path: Path) -> None:
     (tmp_path / "state.json").write_text('{"comments": {')
-    with pytest.raises(ConfigError, match="state.json") as raised:
+    with pytest.raises(ConfigError, match=r"state\.json") as raised:
         LocalForge(tmp_path)
     assert "\n" not in str(raised.value)
     (tmp_path / "state.json").write_text("[1, 2]")
-    with pytest.raises(ConfigError, match="state.json"):
+    with pytest.raises(ConfigError, match=r"state\.json"):
         LocalForge(tmp_path)
 
 
