@@ -312,3 +312,50 @@ def test_an_app_installation_is_trusted_under_its_own_login(github: GitHubStandI
     mine = forge.create_comment(issue, record("the app's"))
     assert ids(forge.all_bot_comments(LABEL)) == [mine.id]
     assert [r.comment.id for r in forge.open_requests(LABEL) if r.comment] == [mine.id]
+
+
+# -- the stand-in itself: GitHub's endpoints, GitHub's paging --------------------------------
+
+# Each endpoint the stand-in serves, as octokit/plugin-rest-endpoint-methods.js spells it in
+# src/generated/endpoints.ts (generated from GitHub's OpenAPI description; checked at commit
+# 72b969439000425a16b46c61f369a3c9d52c2b0f), with octokit's method name.
+OCTOKIT_ENDPOINTS = {
+    "GET /repos/{owner}/{repo}": "repos.get",
+    "GET /repos/{owner}/{repo}/issues": "issues.listForRepo",
+    "GET /repos/{owner}/{repo}/issues/{issue_number}": "issues.get",
+    "PATCH /repos/{owner}/{repo}/issues/{issue_number}": "issues.update",
+    "GET /repos/{owner}/{repo}/issues/{issue_number}/comments": "issues.listComments",
+    "POST /repos/{owner}/{repo}/issues/{issue_number}/comments": "issues.createComment",
+    "GET /repos/{owner}/{repo}/issues/comments": "issues.listCommentsForRepo",
+    "GET /repos/{owner}/{repo}/issues/comments/{comment_id}": "issues.getComment",
+    "PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}": "issues.updateComment",
+    "DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}": "issues.deleteComment",
+    "GET /repos/{owner}/{repo}/collaborators/{username}/permission":
+        "repos.getCollaboratorPermissionLevel",
+    "GET /search/issues": "search.issuesAndPullRequests",
+}
+
+
+def test_the_stand_in_serves_only_githubs_endpoints(github: GitHubStandIn) -> None:
+    from sandbox.github_standin import ROUTES
+
+    assert {r.template for r in ROUTES} <= set(OCTOKIT_ENDPOINTS)
+    github.add_issue("nginx:1")
+    for method, path in [("GET", "/repos/acme/mirror/issues/1/comments/2"),  # not GitHub's
+                         ("PUT", "/repos/acme/mirror/issues/1"),
+                         ("GET", "/repos/someone/else/issues")]:
+        status, _, _ = github.respond(method, path, None, {"authorization": f"token {github.token}"})
+        assert status == 404, (method, path)
+
+
+def test_pygithubs_own_pagination_follows_the_stand_ins_link_headers(github: GitHubStandIn) -> None:
+    from github import Auth, Github
+
+    for n in range(250):
+        github.add_issue(f"image-{n}:1")
+    github.reset_log()
+    client = Github(base_url=github.base_url, auth=Auth.Token(github.token), per_page=100,
+                    lazy=True)
+    issues = client.get_repo(github.repository).get_issues(state="open")
+    assert sorted(issue.number for issue in issues) == list(range(1, 251))
+    assert github.log == [("GET", "/repos/acme/mirror/issues")] * 3
