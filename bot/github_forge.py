@@ -53,11 +53,22 @@ def _forge_errors(method: Callable[..., Any]) -> Callable[..., Any]:
             return method(*args, **kwargs)
         except (GithubException, requests.RequestException, urllib3.exceptions.HTTPError) as error:
             status = getattr(error, "status", None)
-            said = str(getattr(error, "message", "") or "").splitlines()[:1]
+            said = _what_github_said(error)
             raise ForgeError(f"GitHub API call {method.__name__} failed"
                              f"{f' (HTTP {status})' if status else ''}: {type(error).__name__}"
-                             f"{f': {said[0][:160]}' if said else ''}") from error
+                             f"{f': {said}' if said else ''}") from error
     return wrapper
+
+
+def _what_github_said(error: Exception) -> str:
+    """The first line of GitHub's message (REST `message`, or GraphQL's first error)."""
+    data = getattr(error, "data", None)
+    errors = data.get("errors") if isinstance(data, dict) else None
+    message = getattr(error, "message", None) or (
+        errors[0].get("message") if isinstance(errors, list) and errors and
+        isinstance(errors[0], dict) else None)
+    lines = str(message or "").splitlines()
+    return lines[0][:160] if lines else ""
 
 
 class GitHubForge:

@@ -217,7 +217,9 @@ def test_lists_span_every_page_oldest_first(kit: Kit) -> None:
         state, labels = ("closed", (LABEL,)) if n % 13 == 0 else ("open", (LABEL,))
         if n % 17 == 0:
             labels = ("question",)
-        issue = kit.add_issue(f"image-{n}:1", created_at=created, state=state, labels=labels)
+        author = {"author": "renovate[bot]", "author_type": "Bot"} if n == 5 else {}
+        issue = kit.add_issue(f"image-{n}:1", created_at=created, state=state, labels=labels,
+                              **author)
         if state == "open" and LABEL in labels:
             wanted.append(issue.number)
         if n % 2 and LABEL in labels:  # the bot writes only on request issues
@@ -228,6 +230,7 @@ def test_lists_span_every_page_oldest_first(kit: Kit) -> None:
     assert [i.number for i in listed] == wanted and len(wanted) > 200
     requests_ = kit.forge.open_requests(LABEL)
     assert [r.issue for r in requests_] == listed  # the same snapshots, read either way
+    assert [(i.author, i.author_is_bot) for i in listed if i.number == 6] == [("renovate[bot]", True)]
     assert [r.comment.body if r.comment else None for r in requests_] == [
         record(f"record {n - 1}") if (n - 1) % 2 else None for n in wanted]
     records = list(kit.forge.all_bot_comments(LABEL))
