@@ -10,7 +10,9 @@ state are set together in one PATCH.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,9 +131,11 @@ class LocalForge:
         self.bot_login = bot_login
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.folder, os.W_OK):
+                raise PermissionError(errno.EACCES, "not writable")
         except OSError as error:
             raise ConfigError(f"--local-forge {folder}: cannot use it as a folder "
-                              f"({error.strerror or error}); pass a folder path") from None
+                              f"({error.strerror or error}); pass a writable folder") from None
         self._load()  # a corrupt state file is a configuration error now, not a crash later
 
     @property

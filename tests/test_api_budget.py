@@ -139,3 +139,18 @@ def test_resync_through_pygithub_rewrites_a_moved_record_for_two_requests(
     comment_path = f"/repos/acme/mirror/issues/comments/{comment['id']}"
     assert github.log == [("POST", "/graphql"), ("GET", "/repos/acme/mirror/issues"),
                           ("GET", comment_path), ("PATCH", comment_path)]
+
+
+def test_the_stand_in_prices_queries_by_githubs_documented_formula() -> None:
+    """GitHub's worked example: 1 + 100 + 100 x 50 = 5,101 requests -> 51 points; and ours."""
+    from graphql import parse as parse_graphql
+
+    from bot.github_queries import OPEN_REQUESTS, RECORDS
+    from sandbox.github_graphql import points
+
+    documented = """query { viewer { login repositories(first: 100) { edges { node { id
+        issues(first: 50) { edges { node { id labels(first: 60) { edges { node { id name }
+        } } } } } } } } } }"""
+    assert points(parse_graphql(documented), {}) == 51
+    assert points(parse_graphql(RECORDS), {"comments": 10}) == 1  # 1 + 100
+    assert points(parse_graphql(OPEN_REQUESTS), {"comments": 10}) == 2  # 1 + 100 + 100
