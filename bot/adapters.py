@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,20 +21,14 @@ def credentials_for(config: Config) -> Credentials:
     return credentials
 
 
-def build_syncer(config: Config, env: Mapping[str, str] | None = None) -> Syncer:
-    env = os.environ if env is None else env
+def build_syncer(config: Config) -> Syncer:
     credentials = credentials_for(config)
     conf = RegistriesConf.load(config.registries_conf)
-    retry = RetryPolicy(
-        attempts=int(env.get("MIRROR_RETRY_ATTEMPTS") or RetryPolicy.attempts),
-        base_delay=float(env.get("MIRROR_RETRY_BASE_DELAY") or RetryPolicy.base_delay),
-    )
-    timeout = float(env.get("MIRROR_TIMEOUT") or 30)
+    limits = config.limits
     return Syncer(
-        registry=RegistryClient(conf, credentials, timeout=timeout),
-        copier=Skopeo(config.registries_conf, credentials,
-                      timeout=float(env.get("MIRROR_COPY_TIMEOUT") or 1800)),
-        retry=retry,
+        registry=RegistryClient(conf, credentials, timeout=limits.registry_timeout),
+        copier=Skopeo(config.registries_conf, credentials, timeout=limits.copy_timeout),
+        retry=RetryPolicy(attempts=limits.retry_attempts, base_delay=limits.retry_base_delay),
         max_size=config.allowlist.settings.max_image_size,
     )
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.errors import ConfigError, MirrorBotError
+from bot.records import COMMENT_MARKER
 
-COMMENT_MARKER = "<!-- mirror-bot:comment -->"
 # GITHUB_TOKEN writes as this login; a GitHub App installation writes as `<app-slug>[bot]`.
 DEFAULT_BOT_LOGIN = "github-actions[bot]"
 

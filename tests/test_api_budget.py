@@ -18,8 +18,8 @@ from bot.cli import main
 from bot.config import load_config
 from bot.forge import COMMENT_MARKER, IssueSnapshot
 from bot.github_forge import GitHubForge
+from bot.records import ResultRecord
 from bot.reference import parse
-from bot.render import result_marker
 from bot.sync import SyncItem
 from sandbox.github_standin import GitHubStandIn
 from tests.conftest import REPO_ROOT, Sandbox
@@ -41,6 +41,10 @@ def github_env(github: GitHubStandIn) -> dict[str, str]:
             "GITHUB_API_URL": github.base_url, "MIRROR_GITHUB_WRITE_INTERVAL": "0"}
 
 
+def record(data: dict) -> str:
+    return ResultRecord.from_json(data).render()
+
+
 def stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -48,7 +52,7 @@ def stamp(moment: datetime) -> str:
 def add_mirrored(github: GitHubStandIn, source: str, target: str, digest: str) -> int:
     """A closed request whose bot comment records a mirrored image, as handle-event leaves it."""
     number = github.add_issue(source, labels=LABELS, state="closed")["number"]
-    github.add_bot_comment(number, f"{COMMENT_MARKER}\nMirrored `{target}`\n" + result_marker({
+    github.add_bot_comment(number, f"{COMMENT_MARKER}\nMirrored `{target}`\n" + record({
         "issue": number, "phase": "result", "outcome": "mirrored", "at": "2026-11-01T00:00:00Z",
         "attempts": 0, "images": [{"source": source, "target": target, "digest": digest,
                                    "platforms": [], "first_sync": "2026-11-01T00:00:00Z"}]}))
@@ -60,7 +64,7 @@ def add_failing(github: GitHubStandIn, count: int, failed_at: datetime) -> None:
     for n in range(count):
         number = github.add_issue(f"docker.io/library/flaky-{n}:1.0", labels=FAILING,
                                   created_at=stamp(failed_at - timedelta(hours=1)))["number"]
-        github.add_bot_comment(number, f"{COMMENT_MARKER}\nwill be retried\n" + result_marker({
+        github.add_bot_comment(number, f"{COMMENT_MARKER}\nwill be retried\n" + record({
             "issue": number, "phase": "result", "outcome": "failed", "at": stamp(failed_at),
             "attempts": 1, "images": []}))
 
