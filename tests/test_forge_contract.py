@@ -288,7 +288,8 @@ def test_cli_with_a_bad_local_forge_says_one_line_and_exits_2(tmp_path: Path, se
     completed = subprocess.run(
         [sys.executable, "-m", "bot", "index", "--local-forge", str(target)],
         capture_output=True, text=True, cwd=REPO_ROOT, check=False, timeout=60,
-        env={"PATH": "/usr/bin:/bin", "MIRROR_ALLOWLIST": str(REPO_ROOT / "allowlist.yaml")})
+        env={"PATH": "/usr/bin:/bin", "MIRROR_ALLOWLIST": str(REPO_ROOT / "allowlist.yaml"),
+             "MIRROR_REGISTRY": "m.example.io"})
     assert completed.returncode == 2
     assert completed.stderr.count("\n") == 1 and "--local-forge" in completed.stderr
     assert "Traceback" not in completed.stderr
