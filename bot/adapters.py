@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bot.config import Config
 from bot.errors import ConfigError
-from bot.forge import Forge, LocalForge
+from bot.forge import DEFAULT_BOT_LOGIN, Forge, LocalForge
 from bot.registry import Credentials, RegistriesConf, RegistryClient
 from bot.skopeo import Skopeo
 from bot.sync import RetryPolicy, Syncer
@@ -35,8 +35,9 @@ def build_syncer(config: Config) -> Syncer:
 
 def build_forge(env: Mapping[str, str], local_forge: Path | None = None) -> Forge:
     """The local file-backed forge when asked for, else GitHub from GITHUB_* variables."""
+    bot_login = env.get("MIRROR_BOT_LOGIN") or DEFAULT_BOT_LOGIN
     if local_forge is not None:
-        return LocalForge(local_forge)
+        return LocalForge(local_forge, bot_login=bot_login)
     token, repository = env.get("GITHUB_TOKEN"), env.get("GITHUB_REPOSITORY")
     if not token or not repository:
         raise ConfigError("GITHUB_TOKEN and GITHUB_REPOSITORY must be set (or use --local-forge DIR)")
@@ -45,6 +46,7 @@ def build_forge(env: Mapping[str, str], local_forge: Path | None = None) -> Forg
 
     return GitHubForge(
         repository, token, env.get("GITHUB_API_URL") or "https://api.github.com",
+        bot_login=bot_login,
         seconds_between_writes=float(env.get("MIRROR_GITHUB_WRITE_INTERVAL") or 1.0),
         secondary_rate_wait=float(env.get("MIRROR_GITHUB_SECONDARY_WAIT") or 60.0),
         trust_comment_count=(env.get("GITHUB_RUN_ATTEMPT") or "1") == "1",

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.cli import request_handler
 from bot.flows.sweep import Sweeper, SweepPolicy
-from bot.forge import BotComment, IssueSnapshot
+from bot.forge import BotComment, IssueSnapshot, OpenRequest
 from bot.github_forge import GitHubForge
 from sandbox.github_standin import GitHubStandIn
 from tests.conftest import Sandbox
@@ -20,12 +20,20 @@ def forge_for(github: GitHubStandIn) -> GitHubForge:
 
 
 class RacingForge(GitHubForge):
-    """Both runs look for the bot comment before either creates one: the worst interleaving."""
+    """Both runs look for the bot comment before either creates one: the worst interleaving.
+
+    handle-event looks it up with find_bot_comment; the sweep reads it with open_requests.
+    """
 
     barrier: threading.Barrier
 
     def find_bot_comment(self, issue: IssueSnapshot) -> BotComment | None:
         found = super().find_bot_comment(issue)
+        self.barrier.wait(timeout=30)
+        return found
+
+    def open_requests(self, label: str) -> list[OpenRequest]:
+        found = super().open_requests(label)
         self.barrier.wait(timeout=30)
         return found
 

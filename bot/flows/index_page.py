@@ -28,7 +28,7 @@ def build_index(forge: Forge, config: Config, reports: Iterable[dict[str, Any]] 
                 now: datetime | None = None, log: TextIO = sys.stderr) -> Index:
     """The index from the bot's own records, checked against today's configuration."""
     index = Index(generated_at=timestamps.to_text(now or timestamps.now()))
-    for comment in forge.all_bot_comments():
+    for comment in forge.all_bot_comments(config.labels.request):
         for entry in _entries(comment, config, log):
             index.add(entry)
     labels = config.labels

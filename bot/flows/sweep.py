@@ -90,16 +90,12 @@ class Sweeper:
         started = time.monotonic()
         done: list[tuple[SweepDecision, RunOutcome | None]] = []
         acted = 0
-        for issue in self.forge.open_request_issues(self.handler.config.labels.request):
+        for request in self.forge.open_requests(self.handler.config.labels.request):
+            issue, comment = request.issue, request.comment
             if acted >= self.policy.max_issues or time.monotonic() - started > self.policy.time_budget:
                 break
             if self.handler.config.labels.terminal & set(issue.labels) or issue.locked \
                     or issue.author_is_bot:
-                continue
-            try:
-                comment = self.forge.find_bot_comment(issue)
-            except ForgeError as error:
-                self.handler.say(f"sweep: issue #{issue.number}: {error}")
                 continue
             record = records.read_or_none(comment.body) if comment else None
             decision = decide(issue, record, self.handler.config.labels, self.policy, self.clock())
