@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from bot import __version__
 from bot.errors import ConfigError, MirrorBotError
+from bot.forge import ForgeError
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -108,6 +109,10 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.func(args, os.environ if env is None else env))
+    except ForgeError as error:
+        # GitHub failed after its retries: transient, the next scheduled run tries again.
+        print(f"mirror-bot {args.command}: {error}; the next run will try again", file=sys.stderr)
+        return EXIT_FAILED
     except MirrorBotError as error:
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]
         print(f"mirror-bot {args.command}: {'; '.join(lines)}", file=sys.stderr)
