@@ -49,7 +49,8 @@ def test_a_forged_record_never_reaches_the_index_or_the_mirror(
     for source, forged_target in ((f"docker.io/library/forbidden:{name}", target),
                                   (f"docker.io/library/{name}-other:1.0",
                                    f"{testbed.mirror.host}/docker.io/library/{name}-other:1.0")):
-        github.add_comment(issue, forged(issue, outcome="mirrored", images=[{
+        other = github.add_issue(source, author="mallory")["number"]
+        github.add_comment(other, forged(other, outcome="mirrored", images=[{
             "source": source, "target": forged_target, "digest": "sha256:" + "0" * 64}]),
             "mallory")
     index_file = tmp_path / "index.json"
