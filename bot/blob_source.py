@@ -3,7 +3,8 @@
 Rule: every range answer is checked (206, the Content-Range asked for, exactly that many
 bytes); a short body is retried, then fails as `network`. A registry that ignores Range (200),
 refuses it (416), lies about Content-Range, or whose redirect target refuses it, is read as one
-stream instead, from where the ranges stopped. At most `parallel` ranges are held at once. The
+stream instead, from where the ranges stopped; a stream that breaks is read on from where it
+broke. At most `parallel` ranges are held at once. The
 storage URL a redirect leads to is reused for the next ranges (one registry round trip per
 blob, not per range) and never gets our Authorization header.
 """
@@ -12,18 +13,20 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 from urllib3.exceptions import HTTPError
 from urllib3.response import BaseHTTPResponse
 
 from bot.containers_conf import Endpoint
 from bot.errors import ErrorKind, TransferError
-from bot.transport import Transport, status_error, transport_error
+from bot.transport import Transport, discard, status_error, transport_error
 
 CONTENT_RANGE_RE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)\Z")
-RANGE_ATTEMPTS = 3
+ATTEMPTS = 3  # per range, and per stream (which resumes where it broke)
+T = TypeVar("T")
 
 
 class RangesUnusable(Exception):
@@ -54,15 +57,18 @@ class RangedSource:
     def _first(self) -> bytes | BaseHTTPResponse:
         """The first range's bytes, or an answer to read as one stream when ranges fail."""
         if self.size > 0:
-            end = min(self.chunk_size, self.size) - 1
             try:
-                response = self._open((0, end))
-                if response.status == 200:  # Range ignored: this answer is the whole blob
-                    return response
-                return self._accept(response, 0, end)
+                return self._retrying(self._first_range)
             except RangesUnusable:
                 pass
         return self._open(None)
+
+    def _first_range(self) -> bytes | BaseHTTPResponse:
+        end = min(self.chunk_size, self.size) - 1
+        response = self._open((0, end))
+        if response.status == 200:  # Range ignored: this answer is the whole blob
+            return response
+        return self._accept(response, 0, end)
 
     def _ranges(self, start: int) -> Iterator[bytes]:
         offsets = iter(range(start, self.size, self.chunk_size))
@@ -90,11 +96,16 @@ class RangedSource:
 
     def _fetch(self, start: int) -> bytes:
         end = min(start + self.chunk_size, self.size) - 1
-        for attempt in range(1, RANGE_ATTEMPTS + 1):
+        return self._retrying(lambda: self._accept(self._open((start, end)), start, end))
+
+    @staticmethod
+    def _retrying(fetch: Callable[[], T]) -> T:
+        """`fetch`, tried again after a dropped connection or a short body."""
+        for attempt in range(1, ATTEMPTS + 1):
             try:
-                return self._accept(self._open((start, end)), start, end)
+                return fetch()
             except TransferError as error:
-                if error.kind != ErrorKind.NETWORK or attempt == RANGE_ATTEMPTS:
+                if error.kind != ErrorKind.NETWORK or attempt == ATTEMPTS:
                     raise
         raise AssertionError("unreachable")
 
@@ -103,14 +114,14 @@ class RangedSource:
         if response.status != 206:
             if response.status in {401, 404, 429} or response.status >= 500:
                 raise status_error(response, self._what(), at_mirror=False)
-            response.release_conn()
+            discard(response)
             raise RangesUnusable(f"HTTP {response.status}")
         match = CONTENT_RANGE_RE.match(response.headers.get("Content-Range", ""))
         wanted = (str(start), str(end))
         length = response.headers.get("Content-Length")
         if (not match or match.group(1, 2) != wanted or match.group(3) not in {"*", str(self.size)}
                 or (length is not None and length != str(end - start + 1))):
-            response.release_conn()
+            discard(response)
             raise RangesUnusable(f"asked for bytes {start}-{end}, got "
                                  f"{response.headers.get('Content-Range')!r}")
         return self._read(response, end - start + 1)
@@ -121,44 +132,56 @@ class RangedSource:
         except (HTTPError, OSError) as error:
             raise transport_error(self.endpoint.host, error, self.transport.timeout) from error
         finally:
-            response.release_conn()
+            discard(response)
         if len(data) != count:
             raise TransferError(ErrorKind.NETWORK, f"{self._what()}: upstream sent {len(data)} "
                                 f"of {count} bytes")
         return data
 
     def _stream(self, response: BaseHTTPResponse, skip: int) -> Iterator[bytes]:
-        """The blob from byte `skip` on, read from a plain 200 answer for the whole blob."""
+        """The blob from byte `skip` on, from a plain answer for the whole blob; a stream that
+        breaks is opened again and read on from where it broke."""
+        position = skip
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                for piece in self._read_stream(response, position):
+                    position += len(piece)
+                    yield piece
+                return
+            except TransferError as error:
+                if error.kind != ErrorKind.NETWORK or attempt == ATTEMPTS:
+                    raise
+            response = self._open(None)
+
+    def _read_stream(self, response: BaseHTTPResponse, skip: int) -> Iterator[bytes]:
         if response.status != 200:
             raise status_error(response, self._what(), at_mirror=False)
-        length = response.headers.get("Content-Length")
-        if length is not None and length != str(self.size):
-            response.release_conn()
-            raise TransferError(ErrorKind.NETWORK, f"{self._what()}: upstream declares {length} "
-                                f"bytes, the manifest {self.size}")
-        position = 0
-        while position < self.size:
-            count = min(self.chunk_size, self.size - position)
-            data = self._read_more(response, count)
-            if position + count > skip:
-                yield data[max(skip - position, 0):]
-            position += count
-        if self._read_more(response, 1, exact=False):
-            raise TransferError(ErrorKind.NETWORK, f"{self._what()}: upstream sent more than "
-                                f"{self.size} bytes")
-        response.release_conn()
-
-    def _read_more(self, response: BaseHTTPResponse, count: int, *, exact: bool = True) -> bytes:
         try:
-            data = response.read(count, decode_content=False)
+            length = response.headers.get("Content-Length")
+            if length is not None and length != str(self.size):
+                raise TransferError(ErrorKind.NETWORK, f"{self._what()}: upstream declares "
+                                    f"{length} bytes, the manifest {self.size}")
+            position = 0
+            while position < self.size:
+                count = min(self.chunk_size, self.size - position)
+                data = self._read_more(response, count)
+                if len(data) != count:
+                    raise TransferError(ErrorKind.NETWORK, f"{self._what()}: upstream's stream "
+                                        f"ended after {position + len(data)} bytes")
+                if position + count > skip:
+                    yield data[max(skip - position, 0):]
+                position += count
+            if self._read_more(response, 1):
+                raise TransferError(ErrorKind.NETWORK, f"{self._what()}: upstream sent more "
+                                    f"than {self.size} bytes")
+        finally:
+            discard(response)
+
+    def _read_more(self, response: BaseHTTPResponse, count: int) -> bytes:
+        try:
+            return response.read(count, decode_content=False)
         except (HTTPError, OSError) as error:
-            response.release_conn()
             raise transport_error(self.endpoint.host, error, self.transport.timeout) from error
-        if exact and len(data) != count:
-            response.release_conn()
-            raise TransferError(ErrorKind.NETWORK, f"{self._what()}: upstream's stream ended "
-                                "early")
-        return data
 
     def _open(self, byte_range: tuple[int, int] | None) -> BaseHTTPResponse:
         """GET the blob (a range of it, or all), through the cached storage URL when a redirect
@@ -170,7 +193,7 @@ class RangedSource:
                                                host=self.endpoint.host)
             if response.status not in {401, 403}:
                 return response
-            response.release_conn()
+            discard(response)
         response = self.transport.request(self.endpoint, "GET", self.path, scopes=self.scopes,
                                           headers=headers, stream=True)
         response, url = self.transport.follow(self.endpoint, response,
@@ -179,7 +202,7 @@ class RangedSource:
         if url != self.transport.url(self.endpoint, self.path):
             self._storage_url = url
             if byte_range is not None and 400 <= response.status < 500:
-                response.release_conn()  # the storage refuses ranges: the caller streams
+                discard(response)  # the storage refuses ranges: the caller streams
                 raise RangesUnusable(f"storage answered HTTP {response.status} to a range")
         return response
 

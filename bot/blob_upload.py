@@ -17,7 +17,7 @@ from urllib3.response import BaseHTTPResponse
 
 from bot.containers_conf import Endpoint
 from bot.errors import ErrorKind, TransferError
-from bot.transport import Transport, status_error
+from bot.transport import Transport, discard, status_error
 
 OCTET_STREAM = "application/octet-stream"
 
@@ -95,7 +95,7 @@ class Upload:
     def cancel(self) -> None:
         """DELETE the upload; a registry that cannot is left to expire it on its own."""
         with contextlib.suppress(TransferError):
-            self._send("DELETE", self.location, None, {}).release_conn()
+            discard(self._send("DELETE", self.location, None, {}))
 
     def _move(self, response: BaseHTTPResponse) -> None:
         location = response.headers.get("Location")

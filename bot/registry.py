@@ -25,7 +25,7 @@ from bot.containers_conf import Credentials, Endpoint, RegistriesConf
 from bot.errors import ErrorKind, TransferError
 from bot.oci import ACCEPT, Manifest
 from bot.reference import TAG_RE, Reference, is_valid_path_component
-from bot.transport import HttpRetry, Transport, body_head, status_error
+from bot.transport import HttpRetry, Transport, discard, status_error
 
 DEFAULT_TIMEOUT = 30.0
 SHA256_RE = re.compile(r"sha256:[0-9a-f]{64}\Z")
@@ -134,7 +134,7 @@ class RegistryClient:
     @staticmethod
     def _page(response: BaseHTTPResponse, repository: Reference) -> list[str]:
         body = response.read(MAX_TAGS_BODY + 1, decode_content=True)
-        response.release_conn()
+        discard(response)
         try:
             page = json.loads(body) if len(body) <= MAX_TAGS_BODY else None
             listed = page.get("tags") or []
@@ -182,16 +182,16 @@ class RegistryClient:
         response, _ = self.transport.follow(endpoint, response, self.transport.url(endpoint, path),
                                             "GET", headers, scopes=_pull(endpoint), stream=True)
         if response.status == 404:
-            response.release_conn()
+            discard(response)
             return None
         if response.status == 206:
             total = response.headers.get("Content-Range", "").rpartition("/")[2]
-            response.release_conn()
+            discard(response)
             if total.isdigit():
                 return int(total)
         if response.status == 200:
             size = _int_header(response, "Content-Length", repository)
-            response.release_conn()
+            discard(response)
             return size
         raise status_error(response, f"a blob of {repository.name}", at_mirror=at_mirror)
 
@@ -229,7 +229,7 @@ class RegistryClient:
 def _int_header(response: BaseHTTPResponse, name: str, repository: Reference) -> int:
     value = response.headers.get(name, "")
     if not value.isdigit():
-        body_head(response)
+        discard(response)
         raise TransferError(ErrorKind.UNKNOWN, f"{repository.name}: the registry's {name} "
                             f"is {value[:40]!r}, not a size")
     return int(value)

@@ -83,16 +83,24 @@ def error_message(body: bytes) -> str:
     return "; ".join(str(e.get("message", "")) for e in errors if isinstance(e, dict))[:300]
 
 
-def body_head(response: BaseHTTPResponse) -> bytes:
-    """The start of a body, read or not (a hostile registry may send gigabytes of error)."""
-    return response.read(MAX_ERROR_BODY) or response.data or b""
+def discard(response: BaseHTTPResponse) -> bytes:
+    """Done with an answer: its first bytes are returned and the connection goes back to the
+    pool, or is closed when more is left (a hostile registry may send gigabytes)."""
+    try:
+        head = response.read(MAX_ERROR_BODY) or response.data or b""
+        if response.read(1):
+            response.close()
+    except (HTTPError, OSError):
+        response.close()
+        head = b""
+    response.release_conn()
+    return head
 
 
 def status_error(response: BaseHTTPResponse, what: str, *, at_mirror: bool) -> TransferError:
     """The TransferError for an unwanted answer to a request about `what`."""
     status = response.status
-    message = error_message(body_head(response))
-    response.release_conn()
+    message = error_message(discard(response))
     detail = f"{what}: HTTP {status}" + (f": {message}" if message else "")
     if status in {401, 403}:
         kind = refused(at_mirror) if status == 401 or at_mirror else ErrorKind.DENIED
@@ -153,8 +161,7 @@ class Transport:
             challenge = response.headers.get("WWW-Authenticate")
             if response.status != 401 or not challenge or attempt == 2:
                 return response
-            response.drain_conn()
-            response.release_conn()
+            discard(response)
             authorization = self.auth.answer(endpoint, scheme, scopes, challenge, at_mirror)
         raise AssertionError("unreachable")
 
@@ -170,8 +177,7 @@ class Transport:
             location = response.headers.get("Location")
             if response.status not in REDIRECTS or not location:
                 return response, url
-            response.drain_conn()
-            response.release_conn()
+            discard(response)
             url = urllib.parse.urljoin(url, location)
             same_host = urllib.parse.urlsplit(url).netloc == endpoint.host
             sent = {k: v for k, v in headers.items() if same_host or k.lower() != "authorization"}
