@@ -102,7 +102,7 @@ def test_ranged_copy_between_real_registries_keeps_the_digest(testbed: Sandbox, 
     registry = client(testbed, tmp_path)
     assert registry.blob_size(source, digest) == sizes[digest]
     testbed.upstream.mark()
-    registry.copy_blob(source, target(testbed), digest, sizes[digest], chunk_size=CHUNK,
+    registry.copy_blob(source, target(testbed, name), digest, sizes[digest], chunk_size=CHUNK,
                        parallel=3)
     gets = [p for m, p, _ in testbed.upstream.requests() if m == "GET" and digest in p]
     assert len(gets) == -(-sizes[digest] // CHUNK)  # one GET per range
@@ -116,7 +116,7 @@ def test_ranges_are_fetched_at_most_parallel_at_a_time(testbed: Sandbox, name: s
                                                        tmp_path: Path, served: BlobServer) -> None:
     data = blob(20 * CHUNK + 5)
     digest = served.add(data)
-    client(testbed, tmp_path, served).copy_blob(SOURCE, target(testbed), digest, len(data),
+    client(testbed, tmp_path, served).copy_blob(SOURCE, target(testbed, name), digest, len(data),
                                                 chunk_size=CHUNK, parallel=4)
     assert served.ranged_gets() == 21 and served.plain_gets() == 0
     assert 1 < served.most_in_flight <= 4
@@ -133,7 +133,7 @@ def test_unusable_ranges_fall_back_to_one_stream(testbed: Sandbox, name: str, tm
                                                  served: BlobServer, gets: tuple[int, int]) -> None:
     data = blob(5 * CHUNK + 7)
     digest = served.add(data)
-    client(testbed, tmp_path, served).copy_blob(SOURCE, target(testbed), digest, len(data),
+    client(testbed, tmp_path, served).copy_blob(SOURCE, target(testbed, name), digest, len(data),
                                                 chunk_size=CHUNK, parallel=4)
     assert (served.ranged_gets(), served.plain_gets()) == gets
     assert mirrored(testbed, f"blobs/{name}", digest) == digest
@@ -147,7 +147,7 @@ def test_bytes_that_do_not_hash_to_the_digest_commit_nothing(testbed: Sandbox, n
     data = blob(3 * CHUNK)
     digest = served.add(data)
     with pytest.raises(TransferError) as caught:
-        client(testbed, tmp_path, served).copy_blob(SOURCE, target(testbed), digest,
+        client(testbed, tmp_path, served).copy_blob(SOURCE, target(testbed, name), digest,
                                                     len(data), chunk_size=CHUNK, parallel=2)
     assert caught.value.kind == ErrorKind.DIGEST_MISMATCH
     assert mirrored(testbed, f"blobs/{name}", digest) is None
@@ -163,7 +163,7 @@ def test_a_short_body_is_detected(testbed: Sandbox, name: str, tmp_path: Path,
     data = blob(2 * CHUNK)
     digest = served.add(data)
     with pytest.raises(TransferError) as caught:
-        client(testbed, tmp_path, served).copy_blob(SOURCE, target(testbed), digest,
+        client(testbed, tmp_path, served).copy_blob(SOURCE, target(testbed, name), digest,
                                                     len(data), chunk_size=CHUNK, parallel=2)
     assert caught.value.kind == ErrorKind.NETWORK and caught.value.transient
     assert (served.ranged_gets(), served.plain_gets()) == gets
@@ -183,7 +183,7 @@ def test_redirects_to_storage_never_carry_our_credentials(testbed: Sandbox, name
         storage.blobs = front.blobs
         registry = client(testbed, tmp_path, front)
         registry.credentials.add(front.host, "u", "fake-upstream-pass")
-        registry.copy_blob(SOURCE, target(testbed), digest, len(data), chunk_size=CHUNK,
+        registry.copy_blob(SOURCE, target(testbed, name), digest, len(data), chunk_size=CHUNK,
                            parallel=2)
     assert mirrored(testbed, f"blobs/{name}", digest) == digest
     assert all(s.authorization is None for s in storage.seen)
@@ -212,7 +212,7 @@ def test_mount_from_another_repository_of_the_mirror(testbed: Sandbox, name: str
         data = blob(CHUNK)
         digest = served.add(data)
         registry = client(testbed, tmp_path, served)
-        registry.copy_blob(SOURCE, target(testbed), digest, len(data), chunk_size=CHUNK)
+        registry.copy_blob(SOURCE, target(testbed, name), digest, len(data), chunk_size=CHUNK)
     other = parse(f"{testbed.mirror.host}/mounted/{name}")
     assert registry.mount_blob(other, digest, f"blobs/{name}") is True
     assert mirrored(testbed, f"mounted/{name}", digest) == digest
