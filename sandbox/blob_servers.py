@@ -17,12 +17,18 @@ storage URLs; with `users`, Basic auth is required; `refuse_ranges` and `refuse_
 server answer 403 to a Range or a HEAD. `rate` caps each connection's throughput
 (bytes per second) and `first_byte_delay` holds every blob answer, for measurements and for
 keeping a copy running. Every request is recorded with its Range and Authorization headers.
+
+`tags` answers `GET /v2/<name>/tags/list` paged as distribution 3.0 pages it (`n`, `last`, and a
+`Link: <…?n=N&last=T>; rel="next"` while tags remain): distribution 2.8, the Debian registry used
+elsewhere in the sandbox, ignores `n` and `last` and always answers every tag at once.
+`tags_link` replaces the next-page link, to play a registry whose links loop or lead away.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import threading
 import time
@@ -30,9 +36,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
+from urllib.parse import parse_qs, urlencode
 
 from sandbox.http_server import QuietHandler
 
+TAGS_PATH_RE = re.compile(r"/v2/(.+)/tags/list\Z")
 BLOB_PATH_RE = re.compile(r"/v2/(?:.+/)?blobs/(sha256:[0-9a-f]{64})\Z")
 STORAGE_PATH_RE = re.compile(r"/storage/(sha256:[0-9a-f]{64})\Z")
 RANGE_RE = re.compile(r"bytes=(\d+)-(\d+)\Z")
@@ -50,6 +58,8 @@ class Seen:
 @dataclass
 class BlobServer:
     blobs: dict[str, bytes] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    tags_link: str | None = None
     mode: str = "honest"
     short_body: bool = False
     storage: BlobServer | None = None
@@ -103,6 +113,9 @@ def _handler(server: BlobServer) -> type[QuietHandler]:
             if server.users and not self._authorized():
                 self._status(401, {"WWW-Authenticate": 'Basic realm="blob-server"'})
                 return
+            if TAGS_PATH_RE.match(self.path.split("?")[0]):
+                self._tags()
+                return
             match = BLOB_PATH_RE.match(self.path) or STORAGE_PATH_RE.match(self.path.split("?")[0])
             data = server.blobs.get(match.group(1)) if match else None
             if data is None:
@@ -116,6 +129,20 @@ def _handler(server: BlobServer) -> type[QuietHandler]:
                 self._status(307, {"Location": location})
                 return
             self._blob(data, body)
+
+        def _tags(self) -> None:
+            path, _, query = self.path.partition("?")
+            asked = parse_qs(query)
+            tags = sorted(server.tags)
+            if "last" in asked:
+                tags = [tag for tag in tags if tag > asked["last"][0]]
+            headers = {"Content-Type": "application/json"}
+            if "n" in asked and int(asked["n"][0]) < len(tags):
+                tags = tags[: int(asked["n"][0])]
+                link = f"{path}?{urlencode({'n': asked['n'][0], 'last': tags[-1]})}"
+                headers["Link"] = f'<{server.tags_link or link}>; rel="next"'
+            name = TAGS_PATH_RE.match(path).group(1)
+            self._send(200, json.dumps({"name": name, "tags": tags}).encode(), headers, True)
 
         def _authorized(self) -> bool:
             header = self.headers.get("Authorization", "")
