@@ -165,7 +165,7 @@ class RegistryClient:
         response = self.transport.request(endpoint, "HEAD", path, scopes=_pull(endpoint),
                                           at_mirror=at_mirror)
         response, _ = self.transport.follow(endpoint, response, self.transport.url(endpoint, path),
-                                            "HEAD", {}, scopes=_pull(endpoint))
+                                            "HEAD", {}, scopes=_pull(endpoint), at_mirror=at_mirror)
         if response.status == 404:
             return None
         if response.status in {400, 403, 405}:  # a presigned storage URL that allows GET only
@@ -180,7 +180,8 @@ class RegistryClient:
         response = self.transport.request(endpoint, "GET", path, scopes=_pull(endpoint),
                                           at_mirror=at_mirror, headers=headers, stream=True)
         response, _ = self.transport.follow(endpoint, response, self.transport.url(endpoint, path),
-                                            "GET", headers, scopes=_pull(endpoint), stream=True)
+                                            "GET", headers, scopes=_pull(endpoint),
+                                            at_mirror=at_mirror, stream=True)
         if response.status == 404:
             discard(response)
             return None

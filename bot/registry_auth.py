@@ -3,8 +3,9 @@
 Rule: a login goes only to the registry it belongs to (looked up by the physical name, see
 containers_conf) and to the token realm that registry's challenge names, and never over plain
 http unless that host is a loopback address or registries.conf marks it insecure. HEAD and GET
-share the pull token (one cache entry per host and scope); a host that asked for Basic gets it
-up front afterwards. A refused token request is classified by side (source or mirror).
+share the pull token (one cache entry per host and scope); a host that asked for a token or
+for Basic is answered up front afterwards, without another 401 round trip. A refused token
+request is classified by side (source or mirror).
 """
 
 from __future__ import annotations
@@ -56,15 +57,21 @@ class Authenticator:
         self._get = get
         self._tokens: dict[tuple[str, tuple[str, ...]], tuple[str, float]] = {}
         self._basic_hosts: set[str] = set()
+        self._bearer: dict[str, Challenge] = {}
         self._lock = threading.Lock()
 
-    def cached(self, endpoint: Endpoint, scopes: Sequence[str]) -> str | None:
-        """The Authorization value to send before any challenge, if one is known."""
+    def cached(self, endpoint: Endpoint, scopes: Sequence[str], at_mirror: bool) -> str | None:
+        """The Authorization value to send up front: a token still valid for these scopes; a
+        new one when the host is known to want tokens (no 401 round trip per repository, nor
+        when a token expires mid-upload); Basic for a host that asked for it."""
         with self._lock:
             token = self._tokens.get((endpoint.host, tuple(scopes)))
             basic = endpoint.host in self._basic_hosts
+            bearer = self._bearer.get(endpoint.host)
         if token and token[1] > time.monotonic():
             return token[0]
+        if bearer is not None and scopes:
+            return self._bearer_answer(endpoint, bearer, scopes, at_mirror)
         login = self.credentials.for_name(endpoint.name)
         return login.basic if basic and login else None
 
@@ -73,8 +80,8 @@ class Authenticator:
         """The Authorization value that answers the challenge in `header` (a 401's
         WWW-Authenticate) for `endpoint` reached over `scheme`."""
         challenge = Challenge.parse(header)
-        login = self.credentials.for_name(endpoint.name)
         if challenge.scheme == "basic":
+            login = self.credentials.for_name(endpoint.name)
             if login is None:
                 raise TransferError(refused(at_mirror), f"{endpoint.registry} requires a login; "
                                     "none is configured for it")
@@ -87,6 +94,14 @@ class Authenticator:
         if challenge.scheme != "bearer" or not challenge.params.get("realm"):
             raise TransferError(ErrorKind.UNKNOWN, f"{endpoint.registry}: unsupported auth "
                                 f"challenge {challenge.scheme!r}")
+        with self._lock:  # remembered without its scope, which names one repository
+            self._bearer[endpoint.host] = Challenge(challenge.scheme, {
+                key: value for key, value in challenge.params.items() if key != "scope"})
+        return self._bearer_answer(endpoint, challenge, scopes, at_mirror)
+
+    def _bearer_answer(self, endpoint: Endpoint, challenge: Challenge, scopes: Sequence[str],
+                       at_mirror: bool) -> str:
+        login = self.credentials.for_name(endpoint.name)
         token, lifetime = self._token(endpoint, challenge, scopes, login, at_mirror)
         with self._lock:
             self._tokens[(endpoint.host, tuple(scopes))] = (

@@ -152,7 +152,7 @@ class Transport:
         are (see `follow`). `stream` leaves the body unread (release it when done)."""
         scheme = self.scheme(endpoint)
         sent = {"User-Agent": USER_AGENT, **(headers or {})}
-        authorization = self.auth.cached(endpoint, scopes)
+        authorization = self.auth.cached(endpoint, scopes, at_mirror)
         for attempt in (1, 2):
             if authorization:
                 sent["Authorization"] = authorization
@@ -166,11 +166,11 @@ class Transport:
         raise AssertionError("unreachable")
 
     def follow(self, endpoint: Endpoint, response: BaseHTTPResponse, url: str, method: str,
-               headers: Mapping[str, str], *, scopes: Sequence[str] = (), stream: bool = False,
-               ) -> tuple[BaseHTTPResponse, str]:
+               headers: Mapping[str, str], *, scopes: Sequence[str] = (), at_mirror: bool = False,
+               stream: bool = False) -> tuple[BaseHTTPResponse, str]:
         """Follow redirects from `response` (an answer to `url`); our Authorization goes
         along only while the host stays the same. Returns the last answer and its URL."""
-        authorization = self.auth.cached(endpoint, scopes)
+        authorization = self.auth.cached(endpoint, scopes, at_mirror)
         if authorization:
             headers = {**headers, "Authorization": authorization}
         for _ in range(MAX_REDIRECTS):

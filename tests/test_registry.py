@@ -52,7 +52,7 @@ def token_registry(tmp_path: Path, tokens: TokenServer) -> tuple[Registry, str]:
     return registry, image.index_digest
 
 
-def test_head_and_get_share_one_pull_token(tmp_path: Path) -> None:
+def test_head_and_get_share_one_pull_token_and_challenges_are_remembered(tmp_path: Path) -> None:
     with serve_tokens(TokenServer(tmp_path / "tokens", {"puller": "fake-pull-pass"})) as tokens:
         registry, digest = token_registry(tmp_path, tokens)
         try:
@@ -71,6 +71,11 @@ def test_head_and_get_share_one_pull_token(tmp_path: Path) -> None:
             methods = [m for m, path, _ in registry.requests() if "/manifests/" in path]
             assert methods == ["HEAD", "HEAD", "HEAD", "GET"]  # one challenge, then answers
             assert len(tokens.requests) == 1
+            registry.mark()
+            assert reader.head_digest(parse("tokens.example.io/other:1.0")) is None
+            # a host known to want tokens gets one up front: no 401 for another repository
+            assert registry.requests() == [("HEAD", "/v2/other/manifests/1.0", 404)]
+            assert "scope=repository%3Aother%3Apull" in tokens.requests[-1]
             with pytest.raises(TransferError) as caught:
                 client(conf, Credentials()).head_digest(ref)
             assert caught.value.kind == ErrorKind.UNAUTHORIZED
