@@ -68,7 +68,7 @@ class Upload:
         return cls(transport, endpoint, urllib.parse.urljoin(transport.url(endpoint, path),
                                                              location))
 
-    def append(self, data: bytes) -> None:
+    def append(self, data: bytes | memoryview) -> None:
         """PATCH the next chunk; the registry must accept exactly these bytes at `offset`."""
         end = self.offset + len(data) - 1
         response = self._send("PATCH", self.location, data, {
@@ -102,7 +102,7 @@ class Upload:
         if location:
             self.location = urllib.parse.urljoin(self.location, location)
 
-    def _send(self, method: str, url: str, body: bytes | None,
+    def _send(self, method: str, url: str, body: bytes | memoryview | None,
               headers: dict[str, str]) -> BaseHTTPResponse:
         parts = urllib.parse.urlsplit(url)
         if parts.netloc != self.endpoint.host:

@@ -147,7 +147,7 @@ class Transport:
 
     def request(self, endpoint: Endpoint, method: str, path: str, *, scopes: Sequence[str] = (),
                 at_mirror: bool = False, headers: Mapping[str, str] | None = None,
-                body: bytes | None = None, stream: bool = False) -> BaseHTTPResponse:
+                body: bytes | memoryview | None = None, stream: bool = False) -> BaseHTTPResponse:
         """Send to the registry, answering one auth challenge; redirects are returned as they
         are (see `follow`). `stream` leaves the body unread (release it when done)."""
         scheme = self.scheme(endpoint)
@@ -186,7 +186,7 @@ class Transport:
                             "redirects")
 
     def open_url(self, url: str, method: str = "GET", headers: Mapping[str, str] | None = None, *,
-                 body: bytes | None = None, stream: bool = False, host: str = "",
+                 body: bytes | memoryview | None = None, stream: bool = False, host: str = "",
                  ) -> BaseHTTPResponse:
         """A request to an absolute URL on another host (a redirect target, an upload location
         elsewhere): no credentials are added."""
@@ -227,7 +227,8 @@ class Transport:
         return self.pool.connection_from_host(parts.host, parts.port, scheme, pool_kwargs=kwargs)
 
     def _open(self, endpoint: Endpoint, scheme: str, method: str, path: str, *,
-              headers: Mapping[str, str], body: bytes | None, stream: bool) -> BaseHTTPResponse:
+              headers: Mapping[str, str], body: bytes | memoryview | None,
+              stream: bool) -> BaseHTTPResponse:
         try:
             return self._pool(endpoint, scheme).urlopen(
                 method, path, body=body, headers=dict(headers), retries=self._retry.new(),
