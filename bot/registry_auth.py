@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from bot.containers_conf import Credentials, Endpoint, Login, RegistriesConf, is_loopback
 from bot.errors import ErrorKind, TransferError
 
-MAX_TOKEN_BODY = 1 << 20
 DEFAULT_TOKEN_LIFETIME = 60.0  # seconds, as the token specification assumes when none is given
 EXPIRY_MARGIN = 10.0
 # (url, headers) -> (status, body): a GET at the token realm, supplied by the transport.
@@ -115,6 +114,9 @@ class Authenticator:
                login: Login | None, at_mirror: bool) -> tuple[str, float]:
         realm = challenge.params["realm"]
         parts = urllib.parse.urlsplit(realm)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise TransferError(ErrorKind.UNKNOWN, f"{endpoint.registry}: token realm "
+                                f"{realm[:100]!r} is not an http(s) URL")
         wanted = [s for s in challenge.params.get("scope", "").split() if s]
         wanted += [s for s in scopes if s not in wanted]
         query = [("service", challenge.params["service"])] if challenge.params.get("service") else []
@@ -129,14 +131,22 @@ class Authenticator:
         if status != 200:
             why = (f"; its login was not sent to {parts.netloc} over plain http" if withheld
                    else "")
-            raise TransferError(refused(at_mirror), f"{endpoint.registry}: the token service "
-                                f"refused access (HTTP {status}){why}")
+            raise TransferError(_token_refusal(status, at_mirror), f"{endpoint.registry}: the "
+                                f"token service answered HTTP {status}{why}")
         return _parse_token(body, endpoint, at_mirror)
+
+
+def _token_refusal(status: int, at_mirror: bool) -> ErrorKind:
+    if status in {401, 403}:
+        return refused(at_mirror)
+    if status == 429:
+        return ErrorKind.RATE_LIMITED
+    return ErrorKind.SERVER_ERROR if status >= 500 else ErrorKind.UNKNOWN
 
 
 def _parse_token(body: bytes, endpoint: Endpoint, at_mirror: bool) -> tuple[str, float]:
     try:
-        payload = json.loads(body[:MAX_TOKEN_BODY])
+        payload = json.loads(body)
         token = payload.get("token") or payload.get("access_token")
         lifetime = float(payload.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
     except (ValueError, AttributeError, TypeError):

@@ -40,6 +40,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 MAX_ERROR_BODY = 64 * 1024
+MAX_TOKEN_BODY = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -170,17 +171,17 @@ class Transport:
                stream: bool = False) -> tuple[BaseHTTPResponse, str]:
         """Follow redirects from `response` (an answer to `url`); our Authorization goes
         along only while the host stays the same. Returns the last answer and its URL."""
-        authorization = self.auth.cached(endpoint, scopes, at_mirror)
-        if authorization:
-            headers = {**headers, "Authorization": authorization}
         for _ in range(MAX_REDIRECTS):
             location = response.headers.get("Location")
             if response.status not in REDIRECTS or not location:
                 return response, url
             discard(response)
             url = urllib.parse.urljoin(url, location)
-            same_host = urllib.parse.urlsplit(url).netloc == endpoint.host
-            sent = {k: v for k, v in headers.items() if same_host or k.lower() != "authorization"}
+            sent = dict(headers)
+            if urllib.parse.urlsplit(url).netloc == endpoint.host:
+                authorization = self.auth.cached(endpoint, scopes, at_mirror)
+                if authorization:
+                    sent["Authorization"] = authorization
             response = self.open_url(url, method, sent, stream=stream, host=endpoint.host)
         raise TransferError(ErrorKind.UNKNOWN, f"{endpoint.host}: more than {MAX_REDIRECTS} "
                             "redirects")
@@ -237,5 +238,7 @@ class Transport:
             raise transport_error(endpoint.host, error, self.timeout) from error
 
     def _get_token(self, url: str, headers: dict[str, str]) -> tuple[int, bytes]:
-        response = self.open_url(url, "GET", headers)
-        return response.status, response.data
+        response = self.open_url(url, "GET", headers, stream=True)
+        body = response.read(MAX_TOKEN_BODY)
+        discard(response)
+        return response.status, body
