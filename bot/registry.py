@@ -200,7 +200,8 @@ class RegistryClient:
         """Ask the registry of `target` to mount `digest` from `from_repository` (a path on
         that same registry, e.g. `docker.io/library/redis`). True when mounted (201); False
         when the registry started an ordinary upload instead (that upload is cancelled) or
-        when `from_repository` is not on the same host once registries.conf is applied."""
+        when `from_repository` is not on the same host once registries.conf is applied.
+        ValueError when `from_repository` is not a repository path."""
         if not all(is_valid_path_component(c) for c in from_repository.split("/")):
             raise ValueError(f"{from_repository!r} is not a repository path")
         endpoint = self.conf.resolve(target)

@@ -242,6 +242,16 @@ def test_progress_lines_are_throttled_and_end_with_done() -> None:
     assert lines[1].endswith("4.0 MiB of 4.0 MiB, 1.0 MiB/s, done")
 
 
+def test_a_negative_size_or_a_digest_that_is_not_one_is_refused_before_any_request() -> None:
+    offline = RegistryClient(RegistriesConf(), Credentials(), 1, retry=HttpRetry(attempts=1))
+    with pytest.raises(TransferError, match="negative size"):
+        offline.copy_blob(SOURCE, parse("127.0.0.1:9/x"), "sha256:" + "a" * 64, -1)
+    with pytest.raises(TransferError, match="not a sha256 digest"):
+        offline.blob_size(SOURCE, "sha256:../../etc")
+    with pytest.raises(ValueError, match="not a repository path"):
+        offline.mount_blob(parse("127.0.0.1:9/x"), "sha256:" + "a" * 64, "../other")
+
+
 def test_blob_copy_settings_are_checked() -> None:
     settings = BlobCopySettings()
     assert (settings.threshold, settings.chunk_size, settings.parallel) == (
