@@ -6,11 +6,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bot.config import Config
+from bot.containers_conf import Credentials, RegistriesConf
 from bot.errors import ConfigError
 from bot.forge import DEFAULT_BOT_LOGIN, Forge, LocalForge
-from bot.registry import Credentials, RegistriesConf, RegistryClient
+from bot.registry import RegistryClient
 from bot.skopeo import Skopeo
 from bot.sync import RetryPolicy, Syncer
+from bot.transport import HttpRetry
 
 
 def credentials_for(config: Config) -> Credentials:
@@ -25,8 +27,10 @@ def build_syncer(config: Config) -> Syncer:
     credentials = credentials_for(config)
     conf = RegistriesConf.load(config.registries_conf)
     limits = config.limits
+    http_retry = HttpRetry(attempts=limits.retry_attempts, backoff=limits.retry_base_delay)
     return Syncer(
-        registry=RegistryClient(conf, credentials, timeout=limits.registry_timeout),
+        registry=RegistryClient(conf, credentials, timeout=limits.registry_timeout,
+                                retry=http_retry, mirrors=[config.mirror]),
         copier=Skopeo(config.registries_conf, credentials, timeout=limits.copy_timeout),
         retry=RetryPolicy(attempts=limits.retry_attempts, base_delay=limits.retry_base_delay),
         max_size=config.allowlist.settings.max_image_size,

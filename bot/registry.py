@@ -1,307 +1,237 @@
-"""Manifest look-ups straight from registries: HEAD for digests, GET only when a body is needed.
+"""The distribution API the bot speaks itself: manifests, tags, blobs, push checks.
 
 Rule: a digest check is one manifest `HEAD` (Docker Hub counts `GET`s as pulls, not `HEAD`s)
-over a kept-alive connection, honouring the same registries.conf (prefix -> location,
-insecure) and credentials as skopeo, with Bearer-token and Basic auth. Errors are classified
-into the same kinds as skopeo's.
+over kept-alive connections, with the same registries.conf and credentials as skopeo; a `GET`
+only when a body is needed. Everything a registry sends is untrusted: digests are checked
+against the grammar before they reach a URL, tags against the tag grammar. A refusal by a
+mirror (a name under one of `mirrors`, or any push) is `mirror_unauthorized`, the maintainers'
+to fix; a refusal by a source is the requester's (`unauthorized`, `denied`).
 """
 
 from __future__ import annotations
 
-import base64
-import http.client
 import json
 import re
-import ssl
-import threading
-import tomllib
+import time
 import urllib.parse
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Iterable
 
-from bot.errors import ConfigError, TransferError
+from urllib3.response import BaseHTTPResponse
+
+from bot import blobs
+from bot.blob_upload import Upload
+from bot.blobs import DEFAULT_BLOB_COPY, ProgressSink
+from bot.containers_conf import Credentials, Endpoint, RegistriesConf
+from bot.errors import ErrorKind, TransferError
 from bot.oci import ACCEPT, Manifest
-from bot.reference import Reference
+from bot.reference import TAG_RE, Reference, is_valid_path_component
+from bot.transport import HttpRetry, Transport, discard, status_error
 
-DOCKER_HUB_ENDPOINT = "registry-1.docker.io"
 DEFAULT_TIMEOUT = 30.0
-CHALLENGE_PARAM_RE = re.compile(r'(\w+)="([^"]*)"')
+SHA256_RE = re.compile(r"sha256:[0-9a-f]{64}\Z")
+NEXT_LINK_RE = re.compile(r'<([^>]+)>\s*;[^,]*\brel="?next"?')
+MAX_TAG_PAGES = 1000
+MAX_TAGS_BODY = 16 << 20
+
+def _checked_digest(digest: str) -> str:
+    if not SHA256_RE.match(digest):
+        raise TransferError(ErrorKind.UNKNOWN, f"{digest[:80]!r} is not a sha256 digest")
+    return digest
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    host: str
-    repository: str
-    insecure: bool
+def _pull(endpoint: Endpoint) -> tuple[str]:
+    return (f"repository:{endpoint.repository}:pull",)
 
 
-@dataclass(frozen=True)
-class RegistriesConf:
-    """The parts of containers-registries.conf(5) that decide where a name is pulled from."""
-
-    entries: tuple[tuple[str, str, bool], ...] = ()  # (prefix, location, insecure)
-
-    @classmethod
-    def load(cls, path: Path | None) -> RegistriesConf:
-        if path is None:
-            return cls()
-        try:
-            data = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as error:
-            raise ConfigError(f"cannot read registries.conf {path}: {error}") from error
-        entries = []
-        for entry in data.get("registry", []):
-            location = entry.get("location", "")
-            prefix = entry.get("prefix") or location
-            if prefix:
-                entries.append((prefix, location or prefix, bool(entry.get("insecure", False))))
-        # The longest matching prefix wins, as in containers/image.
-        entries.sort(key=lambda item: len(item[0]), reverse=True)
-        return cls(tuple(entries))
-
-    def resolve(self, ref: Reference) -> Endpoint:
-        name = ref.name
-        for prefix, location, insecure in self.entries:
-            if name == prefix or name.startswith(prefix + "/"):
-                mapped = location + name[len(prefix):]
-                host, _, repository = mapped.partition("/")
-                return Endpoint(host, repository, insecure)
-        host = DOCKER_HUB_ENDPOINT if ref.registry == "docker.io" else ref.registry
-        return Endpoint(host, ref.repository, False)
-
-
-@dataclass
-class Credentials:
-    """user:password per registry host, from a containers auth.json and explicit entries."""
-
-    by_host: dict[str, tuple[str, str]] = field(default_factory=dict)
-
-    @classmethod
-    def from_auth_file(cls, path: Path | None) -> Credentials:
-        credentials = cls()
-        if path is None or not path.exists():
-            return credentials
-        try:
-            auths = json.loads(path.read_text()).get("auths", {})
-        except (OSError, ValueError) as error:
-            raise ConfigError(f"cannot read auth file {path}: {error}") from error
-        for key, entry in auths.items():
-            host = urllib.parse.urlsplit(key).netloc if "://" in key else key.split("/")[0]
-            if host in {"index.docker.io", DOCKER_HUB_ENDPOINT}:
-                host = "docker.io"
-            try:
-                user, _, password = base64.b64decode(entry.get("auth", "")).decode().partition(":")
-            except (ValueError, UnicodeDecodeError):
-                continue
-            if user:
-                credentials.by_host[host] = (user, password)
-        return credentials
-
-    def add(self, host: str, user: str, password: str) -> None:
-        self.by_host[host] = (user, password)
-
-    def for_host(self, *hosts: str) -> tuple[str, str] | None:
-        for host in hosts:
-            if host in self.by_host:
-                return self.by_host[host]
-        return None
-
-    def auth_json(self) -> str:
-        auths = {
-            host: {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
-            for host, (user, password) in self.by_host.items()
-        }
-        return json.dumps({"auths": auths})
-
-    def secrets(self) -> list[str]:
-        return [password for _, password in self.by_host.values() if password]
+def _push(endpoint: Endpoint) -> tuple[str]:
+    return (f"repository:{endpoint.repository}:pull,push",)
 
 
 class RegistryClient:
-    """Talks the distribution API for manifests. One kept-alive connection per host and thread."""
+    """The registry API over one shared Transport; safe to use from several threads."""
 
     def __init__(self, conf: RegistriesConf, credentials: Credentials,
-                 timeout: float = DEFAULT_TIMEOUT) -> None:
+                 timeout: float = DEFAULT_TIMEOUT, *, retry: HttpRetry | None = None,
+                 mirrors: Iterable[str] = (), sleep: Callable[[float], None] = time.sleep) -> None:
         self.conf = conf
         self.credentials = credentials
         self.timeout = timeout
-        self._local = threading.local()
-        self._tokens: dict[tuple[str, str], str] = {}
-        self._schemes: dict[str, str] = {}
-        self._lock = threading.Lock()
+        self.mirrors = tuple(m.rstrip("/") for m in mirrors)
+        self.transport = Transport(conf, credentials, timeout, retry or HttpRetry(), sleep)
 
-    # -- public API -------------------------------------------------------------------------
+    def close(self) -> None:
+        self.transport.close()
+
+    def at_mirror(self, ref: Reference) -> bool:
+        """Whether `ref` names something on one of our mirrors."""
+        return any(ref.name == m or ref.name.startswith(m + "/") for m in self.mirrors)
+
+    # -- manifests ------------------------------------------------------------------------------
 
     def head_digest(self, ref: Reference) -> str | None:
         """The manifest digest of `ref`, or None when the registry has no such manifest."""
-        endpoint = self.conf.resolve(ref)
-        status, headers, _ = self._request(ref, endpoint, "HEAD", self._manifest_path(ref, endpoint))
-        if status == 404:
+        response = self._manifest(ref, "HEAD")
+        if response is None:
             return None
-        digest = headers.get("docker-content-digest")
-        if not digest:
-            manifest = self.get_manifest(ref)
-            return manifest.digest if manifest else None
-        return digest
+        digest = response.headers.get("Docker-Content-Digest", "")
+        if SHA256_RE.match(digest):
+            return digest
+        manifest = self.get_manifest(ref)  # no usable digest header: hash the body
+        return manifest.digest if manifest else None
 
     def get_manifest(self, ref: Reference) -> Manifest | None:
-        endpoint = self.conf.resolve(ref)
-        status, headers, body = self._request(ref, endpoint, "GET", self._manifest_path(ref, endpoint))
-        if status == 404:
+        response = self._manifest(ref, "GET")
+        if response is None:
             return None
-        return Manifest.from_bytes(body, headers.get("content-type", ""))
+        return Manifest.from_bytes(response.data, response.headers.get("Content-Type", ""))
 
     def put_manifest(self, ref: Reference, manifest: Manifest) -> str:
+        response = self._manifest(ref, "PUT", manifest)
+        digest = response.headers.get("Docker-Content-Digest", "") if response else ""
+        return digest if SHA256_RE.match(digest) else manifest.digest
+
+    def _manifest(self, ref: Reference, method: str,
+                  manifest: Manifest | None = None) -> BaseHTTPResponse | None:
         endpoint = self.conf.resolve(ref)
-        _, headers, _ = self._request(ref, endpoint, "PUT", self._manifest_path(ref, endpoint),
-                                      body=manifest.body, content_type=manifest.media_type)
-        return headers.get("docker-content-digest", manifest.digest)
+        reference = _checked_digest(ref.digest) if ref.digest else (ref.tag or "latest")
+        headers = {"Accept": ACCEPT}
+        if manifest is not None:
+            headers["Content-Type"] = manifest.media_type
+        writing = manifest is not None
+        at_mirror = writing or self.at_mirror(ref)
+        response = self.transport.request(
+            endpoint, method, f"/v2/{endpoint.repository}/manifests/{reference}",
+            scopes=_push(endpoint) if writing else _pull(endpoint), at_mirror=at_mirror,
+            headers=headers, body=manifest.body if manifest else None)
+        if response.status == 404 and not writing:
+            return None
+        if response.status >= 300:
+            raise status_error(response, ref.name, at_mirror=at_mirror)
+        return response
 
-    # -- plumbing ---------------------------------------------------------------------------
+    # -- tags -----------------------------------------------------------------------------------
 
-    @staticmethod
-    def _manifest_path(ref: Reference, endpoint: Endpoint) -> str:
-        reference = ref.digest or ref.tag or "latest"
-        return f"/v2/{endpoint.repository}/manifests/{reference}"
-
-    def _connection(self, scheme: str, endpoint: Endpoint) -> http.client.HTTPConnection:
-        host = endpoint.host
-        connections = getattr(self._local, "connections", None)
-        if connections is None:
-            connections = self._local.connections = {}
-        key = (scheme, host)
-        if key not in connections:
-            if scheme == "https":
-                context = ssl.create_default_context()
-                if endpoint.insecure:
-                    context.check_hostname = False
-                    context.verify_mode = ssl.CERT_NONE
-                connections[key] = http.client.HTTPSConnection(host, timeout=self.timeout,
-                                                               context=context)
-            else:
-                connections[key] = http.client.HTTPConnection(host, timeout=self.timeout)
-        return connections[key]
-
-    def _drop(self, scheme: str, host: str) -> None:
-        connection = getattr(self._local, "connections", {}).pop((scheme, host), None)
-        if connection is not None:
-            connection.close()
-
-    def _send(self, endpoint: Endpoint, method: str, path: str, headers: dict[str, str],
-              body: bytes | None) -> tuple[int, dict[str, str], bytes]:
-        schemes = [self._schemes[endpoint.host]] if endpoint.host in self._schemes else (
-            ["https", "http"] if endpoint.insecure else ["https"])
-        last_error: Exception | None = None
-        for scheme in schemes:
-            for attempt in range(2):  # a kept-alive connection the server closed is retried once
-                connection = self._connection(scheme, endpoint)
-                try:
-                    connection.request(method, path, body=body, headers=headers)
-                    response = connection.getresponse()
-                    data = response.read()
-                    with self._lock:
-                        self._schemes[endpoint.host] = scheme
-                    return response.status, {k.lower(): v for k, v in response.getheaders()}, data
-                except ssl.SSLError as error:
-                    self._drop(scheme, endpoint.host)
-                    last_error = error
-                    break
-                except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as error:
-                    self._drop(scheme, endpoint.host)
-                    last_error = error
-                    if attempt == 1:
-                        break
-                except TimeoutError as error:
-                    self._drop(scheme, endpoint.host)
-                    raise TransferError("timeout", f"{endpoint.host}: no answer within "
-                                                   f"{self.timeout:.0f}s") from error
-                except OSError as error:
-                    self._drop(scheme, endpoint.host)
-                    last_error = error
-                    break
-        raise TransferError("network", f"{endpoint.host}: {last_error}") from last_error
-
-    def _request(self, ref: Reference, endpoint: Endpoint, method: str, path: str, *,
-                 body: bytes | None = None, content_type: str | None = None,
-                 ) -> tuple[int, dict[str, str], bytes]:
-        headers = {"Accept": ACCEPT, "User-Agent": "mirror-bot"}
-        if content_type:
-            headers["Content-Type"] = content_type
-        # One token per repository and access: HEAD and GET share the pull token.
-        access = "pull" if method in {"GET", "HEAD"} else "push"
-        scope_key = (endpoint.host, f"{endpoint.repository}:{access}")
-        authorization = self._tokens.get(scope_key)
-        for _ in range(2):
-            if authorization:
-                headers["Authorization"] = authorization
-            status, response_headers, data = self._send(endpoint, method, path, headers, body)
-            if status != 401 or "www-authenticate" not in response_headers:
-                break
-            authorization = self._authorize(ref, endpoint, response_headers["www-authenticate"])
-            with self._lock:
-                self._tokens[scope_key] = authorization
-        return self._check(status, response_headers, data, ref, endpoint)
-
-    def _authorize(self, ref: Reference, endpoint: Endpoint, challenge: str) -> str:
-        scheme, _, params_text = challenge.partition(" ")
-        params = dict(CHALLENGE_PARAM_RE.findall(params_text))
-        login = self.credentials.for_host(endpoint.host, ref.registry)
-        if scheme.lower() == "basic":
-            if login is None:
-                raise TransferError("unauthorized", f"{ref.registry} requires credentials; none "
-                                                    "are configured for it")
-            return "Basic " + base64.b64encode(f"{login[0]}:{login[1]}".encode()).decode()
-        realm = params.get("realm")
-        if scheme.lower() != "bearer" or not realm:
-            raise TransferError("unknown", f"{ref.registry}: unsupported auth challenge {scheme!r}")
-        query = {k: v for k, v in (("service", params.get("service")),
-                                   ("scope", params.get("scope"))) if v}
-        url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query)
-        token_headers = {"User-Agent": "mirror-bot"}
-        if login:
-            token_headers["Authorization"] = "Basic " + base64.b64encode(
-                f"{login[0]}:{login[1]}".encode()).decode()
-        parts = urllib.parse.urlsplit(url)
-        token_endpoint = Endpoint(parts.netloc, "", parts.scheme == "http")
-        with self._lock:
-            self._schemes.setdefault(parts.netloc, parts.scheme)
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        status, _, data = self._send(token_endpoint, "GET", path, token_headers, None)
-        if status != 200:
-            raise TransferError("unauthorized", f"{ref.registry}: token request refused "
-                                                f"(HTTP {status})")
-        payload = json.loads(data or b"{}")
-        token = payload.get("token") or payload.get("access_token")
-        if not token:
-            raise TransferError("unauthorized", f"{ref.registry}: token response has no token")
-        return f"Bearer {token}"
+    def list_tags(self, repository: Reference, *, page_size: int = 1000) -> list[str]:
+        """Every tag of `repository` (tag/digest ignored) by the tags/list API, page by page
+        (`n`, `last`, `Link`), with registries.conf honoured. Entries that are not valid tags
+        are dropped. Raises TransferError (`not_found` for a missing repository)."""
+        endpoint = self.conf.resolve(repository)
+        at_mirror = self.at_mirror(repository)
+        base = f"/v2/{endpoint.repository}/tags/list"
+        path: str | None = f"{base}?n={page_size}"
+        tags: dict[str, None] = {}
+        seen: set[str] = set()
+        while path is not None and path not in seen and len(seen) < MAX_TAG_PAGES:
+            seen.add(path)
+            response = self.transport.request(endpoint, "GET", path, scopes=_pull(endpoint),
+                                              at_mirror=at_mirror, stream=True)
+            if response.status >= 300:
+                raise status_error(response, f"tags of {repository.name}", at_mirror=at_mirror)
+            tags.update(dict.fromkeys(self._page(response, repository)))
+            path = self._next_page(response.headers.get("Link"), base, repository)
+        return list(tags)
 
     @staticmethod
-    def _check(status: int, headers: Mapping[str, str], data: bytes, ref: Reference,
-               endpoint: Endpoint) -> tuple[int, dict[str, str], bytes]:
-        if status < 300 or status == 404:
-            return status, dict(headers), data
-        message = _registry_message(data)
-        detail = message or f"HTTP {status}"
-        if status == 401:
-            raise TransferError("unauthorized", f"{ref.name}: {detail}")
-        if status == 403:
-            raise TransferError("denied", f"{ref.name}: {detail}")
-        if status == 429:
-            retry_after = headers.get("retry-after")
-            raise TransferError("rate_limited", f"{ref.registry}: too many requests",
-                                retry_after=float(retry_after) if retry_after and
-                                retry_after.isdigit() else None)
-        if status >= 500:
-            raise TransferError("server_error", f"{endpoint.host}: HTTP {status}"
-                                                + (f": {message}" if message else ""))
-        raise TransferError("unknown", f"{ref.name}: HTTP {status}" + (f": {message}" if message else ""))
+    def _page(response: BaseHTTPResponse, repository: Reference) -> list[str]:
+        body = response.read(MAX_TAGS_BODY + 1, decode_content=True)
+        discard(response)
+        try:
+            page = json.loads(body) if len(body) <= MAX_TAGS_BODY else None
+            listed = page.get("tags") or []
+        except (ValueError, AttributeError):
+            raise TransferError(ErrorKind.UNKNOWN, f"tags of {repository.name}: the registry's "
+                                "answer is not a tag list") from None
+        return [tag for tag in listed if isinstance(tag, str) and TAG_RE.match(tag)]
+
+    @staticmethod
+    def _next_page(link: str | None, base: str, repository: Reference) -> str | None:
+        match = NEXT_LINK_RE.search(link or "")
+        if match is None:
+            return None
+        parts = urllib.parse.urlsplit(match.group(1))
+        if parts.path != base:
+            raise TransferError(ErrorKind.UNKNOWN, f"tags of {repository.name}: the next page "
+                                f"points elsewhere ({parts.path[:80]!r})")
+        return f"{base}?{parts.query}"
+
+    # -- blobs ----------------------------------------------------------------------------------
+
+    def blob_size(self, repository: Reference, digest: str) -> int | None:
+        """The size of blob `digest` in `repository` by HEAD (redirects followed without our
+        Authorization), or None when the registry does not have it."""
+        endpoint = self.conf.resolve(repository)
+        at_mirror = self.at_mirror(repository)
+        path = f"/v2/{endpoint.repository}/blobs/{_checked_digest(digest)}"
+        response = self.transport.request(endpoint, "HEAD", path, scopes=_pull(endpoint),
+                                          at_mirror=at_mirror)
+        response, _ = self.transport.follow(endpoint, response, self.transport.url(endpoint, path),
+                                            "HEAD", {}, scopes=_pull(endpoint), at_mirror=at_mirror)
+        if response.status == 404:
+            return None
+        if response.status in {400, 403, 405}:  # a presigned storage URL that allows GET only
+            return self._size_by_range(endpoint, path, repository, at_mirror)
+        if response.status >= 300:
+            raise status_error(response, f"blob {digest} of {repository.name}", at_mirror=at_mirror)
+        return _int_header(response, "Content-Length", repository)
+
+    def _size_by_range(self, endpoint: Endpoint, path: str, repository: Reference,
+                       at_mirror: bool) -> int | None:
+        headers = {"Range": "bytes=0-0"}
+        response = self.transport.request(endpoint, "GET", path, scopes=_pull(endpoint),
+                                          at_mirror=at_mirror, headers=headers, stream=True)
+        response, _ = self.transport.follow(endpoint, response, self.transport.url(endpoint, path),
+                                            "GET", headers, scopes=_pull(endpoint),
+                                            at_mirror=at_mirror, stream=True)
+        if response.status == 404:
+            discard(response)
+            return None
+        if response.status == 206:
+            total = response.headers.get("Content-Range", "").rpartition("/")[2]
+            discard(response)
+            if total.isdigit():
+                return int(total)
+        if response.status == 200:
+            size = _int_header(response, "Content-Length", repository)
+            discard(response)
+            return size
+        raise status_error(response, f"a blob of {repository.name}", at_mirror=at_mirror)
+
+    def mount_blob(self, target: Reference, digest: str, from_repository: str) -> bool:
+        """Ask the registry of `target` to mount `digest` from `from_repository` (a path on
+        that same registry, e.g. `docker.io/library/redis`). True when mounted (201); False
+        when the registry started an ordinary upload instead (that upload is cancelled) or
+        when `from_repository` is not on the same host once registries.conf is applied.
+        ValueError when `from_repository` is not a repository path."""
+        if not all(is_valid_path_component(c) for c in from_repository.split("/")):
+            raise ValueError(f"{from_repository!r} is not a repository path")
+        endpoint = self.conf.resolve(target)
+        origin = self.conf.resolve(Reference(target.registry, from_repository))
+        if origin.host != endpoint.host:
+            return False
+        return Upload.mount(self.transport, endpoint, _checked_digest(digest), origin.repository)
+
+    def copy_blob(self, source: Reference, target: Reference, digest: str, size: int, *,
+                  chunk_size: int = DEFAULT_BLOB_COPY.chunk_size,
+                  parallel: int = DEFAULT_BLOB_COPY.parallel,
+                  progress: ProgressSink | None = None) -> None:
+        """Copy blob `digest` of `size` bytes from `source`'s repository to `target`'s: ranges
+        of `chunk_size` fetched `parallel` at a time, uploaded in order as one upload, sha256
+        checked before the commit (`digest_mismatch`, nothing committed, otherwise). Falls
+        back to one stream when ranges are not served. `progress` is called as bytes move."""
+        blobs.copy_blob(self.transport, self.conf.resolve(source), self.conf.resolve(target),
+                        _checked_digest(digest), size, chunk_size=chunk_size, parallel=parallel,
+                        progress=progress)
+
+    def check_push(self, repository: Reference) -> None:
+        """Start a blob upload in `repository` and cancel it: raises a classified
+        TransferError (`mirror_unauthorized` when our credentials cannot push)."""
+        Upload.start(self.transport, self.conf.resolve(repository)).cancel()
 
 
-def _registry_message(data: bytes) -> str:
-    try:
-        errors = json.loads(data).get("errors") or []
-    except (ValueError, AttributeError):
-        return ""
-    return "; ".join(str(e.get("message", "")) for e in errors if isinstance(e, dict))
+def _int_header(response: BaseHTTPResponse, name: str, repository: Reference) -> int:
+    value = response.headers.get(name, "")
+    if not value.isdigit():
+        discard(response)
+        raise TransferError(ErrorKind.UNKNOWN, f"{repository.name}: the registry's {name} "
+                            f"is {value[:40]!r}, not a size")
+    return int(value)

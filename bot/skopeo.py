@@ -2,56 +2,88 @@
 
 Rule: argument lists only (never a shell); every image is `docker://` plus an already
 validated Reference, so user text can never become an option; every call has a timeout;
-credentials travel in a temporary 0600 authfile, never on a command line; stderr is classified
-into the transfer error kinds, with secrets redacted.
+credentials travel in a temporary 0600 authfile (bot.authfile), never on a command line; a
+terminated run stops the skopeo it started. stderr is classified into the transfer error kinds,
+with secrets redacted, and by side: a refusal while writing to the destination (always the
+mirror) is `mirror_unauthorized`, the maintainers' to fix, not the requester's.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import subprocess
-import tempfile
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.errors import TransferError
+from bot.authfile import AuthDir, on_terminate
+from bot.containers_conf import Credentials
+from bot.errors import ErrorKind, TransferError
 from bot.oci import digest_of
 from bot.platform import Platform
 from bot.redaction import redact
 from bot.reference import Reference
-from bot.registry import Credentials
 
 DEFAULT_TIMEOUT = 1800.0
 STDERR_KINDS = (
-    ("not_found", ("manifest unknown", "name unknown", "not found", "no such manifest")),
-    ("rate_limited", ("toomanyrequests", "too many requests", "429")),
-    ("unauthorized", ("unauthorized", "authentication required", "requested access to the "
-                      "resource is denied", "denied:", "401")),
-    ("timeout", ("i/o timeout", "timeout", "deadline exceeded")),
-    ("network", ("connection refused", "connection reset", "no such host", "network is "
-                 "unreachable", "x509:", "eof", "broken pipe", "tls:")),
-    ("server_error", ("500 internal", "502 bad gateway", "503 service", "504 gateway",
-                      "internal server error", "bad gateway", "service unavailable",
-                      "status 500", "status 502", "status 503", "status 504")),
+    (ErrorKind.NOT_FOUND, ("manifest unknown", "name unknown", "not found", "no such manifest")),
+    (ErrorKind.RATE_LIMITED, ("toomanyrequests", "too many requests", "429")),
+    (ErrorKind.UNAUTHORIZED, ("unauthorized", "authentication required", "requested access to "
+                              "the resource is denied", "denied:", "401")),
+    (ErrorKind.TIMEOUT, ("i/o timeout", "timeout", "deadline exceeded")),
+    (ErrorKind.NETWORK, ("connection refused", "connection reset", "no such host", "network is "
+                         "unreachable", "x509:", "eof", "broken pipe", "tls:")),
+    (ErrorKind.SERVER_ERROR, ("500 internal", "502 bad gateway", "503 service", "504 gateway",
+                              "internal server error", "bad gateway", "service unavailable",
+                              "status 500", "status 502", "status 503", "status 504")),
 )
+# Where containers/image says which side it was working on; the innermost (last) phrase wins.
+SOURCE_PHRASES = ("initializing source", "reading manifest", "reading blob", "fetching blob",
+                  "happened during read")
+DESTINATION_PHRASES = ("initializing destination", "at destination", "exists in",
+                       "writing blob", "writing manifest", "uploading manifest",
+                       "initiating layer upload", "uploading layer", "writing signature")
 LOG_PREFIX_RE = re.compile(r'time="[^"]*" level=\w+ msg=')
 
 
-def classify(stderr: str) -> str:
+def _at_destination(lowered: str) -> bool:
+    last_source = max((lowered.rfind(p) for p in SOURCE_PHRASES), default=-1)
+    last_destination = max((lowered.rfind(p) for p in DESTINATION_PHRASES), default=-1)
+    return last_destination > last_source
+
+
+def classify(stderr: str) -> ErrorKind:
+    """The error kind of a failed skopeo call, from its stderr."""
     lowered = stderr.lower()
     for kind, needles in STDERR_KINDS:
         if any(needle in lowered for needle in needles):
+            if kind == ErrorKind.UNAUTHORIZED and _at_destination(lowered):
+                return ErrorKind.MIRROR_UNAUTHORIZED
             return kind
-    return "unknown"
+    return ErrorKind.UNKNOWN
 
 
 def _user_message(stderr: str) -> str:
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
     last = lines[-1] if lines else "skopeo failed without a message"
     return LOG_PREFIX_RE.sub("", last).strip().strip('"')
+
+
+_running: set[subprocess.Popen[bytes]] = set()
+_running_lock = threading.Lock()
+
+
+def _stop_running() -> None:
+    """On SIGTERM: a terminated run leaves no skopeo behind."""
+    with _running_lock:
+        children = list(_running)
+    for child in children:
+        child.terminate()
+
+
+on_terminate(_stop_running)
 
 
 def docker_arg(ref: Reference) -> str:
@@ -64,25 +96,30 @@ def docker_arg(ref: Reference) -> str:
 
 @dataclass
 class Skopeo:
+    """Runs skopeo; with credentials, create it from the main thread (see bot.authfile)."""
+
     registries_conf: Path | None = None
     credentials: Credentials | None = None
     timeout: float = DEFAULT_TIMEOUT
     binary: str = "skopeo"
+    _authdir: AuthDir | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.credentials:
+            self._authdir = AuthDir()
+
+    def close(self) -> None:
+        """Remove the authfile directory now rather than at exit."""
+        if self._authdir is not None:
+            self._authdir.close()
 
     @contextlib.contextmanager
     def _authfile(self) -> Iterator[list[str]]:
-        if not self.credentials or not self.credentials.by_host:
+        if self._authdir is None or not self.credentials:
             yield []
             return
-        fd, name = tempfile.mkstemp(prefix="mirror-bot-auth-", suffix=".json")
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(self.credentials.auth_json())
-            yield ["--authfile", name]
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(name)
+        with self._authdir.file(self.credentials.auth_json()) as path:
+            yield ["--authfile", str(path)]
 
     def _global_args(self, platform: Platform | None = None) -> list[str]:
         args = [self.binary]
@@ -94,19 +131,30 @@ class Skopeo:
                 args += ["--override-variant", platform.variant]
         return args
 
-    def _run(self, argv: list[str]) -> subprocess.CompletedProcess[bytes]:
+    def _run(self, argv: list[str]) -> bytes:
+        """Run skopeo; its stdout, or a classified, redacted TransferError."""
         secrets = self.credentials.secrets() if self.credentials else []
         try:
-            completed = subprocess.run(argv, capture_output=True, timeout=self.timeout,
-                                       stdin=subprocess.DEVNULL, check=False)
-        except subprocess.TimeoutExpired as error:
-            raise TransferError("timeout", f"skopeo did not finish within {self.timeout:.0f}s") from error
+            child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
         except FileNotFoundError as error:
-            raise TransferError("unknown", f"skopeo is not installed ({argv[0]})") from error
-        if completed.returncode != 0:
-            stderr = redact(completed.stderr.decode(errors="replace"), secrets)
-            raise TransferError(classify(stderr), _user_message(stderr))
-        return completed
+            raise TransferError(ErrorKind.UNKNOWN, f"skopeo is not installed ({argv[0]})") from error
+        with _running_lock:
+            _running.add(child)
+        try:
+            stdout, stderr = child.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired as error:
+            child.kill()
+            child.communicate()
+            raise TransferError(ErrorKind.TIMEOUT, f"skopeo did not finish within "
+                                f"{self.timeout:.0f}s") from error
+        finally:
+            with _running_lock:
+                _running.discard(child)
+        if child.returncode != 0:
+            text = redact(stderr.decode(errors="replace"), secrets)
+            raise TransferError(classify(text), _user_message(text))
+        return stdout
 
     def copy(self, source: Reference, destination: Reference, *, all_platforms: bool = True,
              platform: Platform | None = None) -> None:
@@ -125,9 +173,9 @@ class Skopeo:
             argv = [*self._global_args(), "inspect", "--raw", "--no-tags", *auth,
                     "--", docker_arg(ref)]
             try:
-                raw = self._run(argv).stdout
+                raw = self._run(argv)
             except TransferError as error:
-                if error.kind == "not_found":
+                if error.kind == ErrorKind.NOT_FOUND:
                     return None
                 raise
         return digest_of(raw)
