@@ -2,10 +2,11 @@
 
 Rule: credentials reach skopeo only through a file (0600) in a private directory (0700) made
 for this process, and that directory cannot outlive the run: it is removed on close, at exit,
-on an exception, and on SIGTERM (whose handler stops the registered work first, then lets the
-signal end the process as it would have). SIGKILL cannot be caught, so every run first removes
-the directories of runs that are gone; a directory's name carries its process's pid and start
-time, so a live run's directory is never removed, even when its pid is reused later.
+on an exception, and on SIGTERM, SIGHUP and SIGINT (whose handler stops the registered work
+first, then lets the signal do what it would have done). SIGKILL cannot be caught, so every
+run first removes the directories of runs that are gone; a directory's name carries its
+process's pid and start time, so a live run's directory is never removed, even when its pid
+is reused later.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from types import FrameType
 
 PREFIX = "mirror-bot-auth-"
 NAME_RE = re.compile(rf"{PREFIX}(\d+)-(\d+)-")
-TERMINATING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+# SIGINT too: the handler before ours (KeyboardInterrupt) still runs, after the clean-up.
+TERMINATING_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 _live: set[Path] = set()
 _on_terminate: list[Callable[[], None]] = []

@@ -3,27 +3,56 @@
 Rule: every range answer is checked (206, the Content-Range asked for, exactly that many
 bytes); a short body is retried, then fails as `network`. A registry that ignores Range (200),
 refuses it (416), lies about Content-Range, or whose redirect target refuses it, is read as one
-stream instead, from where the ranges stopped. At most `parallel` ranges are held at once. The
-storage URL a redirect leads to is reused for the next ranges (one registry round trip per
-blob, not per range) and never gets our Authorization header.
+stream instead, from where the ranges stopped; a stream that breaks is read on from where it
+broke. Memory is `parallel` + 1 buffers of `chunk_size`, allocated once and reused, whatever
+the blob's size and however slow the upload. The storage URL a redirect leads to is reused for
+the next ranges (one registry round trip per blob, not per range) and never gets our
+Authorization header.
 """
 
 from __future__ import annotations
 
+import itertools
+import queue
 import re
+import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 from urllib3.exceptions import HTTPError
 from urllib3.response import BaseHTTPResponse
 
 from bot.containers_conf import Endpoint
 from bot.errors import ErrorKind, TransferError
-from bot.transport import Transport, status_error, transport_error
+from bot.transport import Transport, discard, status_error, transport_error
 
 CONTENT_RANGE_RE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)\Z")
-RANGE_ATTEMPTS = 3
+ATTEMPTS = 3  # per range, and per stream (which resumes where it broke)
+READ_STEP = 1 << 20  # read in pieces this big, so no chunk-sized temporary is ever allocated
+T = TypeVar("T")
+
+
+class Buffers:
+    """At most `count` buffers of `size` bytes, made when first needed and then reused; taking
+    one waits until one is given back."""
+
+    def __init__(self, count: int, size: int) -> None:
+        self.count, self.size = count, size
+        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        self._made = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bytearray:
+        with self._lock:
+            if self._free.empty() and self._made < self.count:
+                self._made += 1
+                return bytearray(self.size)
+        return self._free.get()
+
+    def give(self, buffer: bytearray) -> None:
+        self._free.put(buffer)
 
 
 class RangesUnusable(Exception):
@@ -40,39 +69,39 @@ class RangedSource:
         self.path = f"/v2/{endpoint.repository}/blobs/{digest}"
         self.scopes = (f"repository:{endpoint.repository}:pull",)
         self._storage_url: str | None = None
+        self._buffers = Buffers(parallel + 1, min(chunk_size, max(size, 1)))
         self.ranged = False  # whether ranges were used (for tests and measurements)
 
-    def pieces(self) -> Iterator[bytes]:
+    def pieces(self) -> Iterator[memoryview]:
+        """The blob in order; each piece is a view of a reused buffer, valid until the next
+        piece is asked for."""
         first = self._first()
-        if isinstance(first, bytes):
+        if first is not None and first.status == 206:
             self.ranged = True
-            yield first
-            yield from self._ranges(len(first))
+            yield from self._ranges(first)
         else:
-            yield from self._stream(first, skip=0)
+            yield from self._stream(first if first is not None else self._open(None), skip=0)
 
-    def _first(self) -> bytes | BaseHTTPResponse:
-        """The first range's bytes, or an answer to read as one stream when ranges fail."""
-        if self.size > 0:
-            end = min(self.chunk_size, self.size) - 1
-            try:
-                response = self._open((0, end))
-                if response.status == 200:  # Range ignored: this answer is the whole blob
-                    return response
-                return self._accept(response, 0, end)
-            except RangesUnusable:
-                pass
-        return self._open(None)
+    def _first(self) -> BaseHTTPResponse | None:
+        """The answer to the first range, headers checked and body unread, so the other ranges
+        can start at once (a 200 is the whole blob: Range ignored); None: ranges unusable."""
+        if self.size == 0:
+            return None
+        end = min(self.chunk_size, self.size) - 1
+        try:
+            response = self._open((0, end))
+            return response if response.status == 200 else self._checked(response, 0, end)
+        except RangesUnusable:
+            return None
 
-    def _ranges(self, start: int) -> Iterator[bytes]:
-        offsets = iter(range(start, self.size, self.chunk_size))
-        window: deque[tuple[int, Future[bytes]]] = deque()
+    def _ranges(self, first: BaseHTTPResponse) -> Iterator[memoryview]:
+        offsets = iter(range(self.chunk_size, self.size, self.chunk_size))
         with ThreadPoolExecutor(self.parallel, thread_name_prefix="blob-range") as pool:
+            window: deque[tuple[int, Future[memoryview]]] = deque(
+                [(0, pool.submit(self._fetch, 0, first))])
+            window.extend((offset, pool.submit(self._fetch, offset))
+                          for offset in itertools.islice(offsets, self.parallel - 1))
             try:
-                for offset in offsets:
-                    window.append((offset, pool.submit(self._fetch, offset)))
-                    if len(window) == self.parallel:
-                        break
                 while window:
                     offset, future = window.popleft()
                     try:
@@ -84,81 +113,120 @@ class RangedSource:
                     if following is not None:
                         window.append((following, pool.submit(self._fetch, following)))
                     yield data
+                    self._buffers.give(data.obj)  # type: ignore[arg-type]
             finally:
                 for _, pending in window:
                     pending.cancel()
 
-    def _fetch(self, start: int) -> bytes:
+    def _fetch(self, start: int, answer: BaseHTTPResponse | None = None) -> memoryview:
+        """The bytes of the range from `start`, read from `answer` if given (tried again on a
+        fresh request when it breaks)."""
         end = min(start + self.chunk_size, self.size) - 1
-        for attempt in range(1, RANGE_ATTEMPTS + 1):
+        answers = iter([answer] if answer is not None else [])
+
+        def fetch() -> memoryview:
+            response = next(answers, None) or self._open((start, end))
+            return self._read(self._checked(response, start, end), end - start + 1)
+
+        return self._retrying(fetch)
+
+    @staticmethod
+    def _retrying(fetch: Callable[[], T]) -> T:
+        """`fetch`, tried again after a dropped connection or a short body."""
+        for attempt in range(1, ATTEMPTS + 1):
             try:
-                return self._accept(self._open((start, end)), start, end)
+                return fetch()
             except TransferError as error:
-                if error.kind != ErrorKind.NETWORK or attempt == RANGE_ATTEMPTS:
+                if error.kind != ErrorKind.NETWORK or attempt == ATTEMPTS:
                     raise
         raise AssertionError("unreachable")
 
-    def _accept(self, response: BaseHTTPResponse, start: int, end: int) -> bytes:
-        """The body of a 206 for bytes start-end, checked; RangesUnusable when it is not one."""
+    def _checked(self, response: BaseHTTPResponse, start: int, end: int) -> BaseHTTPResponse:
+        """`response` if it is a 206 for exactly bytes start-end; RangesUnusable if not."""
         if response.status != 206:
             if response.status in {401, 404, 429} or response.status >= 500:
                 raise status_error(response, self._what(), at_mirror=False)
-            response.release_conn()
+            discard(response)
             raise RangesUnusable(f"HTTP {response.status}")
         match = CONTENT_RANGE_RE.match(response.headers.get("Content-Range", ""))
         wanted = (str(start), str(end))
         length = response.headers.get("Content-Length")
         if (not match or match.group(1, 2) != wanted or match.group(3) not in {"*", str(self.size)}
                 or (length is not None and length != str(end - start + 1))):
-            response.release_conn()
+            discard(response)
             raise RangesUnusable(f"asked for bytes {start}-{end}, got "
                                  f"{response.headers.get('Content-Range')!r}")
-        return self._read(response, end - start + 1)
+        return response
 
-    def _read(self, response: BaseHTTPResponse, count: int) -> bytes:
+    def _read(self, response: BaseHTTPResponse, count: int) -> memoryview:
+        """Exactly `count` bytes of `response`, in a buffer of the pool."""
+        buffer = self._buffers.take()
         try:
-            data = response.read(count, decode_content=False)
-        except (HTTPError, OSError) as error:
-            raise transport_error(self.endpoint.host, error, self.transport.timeout) from error
+            filled = self._fill(response, memoryview(buffer)[:count])
+        except BaseException:
+            self._buffers.give(buffer)
+            raise
         finally:
-            response.release_conn()
-        if len(data) != count:
-            raise TransferError(ErrorKind.NETWORK, f"{self._what()}: upstream sent {len(data)} "
+            discard(response)
+        if filled != count:
+            self._buffers.give(buffer)
+            raise TransferError(ErrorKind.NETWORK, f"{self._what()}: upstream sent {filled} "
                                 f"of {count} bytes")
-        return data
+        return memoryview(buffer)[:count]
 
-    def _stream(self, response: BaseHTTPResponse, skip: int) -> Iterator[bytes]:
-        """The blob from byte `skip` on, read from a plain 200 answer for the whole blob."""
+    def _fill(self, response: BaseHTTPResponse, view: memoryview) -> int:
+        """Read into `view` until it is full or the body ends; how many bytes came."""
+        filled = 0
+        while filled < len(view):
+            try:
+                data = response.read(min(READ_STEP, len(view) - filled), decode_content=False)
+            except (HTTPError, OSError) as error:
+                raise transport_error(self.endpoint.host, error, self.transport.timeout) from error
+            if not data:
+                break
+            view[filled:filled + len(data)] = data
+            filled += len(data)
+        return filled
+
+    def _stream(self, response: BaseHTTPResponse, skip: int) -> Iterator[memoryview]:
+        """The blob from byte `skip` on, from a plain answer for the whole blob; a stream that
+        breaks is opened again and read on from where it broke."""
+        position = skip
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                for piece in self._read_stream(response, position):
+                    position += len(piece)
+                    yield piece
+                return
+            except TransferError as error:
+                if error.kind != ErrorKind.NETWORK or attempt == ATTEMPTS:
+                    raise
+            response = self._open(None)
+
+    def _read_stream(self, response: BaseHTTPResponse, skip: int) -> Iterator[memoryview]:
         if response.status != 200:
             raise status_error(response, self._what(), at_mirror=False)
-        length = response.headers.get("Content-Length")
-        if length is not None and length != str(self.size):
-            response.release_conn()
-            raise TransferError(ErrorKind.NETWORK, f"{self._what()}: upstream declares {length} "
-                                f"bytes, the manifest {self.size}")
-        position = 0
-        while position < self.size:
-            count = min(self.chunk_size, self.size - position)
-            data = self._read_more(response, count)
-            if position + count > skip:
-                yield data[max(skip - position, 0):]
-            position += count
-        if self._read_more(response, 1, exact=False):
-            raise TransferError(ErrorKind.NETWORK, f"{self._what()}: upstream sent more than "
-                                f"{self.size} bytes")
-        response.release_conn()
-
-    def _read_more(self, response: BaseHTTPResponse, count: int, *, exact: bool = True) -> bytes:
+        buffer = bytearray(min(self.chunk_size, self.size))  # one, reused piece after piece
         try:
-            data = response.read(count, decode_content=False)
-        except (HTTPError, OSError) as error:
-            response.release_conn()
-            raise transport_error(self.endpoint.host, error, self.transport.timeout) from error
-        if exact and len(data) != count:
-            response.release_conn()
-            raise TransferError(ErrorKind.NETWORK, f"{self._what()}: upstream's stream ended "
-                                "early")
-        return data
+            length = response.headers.get("Content-Length")
+            if length is not None and length != str(self.size):
+                raise TransferError(ErrorKind.NETWORK, f"{self._what()}: upstream declares "
+                                    f"{length} bytes, the manifest {self.size}")
+            position = 0
+            while position < self.size:
+                view = memoryview(buffer)[:min(self.chunk_size, self.size - position)]
+                filled = self._fill(response, view)
+                if filled != len(view):
+                    raise TransferError(ErrorKind.NETWORK, f"{self._what()}: upstream's stream "
+                                        f"ended after {position + filled} bytes")
+                if position + filled > skip:
+                    yield view[max(skip - position, 0):]
+                position += filled
+            if self._fill(response, memoryview(bytearray(1))):
+                raise TransferError(ErrorKind.NETWORK, f"{self._what()}: upstream sent more "
+                                    f"than {self.size} bytes")
+        finally:
+            discard(response)
 
     def _open(self, byte_range: tuple[int, int] | None) -> BaseHTTPResponse:
         """GET the blob (a range of it, or all), through the cached storage URL when a redirect
@@ -170,7 +238,7 @@ class RangedSource:
                                                host=self.endpoint.host)
             if response.status not in {401, 403}:
                 return response
-            response.release_conn()
+            discard(response)
         response = self.transport.request(self.endpoint, "GET", self.path, scopes=self.scopes,
                                           headers=headers, stream=True)
         response, url = self.transport.follow(self.endpoint, response,
@@ -179,7 +247,7 @@ class RangedSource:
         if url != self.transport.url(self.endpoint, self.path):
             self._storage_url = url
             if byte_range is not None and 400 <= response.status < 500:
-                response.release_conn()  # the storage refuses ranges: the caller streams
+                discard(response)  # the storage refuses ranges: the caller streams
                 raise RangesUnusable(f"storage answered HTTP {response.status} to a range")
         return response
 

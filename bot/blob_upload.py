@@ -17,7 +17,7 @@ from urllib3.response import BaseHTTPResponse
 
 from bot.containers_conf import Endpoint
 from bot.errors import ErrorKind, TransferError
-from bot.transport import Transport, status_error
+from bot.transport import Transport, discard, status_error
 
 OCTET_STREAM = "application/octet-stream"
 
@@ -68,7 +68,7 @@ class Upload:
         return cls(transport, endpoint, urllib.parse.urljoin(transport.url(endpoint, path),
                                                              location))
 
-    def append(self, data: bytes) -> None:
+    def append(self, data: bytes | memoryview) -> None:
         """PATCH the next chunk; the registry must accept exactly these bytes at `offset`."""
         end = self.offset + len(data) - 1
         response = self._send("PATCH", self.location, data, {
@@ -95,14 +95,14 @@ class Upload:
     def cancel(self) -> None:
         """DELETE the upload; a registry that cannot is left to expire it on its own."""
         with contextlib.suppress(TransferError):
-            self._send("DELETE", self.location, None, {}).release_conn()
+            discard(self._send("DELETE", self.location, None, {}))
 
     def _move(self, response: BaseHTTPResponse) -> None:
         location = response.headers.get("Location")
         if location:
             self.location = urllib.parse.urljoin(self.location, location)
 
-    def _send(self, method: str, url: str, body: bytes | None,
+    def _send(self, method: str, url: str, body: bytes | memoryview | None,
               headers: dict[str, str]) -> BaseHTTPResponse:
         parts = urllib.parse.urlsplit(url)
         if parts.netloc != self.endpoint.host:

@@ -116,6 +116,8 @@ def copy_blob(transport: Transport, source: Endpoint, target: Endpoint, digest: 
               parallel: int = DEFAULT_BLOB_COPY.parallel,
               progress: ProgressSink | None = None) -> None:
     """Copy one blob from `source` to `target` as one upload, checked before it is committed."""
+    if size < 0:
+        raise TransferError(ErrorKind.UNKNOWN, f"blob {digest} has a negative size ({size})")
     upload = Upload.start(transport, target)
     try:
         hasher = hashlib.sha256()

@@ -25,7 +25,7 @@ from bot.containers_conf import Credentials, Endpoint, RegistriesConf
 from bot.errors import ErrorKind, TransferError
 from bot.oci import ACCEPT, Manifest
 from bot.reference import TAG_RE, Reference, is_valid_path_component
-from bot.transport import HttpRetry, Transport, body_head, status_error
+from bot.transport import HttpRetry, Transport, discard, status_error
 
 DEFAULT_TIMEOUT = 30.0
 SHA256_RE = re.compile(r"sha256:[0-9a-f]{64}\Z")
@@ -134,7 +134,7 @@ class RegistryClient:
     @staticmethod
     def _page(response: BaseHTTPResponse, repository: Reference) -> list[str]:
         body = response.read(MAX_TAGS_BODY + 1, decode_content=True)
-        response.release_conn()
+        discard(response)
         try:
             page = json.loads(body) if len(body) <= MAX_TAGS_BODY else None
             listed = page.get("tags") or []
@@ -165,7 +165,7 @@ class RegistryClient:
         response = self.transport.request(endpoint, "HEAD", path, scopes=_pull(endpoint),
                                           at_mirror=at_mirror)
         response, _ = self.transport.follow(endpoint, response, self.transport.url(endpoint, path),
-                                            "HEAD", {}, scopes=_pull(endpoint))
+                                            "HEAD", {}, scopes=_pull(endpoint), at_mirror=at_mirror)
         if response.status == 404:
             return None
         if response.status in {400, 403, 405}:  # a presigned storage URL that allows GET only
@@ -180,18 +180,19 @@ class RegistryClient:
         response = self.transport.request(endpoint, "GET", path, scopes=_pull(endpoint),
                                           at_mirror=at_mirror, headers=headers, stream=True)
         response, _ = self.transport.follow(endpoint, response, self.transport.url(endpoint, path),
-                                            "GET", headers, scopes=_pull(endpoint), stream=True)
+                                            "GET", headers, scopes=_pull(endpoint),
+                                            at_mirror=at_mirror, stream=True)
         if response.status == 404:
-            response.release_conn()
+            discard(response)
             return None
         if response.status == 206:
             total = response.headers.get("Content-Range", "").rpartition("/")[2]
-            response.release_conn()
+            discard(response)
             if total.isdigit():
                 return int(total)
         if response.status == 200:
             size = _int_header(response, "Content-Length", repository)
-            response.release_conn()
+            discard(response)
             return size
         raise status_error(response, f"a blob of {repository.name}", at_mirror=at_mirror)
 
@@ -199,7 +200,8 @@ class RegistryClient:
         """Ask the registry of `target` to mount `digest` from `from_repository` (a path on
         that same registry, e.g. `docker.io/library/redis`). True when mounted (201); False
         when the registry started an ordinary upload instead (that upload is cancelled) or
-        when `from_repository` is not on the same host once registries.conf is applied."""
+        when `from_repository` is not on the same host once registries.conf is applied.
+        ValueError when `from_repository` is not a repository path."""
         if not all(is_valid_path_component(c) for c in from_repository.split("/")):
             raise ValueError(f"{from_repository!r} is not a repository path")
         endpoint = self.conf.resolve(target)
@@ -229,7 +231,7 @@ class RegistryClient:
 def _int_header(response: BaseHTTPResponse, name: str, repository: Reference) -> int:
     value = response.headers.get(name, "")
     if not value.isdigit():
-        body_head(response)
+        discard(response)
         raise TransferError(ErrorKind.UNKNOWN, f"{repository.name}: the registry's {name} "
                             f"is {value[:40]!r}, not a size")
     return int(value)

@@ -3,8 +3,9 @@
 Rule: a login goes only to the registry it belongs to (looked up by the physical name, see
 containers_conf) and to the token realm that registry's challenge names, and never over plain
 http unless that host is a loopback address or registries.conf marks it insecure. HEAD and GET
-share the pull token (one cache entry per host and scope); a host that asked for Basic gets it
-up front afterwards. A refused token request is classified by side (source or mirror).
+share the pull token (one cache entry per host and scope); a host that asked for a token or
+for Basic is answered up front afterwards, without another 401 round trip. A refused token
+request is classified by side (source or mirror).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from dataclasses import dataclass
 from bot.containers_conf import Credentials, Endpoint, Login, RegistriesConf, is_loopback
 from bot.errors import ErrorKind, TransferError
 
-MAX_TOKEN_BODY = 1 << 20
 DEFAULT_TOKEN_LIFETIME = 60.0  # seconds, as the token specification assumes when none is given
 EXPIRY_MARGIN = 10.0
 # (url, headers) -> (status, body): a GET at the token realm, supplied by the transport.
@@ -56,15 +56,21 @@ class Authenticator:
         self._get = get
         self._tokens: dict[tuple[str, tuple[str, ...]], tuple[str, float]] = {}
         self._basic_hosts: set[str] = set()
+        self._bearer: dict[str, Challenge] = {}
         self._lock = threading.Lock()
 
-    def cached(self, endpoint: Endpoint, scopes: Sequence[str]) -> str | None:
-        """The Authorization value to send before any challenge, if one is known."""
+    def cached(self, endpoint: Endpoint, scopes: Sequence[str], at_mirror: bool) -> str | None:
+        """The Authorization value to send up front: a token still valid for these scopes; a
+        new one when the host is known to want tokens (no 401 round trip per repository, nor
+        when a token expires mid-upload); Basic for a host that asked for it."""
         with self._lock:
             token = self._tokens.get((endpoint.host, tuple(scopes)))
             basic = endpoint.host in self._basic_hosts
+            bearer = self._bearer.get(endpoint.host)
         if token and token[1] > time.monotonic():
             return token[0]
+        if bearer is not None and scopes:
+            return self._bearer_answer(endpoint, bearer, scopes, at_mirror)
         login = self.credentials.for_name(endpoint.name)
         return login.basic if basic and login else None
 
@@ -73,8 +79,8 @@ class Authenticator:
         """The Authorization value that answers the challenge in `header` (a 401's
         WWW-Authenticate) for `endpoint` reached over `scheme`."""
         challenge = Challenge.parse(header)
-        login = self.credentials.for_name(endpoint.name)
         if challenge.scheme == "basic":
+            login = self.credentials.for_name(endpoint.name)
             if login is None:
                 raise TransferError(refused(at_mirror), f"{endpoint.registry} requires a login; "
                                     "none is configured for it")
@@ -87,6 +93,14 @@ class Authenticator:
         if challenge.scheme != "bearer" or not challenge.params.get("realm"):
             raise TransferError(ErrorKind.UNKNOWN, f"{endpoint.registry}: unsupported auth "
                                 f"challenge {challenge.scheme!r}")
+        with self._lock:  # remembered without its scope, which names one repository
+            self._bearer[endpoint.host] = Challenge(challenge.scheme, {
+                key: value for key, value in challenge.params.items() if key != "scope"})
+        return self._bearer_answer(endpoint, challenge, scopes, at_mirror)
+
+    def _bearer_answer(self, endpoint: Endpoint, challenge: Challenge, scopes: Sequence[str],
+                       at_mirror: bool) -> str:
+        login = self.credentials.for_name(endpoint.name)
         token, lifetime = self._token(endpoint, challenge, scopes, login, at_mirror)
         with self._lock:
             self._tokens[(endpoint.host, tuple(scopes))] = (
@@ -100,6 +114,9 @@ class Authenticator:
                login: Login | None, at_mirror: bool) -> tuple[str, float]:
         realm = challenge.params["realm"]
         parts = urllib.parse.urlsplit(realm)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise TransferError(ErrorKind.UNKNOWN, f"{endpoint.registry}: token realm "
+                                f"{realm[:100]!r} is not an http(s) URL")
         wanted = [s for s in challenge.params.get("scope", "").split() if s]
         wanted += [s for s in scopes if s not in wanted]
         query = [("service", challenge.params["service"])] if challenge.params.get("service") else []
@@ -114,14 +131,22 @@ class Authenticator:
         if status != 200:
             why = (f"; its login was not sent to {parts.netloc} over plain http" if withheld
                    else "")
-            raise TransferError(refused(at_mirror), f"{endpoint.registry}: the token service "
-                                f"refused access (HTTP {status}){why}")
+            raise TransferError(_token_refusal(status, at_mirror), f"{endpoint.registry}: the "
+                                f"token service answered HTTP {status}{why}")
         return _parse_token(body, endpoint, at_mirror)
+
+
+def _token_refusal(status: int, at_mirror: bool) -> ErrorKind:
+    if status in {401, 403}:
+        return refused(at_mirror)
+    if status == 429:
+        return ErrorKind.RATE_LIMITED
+    return ErrorKind.SERVER_ERROR if status >= 500 else ErrorKind.UNKNOWN
 
 
 def _parse_token(body: bytes, endpoint: Endpoint, at_mirror: bool) -> tuple[str, float]:
     try:
-        payload = json.loads(body[:MAX_TOKEN_BODY])
+        payload = json.loads(body)
         token = payload.get("token") or payload.get("access_token")
         lifetime = float(payload.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
     except (ValueError, AttributeError, TypeError):

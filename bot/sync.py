@@ -23,14 +23,10 @@ from typing import TypeVar
 from bot.errors import ErrorKind, TransferError
 from bot.oci import Manifest, blobs, human_size, image_size, select_platforms, signature_tags
 from bot.reference import Reference
-from bot.sync_copy import (
-    DEFAULT_COPY_PROCESSES,
-    BlobStager,
-    CopyEngine,
-    Part,
-)
+from bot.sync_copy import BlobStager, CopyEngine, Part
 from bot.sync_lookup import Lookups, Resolved
 from bot.sync_platforms import REPLACED_SUBSET_NOTE, SUBSET_NOTE, plan_subset
+from bot.sync_settings import DEFAULT_COPY_PROCESSES
 from bot.sync_types import Copier, Registry, RetryPolicy, SyncItem, SyncResult
 
 __all__ = ["SUBSET_NOTE", "Copier", "Registry", "RetryPolicy", "SyncItem", "SyncResult", "Syncer"]

@@ -25,8 +25,7 @@ from bot.errors import TransferError
 from bot.oci import INDEX_TYPES, Blob, Manifest, blobs, image_size
 from bot.reference import Reference
 from bot.sync_cache import BlobLocations
-
-DEFAULT_COPY_PROCESSES = 6
+from bot.sync_settings import DEFAULT_COPY_PROCESSES
 
 
 class BlobTransport(Protocol):

@@ -2,8 +2,8 @@
 
 Rule: every setting has a default that suits a 2-core runner; a value that does not parse is a
 configuration error (exit 2), never silently replaced. `MIRROR_COPY_PROCESSES` bounds the skopeo
-processes of one mirror-bot process, shared by every image it syncs (`--jobs` images at once
-share them): total skopeo processes <= MIRROR_COPY_PROCESSES whatever `--jobs` is.
+processes of one mirror-bot process, shared by every image it syncs: an index's platforms and
+`--jobs` images at once together never run more than that many skopeo processes.
 
 | variable | default | meaning |
 |---|---|---|
@@ -11,27 +11,32 @@ share them): total skopeo processes <= MIRROR_COPY_PROCESSES whatever `--jobs` i
 | MIRROR_BLOB_THRESHOLD | 32MiB | blobs at least this large are copied in ranges (or mounted) |
 | MIRROR_BLOB_CHUNK | 8MiB | the size of one range |
 | MIRROR_BLOB_PARALLEL | 8 | ranges in flight per blob (memory ~ chunk x parallel) |
-| MIRROR_BLOB_CACHE | see bot/sync_cache.py | where the mirror holds blobs; `off` disables |
+| MIRROR_BLOB_CACHE | see bot/sync_cache.py | where the mirror holds blobs; `off` disables it |
+
+Light to import: configuration is read before any command runs, the transport is not.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING
 
-from bot.blobs import DEFAULT_BLOB_COPY, BlobCopySettings, ProgressPrinter
 from bot.errors import ConfigError
 from bot.policy import SIZE_RE, SIZE_UNITS
-from bot.sync_cache import BlobLocations, default_path
-from bot.sync_copy import DEFAULT_COPY_PROCESSES, BlobStager, BlobTransport
+from bot.sync_cache import default_path
+
+if TYPE_CHECKING:
+    from bot.blobs import BlobCopySettings
+
+DEFAULT_COPY_PROCESSES = 6
 
 
-def _size(env: Mapping[str, str], name: str, default: int) -> int:
+def _size(env: Mapping[str, str], name: str) -> int | None:
     text = (env.get(name) or "").strip()
     if not text:
-        return default
+        return None
     match = SIZE_RE.match(text)
     if not match:
         raise ConfigError(f"{name}={text!r} is not a size (write bytes or e.g. 32MiB)")
@@ -41,10 +46,10 @@ def _size(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
-def _count(env: Mapping[str, str], name: str, default: int) -> int:
+def _count(env: Mapping[str, str], name: str) -> int | None:
     text = (env.get(name) or "").strip()
     if not text:
-        return default
+        return None
     if not text.isdigit() or int(text) < 1:
         raise ConfigError(f"{name}={text!r} must be a whole number of at least 1")
     return int(text)
@@ -53,8 +58,11 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
 @dataclass(frozen=True)
 class EngineSettings:
     copy_processes: int = DEFAULT_COPY_PROCESSES
-    blobs: BlobCopySettings = DEFAULT_BLOB_COPY
-    cache: Path | None = None
+    # None: the transport's own default (bot/blobs.py BlobCopySettings)
+    blob_threshold: int | None = None
+    blob_chunk: int | None = None
+    blob_parallel: int | None = None
+    cache: Path | None = None  # the blob-location cache; None: none kept
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> EngineSettings:
@@ -62,15 +70,15 @@ class EngineSettings:
         cache = (None if cache_setting.lower() == "off"
                  else Path(cache_setting) if cache_setting else default_path(env))
         return cls(
-            copy_processes=_count(env, "MIRROR_COPY_PROCESSES", DEFAULT_COPY_PROCESSES),
-            blobs=BlobCopySettings(
-                threshold=_size(env, "MIRROR_BLOB_THRESHOLD", DEFAULT_BLOB_COPY.threshold),
-                chunk_size=_size(env, "MIRROR_BLOB_CHUNK", DEFAULT_BLOB_COPY.chunk_size),
-                parallel=_count(env, "MIRROR_BLOB_PARALLEL", DEFAULT_BLOB_COPY.parallel)),
+            copy_processes=_count(env, "MIRROR_COPY_PROCESSES") or DEFAULT_COPY_PROCESSES,
+            blob_threshold=_size(env, "MIRROR_BLOB_THRESHOLD"),
+            blob_chunk=_size(env, "MIRROR_BLOB_CHUNK"),
+            blob_parallel=_count(env, "MIRROR_BLOB_PARALLEL"),
             cache=cache,
         )
 
-    def staging(self, transport: BlobTransport, progress: TextIO | None) -> BlobStager:
-        """Large blobs copied by `transport`, a line per blob on `progress` while it moves."""
-        return BlobStager(transport, BlobLocations.load(self.cache), self.blobs,
-                          ProgressPrinter(progress) if progress is not None else None)
+    def blob_copy(self, defaults: BlobCopySettings) -> BlobCopySettings:
+        """The transport's settings (`defaults`) with what the environment changed."""
+        return replace(defaults, threshold=self.blob_threshold or defaults.threshold,
+                       chunk_size=self.blob_chunk or defaults.chunk_size,
+                       parallel=self.blob_parallel or defaults.parallel)

@@ -40,6 +40,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 MAX_ERROR_BODY = 64 * 1024
+MAX_TOKEN_BODY = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -83,16 +84,24 @@ def error_message(body: bytes) -> str:
     return "; ".join(str(e.get("message", "")) for e in errors if isinstance(e, dict))[:300]
 
 
-def body_head(response: BaseHTTPResponse) -> bytes:
-    """The start of a body, read or not (a hostile registry may send gigabytes of error)."""
-    return response.read(MAX_ERROR_BODY) or response.data or b""
+def discard(response: BaseHTTPResponse) -> bytes:
+    """Done with an answer: its first bytes are returned and the connection goes back to the
+    pool, or is closed when more is left (a hostile registry may send gigabytes)."""
+    try:
+        head = response.read(MAX_ERROR_BODY) or response.data or b""
+        if response.read(1):
+            response.close()
+    except (HTTPError, OSError):
+        response.close()
+        head = b""
+    response.release_conn()
+    return head
 
 
 def status_error(response: BaseHTTPResponse, what: str, *, at_mirror: bool) -> TransferError:
     """The TransferError for an unwanted answer to a request about `what`."""
     status = response.status
-    message = error_message(body_head(response))
-    response.release_conn()
+    message = error_message(discard(response))
     detail = f"{what}: HTTP {status}" + (f": {message}" if message else "")
     if status in {401, 403}:
         kind = refused(at_mirror) if status == 401 or at_mirror else ErrorKind.DENIED
@@ -139,12 +148,12 @@ class Transport:
 
     def request(self, endpoint: Endpoint, method: str, path: str, *, scopes: Sequence[str] = (),
                 at_mirror: bool = False, headers: Mapping[str, str] | None = None,
-                body: bytes | None = None, stream: bool = False) -> BaseHTTPResponse:
+                body: bytes | memoryview | None = None, stream: bool = False) -> BaseHTTPResponse:
         """Send to the registry, answering one auth challenge; redirects are returned as they
         are (see `follow`). `stream` leaves the body unread (release it when done)."""
         scheme = self.scheme(endpoint)
         sent = {"User-Agent": USER_AGENT, **(headers or {})}
-        authorization = self.auth.cached(endpoint, scopes)
+        authorization = self.auth.cached(endpoint, scopes, at_mirror)
         for attempt in (1, 2):
             if authorization:
                 sent["Authorization"] = authorization
@@ -153,34 +162,32 @@ class Transport:
             challenge = response.headers.get("WWW-Authenticate")
             if response.status != 401 or not challenge or attempt == 2:
                 return response
-            response.drain_conn()
-            response.release_conn()
+            discard(response)
             authorization = self.auth.answer(endpoint, scheme, scopes, challenge, at_mirror)
         raise AssertionError("unreachable")
 
     def follow(self, endpoint: Endpoint, response: BaseHTTPResponse, url: str, method: str,
-               headers: Mapping[str, str], *, scopes: Sequence[str] = (), stream: bool = False,
-               ) -> tuple[BaseHTTPResponse, str]:
+               headers: Mapping[str, str], *, scopes: Sequence[str] = (), at_mirror: bool = False,
+               stream: bool = False) -> tuple[BaseHTTPResponse, str]:
         """Follow redirects from `response` (an answer to `url`); our Authorization goes
         along only while the host stays the same. Returns the last answer and its URL."""
-        authorization = self.auth.cached(endpoint, scopes)
-        if authorization:
-            headers = {**headers, "Authorization": authorization}
         for _ in range(MAX_REDIRECTS):
             location = response.headers.get("Location")
             if response.status not in REDIRECTS or not location:
                 return response, url
-            response.drain_conn()
-            response.release_conn()
+            discard(response)
             url = urllib.parse.urljoin(url, location)
-            same_host = urllib.parse.urlsplit(url).netloc == endpoint.host
-            sent = {k: v for k, v in headers.items() if same_host or k.lower() != "authorization"}
+            sent = dict(headers)
+            if urllib.parse.urlsplit(url).netloc == endpoint.host:
+                authorization = self.auth.cached(endpoint, scopes, at_mirror)
+                if authorization:
+                    sent["Authorization"] = authorization
             response = self.open_url(url, method, sent, stream=stream, host=endpoint.host)
         raise TransferError(ErrorKind.UNKNOWN, f"{endpoint.host}: more than {MAX_REDIRECTS} "
                             "redirects")
 
     def open_url(self, url: str, method: str = "GET", headers: Mapping[str, str] | None = None, *,
-                 body: bytes | None = None, stream: bool = False, host: str = "",
+                 body: bytes | memoryview | None = None, stream: bool = False, host: str = "",
                  ) -> BaseHTTPResponse:
         """A request to an absolute URL on another host (a redirect target, an upload location
         elsewhere): no credentials are added."""
@@ -221,7 +228,8 @@ class Transport:
         return self.pool.connection_from_host(parts.host, parts.port, scheme, pool_kwargs=kwargs)
 
     def _open(self, endpoint: Endpoint, scheme: str, method: str, path: str, *,
-              headers: Mapping[str, str], body: bytes | None, stream: bool) -> BaseHTTPResponse:
+              headers: Mapping[str, str], body: bytes | memoryview | None,
+              stream: bool) -> BaseHTTPResponse:
         try:
             return self._pool(endpoint, scheme).urlopen(
                 method, path, body=body, headers=dict(headers), retries=self._retry.new(),
@@ -230,5 +238,7 @@ class Transport:
             raise transport_error(endpoint.host, error, self.timeout) from error
 
     def _get_token(self, url: str, headers: dict[str, str]) -> tuple[int, bytes]:
-        response = self.open_url(url, "GET", headers)
-        return response.status, response.data
+        response = self.open_url(url, "GET", headers, stream=True)
+        body = response.read(MAX_TOKEN_BODY)
+        discard(response)
+        return response.status, body

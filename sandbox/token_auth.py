@@ -2,6 +2,8 @@
 
 The registry is configured with `auth: token:` and trusts a self-signed certificate; this server
 hands out JWTs signed with its key (x5c header), checking Basic credentials when a user is set.
+It records every request with the Authorization header it carried, so tests can tell which
+credentials went where; it listens on loopback unless given another local address.
 """
 
 from __future__ import annotations
@@ -9,10 +11,12 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from sandbox.http_server import QuietHandler, serving
+from sandbox.http_server import QuietHandler
 
 SERVICE = "sandbox-registry"
 ISSUER = "sandbox-token-issuer"
@@ -34,6 +38,7 @@ class TokenServer:
     users: dict[str, str] = field(default_factory=dict)
     realm: str = ""
     requests: list[str] = field(default_factory=list)
+    authorizations: list[str | None] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -61,8 +66,8 @@ class TokenServer:
             if self.users.get(user) != password:
                 return 401, {"details": "bad credentials"}
         access = []
-        if scope:
-            kind, name, actions = scope.split(":")
+        for item in scope.split():
+            kind, name, actions = item.split(":")
             access.append({"type": kind, "name": name, "actions": actions.split(",")})
         now = int(dt.datetime.now(dt.UTC).timestamp())
         claims = {"iss": ISSUER, "sub": "sandbox", "aud": SERVICE, "exp": now + 300,
@@ -73,12 +78,13 @@ class TokenServer:
 
 
 @contextmanager
-def serve_tokens(server: TokenServer) -> Iterator[TokenServer]:
+def serve_tokens(server: TokenServer, address: str = "127.0.0.1") -> Iterator[TokenServer]:
     class Handler(QuietHandler):
         def do_GET(self) -> None:
             query = parse_qs(urlsplit(self.path).query)
             server.requests.append(self.path)
-            status, payload = server.token(query.get("scope", [""])[0],
+            server.authorizations.append(self.headers.get("Authorization"))
+            status, payload = server.token(" ".join(query.get("scope", [])),
                                            self.headers.get("Authorization"))
             data = json.dumps(payload).encode()
             self.send_response(status)
@@ -87,6 +93,12 @@ def serve_tokens(server: TokenServer) -> Iterator[TokenServer]:
             self.end_headers()
             self.wfile.write(data)
 
-    with serving(Handler) as port:
-        server.realm = f"http://127.0.0.1:{port}/token"
+    httpd = ThreadingHTTPServer((address, 0), Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    server.realm = f"http://{address}:{httpd.server_address[1]}/token"
+    try:
         yield server
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

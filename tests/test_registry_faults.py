@@ -17,11 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from bot import authfile
+from bot.containers_conf import Credentials, RegistriesConf
 from bot.naming import Namer
 from bot.reference import Reference, parse
-from bot.registry import Credentials, RegistriesConf, RegistryClient
+from bot.registry import RegistryClient
 from bot.skopeo import Skopeo
 from bot.sync import RetryPolicy, Syncer, SyncItem
+from bot.transport import HttpRetry
 from sandbox.fault_proxy import FaultProxy, Rule, serve_proxy
 from tests.conftest import MIRROR_PASSWORD, MIRROR_USER, REPO_ROOT, Sandbox
 
@@ -38,10 +41,12 @@ class FaultyBed:
         credentials = Credentials()
         credentials.add(self.mirror.host, MIRROR_USER, MIRROR_PASSWORD)
         conf = RegistriesConf.load(self.conf)
-        return Syncer(RegistryClient(conf, credentials, timeout),
-                      Skopeo(self.conf, credentials, timeout=120),
-                      RetryPolicy(attempts=attempts, base_delay=0.01),
-                      sleep=delays.append if delays is not None else time.sleep)
+        sleep = delays.append if delays is not None else time.sleep
+        client = RegistryClient(conf, credentials, timeout,
+                                retry=HttpRetry(attempts=attempts, backoff=0.01), sleep=sleep,
+                                mirrors=[self.mirror.host])
+        return Syncer(client, Skopeo(self.conf, credentials, timeout=120),
+                      RetryPolicy(attempts=attempts, base_delay=0.01), sleep=sleep)
 
     def item(self, name: str) -> SyncItem:
         source = parse(f"docker.io/library/{name}:1.0")
@@ -76,14 +81,18 @@ def test_5xx_answers_are_retried_then_copied(faulty: FaultyBed, name: str) -> No
     assert [h[2] for h in faulty.upstream.hits] == ["status", "status"]
 
 
-def test_429_with_retry_after_is_honoured(faulty: FaultyBed, name: str) -> None:
+def test_429_with_retry_after_is_honoured_by_the_transport(faulty: FaultyBed, name: str) -> None:
     faulty.testbed.seed(name)
     faulty.upstream.add(Rule("status", "HEAD", "/manifests/", times=1, status=429,
                              headers={"Retry-After": "4"}))
+    faulty.upstream.add(Rule("status", "HEAD", "/manifests/", times=1, status=503))
     delays: list[float] = []
-    result = faulty.syncer(delays=delays).sync(faulty.item(name))
+    result = faulty.syncer(attempts=3, delays=delays).sync(faulty.item(name))
     assert result.status == "copied"
-    assert delays == [4.0]
+    assert delays[0] == 4.0  # Retry-After, then a backoff with jitter for the 503
+    assert len(delays) == 2 and 0.01 <= delays[1] <= 0.02
+    heads = [h for h in faulty.upstream.hits if h[0] == "HEAD"]
+    assert [h[2] for h in heads] == ["status", "status"]
 
 
 def test_persistent_5xx_is_a_failure_and_nothing_is_recorded(faulty: FaultyBed, name: str) -> None:
@@ -127,8 +136,10 @@ def test_a_copy_killed_midway_completes_when_run_again(faulty: FaultyBed, name: 
                                                        tmp_path: Path) -> None:
     image = faulty.testbed.seed(name, layer_sizes=(100_000, 50_000))
     hold = faulty.mirror.add(Rule("delay", "PUT", "/blobs/uploads/", times=1, delay=60))
+    temp = tmp_path / "tmp"
+    temp.mkdir()
     env = faulty.testbed.env(CONTAINERS_REGISTRIES_CONF=str(faulty.conf),
-                             MIRROR_REGISTRY=faulty.mirror.host)
+                             MIRROR_REGISTRY=faulty.mirror.host, TMPDIR=str(temp))
     process = subprocess.Popen([sys.executable, "-m", "bot", "sync", "--json",
                                 f"docker.io/library/{name}:1.0"], env=env, cwd=REPO_ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -139,6 +150,7 @@ def test_a_copy_killed_midway_completes_when_run_again(faulty: FaultyBed, name: 
     assert hold.times == 0, "the copy never reached the mirror"
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
+    assert len(authfile_dirs(temp)) == 1  # SIGKILL cannot be caught: the next run removes it
     target = parse(f"{faulty.mirror.host}/docker.io/library/{name}:1.0")
     assert faulty.mirrored_digest(target) is None  # nothing half-written is served as the tag
     faulty.mirror.clear()
@@ -147,3 +159,53 @@ def test_a_copy_killed_midway_completes_when_run_again(faulty: FaultyBed, name: 
                            capture_output=True, text=True, timeout=120, check=False)
     assert rerun.returncode == 0, rerun.stderr
     assert faulty.mirrored_digest(target) == image.index_digest
+    assert authfile_dirs(temp) == []
+
+
+def authfile_dirs(folder: Path) -> list[Path]:
+    return sorted(folder.glob(f"{authfile.PREFIX}*"))
+
+
+def test_sigterm_during_a_copy_leaves_no_authfile_and_no_skopeo(faulty: FaultyBed, name: str,
+                                                                 tmp_path: Path) -> None:
+    faulty.testbed.seed(name, layer_sizes=(100_000, 50_000))
+    faulty.upstream.add(Rule("delay", "GET", "/blobs/", times=-1, delay=60))  # a slow upstream
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = faulty.testbed.env(CONTAINERS_REGISTRIES_CONF=str(faulty.conf),
+                             MIRROR_REGISTRY=faulty.mirror.host, TMPDIR=str(temp))
+    process = subprocess.Popen([sys.executable, "-m", "bot", "sync", f"docker.io/library/{name}:1.0"],
+                               env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        children: list[int] = []
+        while not (any(d.glob("*.json") for d in authfile_dirs(temp)) and children):
+            assert time.monotonic() < deadline and process.poll() is None, "skopeo never ran"
+            time.sleep(0.05)
+            children = child_pids(process.pid)
+        assert [d.stat().st_mode & 0o777 for d in authfile_dirs(temp)] == [0o700]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == -signal.SIGTERM
+        assert authfile_dirs(temp) == []
+        deadline = time.monotonic() + 30
+        while any(Path(f"/proc/{pid}").exists() for pid in children):  # reaped by init
+            assert time.monotonic() < deadline, "skopeo outlived the run"
+            time.sleep(0.05)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def child_pids(parent: int) -> list[int]:
+    """Processes whose parent is `parent`, read from /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            children.append(int(stat.parent.name))
+    return children

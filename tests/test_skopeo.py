@@ -1,19 +1,24 @@
-"""The skopeo runner: classification, redaction, credentials never on the command line."""
+"""The skopeo runner: classification by kind and side, redaction, credentials only in a private
+authfile that is gone when the run is."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from bot.errors import TransferError
+from bot import authfile
+from bot.containers_conf import Credentials
+from bot.errors import ErrorKind, TransferError
 from bot.redaction import redact
 from bot.reference import Reference, parse
-from bot.registry import Credentials
 from bot.skopeo import Skopeo, classify, docker_arg
 from bot.sync import RetryPolicy, Syncer
 from tests.conftest import MIRROR_PASSWORD, MIRROR_USER, Sandbox
+
+BLOB = "sha256:" + "a" * 64
 
 
 @pytest.mark.parametrize(("stderr", "kind"), [
@@ -27,9 +32,21 @@ from tests.conftest import MIRROR_PASSWORD, MIRROR_USER, Sandbox
     ("x509: certificate signed by unknown authority", "network"),
     ("received unexpected HTTP status: 503 Service Unavailable", "server_error"),
     ("something nobody has seen", "unknown"),
+    # skopeo 1.9.3's own words, by side: the destination is always the mirror
+    (f"copying image 1/2 from manifest list: trying to reuse blob {BLOB} at destination: "
+     f"checking whether a blob {BLOB} exists in 127.0.0.1:1/x/probe: unauthorized: "
+     "authentication required", "mirror_unauthorized"),
+    ("initializing source docker://private.example.io/x:1: reading manifest 1 in "
+     "127.0.0.1:1/private.example.io/x: unauthorized: authentication required", "unauthorized"),
+    ("writing blob: initiating layer upload to /v2/x/blobs/uploads/ in 127.0.0.1:1: denied: "
+     "rejected", "mirror_unauthorized"),
+    ("writing manifest: uploading manifest 1.0 to 127.0.0.1:1/x: unauthorized: authentication "
+     "required", "mirror_unauthorized"),
+    (f"copying image: writing blob: reading blob {BLOB}: fetching blob: unauthorized: "
+     "authentication required", "unauthorized"),
 ])
 def test_stderr_is_classified(stderr: str, kind: str) -> None:
-    assert classify(stderr) == kind
+    assert classify(stderr) == ErrorKind(kind)
 
 
 def test_redaction_removes_secrets_userinfo_and_tokens() -> None:
@@ -49,12 +66,13 @@ def test_copy_passes_credentials_in_a_private_authfile_only(testbed: Sandbox, na
     image = testbed.seed(name)
     seen = tmp_path / "argv.txt"
     wrapper = tmp_path / "skopeo-wrapper"
-    # A wrapper around the real skopeo that records its argv and the authfile's mode.
+    # A wrapper around the real skopeo that records its argv and the authfile's and its
+    # directory's modes.
     wrapper.write_text(
         "#!/bin/sh\n"
         f'printf "%s\\n" "$@" > {seen}\n'
         'prev=""; for a in "$@"; do if [ "$prev" = "--authfile" ]; then '
-        f'stat -c %a "$a" >> {seen}; fi; prev="$a"; done\n'
+        f'stat -c %a "$a" "$(dirname "$a")" >> {seen}; fi; prev="$a"; done\n'
         'exec skopeo "$@"\n')
     wrapper.chmod(0o755)
     credentials = Credentials()
@@ -65,10 +83,46 @@ def test_copy_passes_credentials_in_a_private_authfile_only(testbed: Sandbox, na
     skopeo.copy(source, target)
     lines = seen.read_text().splitlines()
     assert MIRROR_PASSWORD not in "\n".join(lines)
-    assert lines[-1] == "600"
-    authfile = lines[lines.index("--authfile") + 1]
-    assert not os.path.exists(authfile)
+    assert lines[-2:] == ["600", "700"]
+    authfile_path = Path(lines[lines.index("--authfile") + 1])
+    assert authfile_path.parent.name.startswith(f"{authfile.PREFIX}{os.getpid()}-")
+    assert not authfile_path.exists() and authfile_path.parent.exists()
     assert "--all" in lines and "--preserve-digests" in lines
+    skopeo.close()
+    assert not authfile_path.parent.exists()
+
+
+def test_a_mirror_that_refuses_the_push_is_mirror_unauthorized(testbed: Sandbox, name: str) -> None:
+    image = testbed.seed(name)
+    credentials = Credentials()
+    credentials.add(testbed.mirror.host, MIRROR_USER, "wrong-password")
+    skopeo = Skopeo(testbed.registries_conf, credentials, timeout=60)
+    with pytest.raises(TransferError) as caught:
+        skopeo.copy(parse(f"docker.io/library/{name}@{image.index_digest}"),
+                    parse(f"{testbed.mirror.host}/refused/{name}:1.0"))
+    assert caught.value.kind == ErrorKind.MIRROR_UNAUTHORIZED and caught.value.transient
+    testbed.seed(name, registry=testbed.private, prefix="private.example.io")
+    with pytest.raises(TransferError) as caught:  # a source that refuses us: final
+        skopeo.copy(parse(f"private.example.io/{name}:1.0"),
+                    parse(f"{testbed.mirror.host}/refused/{name}:1.0"))
+    assert caught.value.kind == ErrorKind.UNAUTHORIZED and not caught.value.transient
+    skopeo.close()
+
+
+def test_stale_authfile_directories_of_gone_runs_are_removed(tmp_path: Path) -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    me = os.getpid()
+    started = authfile._start_time(me)
+    dead = tmp_path / f"{authfile.PREFIX}{gone.pid}-{started}-abc"
+    reused = tmp_path / f"{authfile.PREFIX}{me}-1{started}-abc"  # our pid, another start: reused
+    live = tmp_path / f"{authfile.PREFIX}{me}-{started}-abc"
+    other = tmp_path / "mirror-bot-something-else"
+    for folder in (dead, reused, live, other):
+        folder.mkdir()
+        (folder / "auth.json").write_text("{}")
+    assert sorted(authfile.remove_stale(tmp_path)) == sorted([dead, reused])
+    assert live.exists() and other.exists() and not dead.exists() and not reused.exists()
 
 
 def test_skopeo_failure_is_classified_and_redacted(testbed: Sandbox) -> None:
@@ -79,6 +133,7 @@ def test_skopeo_failure_is_classified_and_redacted(testbed: Sandbox) -> None:
         skopeo.copy(parse("docker.io/library/absent-image:1"), parse("127.0.0.1:9/x:1"))
     assert caught.value.kind == "not_found"
     assert "fake-secret-value" not in caught.value.message
+    skopeo.close()
 
 
 class Flaky:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.blobs import DEFAULT_BLOB_COPY, BlobCopySettings
 from bot.errors import ConfigError
 from bot.sync_cache import BlobLocations, default_path
 from bot.sync_settings import EngineSettings
@@ -93,14 +94,16 @@ def test_settings_parse_sizes_counts_and_the_cache_switch(tmp_path: Path) -> Non
         "MIRROR_COPY_PROCESSES": "2", "MIRROR_BLOB_THRESHOLD": "64MiB",
         "MIRROR_BLOB_CHUNK": "1048576", "MIRROR_BLOB_PARALLEL": "3",
         "XDG_CACHE_HOME": str(tmp_path)})
-    assert (settings.copy_processes, settings.blobs.threshold, settings.blobs.chunk_size,
-            settings.blobs.parallel) == (2, 64 << 20, 1 << 20, 3)
+    blobs = settings.blob_copy(DEFAULT_BLOB_COPY)
+    assert (settings.copy_processes, blobs.threshold, blobs.chunk_size,
+            blobs.parallel) == (2, 64 << 20, 1 << 20, 3)
     assert settings.cache == tmp_path / "mirror-bot" / "blob-locations.json"
     assert EngineSettings.from_env({"MIRROR_BLOB_CACHE": "off"}).cache is None
     assert EngineSettings.from_env({"MIRROR_BLOB_CACHE": "/x/y.json"}).cache == Path("/x/y.json")
     defaults = EngineSettings.from_env({})
-    assert (defaults.copy_processes, defaults.blobs.threshold, defaults.blobs.chunk_size,
-            defaults.blobs.parallel) == (6, 32 << 20, 8 << 20, 8)
+    assert defaults.copy_processes == 6
+    assert defaults.blob_copy(DEFAULT_BLOB_COPY) == DEFAULT_BLOB_COPY == BlobCopySettings(
+        threshold=32 << 20, chunk_size=8 << 20, parallel=8)
 
 
 @pytest.mark.parametrize(("name", "value"), [

@@ -1,0 +1,261 @@
+"""Blob API against real registries and against blob servers that misbehave: ranged copies,
+fallbacks to one stream, lies detected, redirects without our credentials, mounts, push checks.
+Every copy that succeeds is checked by hashing what the mirror serves."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.blobs import BlobCopySettings, BlobProgress, ProgressPrinter
+from bot.containers_conf import Credentials, RegistriesConf
+from bot.errors import ConfigError, ErrorKind, TransferError
+from bot.reference import Reference, parse
+from bot.registry import RegistryClient
+from bot.transport import HttpRetry
+from sandbox.blob_servers import BlobServer, serve_blobs
+from tests.conftest import MIRROR_PASSWORD, MIRROR_USER, Sandbox
+
+KiB = 1024
+CHUNK = 64 * KiB
+SOURCE = parse("upstream.example.io/team/big")
+
+
+def blob(size: int) -> bytes:
+    return os.urandom(size)
+
+
+def client(testbed: Sandbox, tmp_path: Path, server: BlobServer | None = None,
+           *, with_mirror_creds: bool = True) -> RegistryClient:
+    conf = tmp_path / "registries.conf"
+    text = testbed.registries_conf.read_text()
+    if server is not None:
+        text += (f'\n[[registry]]\nprefix = "upstream.example.io"\nlocation = "{server.host}"\n'
+                 'insecure = true\n')
+    conf.write_text(text)
+    credentials = Credentials()
+    if with_mirror_creds:
+        credentials.add(testbed.mirror.host, MIRROR_USER, MIRROR_PASSWORD)
+    return RegistryClient(RegistriesConf.load(conf), credentials, 10,
+                          retry=HttpRetry(attempts=2, backoff=0.01), mirrors=[testbed.mirror.host])
+
+
+def mirrored(testbed: Sandbox, repository: str, digest: str) -> str | None:
+    """sha256 of what the mirror serves for the blob, fetched directly; None if absent."""
+    login = base64.b64encode(f"{MIRROR_USER}:{MIRROR_PASSWORD}".encode()).decode()
+    request = urllib.request.Request(f"http://{testbed.mirror.host}/v2/{repository}/blobs/{digest}",
+                                     headers={"Authorization": f"Basic {login}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return "sha256:" + hashlib.sha256(answer.read()).hexdigest()
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return None
+        raise
+
+
+def uploads(testbed: Sandbox, repository: str) -> list[tuple[str, int]]:
+    """(method, status) of the upload requests the mirror answered for `repository`, but for
+    challenges; its access log is read, so this counts what really reached it."""
+    prefix = f"/v2/{repository}/blobs/uploads/"
+    return [(method, status) for method, path, status in testbed.mirror.requests()
+            if path.startswith(prefix) and status != 401]
+
+
+def committed_once(testbed: Sandbox, repository: str) -> bool:
+    """One upload: a POST, PATCHes, one PUT that the mirror accepted."""
+    methods = [m for m, _ in uploads(testbed, repository)]
+    return (methods[0], methods[-1]) == ("POST", "PUT") and methods.count("POST") == 1 and (
+        uploads(testbed, repository)[-1][1] == 201 and set(methods[1:-1]) <= {"PATCH"})
+
+
+def cancelled(testbed: Sandbox, repository: str) -> bool:
+    """The upload was cancelled (DELETE answered 204) and never committed."""
+    answered = uploads(testbed, repository)
+    return answered[-1] == ("DELETE", 204) and all(m != "PUT" for m, _ in answered)
+
+
+@pytest.fixture
+def served(request: pytest.FixtureRequest) -> Iterator[BlobServer]:
+    options = getattr(request, "param", {})
+    with serve_blobs(BlobServer(**options)) as server:
+        yield server
+
+
+def target(testbed: Sandbox, name: str) -> Reference:
+    return parse(f"{testbed.mirror.host}/blobs/{name}")
+
+
+def test_ranged_copy_between_real_registries_keeps_the_digest(testbed: Sandbox, name: str,
+                                                              tmp_path: Path) -> None:
+    image = testbed.seed(name, layer_sizes=(300 * KiB, 2048))
+    sizes = {d: (image.layout / "blobs" / "sha256" / d[7:]).stat().st_size for d in image.blobs}
+    digest = max(sizes, key=sizes.__getitem__)
+    source = parse(f"docker.io/library/{name}")
+    registry = client(testbed, tmp_path)
+    assert registry.blob_size(source, digest) == sizes[digest]
+    testbed.upstream.mark()
+    registry.copy_blob(source, target(testbed, name), digest, sizes[digest], chunk_size=CHUNK,
+                       parallel=3)
+    gets = [p for m, p, _ in testbed.upstream.requests() if m == "GET" and digest in p]
+    assert len(gets) == -(-sizes[digest] // CHUNK)  # one GET per range
+    assert mirrored(testbed, f"blobs/{name}", digest) == digest
+    assert registry.blob_size(target(testbed, name), digest) == sizes[digest]
+    assert committed_once(testbed, f"blobs/{name}")
+
+
+@pytest.mark.parametrize("served", [{"mode": "honest", "rate": 2 * 1024 * KiB}], indirect=True)
+def test_ranges_are_fetched_at_most_parallel_at_a_time(testbed: Sandbox, name: str,
+                                                       tmp_path: Path, served: BlobServer) -> None:
+    data = blob(20 * CHUNK + 5)
+    digest = served.add(data)
+    client(testbed, tmp_path, served).copy_blob(SOURCE, target(testbed, name), digest, len(data),
+                                                chunk_size=CHUNK, parallel=4)
+    assert served.ranged_gets() == 21 and served.plain_gets() == 0
+    assert 1 < served.most_in_flight <= 4
+    assert mirrored(testbed, f"blobs/{name}", digest) == digest
+    assert committed_once(testbed, f"blobs/{name}")
+
+
+@pytest.mark.parametrize(("served", "gets"), [
+    ({"mode": "ignore_range"}, (1, 0)),         # the 200 answer to the first range is the stream
+    ({"mode": "refuse_range"}, (1, 1)),         # 416, then one plain GET
+    ({"mode": "wrong_content_range"}, (1, 1)),  # a Content-Range that was not asked for
+], indirect=["served"])
+def test_unusable_ranges_fall_back_to_one_stream(testbed: Sandbox, name: str, tmp_path: Path,
+                                                 served: BlobServer, gets: tuple[int, int]) -> None:
+    data = blob(5 * CHUNK + 7)
+    digest = served.add(data)
+    client(testbed, tmp_path, served).copy_blob(SOURCE, target(testbed, name), digest, len(data),
+                                                chunk_size=CHUNK, parallel=4)
+    assert (served.ranged_gets(), served.plain_gets()) == gets
+    assert mirrored(testbed, f"blobs/{name}", digest) == digest
+    assert committed_once(testbed, f"blobs/{name}")
+
+
+@pytest.mark.parametrize("served", [{"mode": "wrong_bytes"}], indirect=True)
+def test_bytes_that_do_not_hash_to_the_digest_commit_nothing(testbed: Sandbox, name: str,
+                                                             tmp_path: Path,
+                                                             served: BlobServer) -> None:
+    data = blob(3 * CHUNK)
+    digest = served.add(data)
+    with pytest.raises(TransferError) as caught:
+        client(testbed, tmp_path, served).copy_blob(SOURCE, target(testbed, name), digest,
+                                                    len(data), chunk_size=CHUNK, parallel=2)
+    assert caught.value.kind == ErrorKind.DIGEST_MISMATCH
+    assert mirrored(testbed, f"blobs/{name}", digest) is None
+    assert cancelled(testbed, f"blobs/{name}")
+
+
+@pytest.mark.parametrize(("served", "gets"), [
+    ({"short_body": True}, (3, 0)),                          # three tries of the one range
+    ({"short_body": True, "mode": "ignore_range"}, (1, 2)),  # a stream, read on twice
+], indirect=["served"])
+def test_a_short_body_is_detected(testbed: Sandbox, name: str, tmp_path: Path,
+                                  served: BlobServer, gets: tuple[int, int]) -> None:
+    data = blob(CHUNK)
+    digest = served.add(data)
+    with pytest.raises(TransferError) as caught:
+        client(testbed, tmp_path, served).copy_blob(SOURCE, target(testbed, name), digest,
+                                                    len(data), chunk_size=CHUNK, parallel=2)
+    assert caught.value.kind == ErrorKind.NETWORK and caught.value.transient
+    assert (served.ranged_gets(), served.plain_gets()) == gets
+    assert mirrored(testbed, f"blobs/{name}", digest) is None
+    assert cancelled(testbed, f"blobs/{name}")
+
+
+@pytest.mark.parametrize("refuse_ranges", [False, True])
+def test_redirects_to_storage_never_carry_our_credentials(testbed: Sandbox, name: str,
+                                                          tmp_path: Path,
+                                                          refuse_ranges: bool) -> None:
+    storage = BlobServer(hostname="localhost", refuse_ranges=refuse_ranges)
+    with serve_blobs(storage), serve_blobs(BlobServer(storage=storage,
+                                                      users={"u": "fake-upstream-pass"})) as front:
+        data = blob(4 * CHUNK + 1)
+        digest = front.add(data)
+        storage.blobs = front.blobs
+        registry = client(testbed, tmp_path, front)
+        registry.credentials.add(front.host, "u", "fake-upstream-pass")
+        registry.copy_blob(SOURCE, target(testbed, name), digest, len(data), chunk_size=CHUNK,
+                           parallel=2)
+    assert mirrored(testbed, f"blobs/{name}", digest) == digest
+    assert all(s.authorization is None for s in storage.seen)
+    assert any(s.authorization for s in front.seen)
+    if refuse_ranges:  # refused at storage: one plain stream, asked of the registry again
+        assert (storage.ranged_gets(), storage.plain_gets()) == (1, 1)
+    else:  # the storage URL is reused: one registry GET for five ranges
+        assert sum(1 for s in front.seen if s.method == "GET" and s.authorization) == 1
+        assert storage.ranged_gets() == 5
+
+
+def test_blob_size_behind_a_storage_that_refuses_head(testbed: Sandbox, tmp_path: Path) -> None:
+    storage = BlobServer(hostname="localhost", refuse_head=True)
+    with serve_blobs(storage), serve_blobs(BlobServer(storage=storage)) as front:
+        digest = front.add(b"x" * 1000)
+        storage.blobs = front.blobs
+        registry = client(testbed, tmp_path, front)
+        assert registry.blob_size(SOURCE, digest) == 1000
+        assert registry.blob_size(SOURCE, "sha256:" + "0" * 64) is None
+    assert [s.method for s in storage.seen] == ["HEAD", "GET"]
+
+
+def test_mount_from_another_repository_of_the_mirror(testbed: Sandbox, name: str,
+                                                     tmp_path: Path) -> None:
+    with serve_blobs(BlobServer()) as served:
+        data = blob(CHUNK)
+        digest = served.add(data)
+        registry = client(testbed, tmp_path, served)
+        registry.copy_blob(SOURCE, target(testbed, name), digest, len(data), chunk_size=CHUNK)
+    other = parse(f"{testbed.mirror.host}/mounted/{name}")
+    assert registry.mount_blob(other, digest, f"blobs/{name}") is True
+    assert mirrored(testbed, f"mounted/{name}", digest) == digest
+    absent = "sha256:" + hashlib.sha256(b"absent").hexdigest()
+    assert registry.mount_blob(other, absent, f"blobs/{name}") is False
+    assert uploads(testbed, f"mounted/{name}") == [("POST", 201), ("POST", 202), ("DELETE", 204)]
+
+
+def test_check_push_tells_a_mirror_that_refuses_us(testbed: Sandbox, name: str,
+                                                   tmp_path: Path) -> None:
+    repository = parse(f"{testbed.mirror.host}/push-check/{name}")
+    client(testbed, tmp_path).check_push(repository)
+    assert uploads(testbed, f"push-check/{name}") == [("POST", 202), ("DELETE", 204)]
+    with pytest.raises(TransferError) as caught:
+        client(testbed, tmp_path, with_mirror_creds=False).check_push(repository)
+    assert caught.value.kind == ErrorKind.MIRROR_UNAUTHORIZED and caught.value.transient
+
+
+def test_progress_lines_are_throttled_and_end_with_done() -> None:
+    stream = io.StringIO()
+    printer = ProgressPrinter(stream, interval=3600)
+    for done in (1, 2, 3, 4):
+        printer(BlobProgress("sha256:" + "a" * 64, 4 * 1024 * 1024, done * 1024 * 1024, done))
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2  # the first, then the last; the ones between are throttled
+    assert lines[0] == "blob sha256:aaaaaaaaaaaa: 1.0 MiB of 4.0 MiB, 1.0 MiB/s, 3s left"
+    assert lines[1].endswith("4.0 MiB of 4.0 MiB, 1.0 MiB/s, done")
+
+
+def test_a_negative_size_or_a_digest_that_is_not_one_is_refused_before_any_request() -> None:
+    offline = RegistryClient(RegistriesConf(), Credentials(), 1, retry=HttpRetry(attempts=1))
+    with pytest.raises(TransferError, match="negative size"):
+        offline.copy_blob(SOURCE, parse("127.0.0.1:9/x"), "sha256:" + "a" * 64, -1)
+    with pytest.raises(TransferError, match="not a sha256 digest"):
+        offline.blob_size(SOURCE, "sha256:../../etc")
+    with pytest.raises(ValueError, match="not a repository path"):
+        offline.mount_blob(parse("127.0.0.1:9/x"), "sha256:" + "a" * 64, "../other")
+
+
+def test_blob_copy_settings_are_checked() -> None:
+    settings = BlobCopySettings()
+    assert (settings.threshold, settings.chunk_size, settings.parallel) == (
+        32 * 1024 * KiB, 8 * 1024 * KiB, 8)
+    assert settings.ranged(32 * 1024 * KiB) and not settings.ranged(1024)
+    with pytest.raises(ConfigError):
+        BlobCopySettings(parallel=0)
