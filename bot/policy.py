@@ -71,32 +71,32 @@ def parse_allowlist(text: str, source: str = "allowlist.yaml") -> tuple[Allowlis
 
 
 def overlap_problems(kind: str, patterns: tuple[Pattern, ...]) -> list[Problem]:
-    """Entries written twice, and entries a wider one of the same list already covers.
+    """At most one problem per entry: written twice, or shadowed by the first (in file order)
+    entry of the same list that covers it and is wider, or equivalent and earlier.
 
-    Each entry is compared only with the entries its index bucket could hold, so checking
-    100,000 entries stays far from the n² comparisons of every pair.
+    Each entry is compared only with the entries of the index buckets that could cover it, so
+    checking 100,000 entries stays far from the n² comparisons of every pair.
     """
     index = PatternIndex(patterns)
+    first_at: dict[str, Pattern] = {}
     problems = []
     for position, pattern in enumerate(patterns):
-        for other_position, other in index.covering(pattern):
-            if other_position == position:
-                continue
-            if other.text == pattern.text:
-                if other_position < position:
-                    problems.append(Problem(
-                        pattern.line,
-                        f"duplicate {kind} entry '{pattern.text}' (first at line {other.line})",
-                        pattern.source))
-                    break
-            elif not pattern.covers(other) or other_position < position:
-                problems.append(Problem(
-                    pattern.line,
-                    f"{kind} entry '{pattern.text}' is shadowed by the wider '{other.text}' "
-                    f"(line {other.line}); remove one of them",
-                    pattern.source,
-                ))
-                break
+        first = first_at.setdefault(pattern.text, pattern)
+        if first is not pattern:
+            problems.append(Problem(pattern.line, f"duplicate {kind} entry '{pattern.text}' "
+                                    f"(first at line {first.line})", pattern.source))
+            continue
+        wider = [(other_position, other) for other_position, other in index.covering(pattern)
+                 if other.text != pattern.text
+                 and (other_position < position or not pattern.covers(other))]
+        if wider:
+            other = min(wider, key=lambda entry: entry[0])[1]
+            problems.append(Problem(
+                pattern.line,
+                f"{kind} entry '{pattern.text}' is shadowed by the wider '{other.text}' "
+                f"(line {other.line}); remove one of them",
+                pattern.source,
+            ))
     return problems
 
 

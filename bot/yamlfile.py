@@ -40,10 +40,13 @@ def read_text(path: Path) -> tuple[str | None, Problem | None]:
     try:
         return path.read_text(encoding="utf-8"), None
     except UnicodeDecodeError as error:
-        reason = f"not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset {error.start})"
+        line = error.object[: error.start].count(b"\n") + 1
+        byte = error.object[error.start]
+        return None, Problem(line, f"the file is not UTF-8 text (byte 0x{byte:02x}); save it as UTF-8",
+                             str(path))
     except OSError as error:
         reason = error.strerror or type(error).__name__
-    return None, Problem(None, f"cannot read the file: {reason}", str(path))
+        return None, Problem(None, f"cannot read the file: {reason}", str(path))
 
 
 def compose(text: str, source: str) -> tuple[yaml.Node | None, Problem | None]:
