@@ -108,17 +108,19 @@ def _rules(node: yaml.Node, source: str, problems: list[Problem]) -> TagRules | 
                                 source))
         return None
     values: dict[str, Any] = {}
-    failed = False
+    known_before = len(problems)
     for key, value_node, line in mapping_items(node, "tags: ", tuple(RULES), source, problems):
         try:
             values[key] = RULES[key](value_node)
         except ValueError as error:
             problems.append(Problem(line, f"tags.{key}: {error}", source))
-            failed = True
-    if not values and not failed:
+    if len(problems) > known_before:
+        return None
+    if not values:
         problems.append(Problem(line_of(node), f"'tags' needs at least one of {', '.join(RULES)}",
                                 source))
-    return TagRules(**values) if values and not failed else None
+        return None
+    return TagRules(**values)
 
 
 def _subscription(node: yaml.Node, source: str, problems: list[Problem]) -> Subscription | None:
@@ -127,6 +129,7 @@ def _subscription(node: yaml.Node, source: str, problems: list[Problem]) -> Subs
         problems.append(Problem(line, "each subscription must be a mapping with 'image' and 'tags'",
                                 source))
         return None
+    known_before = len(problems)
     fields = {key: (value, key_line) for key, value, key_line
               in mapping_items(node, "", ENTRY_KEYS, source, problems)}
     for missing in (key for key in ENTRY_KEYS if key not in fields):
@@ -140,7 +143,7 @@ def _subscription(node: yaml.Node, source: str, problems: list[Problem]) -> Subs
             problems.append(Problem(fields["image"][1], f"image: {error}", source))
     if "tags" in fields:
         rules = _rules(fields["tags"][0], source, problems)
-    if image is None or rules is None:
+    if image is None or rules is None or len(problems) > known_before:
         return None
     return Subscription(*image, rules, line, source)
 
