@@ -424,7 +424,7 @@ def reference_matches(pattern: Pattern, ref: Reference, any_tag: bool) -> bool:
     return ref.tag is not None and re.fullmatch(glob, ref.tag) is not None
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(patterns_strategy, refs_strategy, st.booleans())
 def test_index_finds_exactly_what_a_scan_finds(specs, ref_spec, any_tag) -> None:  # type: ignore[no-untyped-def]
     patterns = make_patterns(specs)
@@ -448,7 +448,7 @@ def brute_force_overlaps(patterns: tuple[Pattern, ...]) -> list[tuple[int | None
     return found
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(patterns_strategy)
 def test_overlap_check_equals_the_quadratic_check(specs) -> None:  # type: ignore[no-untyped-def]
     text = "allow:\n" + "".join(f"  - '{p.text}'\n" for p in make_patterns(specs))
@@ -463,6 +463,7 @@ def test_overlap_check_equals_the_quadratic_check(specs) -> None:  # type: ignor
     assert got == brute_force_overlaps(allowlist.allow)
 
 
+@settings(deadline=None)
 @given(st.lists(st.lists(st.sampled_from(["a", "b", "c", "*", "**"]), min_size=1, max_size=3)
                 .map(lambda p: "ghcr.io/" + "/".join(p)), max_size=5),
        st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=4))
@@ -475,6 +476,7 @@ def test_deny_always_wins(patterns: list[str], path: list[str]) -> None:
         assert not allowlist.decide(ref).allowed
 
 
+@settings(deadline=None)
 @given(st.text(max_size=40))
 def test_fast_path_normalises_exactly_like_the_slow_path(text: str) -> None:
     pattern = "docker.io/" + text
@@ -492,7 +494,7 @@ yaml_like = st.lists(st.sampled_from([
 ]), max_size=40).map("".join)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.one_of(st.text(max_size=300), yaml_like))
 def test_checker_never_crashes_on_any_text(text: str) -> None:
     _, problems = check_allowlist_text(text)

@@ -171,7 +171,7 @@ yaml_like = st.lists(st.sampled_from([
 ]), max_size=50).map("".join)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.one_of(st.text(max_size=300), yaml_like))
 def test_checker_never_crashes_on_any_text(text: str) -> None:
     subscriptions, problems = parse_subscriptions(text)
