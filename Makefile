@@ -1,13 +1,24 @@
-.PHONY: setup test lint demo bench
+.PHONY: setup test lint lint-workflows demo bench lock
+
+# The lock: hash-pinned runtime and build dependencies, installed with --require-hashes by every
+# workflow job and by action.yml. `--universal` keeps it valid on every CPython the package
+# supports (the workflows run 3.12 on ubuntu-24.04; developers may have 3.11 or 3.13).
+LOCK_FLAGS = --universal --python-version 3.11 --generate-hashes --custom-compile-command "make lock" --quiet
+PYTHON_SOURCES = bot tests bench sandbox scripts/action .github/workflow_lint.py .github/workflow_expressions.py
 
 setup:
 	./scripts/setup.sh
 
 lint: setup
-	.venv/bin/ruff check bot tests bench sandbox
+	.venv/bin/ruff check $(PYTHON_SOURCES)
+	.venv/bin/python .github/workflow_lint.py
+
+lint-workflows: setup
+	.venv/bin/python .github/workflow_lint.py
 
 test: setup
-	.venv/bin/ruff check bot tests bench sandbox
+	.venv/bin/ruff check $(PYTHON_SOURCES)
+	.venv/bin/python .github/workflow_lint.py
 	.venv/bin/python -m pytest -q
 
 demo: setup
@@ -16,3 +27,11 @@ demo: setup
 bench: setup
 	.venv/bin/pip install --quiet -e '.[bench]'
 	.venv/bin/python -m bench.run
+
+# Regenerate requirements/*.txt after a dependency changes in pyproject.toml (pins stay where they
+# are unless a changed requirement needs a new one; `make lock UPGRADE=--upgrade` moves them all).
+lock: setup
+	.venv/bin/pip install --quiet 'uv==0.13.9'
+	.venv/bin/uv pip compile pyproject.toml $(LOCK_FLAGS) $(UPGRADE) -o requirements/runtime.txt
+	.venv/bin/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
+		| .venv/bin/uv pip compile - $(LOCK_FLAGS) $(UPGRADE) -o requirements/build.txt

@@ -1,19 +1,29 @@
-"""Configuration from the environment (the contract in DESIGN.md) and allowlist settings.
+"""Configuration from the environment and the allowlist's settings, validated once.
 
-Rule: environment variables win over file settings; nothing here touches the network.
+Rule: environment variables win over file settings; every value is checked when it is read and
+a bad one is a ConfigError that names the variable and what to write instead (exit 2, nothing
+done); nothing here touches the network. There is no placeholder mirror: with no mirror
+configured, inside GitHub Actions the mirror is the repository owner's GHCR namespace pushed
+with the workflow's token, and anywhere else it is an error naming MIRROR_REGISTRY.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
+from bot import reference
+from bot.errors import ConfigError
 from bot.naming import DEFAULT_TEMPLATE, Namer
 from bot.policy import Allowlist, load_allowlist
+from bot.request_address import DEFAULT_MIRROR_PREFIXES
 
-DEFAULT_MIRROR = "m.example.io"
+DEFAULT_BOT_LOGIN = "github-actions[bot]"
+GHCR = "ghcr.io"
+N = TypeVar("N", int, float)
 
 
 @dataclass(frozen=True)
@@ -30,6 +40,16 @@ class Labels:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Timeouts and retries of the edges, from MIRROR_* variables."""
+
+    registry_timeout: float = 30.0
+    copy_timeout: float = 1800.0
+    retry_attempts: int = 3
+    retry_base_delay: float = 2.0
+
+
+@dataclass(frozen=True)
 class Config:
     allowlist_path: Path
     allowlist: Allowlist
@@ -39,14 +59,97 @@ class Config:
     mirror_password: str | None
     auth_file: Path | None
     labels: Labels
+    limits: Limits = Limits()
+    bot_login: str = DEFAULT_BOT_LOGIN
+    language: str = "en"  # of comments, job summaries and the status page
 
     @property
     def mirror(self) -> str:
         return self.namer.mirror
 
     @property
-    def secrets(self) -> list[str]:
-        return [self.mirror_password] if self.mirror_password else []
+    def own_prefixes(self) -> tuple[str, ...]:
+        """How users paste this mirror's own address in front of an image."""
+        return self.namer.pasted_prefixes
+
+    @property
+    def other_mirrors(self) -> Mapping[str, str]:
+        """Other mirrors' prefixes users paste (prefix -> the registry it stands for)."""
+        return DEFAULT_MIRROR_PREFIXES
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return (self.mirror_password,) if self.mirror_password else ()
+
+
+def number(env: Mapping[str, str], name: str, default: N, *, minimum: float = 0) -> N:
+    """The number in variable `name`, or `default` when it is unset or empty."""
+    text = (env.get(name) or "").strip()
+    if not text:
+        return default
+    kind: Callable[[str], N] = type(default)
+    try:
+        value = kind(text)
+    except ValueError as error:
+        what = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{name}={text[:40]!r} is not {what}; unset it or write e.g. "
+                          f"{name}={default}") from error
+    if value < minimum:
+        raise ConfigError(f"{name}={text[:40]!r} must be at least {minimum:g}")
+    return value
+
+
+def limits_from(env: Mapping[str, str]) -> Limits:
+    return Limits(
+        registry_timeout=number(env, "MIRROR_TIMEOUT", Limits.registry_timeout, minimum=1),
+        copy_timeout=number(env, "MIRROR_COPY_TIMEOUT", Limits.copy_timeout, minimum=1),
+        retry_attempts=number(env, "MIRROR_RETRY_ATTEMPTS", Limits.retry_attempts, minimum=1),
+        retry_base_delay=number(env, "MIRROR_RETRY_BASE_DELAY", Limits.retry_base_delay),
+    )
+
+
+@dataclass(frozen=True)
+class MirrorSetting:
+    registry: str
+    username: str | None
+    password: str | None
+
+
+def mirror_setting(env: Mapping[str, str], allowlist: Allowlist) -> MirrorSetting:
+    """The mirror and its push credentials: the variable, the setting, or GHCR in Actions."""
+    text = (env.get("MIRROR_REGISTRY") or "").strip() or allowlist.settings.mirror_registry
+    username = env.get("MIRROR_USERNAME") or None
+    password = env.get("MIRROR_PASSWORD") or None
+    if text:
+        return MirrorSetting(validate_mirror(text), username, password)
+    if env.get("GITHUB_ACTIONS") != "true":
+        raise ConfigError("no mirror registry is configured: set MIRROR_REGISTRY (e.g. "
+                          "MIRROR_REGISTRY=m.example.io) or settings.mirror_registry")
+    owner = (env.get("GITHUB_REPOSITORY_OWNER") or env.get("GITHUB_REPOSITORY", "").split("/")[0])
+    if not owner:
+        raise ConfigError("MIRROR_REGISTRY is empty and GITHUB_REPOSITORY_OWNER is not set, so "
+                          "the GHCR default cannot be used; set MIRROR_REGISTRY")
+    return MirrorSetting(f"{GHCR}/{owner.lower()}", username or env.get("GITHUB_ACTOR") or None,
+                         password or env.get("GITHUB_TOKEN") or None)
+
+
+def validate_mirror(text: str) -> str:
+    """`host[:port][/path]`, lowercased host; ConfigError for a scheme, a bad host or port."""
+    text = text.strip().rstrip("/")
+    if "://" in text:
+        raise ConfigError(f"mirror registry {text[:80]!r} must not have a scheme: write "
+                          f"{text.split('://', 1)[1][:80]!r}")
+    host, _, path = text.partition("/")
+    _, _, port = host.partition(":")
+    if port and (not port.isdigit() or not 0 < int(port) <= 65535):
+        raise ConfigError(f"mirror registry {text[:80]!r} has an invalid port {port[:10]!r}")
+    if not reference.is_valid_domain(host):
+        raise ConfigError(f"mirror registry {text[:80]!r}: {host[:80]!r} is not a host[:port]")
+    bad = [part for part in path.split("/") if path and not reference.is_valid_path_component(part)]
+    if bad:
+        raise ConfigError(f"mirror registry {text[:80]!r}: {bad[0][:40]!r} is not a valid path "
+                          "component (lowercase letters, digits and . _ -)")
+    return f"{host.lower()}/{path}" if path else host.lower()
 
 
 def load_config(env: Mapping[str, str] | None = None) -> Config:
@@ -54,8 +157,8 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     env = os.environ if env is None else env
     allowlist_path = Path(env.get("MIRROR_ALLOWLIST") or "allowlist.yaml")
     allowlist = load_allowlist(allowlist_path)
-    mirror = (env.get("MIRROR_REGISTRY") or allowlist.settings.mirror_registry or DEFAULT_MIRROR)
-    namer = Namer(mirror.rstrip("/"), allowlist.settings.target_template or DEFAULT_TEMPLATE)
+    mirror = mirror_setting(env, allowlist)
+    namer = Namer(mirror.registry, allowlist.settings.target_template or DEFAULT_TEMPLATE)
     namer.validate()
     conf = env.get("CONTAINERS_REGISTRIES_CONF")
     auth_file = env.get("REGISTRY_AUTH_FILE")
@@ -64,8 +167,10 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         allowlist=allowlist,
         namer=namer,
         registries_conf=Path(conf) if conf else None,
-        mirror_username=env.get("MIRROR_USERNAME") or None,
-        mirror_password=env.get("MIRROR_PASSWORD") or None,
+        mirror_username=mirror.username,
+        mirror_password=mirror.password,
         auth_file=Path(auth_file) if auth_file else None,
         labels=Labels(request=env.get("MIRROR_REQUEST_LABEL") or Labels.request),
+        limits=limits_from(env),
+        bot_login=env.get("MIRROR_BOT_LOGIN") or DEFAULT_BOT_LOGIN,
     )

@@ -1,23 +1,37 @@
 """The issue tracker: what the flows need of it, and a local file-backed one for the demo.
 
-Rule: the event payload is the first source of truth, so a handled issue costs few requests:
-the bot's comment is looked up only when the payload says the issue has comments, and labels
-and state are set together in one PATCH. The bot's comment is recognised by a hidden marker.
+Rule: only the bot's own words count. A comment is the bot's only if its author is the bot's
+own login (`bot_login`) and its body starts with the comment marker (`is_bot_record`); every
+listing returns only such comments, and the bot edits or deletes only comments it wrote.
+The event payload is the first source of truth, so a handled issue costs few requests: the
+bot's comment is looked up only when the payload says the issue has comments, and labels and
+state are set together in one PATCH.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot.errors import MirrorBotError
+from bot.errors import ConfigError, MirrorBotError
+from bot.records import COMMENT_MARKER
 
-COMMENT_MARKER = "<!-- mirror-bot:comment -->"
+# GITHUB_TOKEN writes as this login; a GitHub App installation writes as `<app-slug>[bot]`.
+DEFAULT_BOT_LOGIN = "github-actions[bot]"
+
+
 class ForgeError(MirrorBotError):
     """The issue tracker failed after its retries; the request stays for the sweep."""
+
+
+def is_bot_record(author: str, body: str, bot_login: str) -> bool:
+    """The one trust rule: written by the bot's own login, and starting with its marker."""
+    return bool(author) and author == bot_login and body.startswith(COMMENT_MARKER)
 
 
 @dataclass(frozen=True)
@@ -60,13 +74,33 @@ class IssueSnapshot:
 
 @dataclass(frozen=True)
 class BotComment:
+    """A comment the forge has checked to be the bot's own (see `is_bot_record`)."""
+
     id: int
     body: str
     issue_number: int | None = None
     issue_url: str = ""
+    author: str = ""
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    """An open request issue with the bot's comment on it (None: the bot has not written yet)."""
+
+    issue: IssueSnapshot
+    comment: BotComment | None
+
+
+def refuse_foreign(comment_id: int, author: str, bot_login: str, action: str) -> None:
+    """The bot changes only its own comments, whatever its token would allow."""
+    if not author or author != bot_login:
+        raise ForgeError(f"refused to {action} comment {comment_id}: it was written by "
+                         f"{author or 'someone else'}, not by {bot_login}")
 
 
 class Forge(Protocol):
+    bot_login: str
+
     def find_bot_comment(self, issue: IssueSnapshot) -> BotComment | None: ...
     def bot_comments(self, issue: IssueSnapshot) -> list[BotComment]: ...
     def delete_comment(self, comment: BotComment) -> None: ...
@@ -77,28 +111,50 @@ class Forge(Protocol):
     def permission(self, user: str) -> str: ...
     def open_requests_by(self, user: str, label: str) -> int: ...
     def open_request_issues(self, label: str) -> list[IssueSnapshot]: ...
-    def all_bot_comments(self) -> Iterator[BotComment]: ...
+    def open_requests(self, label: str) -> list[OpenRequest]: ...
+    def all_bot_comments(self, label: str | None = None) -> Iterator[BotComment]: ...
     def rewrite_comment(self, comment_id: int, rewrite: Callable[[str], str]) -> None: ...
 
 
 class LocalForge:
-    """Records what would be written to GitHub in a folder (state.json) and prints comments."""
+    """Records what would be written to GitHub in a folder (state.json) and prints comments.
+
+    Every comment carries its author: the bot's own are written as `bot_login`; tests add
+    other users' with `add_comment`.
+    """
 
     def __init__(self, folder: Path, permissions: dict[str, str] | None = None,
-                 echo: bool = True) -> None:
+                 echo: bool = True, bot_login: str = DEFAULT_BOT_LOGIN) -> None:
         self.folder = folder
-        self.folder.mkdir(parents=True, exist_ok=True)
         self.permissions = permissions or {}
         self.echo = echo
+        self.bot_login = bot_login
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.folder, os.W_OK):
+                raise PermissionError(errno.EACCES, "not writable")
+        except OSError as error:
+            raise ConfigError(f"--local-forge {folder}: cannot use it as a folder "
+                              f"({error.strerror or error}); pass a writable folder") from None
+        self._load()  # a corrupt state file is a configuration error now, not a crash later
 
     @property
     def _state_path(self) -> Path:
         return self.folder / "state.json"
 
     def _load(self) -> dict[str, Any]:
-        if self._state_path.exists():
-            return json.loads(self._state_path.read_text())
-        return {"comments": {}, "issues": {}, "next_id": 1}
+        if not self._state_path.exists():
+            return {"comments": {}, "issues": {}, "next_id": 1}
+        try:
+            state = json.loads(self._state_path.read_text(encoding="utf-8"))
+            if not isinstance(state, dict) or not isinstance(state.get("comments"), dict):
+                raise ValueError("not a local forge state")
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"--local-forge: {self._state_path} is unreadable ({error}); "
+                              "remove it or point --local-forge at another folder") from None
+        state.setdefault("issues", {})
+        state.setdefault("next_id", 1)
+        return state
 
     def _save(self, state: dict[str, Any]) -> None:
         self._state_path.write_text(json.dumps(state, indent=2))
@@ -107,36 +163,61 @@ class LocalForge:
         return self._load()["issues"].get(str(number), {})
 
     def comments_on(self, number: int) -> list[dict[str, Any]]:
-        return [c for c in self._load()["comments"].values() if c["issue"] == number]
+        comments = self._load()["comments"].values()
+        return sorted((c for c in comments if c["issue"] == number), key=lambda c: c["id"])
+
+    def add_comment(self, number: int, body: str, author: str, issue_url: str = "") -> int:
+        """Record a comment by anyone (a user, another bot, the bot itself); returns its id."""
+        state = self._load()
+        comment_id = state["next_id"]
+        state["next_id"] += 1
+        issue_url = issue_url or state.get("known", {}).get(str(number), {}).get("html_url", "")
+        state["comments"][str(comment_id)] = {"id": comment_id, "issue": number, "body": body,
+                                              "author": author, "issue_url": issue_url}
+        self._save(state)
+        return comment_id
+
+    def _trusted(self, comment: dict[str, Any]) -> BotComment | None:
+        author = str(comment.get("author") or "")
+        if not is_bot_record(author, comment["body"], self.bot_login):
+            return None
+        return BotComment(comment["id"], comment["body"], comment["issue"],
+                          str(comment.get("issue_url") or ""), author)
+
+    def _own(self, state: dict[str, Any], comment: BotComment, action: str) -> dict[str, Any]:
+        refuse_foreign(comment.id, comment.author, self.bot_login, action)
+        stored = state["comments"].get(str(comment.id))
+        if stored is None:
+            raise ForgeError(f"cannot {action} comment {comment.id}: it does not exist")
+        refuse_foreign(comment.id, str(stored.get("author") or ""), self.bot_login, action)
+        return stored
 
     def find_bot_comment(self, issue: IssueSnapshot) -> BotComment | None:
         found = self.bot_comments(issue)
         return found[0] if found else None
 
     def bot_comments(self, issue: IssueSnapshot) -> list[BotComment]:
-        return [BotComment(c["id"], c["body"], issue.number) for c in self.comments_on(issue.number)
-                if COMMENT_MARKER in c["body"]]
+        """The bot's comments on the issue, oldest first (normally exactly one)."""
+        trusted = (self._trusted(c) for c in self.comments_on(issue.number))
+        return [comment for comment in trusted if comment is not None]
 
     def delete_comment(self, comment: BotComment) -> None:
         state = self._load()
-        state["comments"].pop(str(comment.id), None)
+        self._own(state, comment, "delete")
+        del state["comments"][str(comment.id)]
         self._save(state)
 
     def create_comment(self, issue: IssueSnapshot, body: str) -> BotComment:
-        state = self._load()
-        comment_id = state["next_id"]
-        state["next_id"] += 1
-        state["comments"][str(comment_id)] = {"id": comment_id, "issue": issue.number, "body": body}
-        self._save(state)
+        comment_id = self.add_comment(issue.number, body, self.bot_login, issue.html_url)
         self._show(issue, body)
-        return BotComment(comment_id, body)
+        return BotComment(comment_id, body, issue.number, issue.html_url, self.bot_login)
 
     def edit_comment(self, issue: IssueSnapshot, comment: BotComment, body: str) -> BotComment:
         state = self._load()
-        state["comments"][str(comment.id)]["body"] = body
+        self._own(state, comment, "edit")["body"] = body
         self._save(state)
         self._show(issue, body)
-        return BotComment(comment.id, body)
+        return BotComment(comment.id, body, issue.number, comment.issue_url, self.bot_login)
 
     def update_issue(self, issue: IssueSnapshot, labels: list[str], state: str | None,
                      state_reason: str | None) -> None:
@@ -162,6 +243,7 @@ class LocalForge:
         self._save(data)
 
     def open_request_issues(self, label: str) -> list[IssueSnapshot]:
+        """Open issues with the label, oldest first."""
         data = self._load()
         snapshots = []
         for number, raw in sorted(data.get("known", {}).items(), key=lambda kv: int(kv[0])):
@@ -175,16 +257,33 @@ class LocalForge:
                 snapshots.append(IssueSnapshot.from_payload(merged))
         return snapshots
 
+    def open_requests(self, label: str) -> list[OpenRequest]:
+        """Each open request issue, oldest first, with the bot's comment on it."""
+        return [OpenRequest(issue, self.find_bot_comment(issue))
+                for issue in self.open_request_issues(label)]
+
     def rewrite_comment(self, comment_id: int, rewrite: Callable[[str], str]) -> None:
+        """Rewrite the bot's comment from its current text (read now, not from a listing)."""
         state = self._load()
-        comment = state["comments"][str(comment_id)]
-        comment["body"] = rewrite(comment["body"])
+        stored = state["comments"].get(str(comment_id))
+        if stored is None or self._trusted(stored) is None:
+            raise ForgeError(f"refused to rewrite comment {comment_id}: it is not the bot's "
+                             f"own record ({self.bot_login} with the comment marker)")
+        stored["body"] = rewrite(stored["body"])
         self._save(state)
 
-    def all_bot_comments(self) -> Iterator[BotComment]:
-        for comment in self._load()["comments"].values():
-            if COMMENT_MARKER in comment["body"]:
-                yield BotComment(comment["id"], comment["body"], comment["issue"], "")
+    def all_bot_comments(self, label: str | None = None) -> Iterator[BotComment]:
+        """The bot's comment on each issue: its oldest, the one the bot keeps and edits.
+
+        `label` may narrow where to look; every comment is local, so nothing is narrowed here.
+        """
+        del label
+        seen: set[int] = set()
+        for comment in sorted(self._load()["comments"].values(), key=lambda c: c["id"]):
+            trusted = self._trusted(comment)
+            if trusted is not None and comment["issue"] not in seen:
+                seen.add(comment["issue"])
+                yield trusted
 
     def _show(self, issue: IssueSnapshot, body: str) -> None:
         if self.echo:

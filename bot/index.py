@@ -1,10 +1,11 @@
-"""The index of what is mirrored, derived from the bot's own comments.
+"""The index of what is mirrored, derived from the bot's own records.
 
-Rule: each succeeded request issue carries, in the bot's one comment, a machine-readable result
-marker (source, target, digest, platforms, first and last sync). The index is rebuilt from those
-markers, never written as shared state, so overlapping runs cannot lose each other's updates:
-every issue's marker is written only by the run that holds that issue. The newest record per
-target wins. Shards split the index deterministically by a hash of the target.
+Rule: each succeeded request issue carries, in the bot's one comment, a record (source, target,
+digest, platforms, first and last sync; see bot/records.py). The index is rebuilt from those
+records, never written as shared state, so overlapping runs cannot lose each other's updates:
+every issue's record is written only by the run that holds that issue. The newest record per
+target wins; a stale entry (its address is not what today's naming gives) is listed as stale
+and never resynced. Shards split the index deterministically by a hash of the target.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from bot.errors import ConfigError
+from bot.records import Outcome, ResultRecord
+from bot.trust import ImageCheck, Standing
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class IndexEntry:
     issue: int | None = None
     issue_url: str = ""
     comment_id: int | None = None
+    stale: str = ""  # why the entry is stale; empty when it is current
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -41,6 +45,7 @@ class IndexEntry:
             platforms=tuple(data.get("platforms") or ()), first_sync=str(data.get("first_sync", "")),
             last_sync=str(data.get("last_sync", "")), issue=data.get("issue"),
             issue_url=str(data.get("issue_url", "")), comment_id=data.get("comment_id"),
+            stale=str(data.get("stale") or ""),
         )
 
 
@@ -71,7 +76,9 @@ class Index:
         return sorted(self.entries.values(), key=lambda e: e.target)
 
     def shard(self, index: int, count: int) -> list[IndexEntry]:
-        return [e for e in self.sorted_entries() if shard_of(e.target, count) == index]
+        """The current (not stale) entries of shard `index` of `count`."""
+        return [e for e in self.sorted_entries()
+                if not e.stale and shard_of(e.target, count) == index]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -108,19 +115,17 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-def entries_from_marker(marker: dict[str, Any], issue_url: str = "",
-                        comment_id: int | None = None) -> Iterable[IndexEntry]:
-    """Index entries recorded in one bot comment's result marker."""
-    if marker.get("outcome") != "mirrored":
+def entries_from_record(record: ResultRecord, checks: Iterable[ImageCheck], issue_url: str = "",
+                        comment_id: int | None = None) -> list[IndexEntry]:
+    """Index entries for a mirrored record's images that are trusted or stale (not rejected)."""
+    if record.outcome != Outcome.MIRRORED:
         return []
-    synced = str(marker.get("at", ""))
     return [
         IndexEntry(
-            source=str(image["source"]), target=str(image["target"]), digest=str(image["digest"]),
-            platforms=tuple(image.get("platforms") or ()),
-            first_sync=str(image.get("first_sync") or synced), last_sync=synced,
-            issue=marker.get("issue"), issue_url=issue_url, comment_id=comment_id,
+            source=check.image.source, target=check.image.target, digest=check.image.digest,
+            platforms=check.image.platforms, first_sync=check.image.first_sync or record.at,
+            last_sync=record.at, issue=record.issue, issue_url=issue_url, comment_id=comment_id,
+            stale=check.reason if check.standing == Standing.STALE else "",
         )
-        for image in marker.get("images", [])
-        if image.get("source") and image.get("target") and image.get("digest")
+        for check in checks if check.standing != Standing.REJECTED
     ]

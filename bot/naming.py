@@ -107,8 +107,9 @@ class Namer:
 
     @property
     def pasted_prefixes(self) -> tuple[str, ...]:
-        """How users paste this mirror in front of an image: the full prefix, and its host."""
-        return (self.mirror, self.mirror.split("/", 1)[0])
+        """How users paste this mirror in front of an image. A mirror with a path
+        (`ghcr.io/owner`) is only that prefix: its bare host also serves other images."""
+        return (self.mirror,)
 
     @cached_property
     def _compiled(self) -> Template:
@@ -150,8 +151,13 @@ class Namer:
         return rendered
 
     def target(self, source: Reference) -> Reference:
+        """The primary mirrored address of `source`."""
         parsed = reference.parse(self.repository(source))
         return Reference(parsed.registry, parsed.repository, source.tag, source.digest)
+
+    def targets(self, source: Reference) -> list[Reference]:
+        """Every address this configuration serves `source` under, the primary first."""
+        return [self.target(source)]
 
     def validate(self) -> None:
         """Refuse a template that maps two different probe sources to the same address."""

@@ -2,13 +2,17 @@
 
 Rule: a reference is `[registry/]path[:tag][@digest]`; it is normalised the way docker does
 (`nginx` -> `docker.io/library/nginx:latest`) and anything outside the grammar is refused with
-the precise reason. All patterns are ASCII-only so look-alike characters never match.
+the precise reason (64 hex characters alone are an image ID, not a name, as distribution says).
+A tag pattern (`nginx:1.27.*`) is not a reference: it is its own type, a repository that obeys
+the grammar and a glob of tag characters with `*` and `?`. All patterns are ASCII-only so
+look-alike characters never match.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 
 from bot.errors import InvalidReference
 
@@ -29,6 +33,8 @@ HOST = rf"(?:{DOMAIN_NAME}|{IPV6_ADDRESS})"
 PORT = r"[0-9]+"
 DOMAIN = rf"{HOST}(?::{PORT})?"
 TAG = r"\w[\w.-]{0,127}"
+TAG_GLOB = r"[\w*?][\w.*?-]{0,127}"
+IMAGE_ID = r"[a-f0-9]{64}"
 DIGEST_ALGORITHM = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*"
 DIGEST_HEX = r"[0-9a-fA-F]+"  # lengths are checked per algorithm below
 DIGEST = rf"{DIGEST_ALGORITHM}:{DIGEST_HEX}"
@@ -41,6 +47,8 @@ def _full(pattern: str) -> re.Pattern[str]:
 DOMAIN_RE = _full(DOMAIN)
 PATH_COMPONENT_RE = _full(PATH_COMPONENT)
 TAG_RE = _full(TAG)
+TAG_GLOB_RE = _full(TAG_GLOB)
+IMAGE_ID_RE = _full(IMAGE_ID)
 DIGEST_RE = _full(DIGEST)
 DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 
@@ -72,6 +80,29 @@ class Reference:
         return Reference(self.registry, self.repository, None, digest)
 
     def with_tag(self, tag: str) -> Reference:
+        return Reference(self.registry, self.repository, tag, None)
+
+
+@dataclass(frozen=True, order=True)
+class TagPattern:
+    """A repository and a glob over its tags (`*` any run, `?` one character), unexpanded."""
+
+    registry: str
+    repository: str
+    glob: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.registry}/{self.repository}"
+
+    def __str__(self) -> str:
+        return f"{self.name}:{self.glob}"
+
+    def matches(self, tag: str) -> bool:
+        return bool(TAG_RE.match(tag)) and fnmatchcase(tag, self.glob)
+
+    def reference(self, tag: str) -> Reference:
+        """The reference of one tag the pattern matched."""
         return Reference(self.registry, self.repository, tag, None)
 
 
@@ -165,9 +196,34 @@ def _check_path(text: str, path: str) -> None:
             )
 
 
+def is_tag_pattern(text: str) -> bool:
+    """True when the tag part of `text` (after the last ':' past the last '/') has `*` or `?`."""
+    name = text.partition("@")[0]
+    colon = name.rfind(":")
+    return colon > name.rfind("/") and any(char in name[colon + 1 :] for char in "*?")
+
+
+def parse_pattern(text: str) -> TagPattern:
+    """`repository:glob`; raise InvalidReference when the repository or the glob is not valid."""
+    _check_characters(text)
+    if "@" in text:
+        raise _refuse(text, "a tag pattern cannot be pinned to a digest (drop the '@…' part)")
+    colon = text.rfind(":")
+    if colon <= text.rfind("/"):
+        raise _refuse(text, "a tag pattern needs ':' and a tag glob, e.g. nginx:1.27.*")
+    name, glob = text[:colon], text[colon + 1 :]
+    if not TAG_GLOB_RE.match(glob):
+        raise _refuse(text, f"'{glob}' is not a tag pattern (tag characters with * and ?, at most 128)")
+    base = parse(name)
+    return TagPattern(base.registry, base.repository, glob)
+
+
 def parse(text: str) -> Reference:
     """Parse and normalise `text`; raise InvalidReference with the reason if it is not valid."""
     _check_characters(text)
+    if IMAGE_ID_RE.match(text):
+        raise _refuse(text, "64 hex characters are an image ID, not an image name "
+                            "(pin a digest as name@sha256:<hex>)")
     remainder, at, digest = text.partition("@")
     digest_value = _check_digest(text, digest) if at else None
     if at and "@" in digest:

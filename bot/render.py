@@ -2,7 +2,8 @@
 
 Rule: text that came from users or registries is only ever shown through the `code` filter
 (an inline code span that cannot be broken out of) or the `text` filter (Markdown and HTML
-escaped, mentions defused), so an issue title can never inject a mention, a link or HTML.
+escaped, mentions defused); both break up `<!--`, `-->` and the `mirror-bot:` marker prefix, so
+an issue title can never inject a mention, a link, HTML or anything that looks like a record.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import html
 import json
 import re
 from functools import cache
+from importlib.resources import files
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -18,13 +20,18 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 MAX_TEXT = 500
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 MARKDOWN_SPECIAL_RE = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
-RESULT_MARKER = "<!-- mirror-bot:result {} -->"
-RESULT_MARKER_RE = re.compile(r"<!-- mirror-bot:result (\{.*?\}) -->", re.DOTALL)
+ZERO_WIDTH_SPACE = "\u200b"
+# What could open or close an HTML comment, or start one of the bot's markers.
+MARKER_PIECES = ("<!--", "-->", "mirror-bot:")
 
 
 def _clip(value: Any) -> str:
     text = CONTROL_RE.sub("", str(value)).replace("\r", "")
-    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"
+    text = text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"
+    for piece in MARKER_PIECES:
+        # A zero-width space after the first character: shown the same, never parsed.
+        text = text.replace(piece, piece[0] + ZERO_WIDTH_SPACE + piece[1:])
+    return text
 
 
 def code(value: Any) -> str:
@@ -40,36 +47,42 @@ def text(value: Any) -> str:
     return escaped.replace("@", "@\u200b")
 
 
-def result_marker(data: dict[str, Any]) -> str:
-    payload = json.dumps(data, sort_keys=True, separators=(",", ":")).replace(">", "\\u003e")
-    return RESULT_MARKER.format(payload.replace("--", "-\\u002d"))
-
-
-def read_result_marker(body: str) -> dict[str, Any] | None:
-    match = RESULT_MARKER_RE.search(body or "")
-    if not match:
-        return None
-    try:
-        return json.loads(match.group(1))
-    except ValueError:
-        return None
-
-
-def replace_result_marker(body: str, data: dict[str, Any]) -> str:
-    return RESULT_MARKER_RE.sub(lambda _: result_marker(data), body, count=1)
+LANGUAGES = ("en", "zh-CN")
 
 
 @cache
-def _environment() -> Environment:
+def catalog(language: str) -> dict[str, str]:
+    """Translations of the templates' English messages; English needs none."""
+    if language == "en":
+        return {}
+    data = json.loads(files("bot").joinpath("locale", f"{language}.json").read_text("utf-8"))
+    return {str(key): str(value) for key, value in data.items()}
+
+
+@cache
+def _environment(language: str) -> Environment:
     # HTML pages are autoescaped; Markdown is escaped per value by the `code` and `text` filters.
     environment = Environment(loader=PackageLoader("bot", "templates"), undefined=StrictUndefined,
                               autoescape=select_autoescape(enabled_extensions=("html.j2",),
                                                            default=False),
-                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                              extensions=["jinja2.ext.i18n"])
+    messages = catalog(language)
+
+    def gettext(message: str) -> str:
+        return messages.get(message, message)
+
+    def ngettext(singular: str, plural: str, count: int) -> str:
+        return gettext(singular if count == 1 else plural)
+
+    environment.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
     environment.filters["code"] = code
     environment.filters["text"] = text
     return environment
 
 
-def render(template: str, **context: Any) -> str:
-    return _environment().get_template(template).render(**context)
+def render(template: str, language: str = "en", **context: Any) -> str:
+    """Render `template` in `language` (one of LANGUAGES)."""
+    if language not in LANGUAGES:
+        raise ValueError(f"unknown language {language!r}")
+    return _environment(language).get_template(template).render(language=language, **context)

@@ -1,47 +1,48 @@
 """Issue title and body -> the references asked for and the platforms wanted.
 
-Rule: images come from the title (or an issue form's `### Image` section when there is one),
-separated by spaces, commas or new lines; platforms come from `--platform=os/arch`, bare
-`os/arch` words or a `### Platform` section. What users paste around an image name (quotes,
-backticks, `docker pull`, URLs of Docker Hub or Quay, this mirror's own address) is forgiven;
-anything else that is not a reference is reported with the reason. Nothing here raises on input.
+Rule: images come from the title, or from an issue form's `### Image` section when the body
+has one; platforms come from the title and, in a form body, from the `### Platform` section
+only (no other section, Notes included, changes the request); in a body that is not a form,
+only a line of nothing but platform flags counts. Which words name images is
+`request_words`'s rule, what a pasted address stands for is `request_address`'s, validity is
+the reference grammar's. A tag with `*` or `?` is a tag pattern, kept unexpanded. Every word
+meant as an image yields exactly one entry: a reference, a pattern, or the reason it is none.
+Nothing here raises on input.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from bot import reference
+from bot import reference, request_words
 from bot.errors import InvalidReference
-from bot.platform import KNOWN_OS, InvalidPlatform, Platform
-from bot.reference import Reference
+from bot.platform import Platform
+from bot.reference import Reference, TagPattern
+from bot.request_address import DEFAULT_MIRROR_PREFIXES, read_address
 
 DEFAULT_MAX_IMAGES = 10
 MAX_TITLE_LENGTH = 1024
 NO_RESPONSE = "_No response_"
-
-PULL_COMMAND_RE = re.compile(
-    r"^\s*(?:sudo\s+)?(?:docker|podman|nerdctl|crictl|ctr(?:\s+-n\s+\S+)?\s+(?:i|images?))"
-    r"(?:\s+image)?\s+pull\s+",
-    re.IGNORECASE,
-)
-TITLE_PREFIX_RE = re.compile(
-    r"^\s*(?:\[[^\]\n]{0,40}\]\s*|(?:sync|mirror)(?:\s+image)?\s*[:：]\s*)+", re.IGNORECASE
-)
 FORM_SECTION_RE = re.compile(r"^###\s+(.+?)\s*$", re.MULTILINE)
-URL_SCHEME_RE = re.compile(r"^(?:https?|docker)://", re.IGNORECASE)
-QUOTES = "`'\"“”‘’"
+ALL_PLATFORMS = "all platforms"
+NO_IMAGE = ("no image named; write the image as the issue title, e.g. "
+            "docker.io/library/nginx:1.27 (bare words are read as images only when the title "
+            "is nothing but a list of images)")
 
 
 @dataclass(frozen=True)
 class RequestedImage:
-    """One image named in an issue: the reference, or why there is none."""
+    """One image named in an issue: the reference or the tag pattern, or why there is none."""
 
     input: str
     reference: Reference | None
     error: str | None = None
+    notes: tuple[str, ...] = ()
+    pattern: TagPattern | None = None
+    # What a request that names no image probably meant (`nginx:1.27` in "mirror nginx 1.27").
+    suggestion: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,10 @@ class ImageRequest:
     @property
     def references(self) -> list[Reference]:
         return [image.reference for image in self.images if image.reference is not None]
+
+    @property
+    def patterns(self) -> list[TagPattern]:
+        return [image.pattern for image in self.images if image.pattern is not None]
 
 
 def form_sections(body: str) -> dict[str, str]:
@@ -66,73 +71,32 @@ def form_sections(body: str) -> dict[str, str]:
     return sections
 
 
-def _platform_word(token: str) -> Platform | None:
-    """`os/arch[/variant]` with a known OS: a platform, not an image name."""
-    if "/" not in token or token.split("/", 1)[0].lower() not in KNOWN_OS:
-        return None
-    try:
-        return Platform.parse(token)
-    except InvalidPlatform:
-        return None
-
-
-def _strip_known_url(token: str) -> str:
-    token = URL_SCHEME_RE.sub("", token).rstrip("/")
-    lowered = token.lower()
-    for prefix in ("hub.docker.com/r/", "hub.docker.com/repository/docker/"):
-        if lowered.startswith(prefix):
-            return "/".join(token[len(prefix) :].split("/")[:2])
-    if lowered.startswith("hub.docker.com/_/"):
-        return token[len("hub.docker.com/_/") :].split("/")[0]
-    if lowered.startswith("hub.docker.com/layers/"):
-        parts = token[len("hub.docker.com/layers/") :].split("/")
-        if len(parts) >= 3:
-            namespace = "library" if parts[0] == "_" else parts[0]
-            return f"{namespace}/{parts[1]}:{parts[2]}"
-    if lowered.startswith("quay.io/repository/"):
-        return "quay.io/" + "/".join(token[len("quay.io/repository/") :].split("/")[:2])
-    return token
-
-
-def _strip_mirror(token: str, mirror_hosts: Sequence[str]) -> str:
-    for host in mirror_hosts:
-        if host and token.lower().startswith(f"{host.lower()}/"):
-            return token[len(host) + 1 :]
-    return token
-
-
-def _tokens(text: str) -> list[str]:
-    tokens: list[str] = []
-    for line in text.splitlines() or [""]:
-        command = PULL_COMMAND_RE.sub("", line)
-        tokens.extend(t for t in re.split(r"[\s,]+", command) if t)
-    return tokens
-
-
 def parse_request(
     title: str,
     body: str = "",
     mirror_hosts: Sequence[str] = (),
     max_images: int = DEFAULT_MAX_IMAGES,
+    mirror_prefixes: Mapping[str, str] = DEFAULT_MIRROR_PREFIXES,
 ) -> ImageRequest:
-    """Read the images and platforms an issue asks for. Never raises for any input text."""
-    title = title[:MAX_TITLE_LENGTH + 1]
+    """Read the images and platforms an issue asks for. Never raises for any input text.
+
+    `mirror_hosts` are this mirror's own address forms; `mirror_prefixes` other mirrors'
+    (prefix -> the registry it stands for, "" when the full name follows).
+    """
+    title = title[: MAX_TITLE_LENGTH + 1]
     sections = form_sections(body or "")
     image_text = sections.get("image") or sections.get("images") or title
     if len(image_text) > MAX_TITLE_LENGTH:
         return ImageRequest((RequestedImage(image_text[:80] + "…", None,
                                             f"the request is longer than {MAX_TITLE_LENGTH} characters"),))
-    image_text = TITLE_PREFIX_RE.sub("", image_text.strip(), count=1)
-    platform_text = "\n".join(
-        [sections.get("platform", ""), sections.get("platforms", "")]
-        + [line for line in (body or "").splitlines() if "--platform" in line]
-    )
-    images, platforms, problems = _scan(_tokens(image_text), mirror_hosts, want_images=True)
-    _, more_platforms, more_problems = _scan(_tokens(platform_text), mirror_hosts,
-                                             want_images=False)
-    platforms += more_platforms
-    problems += more_problems
-    images = _dedupe(images)
+    reading = request_words.read(image_text)
+    platforms = list(reading.platforms)
+    problems = list(reading.problems)
+    body_platforms = _body_platforms(body or "", sections)
+    platforms += body_platforms.platforms
+    problems += body_platforms.problems
+    images = _dedupe([requested_image(word, word, mirror_hosts, mirror_prefixes)
+                      for word in reading.images])
     if len(images) > max_images:
         extra = len(images) - max_images
         images = images[:max_images] + [
@@ -142,59 +106,51 @@ def parse_request(
             for image in images[max_images:]
         ]
     if not images:
-        images = [RequestedImage(title.strip()[:80], None,
-                                 "no image name found; write the image as the issue title, "
-                                 "e.g. docker.io/library/nginx:1.27")]
+        hint = reading.hints[0] if len(set(reading.hints)) == 1 else None
+        images = [RequestedImage(title.strip()[:80], None, NO_IMAGE, suggestion=hint)]
     return ImageRequest(tuple(images), tuple(dict.fromkeys(platforms)), tuple(problems))
 
 
-def _scan(tokens: list[str], mirror_hosts: Sequence[str], *, want_images: bool,
-          ) -> tuple[list[RequestedImage], list[str], list[str]]:
-    """Sort tokens into images (when wanted), platforms and platform problems."""
-    images: list[RequestedImage] = []
-    platforms: list[Platform] = []
-    problems: list[str] = []
-    expecting_platform = False
-    for raw in tokens:
-        token = raw.strip(QUOTES)
-        if not token:
-            continue
-        lowered = token.lower()
-        if expecting_platform or lowered.startswith("--platform="):
-            values = token if expecting_platform else token.split("=", 1)[1]
-            expecting_platform = False
-            for value in filter(None, values.split(",")):
-                try:
-                    platforms.append(Platform.parse(value))
-                except InvalidPlatform as error:
-                    problems.append(str(error))
-        elif lowered == "--platform":
-            expecting_platform = True
-        elif (platform := _platform_word(token)) is not None:
-            platforms.append(platform)
-        elif want_images:
-            images.append(requested_image(raw, token, mirror_hosts))
-    if expecting_platform:
-        problems.append("--platform needs a value (write --platform=linux/arm64)")
-    return images, platforms, problems
+def _body_platforms(body: str, sections: dict[str, str]) -> request_words.Reading:
+    """Platforms from the form's Platform section, or from lines that are only platform flags."""
+    if sections:
+        chosen = "\n".join(sections.get(key, "") for key in ("platform", "platforms"))
+        if chosen.strip().lower() == ALL_PLATFORMS:
+            return request_words.Reading()
+        return request_words.read_platforms(chosen)
+    reading = request_words.Reading()
+    for line in body.splitlines():
+        if "--platform" in line:
+            found = request_words.read_platforms(line)
+            if found.leftover == 0:
+                reading.platforms += found.platforms
+                reading.problems += found.problems
+    return reading
 
 
-def requested_image(raw: str, token: str, mirror_hosts: Sequence[str]) -> RequestedImage:
+def requested_image(raw: str, token: str, mirror_hosts: Sequence[str],
+                    mirror_prefixes: Mapping[str, str] = DEFAULT_MIRROR_PREFIXES) -> RequestedImage:
+    """One word meant as an image: its reference or tag pattern, or why it has none."""
     if token.startswith("-"):
         return RequestedImage(raw, None, f"'{token}' looks like a command-line option; options are "
                                          "not accepted (name platforms as --platform=os/arch)")
-    candidate = _strip_mirror(_strip_known_url(token), mirror_hosts)
+    address = read_address(token, mirror_hosts, mirror_prefixes)
+    if address.text is None:
+        return RequestedImage(raw, None, address.error, address.notes)
     try:
-        return RequestedImage(raw, reference.parse(candidate))
+        if reference.is_tag_pattern(address.text):
+            return RequestedImage(raw, None, notes=address.notes,
+                                  pattern=reference.parse_pattern(address.text))
+        return RequestedImage(raw, reference.parse(address.text), notes=address.notes)
     except InvalidReference as error:
-        return RequestedImage(raw, None, error.reason)
+        return RequestedImage(raw, None, error.reason, address.notes)
 
 
 def _dedupe(images: list[RequestedImage]) -> list[RequestedImage]:
-    seen: set[Reference | str] = set()
+    seen: set[Reference | TagPattern | str] = set()
     unique = []
     for image in images:
-        key: Reference | str = image.reference or image.input
+        key: Reference | TagPattern | str = image.reference or image.pattern or image.input
         if key not in seen:
             seen.add(key)
             unique.append(image)

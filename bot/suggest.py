@@ -1,33 +1,64 @@
-"""Near misses: name the allowlisted repository a user probably meant.
+"""Near misses: name the allowed image a user probably meant.
 
-Rule: a suggestion is offered only when an allowlisted repository is within a small edit
-distance of what was typed (or equal to it once lowercased), never for a wide guess.
+Rule: a suggestion is offered only when it is allowed and it is close to what was typed: an
+allowlisted repository within two edits (a swapped pair of letters is one edit), the same name
+once lowercased, the one allowlisted repository with the same last name, or — for a Docker Hub
+official name — a popular official image one edit away (`ngnix` -> `nginx`; the list ships in
+`bot/data/popular_images.txt`, no network). Never a wide guess.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import cache
+from importlib import resources
+
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
 from bot import reference
 from bot.errors import InvalidReference
 from bot.policy import Allowlist
-from bot.reference import Reference
+from bot.reference import DEFAULT_REGISTRY, OFFICIAL_NAMESPACE, Reference
 
 MAX_DISTANCE = 2
+POPULAR_DISTANCE = 1
+POPULAR_FILE = "popular_images.txt"
 
 
 def edit_distance(a: str, b: str, limit: int = MAX_DISTANCE) -> int:
-    """Levenshtein distance, giving up (returning limit + 1) once it exceeds `limit`."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    previous = list(range(len(b) + 1))
-    for i, char_a in enumerate(a, 1):
-        current = [i]
-        for j, char_b in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1,
-                               previous[j - 1] + (char_a != char_b)))
-        if min(current) > limit:
-            return limit + 1
-        previous = current
-    return previous[-1]
+    """Optimal-string-alignment distance (Levenshtein plus adjacent swaps), at most limit + 1."""
+    return OSA.distance(a, b, score_cutoff=limit)
+
+
+def closest(name: str, candidates: Sequence[str], limit: int = MAX_DISTANCE) -> str | None:
+    """The candidate nearest to `name` within `limit` edits (not `name` itself), or None."""
+    others = [candidate for candidate in candidates if candidate != name]
+    match = process.extractOne(name, others, scorer=OSA.distance, score_cutoff=limit)
+    return match[0] if match else None
+
+
+@cache
+def popular_official_images() -> frozenset[str]:
+    """The shipped list of popular Docker Hub official image names."""
+    text = resources.files("bot").joinpath("data", POPULAR_FILE).read_text(encoding="utf-8")
+    return frozenset(line.strip() for line in text.splitlines()
+                     if line.strip() and not line.startswith("#"))
+
+
+def popular_near_miss(ref: Reference) -> Reference | None:
+    """`docker.io/library/ngnix:1.27` -> `docker.io/library/nginx:1.27`: an official name one
+    edit from a popular one that it is not itself. None for anything else."""
+    namespace, _, name = ref.repository.partition("/")
+    if ref.registry != DEFAULT_REGISTRY or namespace != OFFICIAL_NAMESPACE:
+        return None
+    popular = popular_official_images()
+    if name in popular:
+        return None
+    match = closest(name, sorted(popular), POPULAR_DISTANCE)
+    if match is None:
+        return None
+    return Reference(ref.registry, f"{OFFICIAL_NAMESPACE}/{match}", ref.tag, ref.digest)
 
 
 def _candidates(allowlist: Allowlist, ref: Reference) -> list[str]:
@@ -45,31 +76,26 @@ def _candidates(allowlist: Allowlist, ref: Reference) -> list[str]:
     return names
 
 
+def _allowed(text: str, allowlist: Allowlist) -> str | None:
+    try:
+        suggestion = reference.parse(text)
+    except InvalidReference:
+        return None
+    return str(suggestion) if allowlist.decide(suggestion).allowed else None
+
+
 def suggest(text: str, ref: Reference | None, allowlist: Allowlist) -> str | None:
     """The allowed reference the user most likely meant, or None."""
     if ref is None:
-        try:
-            lowered = reference.parse(text.lower())
-        except InvalidReference:
-            return None
-        return str(lowered) if allowlist.decide(lowered).allowed else None
-    best: tuple[int, str] | None = None
-    for name in _candidates(allowlist, ref):
-        if name == ref.name:
-            continue
-        distance = edit_distance(name, ref.name)
-        if distance <= MAX_DISTANCE and (best is None or distance < best[0]):
-            best = (distance, name)
+        return _allowed(text.lower(), allowlist)
+    best = closest(ref.name, _candidates(allowlist, ref))
     if best is None:
         last = ref.repository.rsplit("/", 1)[-1]
         same_name = [n for n in allowlist.known_repositories() if n.rsplit("/", 1)[-1] == last]
         if len(same_name) == 1 and same_name[0] != ref.name:
-            best = (0, same_name[0])
+            best = same_name[0]
     if best is None:
-        return None
-    try:
-        # The user's own tag and digest, on the name they probably meant.
-        suggestion = reference.parse(best[1] + str(ref)[len(ref.name):])
-    except InvalidReference:
-        return None
-    return str(suggestion) if allowlist.decide(suggestion).allowed else None
+        popular = popular_near_miss(ref)
+        best = popular.name if popular else None
+    # The user's own tag and digest, on the name they probably meant.
+    return _allowed(best + str(ref)[len(ref.name):], allowlist) if best else None

@@ -1,42 +1,49 @@
-"""A GitHub REST stand-in over real HTTP: issues, comments, labels, permissions, search.
+"""A GitHub API stand-in over real HTTP: issues, comments, labels, permissions, search, GraphQL.
 
-Its JSON follows GitHub's REST shapes (the fields PyGithub reads), it records every request so
-tests can count API calls, and it can be told to fail the next requests for fault tests.
+It serves only real GitHub endpoints (each REST route is spelled as in octokit's generated
+endpoint list, which is generated from GitHub's OpenAPI description), answers with GitHub's
+JSON shapes, pages lists as GitHub does (`per_page` up to 100, `Link` headers with
+`rel="next"`/`"last"`), and logs every request so tests can count API calls; GraphQL queries
+are executed against a subset of GitHub's schema and their cost in points is logged too. It
+can be told to fail the next requests for fault tests.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
+from sandbox import github_graphql
 from sandbox.http_server import QuietHandler, serving
 
 LABEL_COLORS = {"sync image": "0e8a16"}
+MAX_PER_PAGE = 100
+Answer = tuple[int, Any, dict[str, str]]
+Query = dict[str, list[str]]
 
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _user(login: str, kind: str = "User") -> dict[str, Any]:
-    uid = abs(hash(login)) % 10**7
-    return {"login": login, "id": uid, "node_id": f"U_{uid}", "type": kind, "site_admin": False,
-            "avatar_url": f"https://avatars.example/u/{uid}", "url": f"/users/{login}",
-            "html_url": f"https://github.com/{login}"}
+def _stable_id(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:3], "big")
 
 
 @dataclass
 class Fault:
     """Answer the next matching request with `status` (after `delay` seconds, if set), or,
-    with `status=0`, let it through after the delay (a slow answer)."""
+    with `status=0`, let it through after the delay (a slow answer). The answer's body is
+    `{"message": message}` unless `body` is given (a malformed answer, for instance)."""
 
     status: int
     headers: dict[str, str] = field(default_factory=dict)
@@ -44,6 +51,45 @@ class Fault:
     path_contains: str = ""
     delay: float = 0.0
     message: str = "injected fault"
+    body: Any = None
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request as a route handler sees it."""
+
+    method: str
+    path: str
+    query: Query
+    body: dict[str, Any]
+
+    def arg(self, name: str, default: str = "") -> str:
+        return self.query.get(name, [default])[0]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    template: str  # as octokit spells it: "GET /repos/{owner}/{repo}/issues"
+    pattern: re.Pattern[str]
+    handler: Callable[..., Answer]
+
+
+ROUTES: list[Route] = []
+
+
+def route(method: str, template: str) -> Callable[[Callable[..., Answer]], Callable[..., Answer]]:
+    """Register a handler for one of GitHub's endpoints (numbers and ids match digits only)."""
+    def pattern_of(name: str) -> str:
+        digits = name.endswith(("_number", "_id"))
+        return rf"(?P<{name}>\d+)" if digits else rf"(?P<{name}>[^/]+)"
+
+    regex = re.sub(r"\\\{(\w+)\\\}", lambda m: pattern_of(m[1]), re.escape(template))
+
+    def register(handler: Callable[..., Answer]) -> Callable[..., Answer]:
+        ROUTES.append(Route(method, f"{method} {template}", re.compile(regex), handler))
+        return handler
+    return register
 
 
 @dataclass
@@ -54,32 +100,36 @@ class GitHubStandIn:
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
     permissions: dict[str, str] = field(default_factory=dict)
     log: list[tuple[str, str]] = field(default_factory=list)
+    graphql_points: list[int] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     bot_login: str = "github-actions[bot]"
+    token_login: str | None = None  # who the token writes as (default: bot_login)
     base_url: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _ids: Iterator[int] = field(default_factory=lambda: iter(range(1000, 10**9)))
+    _ids: Iterator[int] = field(default_factory=lambda: iter(range(1000, 10**12)))
 
     # -- test-side helpers --------------------------------------------------------------------
 
     def add_issue(self, title: str, body: str = "", *, author: str = "alice",
                   labels: tuple[str, ...] = ("sync image",), author_type: str = "User",
-                  locked: bool = False, created_at: str | None = None) -> dict[str, Any]:
+                  locked: bool = False, created_at: str | None = None,
+                  state: str = "open") -> dict[str, Any]:
         with self._lock:
             number = len(self.issues) + 1
-            api = f"{self.base_url}/repos/{self.repository}/issues/{number}"
+            api = f"{self._repo_url}/issues/{number}"
             issue = {
                 "id": next(self._ids), "node_id": f"I_{number}", "number": number,
-                "url": api, "repository_url": f"{self.base_url}/repos/{self.repository}",
+                "url": api, "repository_url": self._repo_url,
                 "labels_url": f"{api}/labels{{/name}}", "comments_url": f"{api}/comments",
                 "events_url": f"{api}/events",
                 "html_url": f"https://github.com/{self.repository}/issues/{number}",
-                "title": title, "body": body, "user": _user(author, author_type),
-                "labels": [self._label(name) for name in labels], "state": "open",
+                "title": title, "body": body, "user": self._user(author, author_type),
+                "labels": [self._label(name) for name in labels], "state": state,
                 "state_reason": None, "locked": locked, "active_lock_reason": None,
                 "assignee": None, "assignees": [], "milestone": None, "comments": 0,
                 "created_at": created_at or _now(), "updated_at": created_at or _now(),
-                "closed_at": None, "author_association": "NONE", "reactions": {"total_count": 0},
+                "closed_at": None if state == "open" else created_at or _now(),
+                "author_association": "NONE", "reactions": {"total_count": 0},
             }
             self.issues[number] = issue
             return json.loads(json.dumps(issue))
@@ -89,50 +139,70 @@ class GitHubStandIn:
         issue = json.loads(json.dumps(self.issues[number]))
         payload = {"action": action, "issue": issue,
                    "repository": {"full_name": self.repository, "name": self.repository.split("/")[1],
-                                  "owner": _user(self.repository.split("/")[0], "Organization")},
+                                  "owner": self._user(self.repository.split("/")[0], "Organization")},
                    "sender": issue["user"]}
         payload.update(extra)
         return payload
 
-    def add_bot_comment(self, number: int, body: str) -> dict[str, Any]:
+    def add_comment(self, number: int, body: str, author: str) -> dict[str, Any]:
+        """A comment by anyone: a user, another app's bot (`name[bot]`), the bot itself."""
         with self._lock:
-            return self._add_comment(number, body, self.bot_login)
+            return self._add_comment(number, body, author)
+
+    def add_bot_comment(self, number: int, body: str) -> dict[str, Any]:
+        return self.add_comment(number, body, self.bot_login)
 
     def comment_event(self, number: int, body: str, author: str) -> dict[str, Any]:
-        comment = self._add_comment(number, body, author)
+        comment = self.add_comment(number, body, author)
         payload = self.event("created", number, comment=comment)
         payload["sender"] = comment["user"]
         return payload
 
+    def comments_on(self, number: int) -> list[dict[str, Any]]:
+        return [c for c in self.comments.values() if self._issue_of(c) == number]
+
     def bot_comments(self, number: int) -> list[dict[str, Any]]:
-        return [c for c in self.comments.values()
-                if c["issue_number"] == number and c["user"]["login"] == self.bot_login]
+        return [c for c in self.comments_on(number) if c["user"]["login"] == self.bot_login]
 
     def writes(self) -> list[tuple[str, str]]:
-        return [entry for entry in self.log if entry[0] in {"POST", "PATCH", "PUT", "DELETE"}]
+        return [entry for entry in self.log if entry[0] in {"POST", "PATCH", "PUT", "DELETE"}
+                and entry[1] != "/graphql"]
 
     def reset_log(self) -> None:
         self.log.clear()
+        self.graphql_points.clear()
 
     # -- state --------------------------------------------------------------------------------
 
+    @property
+    def _repo_url(self) -> str:
+        return f"{self.base_url}/repos/{self.repository}"
+
+    def _user(self, login: str, kind: str = "User") -> dict[str, Any]:
+        uid = _stable_id(login)
+        return {"login": login, "id": uid, "node_id": f"U_{uid}", "type": kind,
+                "site_admin": False, "avatar_url": f"https://avatars.example/u/{uid}",
+                "url": f"{self.base_url}/users/{login}", "html_url": f"https://github.com/{login}"}
+
+    def _label(self, name: str) -> dict[str, Any]:
+        return {"id": _stable_id(name), "node_id": f"L_{name}", "name": name,
+                "url": f"{self._repo_url}/labels/{name}",
+                "color": LABEL_COLORS.get(name, "ededed"), "default": False, "description": None}
+
     @staticmethod
-    def _label(name: str) -> dict[str, Any]:
-        return {"id": abs(hash(name)) % 10**6, "node_id": f"L_{name}", "url": f"/labels/{name}",
-                "name": name, "color": LABEL_COLORS.get(name, "ededed"), "default": False,
-                "description": None}
+    def _issue_of(comment: dict[str, Any]) -> int:
+        return int(comment["issue_url"].rsplit("/", 1)[1])
 
     def _add_comment(self, number: int, body: str, author: str) -> dict[str, Any]:
         comment_id = next(self._ids)
-        issue_url = f"{self.base_url}/repos/{self.repository}/issues/{number}"
         comment = {
             "id": comment_id, "node_id": f"IC_{comment_id}",
-            "url": f"{self.base_url}/repos/{self.repository}/issues/comments/{comment_id}",
+            "url": f"{self._repo_url}/issues/comments/{comment_id}",
             "html_url": f"https://github.com/{self.repository}/issues/{number}#issuecomment-{comment_id}",
-            "issue_url": issue_url, "body": body,
-            "user": _user(author, "Bot" if author.endswith("[bot]") else "User"),
+            "issue_url": f"{self._repo_url}/issues/{number}", "body": body,
+            "user": self._user(author, "Bot" if author.endswith("[bot]") else "User"),
             "created_at": _now(), "updated_at": _now(), "author_association": "NONE",
-            "issue_number": number,
+            "performed_via_github_app": None, "reactions": {"total_count": 0},
         }
         self.comments[comment_id] = comment
         self.issues[number]["comments"] += 1
@@ -149,7 +219,7 @@ class GitHubStandIn:
         return None
 
     def respond(self, method: str, raw_path: str, body: dict[str, Any] | None,
-                headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+                headers: dict[str, str]) -> Answer:
         url = urlsplit(raw_path)
         path, query = url.path, parse_qs(url.query)
         fault = self._take_fault(method, path)
@@ -158,85 +228,148 @@ class GitHubStandIn:
         with self._lock:
             self.log.append((method, path))
             if fault and fault.status:
-                return fault.status, {"message": fault.message}, fault.headers
-            if headers.get("authorization") != f"token {self.token}" and \
-                    headers.get("authorization") != f"Bearer {self.token}":
+                answer = {"message": fault.message} if fault.body is None else fault.body
+                return fault.status, answer, fault.headers
+            if headers.get("authorization") not in {f"token {self.token}", f"Bearer {self.token}"}:
                 return 401, {"message": "Bad credentials"}, {}
-            return self._route(method, path, query, body or {})
+            if (method, path) == ("POST", "/graphql"):
+                return self._graphql(body or {})
+            for candidate in ROUTES:
+                match = candidate.pattern.fullmatch(path)
+                if match and candidate.method == method and self._is_ours(match.groupdict()):
+                    params = {k: v for k, v in match.groupdict().items() if k not in {"owner", "repo"}}
+                    return candidate.handler(self, Call(method, path, query, body or {}), **params)
+            return 404, {"message": "Not Found",
+                         "documentation_url": "https://docs.github.com/rest"}, {}
 
-    def _route(self, method: str, path: str, query: dict[str, list[str]],
-               body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
-        repo = re.escape(self.repository)
-        if m := re.fullmatch(rf"/repos/{repo}/issues/(\d+)", path):
-            issue = self.issues.get(int(m[1]))
-            if issue is None:
-                return 404, {"message": "Not Found"}, {}
-            if method == "PATCH":
-                if "labels" in body:
-                    issue["labels"] = [self._label(n) for n in body["labels"]]
-                if "state" in body:
-                    issue["state"] = body["state"]
-                    issue["closed_at"] = _now() if body["state"] == "closed" else None
-                    issue["state_reason"] = body.get("state_reason") or (
-                        "reopened" if body["state"] == "open" else "completed")
-                issue["updated_at"] = _now()
-            return 200, issue, {}
-        if m := re.fullmatch(rf"/repos/{repo}/issues/(\d+)/comments", path):
-            number = int(m[1])
-            if number not in self.issues:
-                return 404, {"message": "Not Found"}, {}
-            if method == "POST":
-                return 201, self._add_comment(number, body["body"], self.bot_login), {}
-            items = [c for c in self.comments.values() if c["issue_number"] == number]
-            return 200, self._page(items, query), {}
-        if path == f"/repos/{self.repository}/issues/comments" and method == "GET":
-            items = sorted(self.comments.values(), key=lambda c: c["id"])
-            return 200, self._page(items, query), {}
-        if m := re.fullmatch(rf"/repos/{repo}/issues/comments/(\d+)", path):
-            comment = self.comments.get(int(m[1]))
-            if comment is None:
-                return 404, {"message": "Not Found"}, {}
-            if method == "PATCH":
-                comment["body"] = body["body"]
-                comment["updated_at"] = _now()
-            if method == "DELETE":
-                del self.comments[comment["id"]]
-                self.issues[comment["issue_number"]]["comments"] -= 1
-                return 204, None, {}
-            return 200, comment, {}
-        if m := re.fullmatch(rf"/repos/{repo}/collaborators/([^/]+)/permission", path):
-            permission = self.permissions.get(m[1], "read")
-            return 200, {"permission": permission, "role_name": permission,
-                         "user": _user(m[1])}, {}
-        if path == f"/repos/{self.repository}/issues" and method == "GET":
-            items = [i for i in self.issues.values() if self._matches(i, query)]
-            items.sort(key=lambda i: i["number"], reverse=query.get("direction") != ["asc"])
-            return 200, self._page(items, query), {}
-        if path == "/search/issues":
-            terms = query.get("q", [""])[0]
-            author = re.search(r"author:(\S+)", terms)
-            label = re.search(r'label:"([^"]+)"', terms)
-            items = [i for i in self.issues.values() if i["state"] == "open"
-                     and (not author or i["user"]["login"] == author[1])
-                     and (not label or label[1] in {lab["name"] for lab in i["labels"]})]
-            return 200, {"total_count": len(items), "incomplete_results": False,
-                         "items": self._page(items, query)}, {}
-        return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, {}
+    def _is_ours(self, params: dict[str, str]) -> bool:
+        return "owner" not in params or f"{params['owner']}/{params['repo']}" == self.repository
 
-    @staticmethod
-    def _matches(issue: dict[str, Any], query: dict[str, list[str]]) -> bool:
-        state = query.get("state", ["open"])[0]
-        if state != "all" and issue["state"] != state:
-            return False
-        wanted = [w for w in query.get("labels", [""])[0].split(",") if w]
-        names = {label["name"] for label in issue["labels"]}
-        return all(w in names for w in wanted)
+    def _page(self, items: list[Any], call: Call) -> tuple[list[Any], dict[str, str]]:
+        """One page of a list, with GitHub's Link header (first, prev, next, last)."""
+        per_page = max(1, min(MAX_PER_PAGE, int(call.arg("per_page", "30"))))
+        page = max(1, int(call.arg("page", "1")))
+        last = max(1, -(-len(items) // per_page))
+        links = {"first": 1, "prev": page - 1, "next": page + 1, "last": last}
+        wanted = {"first": page > 1, "prev": page > 1, "next": page < last, "last": page < last}
 
-    @staticmethod
-    def _page(items: list[Any], query: dict[str, list[str]]) -> list[Any]:
-        per_page = int(query.get("per_page", ["30"])[0])
-        page = int(query.get("page", ["1"])[0])
-        return items[(page - 1) * per_page : page * per_page]
+        def link(number: int) -> str:
+            params = {k: v[0] for k, v in call.query.items()} | {"per_page": per_page, "page": number}
+            return f"{self.base_url}{call.path}?{urlencode(params)}"
+
+        header = ", ".join(f'<{link(n)}>; rel="{rel}"' for rel, n in links.items() if wanted[rel])
+        return items[(page - 1) * per_page : page * per_page], {"Link": header} if header else {}
+
+    def _graphql(self, body: dict[str, Any]) -> Answer:
+        by_issue: dict[int, list[dict[str, Any]]] = {}
+        for comment in sorted(self.comments.values(), key=lambda c: c["id"]):
+            by_issue.setdefault(self._issue_of(comment), []).append(comment)
+        repository = {"name": self.repository.split("/")[1], "issues": github_graphql.issues_resolver(
+            list(self.issues.values()), lambda number: by_issue.get(number, []))}
+
+        def find(_info: Any, owner: str, name: str, followRenames: bool = True) -> Any:
+            if f"{owner}/{name}" != self.repository:
+                raise github_graphql.GraphQLError(
+                    f"Could not resolve to a Repository with the name '{owner}/{name}'.",
+                    extensions={"type": "NOT_FOUND"})
+            return repository
+
+        answer, cost = github_graphql.answer(str(body.get("query") or ""),
+                                             body.get("variables"), {"repository": find})
+        self.graphql_points.append(cost)
+        return 200, answer, {"X-RateLimit-Resource": "graphql"}
+
+    # -- REST endpoints (octokit's spelling) --------------------------------------------------
+
+    @route("GET", "/repos/{owner}/{repo}")
+    def _get_repo(self, call: Call) -> Answer:
+        owner, name = self.repository.split("/")
+        return 200, {"id": _stable_id(self.repository), "name": name, "full_name": self.repository,
+                     "owner": self._user(owner, "Organization"), "private": False,
+                     "url": self._repo_url, "html_url": f"https://github.com/{self.repository}",
+                     "has_issues": True}, {}
+
+    @route("GET", "/repos/{owner}/{repo}/issues")
+    def _list_issues(self, call: Call) -> Answer:
+        state = call.arg("state", "open")
+        wanted = {w for w in call.arg("labels", "").split(",") if w}
+        items = [i for i in self.issues.values() if state in {"all", i["state"]}
+                 and wanted <= {label["name"] for label in i["labels"]}]
+        key = {"created": "created_at", "updated": "updated_at", "comments": "comments"}[
+            call.arg("sort", "created")]
+        items.sort(key=lambda i: (i[key], i["number"]), reverse=call.arg("direction") != "asc")
+        return 200, *self._page(items, call)
+
+    @route("GET", "/repos/{owner}/{repo}/issues/{issue_number}")
+    @route("PATCH", "/repos/{owner}/{repo}/issues/{issue_number}")
+    def _issue(self, call: Call, issue_number: str) -> Answer:
+        issue = self.issues.get(int(issue_number))
+        if issue is None:
+            return 404, {"message": "Not Found"}, {}
+        if call.method == "PATCH":
+            self._edit_issue(issue, call.body)
+        return 200, issue, {}
+
+    def _edit_issue(self, issue: dict[str, Any], changes: dict[str, Any]) -> None:
+        if "labels" in changes:
+            issue["labels"] = [self._label(n if isinstance(n, str) else n["name"])
+                               for n in changes["labels"]]
+        if "state" in changes:
+            issue["state"] = changes["state"]
+            issue["closed_at"] = _now() if changes["state"] == "closed" else None
+            issue["state_reason"] = changes.get("state_reason") or (
+                "reopened" if changes["state"] == "open" else "completed")
+        issue["updated_at"] = _now()
+
+    @route("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments")
+    @route("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments")
+    def _issue_comments(self, call: Call, issue_number: str) -> Answer:
+        number = int(issue_number)
+        if number not in self.issues:
+            return 404, {"message": "Not Found"}, {}
+        if call.method == "POST":  # written as whoever the token belongs to
+            author = self.token_login or self.bot_login
+            return 201, self._add_comment(number, str(call.body["body"]), author), {}
+        return 200, *self._page(sorted(self.comments_on(number), key=lambda c: c["id"]), call)
+
+    @route("GET", "/repos/{owner}/{repo}/issues/comments")
+    def _repo_comments(self, call: Call) -> Answer:
+        items = sorted(self.comments.values(), key=lambda c: c["id"],
+                       reverse=call.arg("direction") == "desc")
+        return 200, *self._page(items, call)
+
+    @route("GET", "/repos/{owner}/{repo}/issues/comments/{comment_id}")
+    @route("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}")
+    @route("DELETE", "/repos/{owner}/{repo}/issues/comments/{comment_id}")
+    def _comment(self, call: Call, comment_id: str) -> Answer:
+        comment = self.comments.get(int(comment_id))
+        if comment is None:
+            return 404, {"message": "Not Found"}, {}
+        if call.method == "PATCH":  # a token with issues: write may edit anyone's comment
+            comment["body"] = str(call.body["body"])
+            comment["updated_at"] = _now()
+        if call.method == "DELETE":
+            del self.comments[comment["id"]]
+            self.issues[self._issue_of(comment)]["comments"] -= 1
+            return 204, None, {}
+        return 200, comment, {}
+
+    @route("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission")
+    def _permission(self, call: Call, username: str) -> Answer:
+        permission = self.permissions.get(username, "read")
+        return 200, {"permission": permission, "role_name": permission,
+                     "user": self._user(username)}, {}
+
+    @route("GET", "/search/issues")
+    def _search(self, call: Call) -> Answer:
+        terms = call.arg("q")
+        author = re.search(r"author:(\S+)", terms)
+        label = re.search(r'label:"([^"]+)"', terms)
+        items = [i for i in self.issues.values() if i["state"] == "open"
+                 and (not author or i["user"]["login"] == author[1])
+                 and (not label or label[1] in {lab["name"] for lab in i["labels"]})]
+        page, links = self._page(items, call)
+        return 200, {"total_count": len(items), "incomplete_results": False, "items": page}, links
 
 
 @contextmanager

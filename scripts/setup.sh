@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what mirror-bot needs on a fresh Debian/Ubuntu machine: skopeo, the distribution
 # registry (for the local sandbox and the tests), htpasswd, Chromium for the status-page test,
-# and a virtualenv in .venv with the package and its test tools. Safe to run again.
+# and a virtualenv in .venv with the package (its dependencies from the hash-pinned lock in
+# requirements/) and its test tools. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,8 +24,10 @@ if [[ ! -x .venv/bin/python ]]; then
   "$python" -m venv .venv
 fi
 stamp=.venv/.installed
-if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
+if [[ ! -f $stamp || pyproject.toml -nt $stamp || requirements/runtime.txt -nt $stamp ]]; then
   .venv/bin/pip install --quiet --upgrade pip >/dev/null
+  # The runtime dependencies at the versions and hashes the workflows deploy, then the test tools.
+  .venv/bin/pip install --quiet --require-hashes -r requirements/runtime.txt
   .venv/bin/pip install --quiet -e '.[test]'
   touch "$stamp"
 fi

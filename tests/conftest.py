@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from bot.flows.handle_event import run_from_environment
+from bot.cli import main
 from sandbox.github_standin import GitHubStandIn, serve
 from sandbox.testbed import (  # noqa: F401 - re-exported for the tests
     MIRROR_PASSWORD,
@@ -67,4 +67,4 @@ def deliver(testbed: Sandbox, github: GitHubStandIn, tmp_path: Path, name: str,
         MIRROR_GITHUB_WRITE_INTERVAL="0", MIRROR_GITHUB_BACKOFF="0.01",
         MIRROR_GITHUB_SECONDARY_WAIT="1", MIRROR_GITHUB_TIMEOUT="2")
     env.update(extra)
-    return run_from_environment(env)
+    return main(["handle-event"], env)

@@ -6,9 +6,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-from bot.flows.handle_event import build_handler
+from bot.cli import request_handler
 from bot.flows.sweep import Sweeper, SweepPolicy
-from bot.forge import BotComment, IssueSnapshot
+from bot.forge import BotComment, IssueSnapshot, OpenRequest
 from bot.github_forge import GitHubForge
 from sandbox.github_standin import GitHubStandIn
 from tests.conftest import Sandbox
@@ -20,12 +20,20 @@ def forge_for(github: GitHubStandIn) -> GitHubForge:
 
 
 class RacingForge(GitHubForge):
-    """Both runs look for the bot comment before either creates one: the worst interleaving."""
+    """Both runs look for the bot comment before either creates one: the worst interleaving.
+
+    handle-event looks it up with find_bot_comment; the sweep reads it with open_requests.
+    """
 
     barrier: threading.Barrier
 
     def find_bot_comment(self, issue: IssueSnapshot) -> BotComment | None:
         found = super().find_bot_comment(issue)
+        self.barrier.wait(timeout=30)
+        return found
+
+    def open_requests(self, label: str) -> list[OpenRequest]:
+        found = super().open_requests(label)
         self.barrier.wait(timeout=30)
         return found
 
@@ -37,7 +45,7 @@ def test_two_issues_for_the_same_image_at_once(testbed: Sandbox, github: GitHubS
         github.add_issue(f"docker.io/library/{name}:1.0", author=author)
 
     def run(number: int) -> str:
-        handler = build_handler(testbed.config(), forge_for(github), testbed.env())
+        handler = request_handler(testbed.config(), forge_for(github), testbed.env())
         snapshot = IssueSnapshot.from_payload(github.event("opened", number)["issue"])
         return handler.process_safely(snapshot).name
 
@@ -66,8 +74,8 @@ def test_handle_event_and_sweep_on_one_issue_leave_one_comment(testbed: Sandbox,
                             seconds_between_writes=None, trust_comment_count=False)
         forge.barrier = barrier
         forges.append(forge)
-    event_handler = build_handler(testbed.config(), forges[0], testbed.env())
-    sweep_handler = build_handler(testbed.config(), forges[1], testbed.env())
+    event_handler = request_handler(testbed.config(), forges[0], testbed.env())
+    sweep_handler = request_handler(testbed.config(), forges[1], testbed.env())
     snapshot = IssueSnapshot.from_payload(github.event("opened", 1)["issue"])
 
     with ThreadPoolExecutor(2) as pool:

@@ -80,7 +80,8 @@ def test_not_found_closes_with_the_reason(testbed: Sandbox, github: GitHubStandI
     github.add_issue(f"{name}:404")
     assert deliver(testbed, github, tmp_path, "issues", github.event("opened", 1)) == 0
     assert issue_state(github, 1) == ("closed", "not_planned", {"sync image", "sync image invalid"})
-    assert "not\\_found" in github.bot_comments(1)[0]["body"]
+    body = github.bot_comments(1)[0]["body"]
+    assert "**not found upstream**" in body and "not\\_found" not in body
 
 
 def test_transient_failure_then_retry_succeeds_with_one_comment(

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.adapters import build_syncer
+from bot import records
+from bot.cli import request_handler
 from bot.config import Labels, load_config
-from bot.flows.handle_event import Handler
+from bot.flows.comment_body import CapRefusal, CommentWriter
 from bot.flows.plan import plan_issue
 from bot.forge import IssueSnapshot, LocalForge
 from bot.policy import parse_allowlist
@@ -21,7 +22,10 @@ from bot.skopeo import docker_arg
 from tests.conftest import REPO_ROOT, Sandbox
 
 CORPUS = json.loads((REPO_ROOT / "tests" / "data" / "hostile_titles.json").read_text())
-STARTER = load_config({"MIRROR_ALLOWLIST": str(REPO_ROOT / "allowlist.yaml")})
+STARTER = load_config({"MIRROR_ALLOWLIST": str(REPO_ROOT / "allowlist.yaml"),
+                       "MIRROR_REGISTRY": "m.example.io"})
+RECORD = records.ResultRecord(1, records.Phase.RESULT, "2026-11-29T12:00:00Z",
+                              records.Outcome.INVALID)
 PRIVATE_HOSTS = ("localhost", "localhost:5000", "127.0.0.1", "127.0.0.1:5000", "[::1]",
                  "[::1]:5000", "169.254.169.254", "10.0.0.1", "192.168.1.1:5000")
 
@@ -41,15 +45,24 @@ def test_the_corpus_is_large_and_varied() -> None:
 @pytest.mark.parametrize("title", CORPUS, ids=range(len(CORPUS)))
 def test_hostile_title(title: str, tmp_path: Path) -> None:
     plan = plan_issue(title, "", STARTER.allowlist, STARTER.namer)
+    for image in plan.images:
+        # Notes and suggestions are built from validated names and configuration only, never
+        # from the raw title: nothing in them can form markup, a mention or a marker.
+        for text in (*image.notes, image.suggestion or ""):
+            assert text.isascii() and text.isprintable(), text
+            assert not set("<>`@[]|*") & set(text.replace("@sha256:", "")), text
     for image in plan.allowed:
         assert image.source is not None and STARTER.allowlist.decide(image.source).allowed
         argument = docker_arg(image.source)
         assert argument.isascii() and argument.isprintable() and " " not in argument
         assert image.source.registry not in PRIVATE_HOSTS
-    handler = Handler(STARTER, LocalForge(tmp_path, echo=False), syncer=None)  # type: ignore[arg-type]
-    body = handler._comment(plan, "result", outcome="invalid",
-                            refused=[i for i in plan.images if i.decision != "allowed"],
-                            any_denied=True)
+    writer = CommentWriter(run_url=None, allowlist_url="allowlist.yaml")
+    body = writer.result(plan, records.Outcome.INVALID, [], RECORD, cap=CapRefusal(5, 5),
+                         title=title)
+    # User text never forms a marker: the bot's two markers are the only ones, and the record
+    # read back is the one written.
+    assert body.count("mirror-bot:") == 2 and body.count("<!--") == 2
+    assert records.read(body) == RECORD
     rendered = prose(body)
     assert "<" not in rendered.replace("<details>", "").replace("</details>", "").replace(
         "<summary>", "").replace("</summary>", "").replace("<sub>", "").replace("</sub>", "")
@@ -70,8 +83,8 @@ def test_private_hosts_are_refused_unless_named(host: str) -> None:
 def test_no_hostile_title_copies_anything(testbed: Sandbox, tmp_path: Path) -> None:
     """The whole corpus through the real handler and syncer: the mirror receives nothing."""
     config = testbed.config(MIRROR_ALLOWLIST=str(REPO_ROOT / "allowlist.yaml"))
-    handler = Handler(config, LocalForge(tmp_path / "forge", echo=False),
-                      build_syncer(config, testbed.env()), log=io.StringIO())
+    handler = request_handler(config, LocalForge(tmp_path / "forge", echo=False), testbed.env())
+    handler.log = io.StringIO()
     testbed.mirror.mark()
     for number, title in enumerate(CORPUS, 1):
         issue = IssueSnapshot(number, title, "", "mallory", False, (Labels().request,), "open",

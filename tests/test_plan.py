@@ -6,9 +6,13 @@ import json
 import subprocess
 import sys
 
-from bot.flows.plan import plan_issue
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.flows.plan import Plan, decide_repository, expand_pattern, plan_issue
 from bot.naming import Namer
 from bot.policy import parse_allowlist
+from bot.reference import Reference, parse, parse_pattern
 from tests.conftest import REPO_ROOT
 
 ALLOWLIST, _ = parse_allowlist(
@@ -23,7 +27,7 @@ def plan(title: str, body: str = "") -> list[dict]:
 
 
 def run_plan(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/bin:/bin"}
+    env = {"PATH": "/usr/bin:/bin", "MIRROR_REGISTRY": "m.example.io"}
     return subprocess.run([sys.executable, "-m", "bot", "plan", *args], capture_output=True,
                           text=True, check=False, cwd=REPO_ROOT, env=env)
 
@@ -39,6 +43,8 @@ def test_cli_plan_json_for_nginx_under_the_starter_allowlist() -> None:
         "decision": "allowed",
         "reason": "allowed by rule 'docker.io/library/*' (allowlist.yaml:14)",
         "suggestion": None,
+        "pattern": False,
+        "notes": [],
     }]}
 
 
@@ -77,5 +83,135 @@ def test_platforms_are_carried_and_checked() -> None:
 
 
 def test_mixed_request() -> None:
-    decisions = [i["decision"] for i in plan("nginx evil.io/x Bad")]
+    decisions = [i["decision"] for i in plan("nginx evil.io/x Bad:1")]
     assert decisions == ["allowed", "denied", "invalid"]
+
+
+K8S = parse_allowlist("allow:\n  - registry.k8s.io/**\n  - k8s.gcr.io/**\n")[0]
+TAGGED, _ = parse_allowlist(
+    "allow:\n  - docker.io/library/nginx:1.*\n  - ghcr.io/acme/*\n"
+    "deny:\n  - docker.io/library/nginx:*-rc*\n  - ghcr.io/acme/secret\n")
+
+
+def test_plan_json_carries_the_notes() -> None:
+    [image] = plan("m.daocloud.io/docker.io/library/nginx:1.27")
+    assert image["decision"] == "allowed" and image["source"] == "docker.io/library/nginx:1.27"
+    assert image["notes"] == ["m.daocloud.io/ is another mirror's prefix; the image is requested "
+                              "from its source registry"]
+
+
+def test_k8s_gcr_io_is_planned_from_registry_k8s_io_when_allowed() -> None:
+    [image] = plan_issue("k8s.gcr.io/pause:3.9", "", K8S, NAMER).images
+    assert image.decision == "allowed" and str(image.source) == "registry.k8s.io/pause:3.9"
+    assert str(image.target) == "m.example.io/registry.k8s.io/pause:3.9"
+    assert image.notes == ("k8s.gcr.io is frozen and redirected to registry.k8s.io by the "
+                           "Kubernetes project: mirrored from registry.k8s.io/pause:3.9",)
+
+
+def test_k8s_gcr_io_is_refused_with_the_new_name_when_that_is_not_allowed() -> None:
+    only_old = parse_allowlist("allow:\n  - k8s.gcr.io/**\n")[0]
+    [image] = plan_issue("k8s-gcr.m.daocloud.io/pause:3.9", "", only_old, NAMER).to_json()["images"]
+    assert image["decision"] == "denied" and image["suggestion"] == "registry.k8s.io/pause:3.9"
+    assert "frozen and redirected to registry.k8s.io" in image["reason"]
+    assert image["notes"][0].startswith("k8s-gcr.m.daocloud.io/ is another mirror's address")
+
+
+def test_a_tag_pattern_is_planned_unexpanded() -> None:
+    result = plan_issue("docker.io/library/nginx:1.27.*", "", ALLOWLIST, NAMER)
+    [image] = result.to_json()["images"]
+    assert image == {
+        "input": "docker.io/library/nginx:1.27.*",
+        "source": "docker.io/library/nginx:1.27.*",
+        "target": "m.example.io/docker.io/library/nginx:1.27.*",
+        "platforms": "all", "decision": "allowed",
+        "reason": "allowed by rule 'docker.io/library/*' (allowlist.yaml:2)",
+        "suggestion": None, "pattern": True, "notes": [],
+    }
+    assert result.allowed == [] and len(result.patterns) == 1
+
+
+def test_a_pattern_is_decided_on_its_repository() -> None:
+    [narrowed] = plan_issue("nginx:1.27.*", "", TAGGED, NAMER).images
+    assert narrowed.decision == "allowed" and "each tag must match '1.*'" in narrowed.reason
+    [denied] = plan_issue("ghcr.io/acme/secret:v*", "", TAGGED, NAMER).images
+    assert denied.decision == "denied" and "ghcr.io/acme/secret" in denied.reason
+    [absent] = plan_issue("redis:7.*", "", TAGGED, NAMER).images
+    assert absent.decision == "denied" and "not in" in absent.reason
+    assert not decide_repository(TAGGED, Reference("quay.io", "x/y")).allowed
+
+
+def test_a_pattern_expands_to_one_decision_per_matching_tag() -> None:
+    [pattern] = plan_issue("nginx:1.2*", "", TAGGED, NAMER).patterns
+    tags = ["1.27.0", "1.27.1-rc1", "1.28.0", "1.3.0", "latest", "1.26.2", "1.2 bad"]
+    planned = expand_pattern(pattern, tags, TAGGED, NAMER, cap=20)
+    assert [(str(p.source), p.decision) for p in planned] == [
+        ("docker.io/library/nginx:1.26.2", "allowed"), ("docker.io/library/nginx:1.27.0", "allowed"),
+        ("docker.io/library/nginx:1.27.1-rc1", "denied"), ("docker.io/library/nginx:1.28.0", "allowed")]
+    assert str(planned[0].target) == "m.example.io/docker.io/library/nginx:1.26.2"
+    assert all(p.pattern is None for p in planned)
+    assert Plan(planned).allowed == [p for p in planned if p.decision == "allowed"]
+
+
+def test_a_pattern_over_the_cap_is_invalid_with_the_count_and_first_matches() -> None:
+    [pattern] = plan_issue("nginx:1.*", "", TAGGED, NAMER).patterns
+    [refused] = expand_pattern(pattern, [f"1.{n}" for n in range(30)], TAGGED, NAMER, cap=20)
+    assert refused.decision == "invalid"
+    assert refused.reason.startswith("30 tags match docker.io/library/nginx:1.*, more than the 20")
+    assert "first: 1.0, 1.1, 1.10, 1.11, 1.12" in refused.reason
+
+
+def test_a_popular_near_miss_is_suggested_even_when_allowed() -> None:
+    [image] = plan("ngnix:1.27")
+    assert image["decision"] == "allowed" and image["suggestion"] == "docker.io/library/nginx:1.27"
+    assert image["notes"] == ["ngnix is one typo away from the official image nginx; if the copy "
+                              "finds nothing, ask for docker.io/library/nginx:1.27"]
+    [right] = plan("nginx:1.27")
+    assert right["suggestion"] is None and right["notes"] == []
+
+
+def test_a_title_naming_no_image_suggests_what_it_may_mean() -> None:
+    [image] = plan("Please mirror nginx 1.27")
+    assert image["decision"] == "invalid" and image["reason"].startswith("no image named")
+    assert image["suggestion"] == "docker.io/library/nginx:1.27"
+    [host] = plan("https://docker.m.daocloud.io")
+    assert host["decision"] == "invalid" and "mirror's address" in host["reason"]
+
+
+def test_an_image_id_is_invalid() -> None:
+    [image] = plan("a" * 64)
+    assert image["decision"] == "invalid" and "image ID" in image["reason"]
+
+
+def test_tag_and_digest_stay_a_valid_request() -> None:
+    digest = "sha256:" + "d" * 64
+    [image] = plan(f"nginx:1.27@{digest}")
+    assert image["decision"] == "allowed"
+    assert image["source"] == f"docker.io/library/nginx:1.27@{digest}"
+    assert image["target"] == f"m.example.io/docker.io/library/nginx:1.27@{digest}"
+
+
+FRAGMENTS = [
+    "nginx", "nginx:1.27", "docker pull", "[sync]", "SYNC IMAGE", "同步镜像", "：", "，", "、",
+    "https://hub.docker.com/", "hub.docker.com/r/a/b/tags", "?tab=tags", "m.daocloud.io/",
+    "docker.m.daocloud.io/", "k8s.gcr.io/pause:3.9", "--platform", "arm64", "(arm64)", "and",
+    "&&", "Please", "*", "?", ":1.27.*", "@sha256:" + "e" * 64, "a" * 64, "docker.io/", "/v2/",
+    "m.example.io/", "ghcr.io/fluxcd/flux-cli", "../", "-", "`", "\n", "### Image\n",
+]
+TITLES = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=8)), max_size=8).map(
+    "".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(TITLES, st.one_of(st.text(max_size=200), TITLES.map(lambda t: f"### Platform\n\n{t}")))
+def test_no_title_or_body_crashes_plan_or_yields_a_source_outside_the_grammar(
+        title: str, body: str) -> None:
+    result = plan_issue(title, body, K8S if "k8s" in title else ALLOWLIST, NAMER)
+    json.dumps(result.to_json())
+    assert result.images
+    for image in result.images:
+        for ref in (image.source, image.target):
+            assert ref is None or parse(str(ref)) == ref
+        for pattern in (image.pattern, image.pattern_target):
+            assert pattern is None or parse_pattern(str(pattern)) == pattern
+        if image.decision == "allowed":
+            assert (image.source and image.target) or (image.pattern and image.pattern_target)

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.errors import MirrorBotError
-from bot.reference import InvalidReference, Reference, parse
+from bot.reference import InvalidReference, Reference, TagPattern, is_tag_pattern, parse, parse_pattern
 
 DIGEST = "sha256:" + "a" * 64
 
@@ -63,6 +63,9 @@ INVALID = [
     ("docker.io/" + "/".join(["abcdefghij"] * 25), "longer than 255"),
     ("a@b@c", "not a digest"),
     ("Foo/bar", "lowercase"),
+    ("a" * 64, "image ID"),
+    ("0123456789abcdef" * 4, "image ID"),
+    ("nginx:1.*", "not a valid tag"),
 ]
 
 
@@ -104,3 +107,57 @@ def test_accepted_references_round_trip_and_are_safe(text: str) -> None:
     assert not rendered.startswith("-")
     assert not SHELL_META & set(rendered)
     assert rendered.isascii() and rendered.isprintable()
+
+
+def test_sixty_four_hex_characters_are_an_image_id_only_alone() -> None:
+    hex64 = "a" * 64
+    assert str(parse(f"{hex64}:1")) == f"docker.io/library/{hex64}:1"
+    assert str(parse(f"x/{hex64}")) == f"docker.io/x/{hex64}:latest"
+    assert str(parse("a" * 63)) == f"docker.io/library/{'a' * 63}:latest"
+
+
+PATTERNS = [
+    ("nginx:1.27.*", TagPattern("docker.io", "library/nginx", "1.27.*")),
+    ("docker.io/library/nginx:1.2?", TagPattern("docker.io", "library/nginx", "1.2?")),
+    ("ghcr.io/a/b:*-alpine", TagPattern("ghcr.io", "a/b", "*-alpine")),
+    ("localhost:5000/a:v*", TagPattern("localhost:5000", "a", "v*")),
+    ("quay.io/a/b:*", TagPattern("quay.io", "a/b", "*")),
+]
+BAD_PATTERNS = [
+    ("nginx:1.*@sha256:" + "a" * 64, "cannot be pinned"),
+    ("nginx:.1*", "not a tag pattern"),
+    ("nginx:1.*;id", "not a tag pattern"),
+    ("Nginx:1.*", "lowercase"),
+    ("nginx:" + "*" * 129, "not a tag pattern"),
+    ("nginx", "needs ':'"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), PATTERNS)
+def test_tag_patterns_parse(text: str, expected: TagPattern) -> None:
+    assert is_tag_pattern(text)
+    pattern = parse_pattern(text)
+    assert pattern == expected
+    assert parse_pattern(str(pattern)) == pattern
+
+
+@pytest.mark.parametrize(("text", "reason"), BAD_PATTERNS)
+def test_bad_tag_patterns_say_why(text: str, reason: str) -> None:
+    with pytest.raises(InvalidReference) as caught:
+        parse_pattern(text)
+    assert reason in caught.value.reason
+
+
+def test_only_the_tag_part_makes_a_pattern() -> None:
+    assert not is_tag_pattern("nginx")
+    assert not is_tag_pattern("nginx*")
+    assert not is_tag_pattern("localhost:5000/nginx")
+    assert not is_tag_pattern("nginx:1.27@sha256:" + "a" * 64)
+    assert is_tag_pattern("localhost:5000/nginx:1.?")
+
+
+def test_a_pattern_matches_only_valid_tags() -> None:
+    pattern = parse_pattern("nginx:1.27*")
+    assert [t for t in ("1.27", "1.27.3", "1.27-alpine", "1.28", "1.27\n", "1.27 x")
+            if pattern.matches(t)] == ["1.27", "1.27.3", "1.27-alpine"]
+    assert pattern.reference("1.27.3") == parse("nginx:1.27.3")

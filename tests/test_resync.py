@@ -11,12 +11,16 @@ from hypothesis import strategies as st
 
 from bot.flows.index_page import build_index
 from bot.flows.resync import merge_reports, resync
-from bot.forge import COMMENT_MARKER, IssueSnapshot, LocalForge
+from bot.forge import IssueSnapshot, LocalForge
 from bot.index import Index, IndexEntry, shard_of
+from bot.records import COMMENT_MARKER, ResultRecord
 from bot.reference import parse
-from bot.render import result_marker
 from bot.sync import SyncItem
 from tests.conftest import Sandbox
+
+
+def render_record(data: dict) -> str:
+    return ResultRecord.from_json(data).render()
 
 
 def mirror_and_record(testbed: Sandbox, names: list[str], forge: LocalForge) -> Index:
@@ -27,11 +31,11 @@ def mirror_and_record(testbed: Sandbox, names: list[str], forge: LocalForge) -> 
         result = testbed.syncer().sync(SyncItem(source, config.namer.target(source)))
         assert result.status == "copied", result.error
         issue = IssueSnapshot(number, name, "", "alice", False, ("sync image",), "open", False, 0)
-        forge.create_comment(issue, f"{COMMENT_MARKER}\ndigest {result.digest}\n" + result_marker({
+        forge.create_comment(issue, f"{COMMENT_MARKER}\ndigest {result.digest}\n" + render_record({
             "issue": number, "phase": "result", "outcome": "mirrored", "at": "2026-11-01T00:00:00Z",
             "attempts": 0, "images": [{"source": str(source), "target": str(result.target),
                                        "digest": result.digest, "platforms": []}]}))
-    return build_index(forge, config.labels)
+    return build_index(forge, config)
 
 
 def delete_upstream_tag(testbed: Sandbox, name: str, digest: str) -> None:
@@ -52,7 +56,7 @@ def test_resync_copies_only_what_moved(testbed: Sandbox, name: str, tmp_path: Pa
     delete_upstream_tag(testbed, names[2], gone)
     testbed.upstream.mark()
     testbed.mirror.mark()
-    report = resync(index.sorted_entries(), testbed.syncer(), jobs=2, forge=forge)
+    report = resync(index.sorted_entries(), testbed.syncer(), testbed.config(), jobs=2, forge=forge)
     statuses = {row["source"].split("/")[-1]: row["status"] for row in report["results"]}
     assert statuses == {f"{names[0]}:1.0": "unchanged", f"{names[1]}:1.0": "copied",
                         f"{names[2]}:1.0": "gone_upstream"}
@@ -65,7 +69,7 @@ def test_resync_copies_only_what_moved(testbed: Sandbox, name: str, tmp_path: Pa
     kept = parse(f"{testbed.mirror.host}/docker.io/library/{names[2]}:1.0")
     assert testbed.client().head_digest(kept) == gone
     # the moved digest is recorded in the issue comment, so the rebuilt index has it
-    rebuilt = build_index(forge, testbed.config().labels)
+    rebuilt = build_index(forge, testbed.config())
     moved_target = f"{testbed.mirror.host}/docker.io/library/{names[1]}:1.0"
     assert rebuilt.entries[moved_target].digest == moved.index_digest
     assert moved.index_digest in forge.comments_on(2)[0]["body"]

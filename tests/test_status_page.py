@@ -73,3 +73,13 @@ def test_page_lists_images_and_search_filters(tmp_path: Path) -> None:
                    capture_output=True, timeout=120, check=True)
     assert screenshot.stat().st_size > 10_000
     assert (site / "index.json").exists()
+
+
+def test_the_page_in_chinese_filters_and_counts_in_chinese(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    write_outputs(sample_index(), None, site, language="zh-CN")
+    page = site / "index.html"
+    assert '<html lang="zh-CN">' in page.read_text()
+    dom = render_dom(page, "?q=redis", tmp_path)
+    assert visible_rows(dom) == ["m.example.io/docker.io/bitnami/redis:7.4"]
+    assert "显示 1 / 3" in dom and "镜像同步状态" in dom

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.flows.handle_event import build_handler
+from bot.cli import request_handler
 from bot.flows.sweep import Sweeper, SweepPolicy
-from bot.forge import COMMENT_MARKER
 from bot.github_forge import GitHubForge
-from bot.render import result_marker
+from bot.records import COMMENT_MARKER, ResultRecord
 from sandbox.github_standin import GitHubStandIn
 from tests.conftest import Sandbox
 
@@ -19,16 +18,20 @@ NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 HOUR_AGO = (NOW - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def render_record(data: dict) -> str:
+    return ResultRecord.from_json(data).render()
+
+
 def sweeper(testbed: Sandbox, github: GitHubStandIn, now: datetime = NOW) -> Sweeper:
     forge = GitHubForge(github.repository, github.token, github.base_url,
                         seconds_between_writes=None)
-    handler = build_handler(testbed.config(), forge, testbed.env())
+    handler = request_handler(testbed.config(), forge, testbed.env())
     handler.clock = lambda: now
     return Sweeper(handler, forge, SweepPolicy(max_attempts=3), clock=lambda: now)
 
 
 def bot_comment(github: GitHubStandIn, number: int, **marker: object) -> None:
-    github.add_bot_comment(number, f"{COMMENT_MARKER}\nold text\n{result_marker(marker)}")
+    github.add_bot_comment(number, f"{COMMENT_MARKER}\nold text\n{render_record(marker)}")
 
 
 def test_interrupted_request_is_finished_exactly_once(testbed: Sandbox, github: GitHubStandIn,
@@ -101,7 +104,7 @@ def test_failed_attempts_are_counted_in_the_marker(testbed: Sandbox, github: Git
                                                                         "127.0.0.1:9"))
     forge = GitHubForge(github.repository, github.token, github.base_url,
                         seconds_between_writes=None)
-    handler = build_handler(testbed.config(CONTAINERS_REGISTRIES_CONF=str(unreachable)), forge,
+    handler = request_handler(testbed.config(CONTAINERS_REGISTRIES_CONF=str(unreachable)), forge,
                             testbed.env(CONTAINERS_REGISTRIES_CONF=str(unreachable)))
     for expected in (1, 2):
         moment = NOW + timedelta(days=expected)

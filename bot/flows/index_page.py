@@ -8,27 +8,30 @@ last verified and its current digest. The page is static HTML plus index.json.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from bot.config import Labels
-from bot.forge import Forge
-from bot.index import Index, QueueEntry, entries_from_marker
-from bot.render import read_result_marker, render
+from bot import records, timestamps
+from bot.config import Config
+from bot.forge import BotComment, Forge
+from bot.index import Index, IndexEntry, QueueEntry, entries_from_record
+from bot.records import RecordError
+from bot.render import render
+from bot.trust import Standing, check_image
 
 
-def build_index(forge: Forge, labels: Labels, reports: Iterable[dict[str, Any]] = (),
-                now: datetime | None = None) -> Index:
-    moment = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    index = Index(generated_at=moment)
-    for comment in forge.all_bot_comments():
-        marker = read_result_marker(comment.body)
-        if marker:
-            for entry in entries_from_marker(marker, comment.issue_url, comment.id):
-                index.add(entry)
+def build_index(forge: Forge, config: Config, reports: Iterable[dict[str, Any]] = (),
+                now: datetime | None = None, log: TextIO = sys.stderr) -> Index:
+    """The index from the bot's own records, checked against today's configuration."""
+    index = Index(generated_at=timestamps.to_text(now or timestamps.now()))
+    for comment in forge.all_bot_comments(config.labels.request):
+        for entry in _entries(comment, config, log):
+            index.add(entry)
+    labels = config.labels
     for issue in forge.open_request_issues(labels.request):
         if labels.terminal & set(issue.labels):
             continue
@@ -38,6 +41,27 @@ def build_index(forge: Forge, labels: Labels, reports: Iterable[dict[str, Any]] 
     for report in reports:
         apply_report(index, report)
     return index
+
+
+def _entries(comment: BotComment, config: Config, log: TextIO) -> list[IndexEntry]:
+    where = comment.issue_url or f"comment {comment.id}"
+    try:
+        record = records.read(comment.body)
+    except RecordError as error:
+        print(f"mirror-bot: skipped the record in {where}: {error}", file=log)
+        return []
+    if record is None:
+        return []
+    if comment.issue_number is not None and record.issue != comment.issue_number:
+        print(f"mirror-bot: skipped the record in {where}: it names issue #{record.issue}",
+              file=log)
+        return []
+    checks = [check_image(image, config.allowlist, config.namer) for image in record.images]
+    for check in checks:
+        if check.standing == Standing.REJECTED:
+            print(f"mirror-bot: skipped {check.image.target} recorded in {where}: {check.reason}",
+                  file=log)
+    return entries_from_record(record, checks, comment.issue_url, comment.id)
 
 
 def apply_report(index: Index, report: dict[str, Any]) -> None:
@@ -56,7 +80,7 @@ def apply_report(index: Index, report: dict[str, Any]) -> None:
 
 
 def write_outputs(index: Index, json_path: Path | None, html_dir: Path | None,
-                  repository_url: str = "") -> None:
+                  repository_url: str = "", language: str = "en") -> None:
     data = index.to_json()
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,6 +88,6 @@ def write_outputs(index: Index, json_path: Path | None, html_dir: Path | None,
     if html_dir:
         html_dir.mkdir(parents=True, exist_ok=True)
         (html_dir / "index.json").write_text(json.dumps(data, indent=2))
-        html = render("index.html.j2", index=index, entries=index.sorted_entries(),
+        html = render("index.html.j2", language, index=index, entries=index.sorted_entries(),
                       repository_url=repository_url)
         (html_dir / "index.html").write_text(html, encoding="utf-8")

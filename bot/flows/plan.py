@@ -2,23 +2,33 @@
 
 Rule: every image named in the request gets exactly one decision — `invalid` (not a reference,
 or a platform the mirror does not offer), `denied` (the allowlist says no, naming the rule) or
-`allowed` (with its mirrored address) — and a suggestion where a near miss is allowlisted.
+`allowed` (with its mirrored address) — a suggestion where a near miss is allowed, and notes
+(plain sentences) on what was read differently from what was typed. `k8s.gcr.io` is frozen and
+redirected by the Kubernetes project: its images are planned from `registry.k8s.io` when the
+allowlist allows that name, and refused with it as the suggestion otherwise. A tag pattern is
+planned unexpanded: the decision is on its repository (deny rules without a tag glob; any allow
+rule for it), and `expand_pattern` decides each tag once the upstream tags are known.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from bot.errors import MirrorBotError
 from bot.naming import Namer
 from bot.platform import Platform
-from bot.policy import Allowlist
-from bot.reference import Reference
+from bot.policy import Allowlist, Decision
+from bot.reference import Reference, TagPattern
 from bot.request import ImageRequest, parse_request
-from bot.suggest import suggest
+from bot.request_address import DEFAULT_MIRROR_PREFIXES
+from bot.suggest import popular_near_miss, suggest
 
 Verdict = Literal["allowed", "denied", "invalid"]
+FROZEN_REGISTRY = "k8s.gcr.io"
+FROZEN_REDIRECT = "registry.k8s.io"
+SHOWN_MATCHES = 5
 
 
 @dataclass(frozen=True)
@@ -30,16 +40,25 @@ class PlannedImage:
     decision: Verdict
     reason: str
     suggestion: str | None = None
+    notes: tuple[str, ...] = ()
+    # A tag pattern, unexpanded (source and target are then None): the source's and the
+    # mirror's repository with the same glob.
+    pattern: TagPattern | None = None
+    pattern_target: TagPattern | None = None
 
     def to_json(self) -> dict[str, Any]:
+        source = self.pattern or self.source
+        target = self.pattern_target or self.target
         return {
             "input": self.input,
-            "source": str(self.source) if self.source else None,
-            "target": str(self.target) if self.target else None,
+            "source": str(source) if source else None,
+            "target": str(target) if target else None,
             "platforms": [str(p) for p in self.platforms] if self.platforms else "all",
             "decision": self.decision,
             "reason": self.reason,
             "suggestion": self.suggestion,
+            "pattern": self.pattern is not None,
+            "notes": list(self.notes),
         }
 
 
@@ -50,7 +69,13 @@ class Plan:
 
     @property
     def allowed(self) -> list[PlannedImage]:
-        return [image for image in self.images if image.decision == "allowed"]
+        """Allowed images with a concrete source (tag patterns are in `patterns`)."""
+        return [image for image in self.images if image.decision == "allowed" and not image.pattern]
+
+    @property
+    def patterns(self) -> list[PlannedImage]:
+        """Allowed tag patterns, to expand against the upstream tags (`expand_pattern`)."""
+        return [image for image in self.images if image.decision == "allowed" and image.pattern]
 
     def to_json(self) -> dict[str, Any]:
         return {"images": [image.to_json() for image in self.images]}
@@ -66,27 +91,100 @@ def plan_request(request: ImageRequest, allowlist: Allowlist, namer: Namer) -> P
                             f"mirror (offered: {offered})")
     planned = []
     for image in request.images:
-        ref = image.reference
-        if ref is None:
-            planned.append(PlannedImage(image.input, None, None, platforms, "invalid",
-                                        image.error or "not an image reference",
-                                        suggest(image.input, None, allowlist)))
-            continue
-        if platform_problem:
-            planned.append(PlannedImage(image.input, ref, None, platforms, "invalid", platform_problem))
-            continue
-        decision = allowlist.decide(ref)
-        if not decision.allowed:
-            planned.append(PlannedImage(image.input, ref, None, platforms, "denied", decision.reason,
-                                        suggest(image.input, ref, allowlist)))
-            continue
-        try:
-            target = namer.target(ref)
-        except MirrorBotError as error:
-            planned.append(PlannedImage(image.input, ref, None, platforms, "invalid", str(error)))
-            continue
-        planned.append(PlannedImage(image.input, ref, target, platforms, "allowed", decision.reason))
+        first = PlannedImage(image.input, image.reference, None, platforms, "invalid",
+                             platform_problem or "", notes=image.notes, pattern=image.pattern)
+        if image.reference is not None and not platform_problem:
+            planned.append(_plan_reference(first, image.reference, allowlist, namer))
+        elif image.pattern is not None and not platform_problem:
+            planned.append(_plan_pattern(first, image.pattern, allowlist, namer))
+        elif image.reference is None and image.pattern is None:
+            hint = suggest(image.suggestion, None, allowlist) if image.suggestion else None
+            planned.append(replace(first, reason=image.error or "not an image reference",
+                                   suggestion=hint or suggest(image.input, None, allowlist)))
+        else:
+            planned.append(first)
     return Plan(tuple(planned), platforms)
+
+
+def _plan_reference(image: PlannedImage, ref: Reference, allowlist: Allowlist,
+                    namer: Namer) -> PlannedImage:
+    if ref.registry == FROZEN_REGISTRY:
+        moved = Reference(FROZEN_REDIRECT, ref.repository, ref.tag, ref.digest)
+        if not allowlist.decide(moved).allowed:
+            return replace(image, decision="denied", suggestion=str(moved), reason=(
+                f"{FROZEN_REGISTRY} is frozen and redirected to {FROZEN_REDIRECT} by the Kubernetes "
+                f"project, and {moved.name} is not allowed here: {allowlist.decide(moved).reason}"))
+        image = replace(image, source=moved, notes=(*image.notes, _frozen_note(moved)))
+        ref = moved
+    decision = allowlist.decide(ref)
+    if not decision.allowed:
+        return replace(image, decision="denied", reason=decision.reason,
+                       suggestion=suggest(image.input, ref, allowlist))
+    try:
+        target = namer.target(ref)
+    except MirrorBotError as error:
+        return replace(image, reason=str(error))
+    near = popular_near_miss(ref)
+    if near is not None and allowlist.decide(near).allowed:
+        note = (f"{ref.repository.rsplit('/', 1)[-1]} is one typo away from the official image "
+                f"{near.repository.rsplit('/', 1)[-1]}; if the copy finds nothing, ask for {near}")
+        image = replace(image, suggestion=str(near), notes=(*image.notes, note))
+    return replace(image, target=target, decision="allowed", reason=decision.reason)
+
+
+def _frozen_note(moved: Reference) -> str:
+    return (f"{FROZEN_REGISTRY} is frozen and redirected to {FROZEN_REDIRECT} by the Kubernetes "
+            f"project: mirrored from {moved}")
+
+
+def _plan_pattern(image: PlannedImage, pattern: TagPattern, allowlist: Allowlist,
+                  namer: Namer) -> PlannedImage:
+    if pattern.registry == FROZEN_REGISTRY:
+        pattern = TagPattern(FROZEN_REDIRECT, pattern.repository, pattern.glob)
+        image = replace(image, pattern=pattern, notes=(*image.notes, _frozen_note(
+            Reference(FROZEN_REDIRECT, pattern.repository))))
+    decision = decide_repository(allowlist, Reference(pattern.registry, pattern.repository))
+    if not decision.allowed:
+        return replace(image, decision="denied", reason=decision.reason)
+    try:
+        target = namer.target(Reference(pattern.registry, pattern.repository))
+    except MirrorBotError as error:
+        return replace(image, reason=str(error))
+    return replace(image, decision="allowed", reason=decision.reason,
+                   pattern_target=TagPattern(target.registry, target.repository, pattern.glob))
+
+
+def decide_repository(allowlist: Allowlist, repository: Reference) -> Decision:
+    """The allowlist's word on a repository whatever the tag: denied by a deny rule without a
+    tag glob, allowed by any allow rule for it (its tag glob is applied to each tag later)."""
+    for rule in allowlist.deny:
+        if rule.tag_glob is None and rule.matches_repository(repository):
+            return Decision(False, f"denied by rule '{rule.text}' ({rule.where})", rule)
+    for rule in allowlist.allow:
+        if rule.matches_repository(repository):
+            scope = f"; each tag must match '{rule.tag_glob}'" if rule.tag_glob else ""
+            return Decision(True, f"allowed by rule '{rule.text}' ({rule.where}){scope}", rule)
+    return allowlist.decide(repository)
+
+
+def expand_pattern(image: PlannedImage, tags: Iterable[str], allowlist: Allowlist, namer: Namer,
+                   cap: int) -> tuple[PlannedImage, ...]:
+    """A planned tag pattern against the upstream tags: one planned image per matching tag, each
+    decided by the allowlist (tag globs and deny rules apply here); more than `cap` matches is
+    one `invalid` entry with the count and the first matches."""
+    pattern = image.pattern
+    if pattern is None:
+        return (image,)
+    matches = sorted({tag for tag in tags if pattern.matches(tag)})
+    if len(matches) > cap:
+        shown = ", ".join(matches[:SHOWN_MATCHES])
+        return (replace(image, decision="invalid", pattern_target=None, reason=(
+            f"{len(matches)} tags match {pattern}, more than the {cap} one request may copy "
+            f"(first: {shown}); narrow the pattern")),)
+    return tuple(
+        _plan_reference(replace(image, source=pattern.reference(tag), pattern=None,
+                                pattern_target=None), pattern.reference(tag), allowlist, namer)
+        for tag in matches)
 
 
 def plan_issue(
@@ -94,7 +192,8 @@ def plan_issue(
     body: str,
     allowlist: Allowlist,
     namer: Namer,
+    mirror_prefixes: Mapping[str, str] = DEFAULT_MIRROR_PREFIXES,
 ) -> Plan:
     request = parse_request(title, body, namer.pasted_prefixes,
-                            allowlist.settings.max_images_per_issue)
+                            allowlist.settings.max_images_per_issue, mirror_prefixes)
     return plan_request(request, allowlist, namer)

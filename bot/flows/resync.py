@@ -1,39 +1,56 @@
 """`mirror-bot resync`: keep mirrored tags current with upstream.
 
-Rule: every mirrored target in this shard is re-checked with the sync engine — unchanged costs
-two manifest HEADs and copies nothing; a moved tag is copied, verified, and its issue comment's
-marker (the index's source of truth) is rewritten with the new digest; an image gone upstream
-is reported and the mirror copy is kept. Shard reports merge into one.
+Rule: every current entry of this shard is checked again against today's allowlist and naming
+(a record that fails is skipped with one warning, never copied to), then re-checked with the
+sync engine — unchanged costs two manifest HEADs and copies nothing; a moved tag is copied,
+verified, and the record in its issue comment (the index's source of truth) is rewritten with
+the new digest; an image gone upstream is reported and the mirror copy is kept. Shard reports
+merge into one.
 """
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import replace
+from typing import Any, TextIO
 
+from bot import records, reference, timestamps
+from bot.config import Config
 from bot.errors import MirrorBotError
 from bot.forge import Forge
 from bot.index import IndexEntry
 from bot.platform import Platform
-from bot.reference import parse
-from bot.render import read_result_marker, replace_result_marker
+from bot.records import RecordedImage
 from bot.sync import Syncer, SyncItem, SyncResult
+from bot.trust import Standing, check_image
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def trusted_items(entries: Iterable[IndexEntry], config: Config,
+                  log: TextIO = sys.stderr) -> list[tuple[IndexEntry, SyncItem]]:
+    """The entries today's configuration still vouches for, as sync items."""
+    items = []
+    for entry in entries:
+        image = RecordedImage(entry.source, entry.target, entry.digest, entry.platforms)
+        check = check_image(image, config.allowlist, config.namer)
+        if check.standing != Standing.TRUSTED:
+            print(f"mirror-bot: resync skips {entry.target[:200]}: {check.reason}", file=log)
+            continue
+        item = SyncItem(reference.parse(entry.source), reference.parse(entry.target),
+                        tuple(map(Platform.parse, entry.platforms)))
+        items.append((entry, item))
+    return items
 
 
-def resync(entries: list[IndexEntry], syncer: Syncer, jobs: int = 1,
-           forge: Forge | None = None, shard: str = "0/1") -> dict[str, Any]:
-    started = _now()
-    items = [SyncItem(parse(e.source), parse(e.target), tuple(map(Platform.parse, e.platforms)))
-             for e in entries]
-    results = syncer.sync_all(items, jobs)
+def resync(entries: list[IndexEntry], syncer: Syncer, config: Config, *, jobs: int = 1,
+           forge: Forge | None = None, shard: str = "0/1",
+           log: TextIO = sys.stderr) -> dict[str, Any]:
+    started = timestamps.now_text()
+    pairs = trusted_items(entries, config, log)
+    results = syncer.sync_all([item for _, item in pairs], jobs)
     rows = []
-    for entry, result in zip(entries, results, strict=True):
+    for (entry, _), result in zip(pairs, results, strict=True):
         row = _row(entry, result)
         if result.status == "copied" and forge is not None and entry.comment_id:
             try:
@@ -42,7 +59,7 @@ def resync(entries: list[IndexEntry], syncer: Syncer, jobs: int = 1,
                 row["note"] = f"comment not updated: {error}"
         rows.append(row)
     counts = Counter(row["status"] for row in rows)
-    return {"shard": shard, "started_at": started, "finished_at": _now(),
+    return {"shard": shard, "started_at": started, "finished_at": timestamps.now_text(),
             "counts": dict(counts), "results": rows}
 
 
@@ -59,13 +76,15 @@ def _row(entry: IndexEntry, result: SyncResult) -> dict[str, Any]:
 
 
 def _record_move(entry: IndexEntry, result: SyncResult) -> Callable[[str], str]:
+    """A rewrite of the issue comment: the moved image gets its new digest in the record."""
     def rewrite(body: str) -> str:
-        marker = read_result_marker(body) or {}
-        for image in marker.get("images", []):
-            if image.get("target") == entry.target:
-                image["digest"] = result.digest
-        marker["at"] = _now()
-        return replace_result_marker(body.replace(entry.digest, str(result.digest)), marker)
+        record = records.read(body)
+        if record is None:
+            raise records.RecordError("the comment has no record to update")
+        images = tuple(replace(image, digest=str(result.digest)) if image.target == entry.target
+                       else image for image in record.images)
+        moved = record.with_images(images, timestamps.now_text())
+        return records.replace_record(body.replace(entry.digest, str(result.digest)), moved)
     return rewrite
 
 

@@ -5,6 +5,8 @@ working on it (no bot comment after a grace period, or a "syncing" comment older
 live), or (b) it is labelled as failed and its backoff (doubling per attempt) has passed; after
 `max_attempts` failures it is closed with an explanation. Oldest first, within a count and time
 budget. The bot comment is always looked up first, so the sweep never adds a second one.
+Only the bot's own record decides (the forge returns only comments the bot wrote, and the
+record is read strictly); a record that cannot be read counts as no record.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
+from bot import records, timestamps
 from bot.config import Labels
-from bot.flows.handle_event import Handler, Outcome
-from bot.forge import BotComment, Forge, ForgeError, IssueSnapshot
-from bot.render import read_result_marker
+from bot.flows.conclude import RunOutcome
+from bot.flows.request_handler import RequestHandler
+from bot.forge import Forge, ForgeError, IssueSnapshot
+from bot.records import Outcome, Phase, ResultRecord
 
 
 @dataclass(frozen=True)
@@ -28,77 +33,77 @@ class SweepPolicy:
     base_backoff: timedelta = timedelta(minutes=30)
     idle_grace: timedelta = timedelta(minutes=10)
     live_run_grace: timedelta = timedelta(minutes=70)  # the sync job's timeout, plus a margin
+    clock_skew: timedelta = timedelta(minutes=5)
+
+
+class SweepAction(StrEnum):
+    PROCESS = "process"
+    WAIT = "wait"
+    GIVE_UP = "give_up"
+    SKIP = "skip"
 
 
 @dataclass(frozen=True)
 class SweepDecision:
     issue: int
-    action: str  # process | wait | give_up | skip
+    action: SweepAction
     reason: str
 
 
-def _parse_time(text: str) -> datetime | None:
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    except (TypeError, ValueError):
-        return None
-
-
-def decide(issue: IssueSnapshot, comment: BotComment | None, labels: Labels,
+def decide(issue: IssueSnapshot, record: ResultRecord | None, labels: Labels,
            policy: SweepPolicy, now: datetime) -> SweepDecision:
-    """What the sweep should do with one open request issue (pure, given its bot comment)."""
+    """What the sweep should do with one open request issue (pure, given the bot's record)."""
     if labels.terminal & set(issue.labels):
-        return SweepDecision(issue.number, "skip", "already finished")
-    marker = read_result_marker(comment.body) if comment else None
-    if marker is None:
-        created = _parse_time(issue.created_at) or now
+        return SweepDecision(issue.number, SweepAction.SKIP, "already finished")
+    if record is None:
+        created = timestamps.parse(issue.created_at) or now
         if now - created < policy.idle_grace:
-            return SweepDecision(issue.number, "wait", "new; its own run may still start")
-        return SweepDecision(issue.number, "process", "no run finished it")
-    at = _parse_time(str(marker.get("at"))) or now
-    if marker.get("phase") == "syncing":
+            return SweepDecision(issue.number, SweepAction.WAIT, "new; its own run may still start")
+        return SweepDecision(issue.number, SweepAction.PROCESS, "no run finished it")
+    # A time beyond any clock skew counts as long ago: no record can hold an issue forever.
+    parsed = timestamps.parse(record.at)
+    at = parsed if parsed and parsed <= now + policy.clock_skew else datetime.min.replace(tzinfo=UTC)
+    if record.phase == Phase.SYNCING:
         if now - at < policy.live_run_grace:
-            return SweepDecision(issue.number, "wait", "a run is syncing it")
-        return SweepDecision(issue.number, "process", "its run died while syncing")
-    attempts = int(marker.get("attempts") or 0)
-    if labels.failure in issue.labels or marker.get("outcome") == "failed":
+            return SweepDecision(issue.number, SweepAction.WAIT, "a run is syncing it")
+        return SweepDecision(issue.number, SweepAction.PROCESS, "its run died while syncing")
+    attempts = record.attempts
+    if labels.failure in issue.labels or record.outcome == Outcome.FAILED:
         if attempts >= policy.max_attempts:
-            return SweepDecision(issue.number, "give_up", f"{attempts} failed attempts")
+            return SweepDecision(issue.number, SweepAction.GIVE_UP, f"{attempts} failed attempts")
         due = at + policy.base_backoff * 2 ** max(0, attempts - 1)
         if now < due:
-            return SweepDecision(issue.number, "wait", f"attempt {attempts + 1} is due at {due:%H:%M}Z")
-        return SweepDecision(issue.number, "process", f"retry {attempts + 1}")
-    return SweepDecision(issue.number, "process", "no terminal label")
+            return SweepDecision(issue.number, SweepAction.WAIT,
+                                 f"attempt {attempts + 1} is due at {due:%H:%M}Z")
+        return SweepDecision(issue.number, SweepAction.PROCESS, f"retry {attempts + 1}")
+    return SweepDecision(issue.number, SweepAction.PROCESS, "no terminal label")
 
 
 @dataclass
 class Sweeper:
-    handler: Handler
+    handler: RequestHandler
     forge: Forge
     policy: SweepPolicy = field(default_factory=SweepPolicy)
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    clock: Callable[[], datetime] = timestamps.now
 
-    def run(self) -> list[tuple[SweepDecision, Outcome | None]]:
+    def run(self) -> list[tuple[SweepDecision, RunOutcome | None]]:
         started = time.monotonic()
-        done: list[tuple[SweepDecision, Outcome | None]] = []
+        done: list[tuple[SweepDecision, RunOutcome | None]] = []
         acted = 0
-        for issue in self.forge.open_request_issues(self.handler.config.labels.request):
+        for request in self.forge.open_requests(self.handler.config.labels.request):
+            issue, comment = request.issue, request.comment
             if acted >= self.policy.max_issues or time.monotonic() - started > self.policy.time_budget:
                 break
             if self.handler.config.labels.terminal & set(issue.labels) or issue.locked \
                     or issue.author_is_bot:
                 continue
-            try:
-                comment = self.forge.find_bot_comment(issue)
-            except ForgeError as error:
-                self.handler.say(f"sweep: issue #{issue.number}: {error}")
-                continue
-            decision = decide(issue, comment, self.handler.config.labels, self.policy, self.clock())
+            record = records.read_or_none(comment.body) if comment else None
+            decision = decide(issue, record, self.handler.config.labels, self.policy, self.clock())
             outcome = None
-            if decision.action == "process":
+            if decision.action == SweepAction.PROCESS:
                 outcome = self.handler.process_safely(issue, comment=comment)
                 acted += 1
-            elif decision.action == "give_up":
+            elif decision.action == SweepAction.GIVE_UP:
                 try:
                     outcome = self.handler.give_up(issue, comment, self.policy.max_attempts)
                 except ForgeError as error:

@@ -12,19 +12,18 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from bot.adapters import build_syncer
-from bot.config import Config, load_config
-from bot.errors import ConfigError
+from bot.config import Config
 from bot.flows.plan import Plan, plan_request
 from bot.oci import human_size
-from bot.platform import InvalidPlatform, Platform
+from bot.platform import Platform
 from bot.request import ImageRequest, RequestedImage, requested_image
 from bot.sync import Syncer, SyncItem, SyncResult
 
 
 def plan_images(images: Sequence[str], platforms: Sequence[Platform], config: Config) -> Plan:
     hosts = config.namer.pasted_prefixes
-    requested: list[RequestedImage] = [requested_image(text, text.strip(), hosts) for text in images]
+    requested: list[RequestedImage] = [
+        requested_image(text, text.strip(), hosts, config.other_mirrors) for text in images]
     request = ImageRequest(tuple(requested), tuple(platforms))
     return plan_request(request, config.allowlist, config.namer)
 
@@ -53,14 +52,10 @@ def sync_plan(plan: Plan, syncer: Syncer, jobs: int = 1,
     return results
 
 
-def run_sync(images: Sequence[str], platforms: Sequence[str], jobs: int, as_json: bool) -> int:
-    config = load_config()
-    try:
-        wanted = [Platform.parse(text) for text in platforms]
-    except InvalidPlatform as error:
-        raise ConfigError(f"--platform: {error}") from error
-    plan = plan_images(images, wanted, config)
-    results = sync_plan(plan, build_syncer(config), max(1, jobs), progress=sys.stderr)
+def run_sync(images: Sequence[str], platforms: Sequence[Platform], config: Config,
+             syncer: Syncer, *, jobs: int = 1, as_json: bool = False) -> int:
+    plan = plan_images(images, platforms, config)
+    results = sync_plan(plan, syncer, jobs, progress=sys.stderr)
     if as_json:
         print(json.dumps({"results": [r.to_json() for r in results]}, indent=2))
     else:

@@ -1,0 +1,67 @@
+"""The text of the bot's one comment: syncing, then the result, with the record at its end.
+
+Rule: comments come from Jinja2 templates; user text reaches them only through the `code` and
+`text` filters (bot/render.py), which neutralise Markdown, HTML, mentions and anything that
+could form a marker. The record is always the comment's last line, and nothing but the bot's
+own record is ever written there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bot.errors import ErrorKind
+from bot.flows.plan import Plan
+from bot.records import COMMENT_MARKER, Outcome, ResultRecord
+from bot.redaction import redact
+from bot.render import render
+from bot.sync import SyncResult
+
+
+@dataclass(frozen=True)
+class CapRefusal:
+    """The per-user cap refused the request: `count` other open requests, `limit` allowed."""
+
+    count: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class CommentWriter:
+    run_url: str | None
+    allowlist_url: str
+    secrets: tuple[str, ...] = ()
+    language: str = "en"
+
+    def syncing(self, plan: Plan, record: ResultRecord) -> str:
+        return self._render(plan=plan, phase="syncing", record=record)
+
+    def result(self, plan: Plan, outcome: Outcome, results: Sequence[SyncResult],
+               record: ResultRecord, *, cap: CapRefusal | None = None, title: str = "") -> str:
+        refused = [image for image in plan.images if image.decision != "allowed"]
+        denied = [image for image in refused if image.decision == "denied"]
+        failed = [r for r in results if r.status == "failed"]
+        return self._render(
+            plan=plan, phase="result", record=record, outcome=str(outcome),
+            mirrored=[r for r in results if r.status in {"copied", "unchanged"}],
+            refused=refused, failed=failed, any_denied=bool(denied),
+            example_pattern=denied[0].source.name if denied and denied[0].source else "",
+            suggestion=next((i.suggestion for i in [*refused, *plan.allowed] if i.suggestion),
+                            None),
+            notes={str(image.source): image.notes for image in plan.allowed},
+            attempts=record.attempts, cap=cap, title=title,
+            mirror_credentials=any(r.error and r.error.kind == ErrorKind.MIRROR_UNAUTHORIZED
+                                   for r in failed))
+
+    def _render(self, *, plan: Plan, phase: str, record: ResultRecord, **context: Any) -> str:
+        values: dict[str, Any] = {
+            "marker": COMMENT_MARKER, "plan": plan, "phase": phase, "run_url": self.run_url,
+            "outcome": "", "mirrored": [], "refused": [], "failed": [], "any_denied": False,
+            "allowlist_url": self.allowlist_url, "example_pattern": "", "suggestion": None,
+            "attempts": 0, "mirror_credentials": False, "cap": None, "title": "", "notes": {},
+        }
+        values.update(context)
+        body = redact(render("comment.md.j2", self.language, **values), self.secrets).rstrip()
+        return f"{body}\n{record.render()}\n"

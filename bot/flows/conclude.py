@@ -1,0 +1,97 @@
+"""One conclusion for every outcome: which outcome a run reached, and what the issue becomes.
+
+Rule: the outcome follows from the plan and the results alone: any transient failure -> failed
+(the issue stays open for the sweep); else anything mirrored -> mirrored; else anything denied
+and nothing failed -> denied; else invalid. The labels and state of every outcome — the per-user
+cap's refusal and the sweep's giving up included — come from one table, and only the bot's own
+outcome labels are replaced (a maintainer's labels stay). The record written with the outcome
+keeps each image's first sync time across runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.config import Labels
+from bot.flows.plan import Plan
+from bot.records import Outcome, Phase, RecordedImage, ResultRecord
+from bot.sync import SyncResult
+
+
+class RunStatus(StrEnum):
+    """How one run ended: an outcome it recorded, or why it recorded nothing."""
+
+    MIRRORED = "mirrored"
+    DENIED = "denied"
+    INVALID = "invalid"
+    FAILED = "failed"
+    GAVE_UP = "gave_up"
+    IGNORED = "ignored"  # the event needs no action
+    SUPERSEDED = "superseded"  # another run holds the issue
+    KEPT = "kept"  # a mirrored request whose title now names something else: the record stays
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    name: RunStatus
+    exit_code: int
+    results: tuple[SyncResult, ...] = ()
+
+
+@dataclass(frozen=True)
+class IssueUpdate:
+    labels: list[str]
+    state: str | None  # None: leave the state as it is
+    state_reason: str | None
+
+
+def outcome_of(plan: Plan, results: Sequence[SyncResult]) -> Outcome:
+    """The outcome of a run from what was planned and what the syncs returned (pure)."""
+    failed = [r for r in results if r.status == "failed"]
+    if any(r.transient for r in failed):
+        return Outcome.FAILED
+    if any(r.status in {"copied", "unchanged"} for r in results):
+        return Outcome.MIRRORED
+    if any(image.decision == "denied" for image in plan.images) and not failed:
+        return Outcome.DENIED
+    return Outcome.INVALID
+
+
+def issue_update(outcome: Outcome, labels: Labels, current_labels: Sequence[str],
+                 current_state: str) -> IssueUpdate:
+    """Labels and state for `outcome`: the one table for every path that concludes."""
+    new_label, state, reason = {
+        Outcome.MIRRORED: (labels.succeeded, "closed", "completed"),
+        Outcome.FAILED: (labels.failure, "open", None),
+        Outcome.DENIED: (labels.denied, "closed", "not_planned"),
+        Outcome.INVALID: (labels.invalid, "closed", "not_planned"),
+        Outcome.GAVE_UP: (labels.failure, "closed", "not_planned"),
+    }[outcome]
+    ours = {labels.succeeded, labels.failure, labels.denied, labels.invalid}
+    kept = [label for label in current_labels if label not in ours]
+    return IssueUpdate([*kept, new_label], None if state == current_state else state, reason)
+
+
+def result_record(issue: int, outcome: Outcome, at: str, results: Sequence[SyncResult],
+                  previous: ResultRecord | None, *, attempts: int | None = None) -> ResultRecord:
+    """The record of a finished run; attempts count consecutive failures unless given."""
+    first_syncs = {image.target: image.first_sync for image in previous.images} if previous else {}
+    if attempts is None:
+        attempts = (previous.attempts if previous else 0) + 1 if outcome == Outcome.FAILED else 0
+    images = tuple(
+        RecordedImage(source=str(r.source), target=str(r.target), digest=str(r.digest),
+                      platforms=tuple(str(p) for p in r.platforms),
+                      first_sync=first_syncs.get(str(r.target)) or at)
+        for r in results if r.status in {"copied", "unchanged"} and r.digest)
+    return ResultRecord(issue=issue, phase=Phase.RESULT, outcome=outcome, at=at,
+                        attempts=attempts, images=images)
+
+
+def syncing_record(issue: int, at: str, run: str, previous: ResultRecord | None) -> ResultRecord:
+    """The record while a run copies: it keeps what the previous result recorded."""
+    return ResultRecord(issue=issue, phase=Phase.SYNCING, at=at, run=run,
+                        attempts=previous.attempts if previous else 0,
+                        outcome=previous.outcome if previous else None,
+                        images=previous.images if previous else ())

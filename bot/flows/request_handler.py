@@ -1,0 +1,176 @@
+"""Handle one image request: plan it, hold the issue's one comment, sync, conclude.
+
+Rule: the bot keeps exactly one comment per issue, written by itself, edited in place
+(syncing -> result); the record at its end is read only from that comment. The per-user cap
+applies wherever a user starts a request (opened, reopened, labelled, edited, /retry) and not
+to the sweep, which finishes requests already admitted; the allowlist applies on every path
+because every path plans the title again. A request that was mirrored keeps its record: when
+its title now names other images, nothing is written (a new image needs a new issue). Exit 0
+when the issue was handled, 1 on a transient failure that stays open for a retry.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TextIO
+
+from bot import records, timestamps
+from bot.config import Config
+from bot.errors import MirrorBotError
+from bot.flows.comment_body import CapRefusal, CommentWriter
+from bot.flows.conclude import (
+    RunOutcome,
+    RunStatus,
+    issue_update,
+    outcome_of,
+    result_record,
+    syncing_record,
+)
+from bot.flows.plan import Plan, plan_issue
+from bot.flows.sync_images import sync_plan
+from bot.forge import BotComment, Forge, ForgeError, IssueSnapshot
+from bot.records import Outcome, ResultRecord
+from bot.redaction import redact
+from bot.sync import Syncer, SyncResult
+
+
+class Superseded(MirrorBotError):
+    """Another run owns this issue's comment; this run stops without writing more."""
+
+
+class _Unfetched:
+    """Marks 'the bot comment has not been looked up yet' (None means 'there is none')."""
+
+
+UNFETCHED = _Unfetched()
+EMPTY_PLAN = Plan(())
+
+
+@dataclass
+class RequestHandler:
+    """Processes request issues with the adapters it is given."""
+
+    config: Config
+    forge: Forge
+    syncer: Syncer
+    comments: CommentWriter
+    log: TextIO = sys.stderr
+    clock: Callable[[], datetime] = timestamps.now
+    # Tells this run's own comment (e.g. a POST duplicated by a retry) from another run's.
+    run_nonce: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    def say(self, message: str) -> None:
+        print(f"mirror-bot: {redact(message, self.config.secrets)}", file=self.log)
+
+    def process_safely(self, issue: IssueSnapshot, *, requester: str | None = None,
+                       comment: BotComment | _Unfetched | None = UNFETCHED) -> RunOutcome:
+        """process(), turning tracker failures into a transient outcome instead of a crash."""
+        try:
+            return self.process(issue, requester=requester, comment=comment)
+        except Superseded as error:
+            self.say(str(error))
+            return RunOutcome(RunStatus.SUPERSEDED, 0)
+        except ForgeError as error:
+            self.say(f"issue #{issue.number}: {error}; it stays open for the sweep or /retry")
+            return RunOutcome(RunStatus.FAILED, 1)
+
+    def process(self, issue: IssueSnapshot, *, requester: str | None = None,
+                comment: BotComment | _Unfetched | None = UNFETCHED) -> RunOutcome:
+        """Plan, sync and report one request. `requester`: the user who started it now."""
+        plan = plan_issue(issue.title, issue.body, self.config.allowlist, self.config.namer,
+                          self.config.other_mirrors)
+        if isinstance(comment, _Unfetched):
+            comment = self.forge.find_bot_comment(issue)
+        previous = self._previous_record(comment)
+        if previous and previous.outcome == Outcome.MIRRORED and not _same_request(plan, previous):
+            self.say(f"issue #{issue.number} was mirrored and its request changed; the record "
+                     "stays and nothing is written (a new image needs a new issue)")
+            return RunOutcome(RunStatus.KEPT, 0)
+        if requester is not None and requester == issue.author:
+            cap = self._over_cap(issue)
+            if cap:
+                return self._conclude(issue, comment, Outcome.INVALID, previous=previous, cap=cap)
+        if not plan.allowed:
+            return self._conclude(issue, comment, outcome_of(plan, []), plan=plan,
+                                  previous=previous)
+        record = syncing_record(issue.number, self._now(), self.run_nonce, previous)
+        comment = self._upsert(issue, comment, self.comments.syncing(plan, record))
+        results = sync_plan(plan, self.syncer, progress=self.log)
+        return self._conclude(issue, comment, outcome_of(plan, results), plan=plan,
+                              results=results, previous=previous)
+
+    def give_up(self, issue: IssueSnapshot, comment: BotComment | None, attempts: int) -> RunOutcome:
+        """Close a request whose transient failures outlasted the retry cap."""
+        previous = self._previous_record(comment)
+        outcome = self._conclude(issue, comment, Outcome.GAVE_UP, previous=previous,
+                                 attempts=attempts)
+        self.say(f"issue #{issue.number}: gave up after {attempts} attempts")
+        return outcome
+
+    def _previous_record(self, comment: BotComment | None) -> ResultRecord | None:
+        if comment is None:
+            return None
+        try:
+            return records.read(comment.body)
+        except records.RecordError as error:
+            self.say(f"the bot's record in comment {comment.id} is unreadable ({error}); "
+                     "it is written anew")
+            return None
+
+    def _over_cap(self, issue: IssueSnapshot) -> CapRefusal | None:
+        limit = self.config.allowlist.settings.max_open_requests_per_user
+        count = self.forge.open_requests_by(issue.author, self.config.labels.request)
+        others = count - (1 if issue.state == "open" else 0)
+        return CapRefusal(others, limit) if others >= limit else None
+
+    def _now(self) -> str:
+        return timestamps.to_text(self.clock())
+
+    def _conclude(self, issue: IssueSnapshot, comment: BotComment | None, outcome: Outcome, *,
+                  plan: Plan = EMPTY_PLAN, results: Sequence[SyncResult] = (),
+                  previous: ResultRecord | None, cap: CapRefusal | None = None,
+                  attempts: int | None = None) -> RunOutcome:
+        """The one way every path ends: comment with the record, then labels and state."""
+        record = result_record(issue.number, outcome, self._now(), results, previous,
+                               attempts=attempts)
+        body = self.comments.result(plan, outcome, results, record, cap=cap, title=issue.title)
+        self._upsert(issue, comment, body)
+        update = issue_update(outcome, self.config.labels, issue.labels, issue.state)
+        self.forge.update_issue(issue, update.labels, update.state, update.state_reason)
+        statuses = ", ".join(f"{r.source}: {r.status}" for r in results) or "nothing synced"
+        self.say(f"issue #{issue.number}: {outcome} ({statuses})")
+        return RunOutcome(RunStatus(outcome.value), 1 if outcome == Outcome.FAILED else 0,
+                          tuple(results))
+
+    def _upsert(self, issue: IssueSnapshot, comment: BotComment | None, body: str) -> BotComment:
+        if comment is None:
+            return self._create(issue, body)
+        return self.forge.edit_comment(issue, comment, body)
+
+    def _create(self, issue: IssueSnapshot, body: str) -> BotComment:
+        """Create the bot comment, then make sure it is the only one.
+
+        Two runs (handle-event and the sweep) can both find no comment and both create one; a
+        retried POST can create one twice. The oldest of the bot's own comments wins: a run
+        whose comment is not the oldest deletes its own, adopting the oldest if it is its own
+        duplicate, and otherwise leaves the issue to the run that owns it. Comments by anyone
+        else are never considered.
+        """
+        created = self.forge.create_comment(issue, body)
+        older = [c for c in self.forge.bot_comments(issue) if c.id < created.id]
+        if not older:
+            return created
+        self.forge.delete_comment(created)
+        if older[0].body == body:
+            return older[0]
+        raise Superseded(f"issue #{issue.number} is being handled by another run")
+
+
+def _same_request(plan: Plan, previous: ResultRecord) -> bool:
+    """True when the plan asks for what the mirrored record holds (a refresh, not a new image)."""
+    recorded = {image.source for image in previous.images}
+    return {str(image.source) for image in plan.allowed} <= recorded if recorded else True

@@ -1,0 +1,115 @@
+"""Wiring for `sweep`, `resync` and `index`: read files, build the adapters, run the flow.
+
+Rule: every file these commands read (resync reports, an index) is checked when read; a missing
+or malformed one is a ConfigError naming the file (exit 2, nothing done).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from bot.adapters import build_forge, build_syncer
+from bot.cli import request_handler
+from bot.config import load_config
+from bot.errors import ConfigError
+from bot.flows.index_page import build_index, write_outputs
+from bot.flows.resync import merge_reports, resync
+from bot.flows.sweep import Sweeper, SweepPolicy
+from bot.forge import Forge
+from bot.index import Index, parse_shard
+
+REPORT_KEYS = ("started_at", "finished_at", "results")
+
+
+def read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read the {what} {path}: {getattr(error, 'strerror', None) or error}") \
+            from error
+    except ValueError as error:
+        raise ConfigError(f"the {what} {path} is not JSON ({error})") from error
+    if not isinstance(data, dict):
+        raise ConfigError(f"the {what} {path} is not a JSON object")
+    return data
+
+
+def read_report(path: Path) -> dict[str, Any]:
+    report = read_json(path, "resync report")
+    if any(key not in report for key in REPORT_KEYS) or not isinstance(report["results"], list):
+        raise ConfigError(f"the resync report {path} lacks {', '.join(REPORT_KEYS)}; pass a file "
+                          "written by mirror-bot resync --output")
+    return report
+
+
+def read_index(path: Path) -> Index:
+    data = read_json(path, "index")
+    try:
+        return Index.from_json(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise ConfigError(f"the index {path} is not one mirror-bot index wrote ({error})") \
+            from error
+
+
+def sweep(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    config = load_config(env)
+    forge = build_forge(env, args.local_forge)
+    policy = SweepPolicy(max_issues=args.max_issues, time_budget=args.time_budget,
+                         max_attempts=args.max_attempts)
+    decisions = Sweeper(request_handler(config, forge, env), forge, policy).run()
+    for decision, outcome in decisions:
+        print(f"sweep: issue #{decision.issue}: {decision.action} ({decision.reason})"
+              + (f" -> {outcome.name}" if outcome else ""))
+    print(f"sweep: {len(decisions)} open request(s) looked at", file=sys.stderr)
+    return 1 if any(o and o.name == "failed" for _, o in decisions) else 0
+
+
+def index(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    reports = [read_report(path) for path in args.report]
+    config = load_config(env)
+    forge = build_forge(env, args.local_forge)
+    built = build_index(forge, config, reports)
+    repository = env.get("GITHUB_REPOSITORY")
+    server = env.get("GITHUB_SERVER_URL") or "https://github.com"
+    write_outputs(built, args.json_path, args.html, f"{server}/{repository}" if repository else "",
+                  config.language)
+    if not args.json_path and not args.html:
+        print(json.dumps(built.to_json(), indent=2))
+    print(f"index: {len(built.entries)} images, {len(built.queue)} queued", file=sys.stderr)
+    return 0
+
+
+def resync_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    if args.merge:
+        _emit(merge_reports(read_report(path) for path in args.merge), args.output)
+        return 0
+    shard_index, shard_count = parse_shard(args.shard)
+    loaded = read_index(args.index) if args.index else None
+    config = load_config(env)
+    # Without a forge (no token, no --local-forge) moved tags are copied but not recorded.
+    forge: Forge | None = None
+    if args.local_forge or env.get("GITHUB_TOKEN"):
+        forge = build_forge(env, args.local_forge)
+    if loaded is None:
+        if forge is None:
+            raise ConfigError("resync needs --index FILE, GITHUB_TOKEN or --local-forge DIR")
+        loaded = build_index(forge, config)
+    entries = loaded.shard(shard_index, shard_count)
+    report = resync(entries, build_syncer(config), config, jobs=args.jobs, forge=forge,
+                    shard=args.shard)
+    _emit(report, args.output)
+    print(f"resync {args.shard}: {report['counts']}", file=sys.stderr)
+    return 1 if report["counts"].get("failed") else 0
+
+
+def _emit(report: dict[str, Any], output: Path | None) -> None:
+    text = json.dumps(report, indent=2)
+    if output:
+        output.write_text(text)
+    else:
+        print(text)

@@ -1,0 +1,144 @@
+"""Bad configuration and bad files: one line that says what to do, exit 2, nothing done."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.config import load_config
+from tests.conftest import REPO_ROOT
+
+BASE = {"MIRROR_ALLOWLIST": str(REPO_ROOT / "allowlist.yaml"), "MIRROR_REGISTRY": "m.example.io",
+        "PATH": "/usr/bin:/bin"}
+
+
+def run(capsys: pytest.CaptureFixture[str], argv: list[str], **env: str) -> tuple[int, str]:
+    try:
+        code = main(argv, {**BASE, **env})
+    except SystemExit as exit_:  # argparse usage errors
+        code = int(exit_.code or 0)
+    return code, capsys.readouterr().err
+
+
+def assert_one_line(err: str, *words: str) -> None:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def event_file(tmp_path: Path, content: bytes | None) -> str:
+    path = tmp_path / "event.json"
+    if content is not None:
+        path.write_bytes(content)
+    return str(path)
+
+
+@pytest.mark.parametrize(("content", "words"), [
+    (None, ("cannot read",)),
+    (b"", ("empty",)),
+    (b"{not json", ("not JSON",)),
+    (b"\xff\xfe\x00garbage", ("UTF-8",)),
+    (b"[1, 2]", ("not an object",)),
+    (b'{"issue": {"number": "one"}}', ("GitHub's shape",)),
+])
+def test_bad_event_files(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                         content: bytes | None, words: tuple[str, ...]) -> None:
+    code, err = run(capsys, ["handle-event"], GITHUB_EVENT_NAME="issues",
+                    GITHUB_EVENT_PATH=event_file(tmp_path, content))
+    assert code == 2
+    assert_one_line(err, "GITHUB_EVENT_PATH" if content is not None else "cannot read", *words)
+
+
+def test_event_path_unset_or_a_directory(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, err = run(capsys, ["handle-event"])
+    assert code == 2
+    assert_one_line(err, "GITHUB_EVENT_PATH is not set")
+    code, err = run(capsys, ["handle-event"], GITHUB_EVENT_PATH=str(tmp_path))
+    assert code == 2
+    assert_one_line(err, "is a directory")
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("MIRROR_TIMEOUT", "abc"), ("MIRROR_RETRY_ATTEMPTS", "three"), ("MIRROR_COPY_TIMEOUT", "-5"),
+    ("MIRROR_RETRY_BASE_DELAY", "soon"),
+])
+def test_bad_numbers_in_the_environment(capsys: pytest.CaptureFixture[str], variable: str,
+                                        value: str) -> None:
+    code, err = run(capsys, ["plan", "nginx"], **{variable: value})
+    assert code == 2
+    assert_one_line(err, variable)
+
+
+@pytest.mark.parametrize("jobs", ["0", "-3", "many"])
+def test_jobs_below_one(capsys: pytest.CaptureFixture[str], jobs: str) -> None:
+    code, err = run(capsys, ["sync", "--jobs", jobs, "nginx"])
+    assert code == 2
+    assert_one_line(err, "--jobs")
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (["resync", "--merge", "missing.json"], ("cannot read", "missing.json")),
+    (["resync", "--index", "missing.json"], ("cannot read", "missing.json")),
+    (["index", "--local-forge", "forge", "--report", "missing.json"], ("cannot read",)),
+])
+def test_missing_files(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                       monkeypatch: pytest.MonkeyPatch, argv: list[str],
+                       words: tuple[str, ...]) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, err = run(capsys, argv)
+    assert code == 2
+    assert_one_line(err, *words)
+
+
+@pytest.mark.parametrize(("content", "words"), [
+    ("{", "not JSON"), ("[]", "not a JSON object"), ('{"results": []}', "lacks"),
+])
+def test_bad_report_files(capsys: pytest.CaptureFixture[str], tmp_path: Path, content: str,
+                          words: str) -> None:
+    report = tmp_path / "report.json"
+    report.write_text(content)
+    code, err = run(capsys, ["resync", "--merge", str(report)])
+    assert code == 2
+    assert_one_line(err, words)
+
+
+def test_bad_index_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    index = tmp_path / "index.json"
+    index.write_text('{"images": [{"source": "x"}]}')
+    code, err = run(capsys, ["resync", "--index", str(index)])
+    assert code == 2
+    assert_one_line(err, "not one mirror-bot index wrote")
+
+
+def test_unset_mirror_is_an_error_outside_actions(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run(capsys, ["plan", "nginx"], MIRROR_REGISTRY="")
+    assert code == 2
+    assert_one_line(err, "MIRROR_REGISTRY")
+
+
+def test_unset_mirror_is_ghcr_of_the_owner_inside_actions() -> None:
+    config = load_config({**BASE, "MIRROR_REGISTRY": "", "GITHUB_ACTIONS": "true",
+                          "GITHUB_REPOSITORY_OWNER": "Acme-Corp", "GITHUB_ACTOR": "octocat",
+                          "GITHUB_TOKEN": "ghs_token"})
+    assert config.mirror == "ghcr.io/acme-corp"
+    assert (config.mirror_username, config.mirror_password) == ("octocat", "ghs_token")
+    assert config.secrets == ("ghs_token",)
+
+
+@pytest.mark.parametrize(("value", "mirror"), [
+    ("M.Example.io", "m.example.io"), ("M.example.io:5000/team/", "m.example.io:5000/team"),
+])
+def test_mirror_hosts_are_lowercased(value: str, mirror: str) -> None:
+    assert load_config({**BASE, "MIRROR_REGISTRY": value}).mirror == mirror
+
+
+@pytest.mark.parametrize("value", ["http://m.example.io", "m.example.io:99999",
+                                   "m.example.io:port", "m.example.io/Team", "bad_host/x"])
+def test_bad_mirror_registries(capsys: pytest.CaptureFixture[str], value: str) -> None:
+    code, err = run(capsys, ["plan", "nginx"], MIRROR_REGISTRY=value)
+    assert code == 2
+    assert_one_line(err, "mirror registry")

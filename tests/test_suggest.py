@@ -1,0 +1,58 @@
+"""Near misses: allowlisted names within two edits, popular official images within one."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.policy import parse_allowlist
+from bot.reference import parse
+from bot.suggest import closest, edit_distance, popular_near_miss, popular_official_images, suggest
+
+STARTER, _ = parse_allowlist("allow:\n  - docker.io/library/*\n  - ghcr.io/fluxcd/flux-cli\n"
+                             "  - quay.io/prometheus/*\n")
+
+
+def test_a_swapped_pair_is_one_edit() -> None:
+    assert edit_distance("ngnix", "nginx") == 1
+    assert edit_distance("nginx", "nginx") == 0
+    assert edit_distance("abcdef", "uvwxyz") == 3  # gives up past the limit (2) + 1
+
+
+def test_closest_never_returns_the_name_itself() -> None:
+    assert closest("nginx", ["nginx", "nginy"]) == "nginy"
+    assert closest("nginx", ["nginx"]) is None
+    assert closest("redis", ["nginx", "mysql"]) is None
+
+
+def test_the_popular_list_ships_with_the_package() -> None:
+    names = popular_official_images()
+    assert {"nginx", "redis", "postgres", "ubuntu", "alpine", "busybox"} <= names
+    assert all(parse(name).repository == f"library/{name}" for name in names)
+
+
+@pytest.mark.parametrize(("typed", "meant"), [
+    ("ngnix:1.27", "docker.io/library/nginx:1.27"),
+    ("nignx", "docker.io/library/nginx:latest"),
+    ("reddis:7", "docker.io/library/redis:7"),
+    ("postgre:16", "docker.io/library/postgres:16"),
+    ("ubunut:24.04", "docker.io/library/ubuntu:24.04"),
+    ("docker.io/library/alpin@sha256:" + "a" * 64, "docker.io/library/alpine@sha256:" + "a" * 64),
+])
+def test_popular_near_misses(typed: str, meant: str) -> None:
+    near = popular_near_miss(parse(typed))
+    assert near is not None and str(near) == meant
+
+
+@pytest.mark.parametrize("typed", ["nginx", "redis:7", "ngnixx", "someuser/ngnix", "ghcr.io/a/ngnix",
+                                   "my-private-app", "ng"])
+def test_no_popular_near_miss(typed: str) -> None:
+    assert popular_near_miss(parse(typed)) is None
+
+
+def test_suggest_prefers_the_allowlist_and_only_offers_allowed_names() -> None:
+    assert suggest("ghcr.io/fluxcd/flux-cil:v2", parse("ghcr.io/fluxcd/flux-cil:v2"),
+                   STARTER) == "ghcr.io/fluxcd/flux-cli:v2"
+    assert suggest("Nginx:1.27", None, STARTER) == "docker.io/library/nginx:1.27"
+    assert suggest("quay.io/prometheus/ngnix", parse("docker.io/ngnix/x"), STARTER) is None
+    narrow, _ = parse_allowlist("allow:\n  - ghcr.io/fluxcd/flux-cli\n")
+    assert suggest("ngnix", parse("ngnix"), narrow) is None  # nginx is not allowed there
