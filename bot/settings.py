@@ -10,15 +10,16 @@ mirror and the naming template are checked together, by the same code every comm
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
 from bot.errors import MirrorBotError
-from bot.naming import DEFAULT_TEMPLATE, Namer, parse_mirror, parse_mirror_registries
+from bot.naming import DEFAULT_TEMPLATE, Namer, parse_mirror_registries
 from bot.platform import InvalidPlatform, Platform
+from bot.request_address import mirror_prefixes_from
 from bot.yamlfile import Problem, line_of, mapping_items, to_python
 
 LANGUAGES = ("en", "zh-CN")
@@ -42,7 +43,9 @@ class Settings:
     platforms: tuple[Platform, ...] | None = None  # None: every platform may be asked for
     max_image_size: int | None = None  # bytes
     language: str = "en"
-    mirror_prefixes: tuple[str, ...] | None = None  # None: the built-in list
+    # other mirrors' prefixes -> the registry each stands for ("" when a full name follows);
+    # None: the built-in list (bot.request_address.DEFAULT_MIRROR_PREFIXES)
+    mirror_prefixes: Mapping[str, str] | None = None
     max_tags_per_request: int = 20
     max_new_tags_per_follow: int = 50
 
@@ -79,10 +82,12 @@ def mirrors(value: Any) -> tuple[str, ...]:
     return parse_mirror_registries(value)
 
 
-def mirror_prefix(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError("each entry must be a host[/path] such as m.daocloud.io")
-    return parse_mirror(value)
+def mirror_prefix(entry: tuple[Any, Any]) -> dict[str, str]:
+    """One `prefix: registry` entry, checked by the request reader's own rule."""
+    try:
+        return mirror_prefixes_from(dict([entry]))
+    except ValueError as error:
+        raise ValueError(str(error).removeprefix("mirror_prefixes: ")) from error
 
 
 def platform(value: Any) -> Platform:
@@ -108,7 +113,8 @@ class Field:
 
     attribute: str
     convert: Callable[[Any], Any]
-    each: bool = False  # a list, converted item by item; problems carry the item's line
+    # a list or a mapping converted entry by entry; problems carry the entry's line
+    each: Literal["list", "mapping"] | None = None
     example: str = ""
 
 
@@ -117,11 +123,11 @@ SCHEMA: dict[str, Field] = {
     "target_template": Field("target_template", text),
     "max_images_per_issue": Field("max_images_per_issue", whole_number),
     "max_open_requests_per_user": Field("max_open_requests_per_user", whole_number),
-    "platforms": Field("platforms", platform, each=True, example="[linux/amd64, linux/arm64]"),
+    "platforms": Field("platforms", platform, each="list", example="[linux/amd64, linux/arm64]"),
     "max_image_size": Field("max_image_size", size),
     "language": Field("language", language),
-    "mirror_prefixes": Field("mirror_prefixes", mirror_prefix, each=True,
-                             example="[m.daocloud.io, docker.m.daocloud.io]"),
+    "mirror_prefixes": Field("mirror_prefixes", mirror_prefix, each="mapping",
+                             example='{m.daocloud.io: "", docker.m.daocloud.io: docker.io}'),
     "max_tags_per_request": Field("max_tags_per_request", whole_number),
     "max_new_tags_per_follow": Field("max_new_tags_per_follow", whole_number),
 }
@@ -150,15 +156,22 @@ def parse_settings(node: yaml.Node, source: str, problems: list[Problem]) -> Set
 
 
 def _convert_each(field: Field, node: yaml.Node, key: str, source: str,
-                  problems: list[Problem]) -> tuple[Any, ...]:
-    if not isinstance(node, yaml.SequenceNode):
-        raise ValueError(f"must be a list like {field.example}")
+                  problems: list[Problem]) -> Any:
+    if field.each == "list" and isinstance(node, yaml.SequenceNode):
+        entries = [(item, to_python(item)) for item in node.value]
+    elif field.each == "mapping" and isinstance(node, yaml.MappingNode):
+        entries = [(k, (to_python(k), to_python(v))) for k, v in node.value]
+    else:
+        kind = "list" if field.each == "list" else "mapping"
+        raise ValueError(f"must be a {kind} like {field.example}")
     converted = []
-    for item in node.value:
+    for entry_node, value in entries:
         try:
-            converted.append(field.convert(to_python(item)))
+            converted.append(field.convert(value))
         except (ValueError, MirrorBotError) as error:
-            problems.append(Problem(line_of(item), f"settings.{key}: {error}", source))
+            problems.append(Problem(line_of(entry_node), f"settings.{key}: {error}", source))
+    if field.each == "mapping":
+        return {prefix: target for entry in converted for prefix, target in entry.items()}
     return tuple(converted)
 
 
