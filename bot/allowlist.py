@@ -269,6 +269,18 @@ class Allowlist:
             )
         return Decision(False, f"{ref.name} is not in {Path(self.source).name}")
 
+    def decide_repository(self, repository: Reference) -> Decision:
+        """A repository whatever the tag (a tag pattern, before expansion): denied by a deny rule
+        without a tag glob, allowed by any allow rule for it (its tag glob applies per tag)."""
+        deny = [r for r in self.deny_index.matching(repository, any_tag=True) if r.tag_glob is None]
+        if deny:
+            return Decision(False, f"denied by rule '{deny[0].text}' ({deny[0].where})", deny[0])
+        allow = self.allow_index.first(repository, any_tag=True)
+        if allow is not None:
+            scope = f"; each tag must match '{allow.tag_glob}'" if allow.tag_glob else ""
+            return Decision(True, f"allowed by rule '{allow.text}' ({allow.where}){scope}", allow)
+        return self.decide(repository)
+
     def known_repositories(self) -> list[str]:
         return [r for r in (p.literal_repository for p in self.allow) if r]
 

@@ -501,3 +501,18 @@ yaml_like = st.lists(st.sampled_from([
 def test_checker_never_crashes_on_any_text(text: str) -> None:
     _, problems = check_allowlist_text(text)
     assert all(p.message for p in problems)
+
+
+@pytest.mark.parametrize(("repository", "allowed", "reason"), [
+    ("docker.io/library/app", True, "allowed by rule 'docker.io/library/*' (allowlist.yaml:2)"),
+    ("docker.io/library/forbidden", False, "denied by rule 'docker.io/library/forbidden' (allowlist.yaml:7)"),
+    ("docker.io/bitnami/redis", True, "allowed by rule 'docker.io/bitnami/**' (allowlist.yaml:3)"),
+    ("ghcr.io/acme/app", True, "allowed by rule 'ghcr.io/acme/app:v1.*' (allowlist.yaml:4); each tag "
+                               "must match 'v1.*'"),
+    ("quay.io/other/x", False, "quay.io/other/x is not in allowlist.yaml"),
+])
+def test_a_repository_is_decided_whatever_the_tag(repository: str, allowed: bool, reason: str) -> None:
+    allowlist, _ = parse_allowlist(POLICY)
+    registry, _, path = repository.partition("/")
+    decision = allowlist.decide_repository(Reference(registry, path))
+    assert (decision.allowed, decision.reason) == (allowed, reason)
