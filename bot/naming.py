@@ -4,6 +4,9 @@ Rule: the mirrored repository is a Jinja2 template (default
 `{{ mirror }}/{{ registry }}/{{ repository }}`, with `:` in the source registry written `-`),
 followed by the source's own tag and/or digest. Two different sources must never share a target,
 so a template that maps any of a set of colliding probe names onto one address is refused.
+A mirror is written `host[:port][/path]`: no scheme, a port in 1-65535, the host lowercased
+(hosts are case-insensitive); `parse_mirror_registries` is the one check for the environment
+variable and the allowlist setting alike.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
 
 DEFAULT_TEMPLATE = "{{ mirror }}/{{ registry }}/{{ repository }}"
 PORT_SUFFIX_RE = re.compile(r"-[0-9]+\Z")
+MAX_PORT = 65535
 
 # Sources that a careless template would merge: registry vs path, '/' vs '-', '_' or '.',
 # ports vs dashes, official images vs user repositories.
@@ -39,6 +43,44 @@ COLLISION_PROBES = (
 
 class NamingError(MirrorBotError):
     """A source that cannot be given a mirrored address."""
+
+
+def parse_mirror(text: str) -> str:
+    """One mirror `host[:port][/path]`, normalised (host lowercased, no trailing '/').
+
+    Raises ConfigError with one line saying what to write instead.
+    """
+    text = text.strip()
+    if "://" in text:
+        raise ConfigError(f"'{text}' has a scheme; write it as host[:port][/path], "
+                          f"e.g. '{text.split('://', 1)[1].rstrip('/')}'")
+    text = text.rstrip("/")
+    host, _, path = text.partition("/")
+    if not host:
+        raise ConfigError("the mirror registry is empty; write host[:port][/path], e.g. m.example.io")
+    host = host.lower()
+    if not reference.is_valid_domain(host):
+        raise ConfigError(f"'{host}' is not a registry host; write host[:port][/path], e.g. m.example.io")
+    port = host.rpartition(":")[2] if not host.endswith("]") and ":" in host else None
+    if port is not None and not 1 <= int(port) <= MAX_PORT:
+        raise ConfigError(f"'{host}': port {port} is out of range (1-{MAX_PORT})")
+    for component in path.split("/") if path else ():
+        if not reference.is_valid_path_component(component):
+            raise ConfigError(f"'{text}': '{component}' is not a valid path component "
+                              "(lowercase letters, digits and single '.', '_' or '-' between them)")
+    return f"{host}/{path}" if path else host
+
+
+def parse_mirror_registries(text: str) -> tuple[str, ...]:
+    """`host[:port][/path]`, or several separated by commas (the first is the primary)."""
+    parts = text.split(",")
+    if len(parts) > 1 and not all(part.strip() for part in parts):
+        raise ConfigError(f"'{text}' has an empty entry between commas; separate mirrors with one ','")
+    mirrors = tuple(parse_mirror(part) for part in parts)
+    repeated = sorted({mirror for mirror in mirrors if mirrors.count(mirror) > 1})
+    if repeated:
+        raise ConfigError(f"mirror '{repeated[0]}' is listed twice; list each mirror once")
+    return mirrors
 
 
 def registry_component(registry: str) -> str:
@@ -58,6 +100,10 @@ class Namer:
 
     mirror: str
     template: str = DEFAULT_TEMPLATE
+
+    def __post_init__(self) -> None:
+        # A Namer never holds an unchecked mirror: `M.Example.io/` becomes `m.example.io`.
+        object.__setattr__(self, "mirror", parse_mirror(self.mirror))
 
     @property
     def pasted_prefixes(self) -> tuple[str, ...]:
@@ -115,8 +161,6 @@ class Namer:
 
     def validate(self) -> None:
         """Refuse a template that maps two different probe sources to the same address."""
-        if not reference.is_valid_domain(self.mirror.split("/", 1)[0]):
-            raise ConfigError(f"mirror registry '{self.mirror}' is not host[:port][/path]")
         probes = [reference.parse(probe) for probe in COLLISION_PROBES]
         try:
             collisions = find_collisions(self, probes)
