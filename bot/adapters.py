@@ -16,10 +16,11 @@ from bot.transport import HttpRetry
 
 
 def credentials_for(config: Config) -> Credentials:
+    """REGISTRY_AUTH_FILE's logins, plus MIRROR_USERNAME/PASSWORD for the primary mirror only
+    (keyed by its full prefix, so a second mirror on the same host does not get them)."""
     credentials = Credentials.from_auth_file(config.auth_file)
     if config.mirror_username and config.mirror_password:
-        credentials.add(config.mirror.split("/", 1)[0], config.mirror_username,
-                        config.mirror_password)
+        credentials.add(config.mirror, config.mirror_username, config.mirror_password)
     return credentials
 
 
@@ -31,7 +32,7 @@ def build_registry_client(config: Config, credentials: Credentials | None = None
         credentials if credentials is not None else credentials_for(config),
         timeout=limits.registry_timeout,
         retry=HttpRetry(attempts=limits.retry_attempts, backoff=limits.retry_base_delay),
-        mirrors=[config.mirror])
+        mirrors=config.namer.mirrors)
 
 
 def build_syncer(config: Config) -> Syncer:

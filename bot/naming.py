@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -94,22 +94,40 @@ def registry_component(registry: str) -> str:
     return f"{host}-{port}" if port else host
 
 
+def hub_short_form(source: Reference) -> Reference | None:
+    """`docker.io/NAME` for the official image `docker.io/library/NAME`: the address people
+    compose by putting the mirror in front of what they type (`docker pull nginx`)."""
+    namespace, _, name = source.repository.partition("/")
+    if source.registry != reference.DEFAULT_REGISTRY or namespace != reference.OFFICIAL_NAMESPACE \
+            or not name or "/" in name:
+        return None
+    return Reference(source.registry, name, source.tag, source.digest)
+
+
 @dataclass(frozen=True)
 class Namer:
-    """Maps source references to mirrored addresses under one mirror registry."""
+    """Maps source references to mirrored addresses: under the primary mirror, and under every
+    further mirror (`also`) and Docker Hub's short form for official images."""
 
     mirror: str
     template: str = DEFAULT_TEMPLATE
+    also: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # A Namer never holds an unchecked mirror: `M.Example.io/` becomes `m.example.io`.
         object.__setattr__(self, "mirror", parse_mirror(self.mirror))
+        object.__setattr__(self, "also", tuple(parse_mirror(m) for m in self.also))
+
+    @property
+    def mirrors(self) -> tuple[str, ...]:
+        """Every mirror, the primary first."""
+        return (self.mirror, *self.also)
 
     @property
     def pasted_prefixes(self) -> tuple[str, ...]:
-        """How users paste this mirror in front of an image. A mirror with a path
+        """How users paste our mirrors in front of an image. A mirror with a path
         (`ghcr.io/owner`) is only that prefix: its bare host also serves other images."""
-        return (self.mirror,)
+        return self.mirrors
 
     @cached_property
     def _compiled(self) -> Template:
@@ -156,8 +174,13 @@ class Namer:
         return Reference(parsed.registry, parsed.repository, source.tag, source.digest)
 
     def targets(self, source: Reference) -> list[Reference]:
-        """Every address this configuration serves `source` under, the primary first."""
-        return [self.target(source)]
+        """Every address `source` is served under: each mirror (the primary first), each form
+        (the canonical `docker.io/library/NAME` first, then `docker.io/NAME`)."""
+        forms = [source, *filter(None, [hub_short_form(source)])]
+        found: list[Reference] = []
+        for namer in (self, *(replace(self, mirror=mirror, also=()) for mirror in self.also)):
+            found.extend(t for t in (namer.target(form) for form in forms) if t not in found)
+        return found
 
     def validate(self) -> None:
         """Refuse a template that maps two different probe sources to the same address."""
@@ -176,12 +199,14 @@ class Namer:
 
 
 def find_collisions(namer: Namer, sources: list[Reference]) -> list[tuple[Reference, Reference]]:
-    """Pairs of different sources that `namer` maps to the same target."""
-    by_target: dict[Reference, list[Reference]] = {}
+    """Pairs of different images that `namer` maps to the same address (an official image's
+    two forms are one image)."""
+    by_target: dict[Reference, set[Reference]] = {}
     for source in sources:
-        by_target.setdefault(namer.target(source), []).append(source)
+        for form in (source, *filter(None, [hub_short_form(source)])):
+            by_target.setdefault(namer.target(form), set()).add(source)
     return [
         pair
         for group in by_target.values()
-        for pair in itertools.combinations(sorted(set(group)), 2)
+        for pair in itertools.combinations(sorted(group), 2)
     ]
