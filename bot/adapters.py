@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bot.blobs import DEFAULT_BLOB_COPY, ProgressPrinter
-from bot.config import Config
+from bot.config import Config, number
 from bot.containers_conf import Credentials, RegistriesConf
 from bot.errors import ConfigError
 from bot.forge import DEFAULT_BOT_LOGIN, Forge, LocalForge
@@ -21,11 +21,23 @@ from bot.transport import HttpRetry
 
 
 def credentials_for(config: Config) -> Credentials:
+    """REGISTRY_AUTH_FILE's logins, plus MIRROR_USERNAME/PASSWORD for the primary mirror only
+    (keyed by its full prefix, so a second mirror on the same host does not get them)."""
     credentials = Credentials.from_auth_file(config.auth_file)
     if config.mirror_username and config.mirror_password:
-        credentials.add(config.mirror.split("/", 1)[0], config.mirror_username,
-                        config.mirror_password)
+        credentials.add(config.mirror, config.mirror_username, config.mirror_password)
     return credentials
+
+
+def build_registry_client(config: Config, credentials: Credentials | None = None) -> RegistryClient:
+    """The registry API client: registries.conf, credentials, transport retries, the mirrors."""
+    limits = config.limits
+    return RegistryClient(
+        RegistriesConf.load(config.registries_conf),
+        credentials if credentials is not None else credentials_for(config),
+        timeout=limits.registry_timeout,
+        retry=HttpRetry(attempts=limits.retry_attempts, backoff=limits.retry_base_delay),
+        mirrors=config.namer.mirrors)
 
 
 def staging(engine: EngineSettings, registry: RegistryClient) -> BlobStager:
@@ -37,11 +49,8 @@ def staging(engine: EngineSettings, registry: RegistryClient) -> BlobStager:
 
 def build_syncer(config: Config) -> Syncer:
     credentials = credentials_for(config)
-    conf = RegistriesConf.load(config.registries_conf)
     limits = config.limits
-    http_retry = HttpRetry(attempts=limits.retry_attempts, backoff=limits.retry_base_delay)
-    registry = RegistryClient(conf, credentials, timeout=limits.registry_timeout,
-                              retry=http_retry, mirrors=[config.mirror])
+    registry = build_registry_client(config, credentials)
     return Syncer(
         registry=registry,
         copier=Skopeo(config.registries_conf, credentials, timeout=limits.copy_timeout),
@@ -66,9 +75,9 @@ def build_forge(env: Mapping[str, str], local_forge: Path | None = None) -> Forg
     return GitHubForge(
         repository, token, env.get("GITHUB_API_URL") or "https://api.github.com",
         bot_login=bot_login,
-        seconds_between_writes=float(env.get("MIRROR_GITHUB_WRITE_INTERVAL") or 1.0),
-        secondary_rate_wait=float(env.get("MIRROR_GITHUB_SECONDARY_WAIT") or 60.0),
+        seconds_between_writes=number(env, "MIRROR_GITHUB_WRITE_INTERVAL", 1.0),
+        secondary_rate_wait=number(env, "MIRROR_GITHUB_SECONDARY_WAIT", 60.0),
         trust_comment_count=(env.get("GITHUB_RUN_ATTEMPT") or "1") == "1",
-        backoff=float(env.get("MIRROR_GITHUB_BACKOFF") or 1.0),
-        timeout=int(env.get("MIRROR_GITHUB_TIMEOUT") or 30),
+        backoff=number(env, "MIRROR_GITHUB_BACKOFF", 1.0),
+        timeout=number(env, "MIRROR_GITHUB_TIMEOUT", 30, minimum=1),
     )

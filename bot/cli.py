@@ -247,7 +247,13 @@ def _add_rewrite_parser(commands: Any) -> None:
 
 
 def _rewrite(args: argparse.Namespace, env: Env) -> int:
-    from bot.flows.rewrite import Mode, run_rewrite
+    from bot.adapters import build_registry_client
+    from bot.config import load_config
+    from bot.flows.rewrite import Format, Mode, Streams, rewrite_files
 
     mode = Mode.CHECK if args.check else Mode.DIFF if args.diff else Mode.WRITE
-    return run_rewrite(args.files, mode, args.all_allowed, args.format, env)
+    config = load_config(env)
+    checker = None if args.all_allowed else build_registry_client(config).head_digest
+    return rewrite_files(args.files, mode=mode, config=config, checker=checker,
+                         format=Format(args.format) if args.format else None,
+                         streams=Streams(sys.stdin.buffer, sys.stdout.buffer, sys.stderr))

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from bot import reference
 from bot.errors import ConfigError
-from bot.naming import DEFAULT_TEMPLATE, Namer
+from bot.naming import DEFAULT_TEMPLATE, Namer, parse_mirror_registries
 from bot.policy import Allowlist, load_allowlist
 from bot.request_address import DEFAULT_MIRROR_PREFIXES
 from bot.sync_settings import EngineSettings
@@ -77,7 +76,8 @@ class Config:
     @property
     def other_mirrors(self) -> Mapping[str, str]:
         """Other mirrors' prefixes users paste (prefix -> the registry it stands for)."""
-        return DEFAULT_MIRROR_PREFIXES
+        configured = self.allowlist.settings.mirror_prefixes
+        return DEFAULT_MIRROR_PREFIXES if configured is None else configured
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -112,18 +112,24 @@ def limits_from(env: Mapping[str, str]) -> Limits:
 
 @dataclass(frozen=True)
 class MirrorSetting:
-    registry: str
-    username: str | None
+    registries: tuple[str, ...]  # the primary first
+    username: str | None  # the primary's credentials; the others' come from REGISTRY_AUTH_FILE
     password: str | None
 
 
 def mirror_setting(env: Mapping[str, str], allowlist: Allowlist) -> MirrorSetting:
-    """The mirror and its push credentials: the variable, the setting, or GHCR in Actions."""
-    text = (env.get("MIRROR_REGISTRY") or "").strip() or allowlist.settings.mirror_registry
+    """The mirrors and the primary's push credentials: the variable, the setting, or GHCR in
+    Actions."""
+    text = (env.get("MIRROR_REGISTRY") or "").strip()
     username = env.get("MIRROR_USERNAME") or None
     password = env.get("MIRROR_PASSWORD") or None
     if text:
-        return MirrorSetting(validate_mirror(text), username, password)
+        try:
+            return MirrorSetting(parse_mirror_registries(text), username, password)
+        except ConfigError as error:
+            raise ConfigError(f"MIRROR_REGISTRY: {error}") from error
+    if allowlist.settings.mirrors:
+        return MirrorSetting(allowlist.settings.mirrors, username, password)
     if env.get("GITHUB_ACTIONS") != "true":
         raise ConfigError("no mirror registry is configured: set MIRROR_REGISTRY (e.g. "
                           "MIRROR_REGISTRY=m.example.io) or settings.mirror_registry")
@@ -131,27 +137,8 @@ def mirror_setting(env: Mapping[str, str], allowlist: Allowlist) -> MirrorSettin
     if not owner:
         raise ConfigError("MIRROR_REGISTRY is empty and GITHUB_REPOSITORY_OWNER is not set, so "
                           "the GHCR default cannot be used; set MIRROR_REGISTRY")
-    return MirrorSetting(f"{GHCR}/{owner.lower()}", username or env.get("GITHUB_ACTOR") or None,
+    return MirrorSetting((f"{GHCR}/{owner.lower()}",), username or env.get("GITHUB_ACTOR") or None,
                          password or env.get("GITHUB_TOKEN") or None)
-
-
-def validate_mirror(text: str) -> str:
-    """`host[:port][/path]`, lowercased host; ConfigError for a scheme, a bad host or port."""
-    text = text.strip().rstrip("/")
-    if "://" in text:
-        raise ConfigError(f"mirror registry {text[:80]!r} must not have a scheme: write "
-                          f"{text.split('://', 1)[1][:80]!r}")
-    host, _, path = text.partition("/")
-    _, _, port = host.partition(":")
-    if port and (not port.isdigit() or not 0 < int(port) <= 65535):
-        raise ConfigError(f"mirror registry {text[:80]!r} has an invalid port {port[:10]!r}")
-    if not reference.is_valid_domain(host):
-        raise ConfigError(f"mirror registry {text[:80]!r}: {host[:80]!r} is not a host[:port]")
-    bad = [part for part in path.split("/") if path and not reference.is_valid_path_component(part)]
-    if bad:
-        raise ConfigError(f"mirror registry {text[:80]!r}: {bad[0][:40]!r} is not a valid path "
-                          "component (lowercase letters, digits and . _ -)")
-    return f"{host.lower()}/{path}" if path else host.lower()
 
 
 def load_config(env: Mapping[str, str] | None = None) -> Config:
@@ -160,7 +147,8 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     allowlist_path = Path(env.get("MIRROR_ALLOWLIST") or "allowlist.yaml")
     allowlist = load_allowlist(allowlist_path)
     mirror = mirror_setting(env, allowlist)
-    namer = Namer(mirror.registry, allowlist.settings.target_template or DEFAULT_TEMPLATE)
+    namer = Namer(mirror.registries[0], allowlist.settings.target_template or DEFAULT_TEMPLATE,
+                  also=mirror.registries[1:])
     namer.validate()
     conf = env.get("CONTAINERS_REGISTRIES_CONF")
     auth_file = env.get("REGISTRY_AUTH_FILE")
@@ -176,4 +164,5 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         limits=limits_from(env),
         engine=EngineSettings.from_env(env),
         bot_login=env.get("MIRROR_BOT_LOGIN") or DEFAULT_BOT_LOGIN,
+        language=allowlist.settings.language,
     )

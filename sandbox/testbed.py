@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import Config, load_config
-from bot.registry import Credentials, RegistriesConf, RegistryClient
+from bot.containers_conf import Credentials, RegistriesConf
+from bot.registry import RegistryClient
 from bot.skopeo import Skopeo
 from bot.sync import RetryPolicy, Syncer
+from bot.transport import HttpRetry
 from sandbox.images import BuiltImage, build_image, push
 from sandbox.registries import Registry, start_registry, write_registries_conf
 
@@ -54,13 +56,15 @@ class Sandbox:
         credentials = Credentials()
         if with_mirror_creds:
             credentials.add(self.mirror.host, MIRROR_USER, MIRROR_PASSWORD)
-        return RegistryClient(RegistriesConf.load(self.registries_conf), credentials, timeout=10)
+        return RegistryClient(RegistriesConf.load(self.registries_conf), credentials, timeout=10,
+                              retry=HttpRetry(2, 0.01), mirrors=[self.mirror.host])
 
     def syncer(self, max_size: int | None = None) -> Syncer:
         credentials = Credentials()
         credentials.add(self.mirror.host, MIRROR_USER, MIRROR_PASSWORD)
         return Syncer(
-            registry=RegistryClient(RegistriesConf.load(self.registries_conf), credentials, 10),
+            registry=RegistryClient(RegistriesConf.load(self.registries_conf), credentials, 10,
+                                    retry=HttpRetry(2, 0.01), mirrors=[self.mirror.host]),
             copier=Skopeo(self.registries_conf, credentials, timeout=120),
             retry=RetryPolicy(attempts=2, base_delay=0.01),
             max_size=max_size,

@@ -137,8 +137,15 @@ def test_mirror_hosts_are_lowercased(value: str, mirror: str) -> None:
 
 
 @pytest.mark.parametrize("value", ["http://m.example.io", "m.example.io:99999",
-                                   "m.example.io:port", "m.example.io/Team", "bad_host/x"])
+                                   "m.example.io:port", "m.example.io/Team", "bad_host/x",
+                                   "m.example.io,,n.example.io", "m.example.io,m.example.io"])
 def test_bad_mirror_registries(capsys: pytest.CaptureFixture[str], value: str) -> None:
     code, err = run(capsys, ["plan", "nginx"], MIRROR_REGISTRY=value)
     assert code == 2
-    assert_one_line(err, "mirror registry")
+    assert_one_line(err, "MIRROR_REGISTRY")
+
+
+def test_several_mirrors_the_first_is_the_primary() -> None:
+    config = load_config({**BASE, "MIRROR_REGISTRY": "m.example.io, cn.example.io/mirror"})
+    assert config.mirror == "m.example.io"
+    assert config.namer.mirrors == ("m.example.io", "cn.example.io/mirror")

@@ -90,3 +90,22 @@ def test_default_fast_path_equals_the_template(refs: list) -> None:  # type: ign
     fast = Namer("m.example.io")
     templated = Namer("m.example.io", "{{ mirror }}/{{ registry }}/{{ repository }} ")
     assert [fast.target(r) for r in refs] == [templated.target(r) for r in refs]
+
+
+def test_every_mirror_and_both_docker_hub_forms() -> None:
+    namer = Namer("m.example.io", also=("cn.example.io/mirror",))
+    assert [str(t) for t in namer.targets(parse("docker.io/library/nginx:1.27"))] == [
+        "m.example.io/docker.io/library/nginx:1.27", "m.example.io/docker.io/nginx:1.27",
+        "cn.example.io/mirror/docker.io/library/nginx:1.27",
+        "cn.example.io/mirror/docker.io/nginx:1.27"]
+    assert [str(t) for t in namer.targets(parse("ghcr.io/acme/app@sha256:" + "a" * 64))] == [
+        "m.example.io/ghcr.io/acme/app@sha256:" + "a" * 64,
+        "cn.example.io/mirror/ghcr.io/acme/app@sha256:" + "a" * 64]
+    assert namer.targets(parse("docker.io/bitnami/redis:7"))[1:] == [
+        parse("cn.example.io/mirror/docker.io/bitnami/redis:7")]
+
+
+def test_a_template_that_drops_library_serves_one_address_and_is_no_collision() -> None:
+    namer = Namer("m.example.io", "{{ mirror }}/{{ registry }}/{{ repository | replace('library/', '') }}")
+    namer.validate()
+    assert [str(t) for t in namer.targets(parse("nginx:1"))] == ["m.example.io/docker.io/nginx:1"]

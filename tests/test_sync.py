@@ -81,7 +81,7 @@ def test_mirror_without_credentials_is_unauthorized(testbed: Sandbox, name: str)
     testbed.seed(name)
     syncer = dataclasses.replace(testbed.syncer(), registry=testbed.client(with_mirror_creds=False))
     result = syncer.sync(item(testbed, f"docker.io/library/{name}:1.0"))
-    assert result.status == "failed" and result.error.kind == "unauthorized"
+    assert result.status == "failed" and result.error.kind == "mirror_unauthorized"
     assert "fake-mirror-password" not in result.error.message
 
 

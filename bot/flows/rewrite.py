@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import difflib
 import os
-import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum, StrEnum
@@ -23,11 +22,9 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from bot import reference
-from bot.adapters import credentials_for
-from bot.config import Config, load_config
+from bot.config import Config
 from bot.errors import ErrorKind, MirrorBotError, TransferError
 from bot.reference import Reference
-from bot.registry import RegistriesConf, RegistryClient
 from bot.rewrite.files import STDIN, read_input, write_atomic
 from bot.rewrite.formats import Format, detect
 from bot.rewrite.model import Found, RewriteError, Scan, splice
@@ -50,7 +47,7 @@ class Lookup(Enum):
     REFUSED = "refused"  # 401/403: GHCR refuses anonymous look-ups of packages that do not exist
 
 
-REFUSALS = frozenset({ErrorKind.UNAUTHORIZED, ErrorKind.DENIED})
+REFUSALS = frozenset({ErrorKind.UNAUTHORIZED, ErrorKind.MIRROR_UNAUTHORIZED, ErrorKind.DENIED})
 REFUSED_NOTE = "the mirror refused the look-up: not mirrored, or not visible with these credentials"
 
 
@@ -266,17 +263,3 @@ def _report_references(documents: list[Document], decisions: dict[str, Decision]
                         f"in a pull request to {allowlist}")
         elif status is Status.INVALID:
             streams.say(f"not rewritten: {image!r} ({at}): {reasons[image]}")
-
-
-def run_rewrite(names: Sequence[str], mode: Mode, all_allowed: bool, format_name: str | None,
-                env: Mapping[str, str]) -> int:
-    """The command: configuration and the mirror look-ups from the environment."""
-    config = load_config(env)
-    checker = None
-    if not all_allowed:
-        client = RegistryClient(RegistriesConf.load(config.registries_conf), credentials_for(config),
-                                timeout=config.limits.registry_timeout)
-        checker = client.head_digest
-    return rewrite_files(names, mode=mode, config=config, checker=checker,
-                         format=Format(format_name) if format_name else None,
-                         streams=Streams(sys.stdin.buffer, sys.stdout.buffer, sys.stderr))
