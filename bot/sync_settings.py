@@ -18,13 +18,13 @@ Light to import: configuration is read before any command runs, the transport is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.errors import ConfigError
-from bot.policy import SIZE_RE, SIZE_UNITS
+from bot.settings import size, whole_number
 from bot.sync_cache import default_path
 
 if TYPE_CHECKING:
@@ -33,26 +33,20 @@ if TYPE_CHECKING:
 DEFAULT_COPY_PROCESSES = 6
 
 
-def _size(env: Mapping[str, str], name: str) -> int | None:
+def _setting(env: Mapping[str, str], name: str, parse: Callable[[str], int]) -> int | None:
     text = (env.get(name) or "").strip()
     if not text:
         return None
-    match = SIZE_RE.match(text)
-    if not match:
-        raise ConfigError(f"{name}={text!r} is not a size (write bytes or e.g. 32MiB)")
-    value = int(float(match.group(1)) * SIZE_UNITS[match.group(2) or "B"])
-    if value < 1:
-        raise ConfigError(f"{name} must be at least 1 byte")
-    return value
+    try:
+        return parse(text)
+    except ValueError as error:
+        raise ConfigError(f"{name}={text[:40]!r}: {error}") from error
 
 
-def _count(env: Mapping[str, str], name: str) -> int | None:
-    text = (env.get(name) or "").strip()
-    if not text:
-        return None
-    if not text.isdigit() or int(text) < 1:
-        raise ConfigError(f"{name}={text!r} must be a whole number of at least 1")
-    return int(text)
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError("must be a whole number of at least 1")
+    return whole_number(int(text))
 
 
 @dataclass(frozen=True)
@@ -70,10 +64,11 @@ class EngineSettings:
         cache = (None if cache_setting.lower() == "off"
                  else Path(cache_setting) if cache_setting else default_path(env))
         return cls(
-            copy_processes=_count(env, "MIRROR_COPY_PROCESSES") or DEFAULT_COPY_PROCESSES,
-            blob_threshold=_size(env, "MIRROR_BLOB_THRESHOLD"),
-            blob_chunk=_size(env, "MIRROR_BLOB_CHUNK"),
-            blob_parallel=_count(env, "MIRROR_BLOB_PARALLEL"),
+            copy_processes=(_setting(env, "MIRROR_COPY_PROCESSES", _count)
+                            or DEFAULT_COPY_PROCESSES),
+            blob_threshold=_setting(env, "MIRROR_BLOB_THRESHOLD", size),
+            blob_chunk=_setting(env, "MIRROR_BLOB_CHUNK", size),
+            blob_parallel=_setting(env, "MIRROR_BLOB_PARALLEL", _count),
             cache=cache,
         )
 
