@@ -14,7 +14,6 @@ this process, whatever the number of images synced in parallel (`--jobs`).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from typing import Protocol
 
 from bot.blobs import DEFAULT_BLOB_COPY, BlobCopySettings, ProgressSink
 from bot.errors import TransferError
-from bot.oci import INDEX_TYPES, Blob, Manifest, blobs, image_size
+from bot.oci import Blob, Manifest, blobs, image_size
 from bot.reference import Reference
 from bot.sync_cache import BlobLocations
 from bot.sync_settings import DEFAULT_COPY_PROCESSES
@@ -54,7 +53,8 @@ class Part:
 
     @property
     def is_index(self) -> bool:
-        return self.manifest.is_index or self.manifest.media_type in INDEX_TYPES
+        """A nested index: skopeo copies it with --all (its own children, digests kept)."""
+        return self.manifest.is_index
 
 
 @dataclass
@@ -121,20 +121,15 @@ class CopyEngine:
 
     def copy(self, parts: Sequence[Part], index: tuple[Reference, Manifest] | None = None) -> None:
         """Copy every part (blobs staged first), then put `index` (destination, manifest)."""
-        staged: dict[str, Future[None] | None] = {}
-        lock = threading.Lock()
+        staged: dict[str, Future[None] | None] = {}  # a blob shared by two parts: staged once
 
         def stage_blobs(part: Part) -> list[Future[None]]:
-            futures = []
             for blob in blobs(part.manifest):
-                with lock:  # a blob shared by two parts is staged once
-                    if blob.digest not in staged:
-                        staged[blob.digest] = (self.stager.stage(part.source, part.destination, blob)
-                                               if self.stager else None)
-                    future = staged[blob.digest]
-                if future is not None:
-                    futures.append(future)
-            return futures
+                if blob.digest not in staged:
+                    staged[blob.digest] = (self.stager.stage(part.source, part.destination, blob)
+                                           if self.stager else None)
+            return [future for blob in blobs(part.manifest)
+                    if (future := staged[blob.digest]) is not None]
 
         def copy_part(part: Part, waiting: list[Future[None]]) -> None:
             for future in waiting:
