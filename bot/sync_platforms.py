@@ -48,6 +48,8 @@ def plan_subset(upstream: Manifest, requested: Sequence[Platform], existing: Man
                             f"{source} has no {', '.join(map(str, unavailable))} image (it has: "
                             f"{', '.join(available)})")
     note = SUBSET_NOTE
+    if existing is None and target.tag:
+        note = f"{SUBSET_NOTE}; the tag was not mirrored before"
     if kept:
         note = (f"{SUBSET_NOTE}; the subset already mirrored at this tag had "
                 f"{', '.join(map(str, kept))}, so the new index lists the union")

@@ -145,6 +145,7 @@ def test_subset_is_annotated_and_a_second_subset_writes_the_union(testbed: Sandb
     syncer = testbed.syncer()
     first = syncer.sync(item(testbed, f"docker.io/library/{name}:1.0", ("linux/arm64",)))
     assert first.status == "copied", first.error
+    assert first.note.endswith("the tag was not mirrored before")
     index = mirrored(testbed, name)
     assert index is not None and index.json()["annotations"][SUBSET_ANNOTATION] == "true"
     assert platforms_of(index) == {"linux/arm64"}
