@@ -169,7 +169,8 @@ def _sync(args: argparse.Namespace, env: Env) -> int:
     except InvalidPlatform as error:
         raise ConfigError(f"--platform: {error}") from error
     config = load_config(env)
-    return run_sync(args.images, platforms, config, build_syncer(config),
+    syncer = build_syncer(config)
+    return run_sync(args.images, platforms, config, syncer, syncer.registry.list_tags,
                     jobs=args.jobs, as_json=args.json)
 
 
@@ -188,8 +189,9 @@ def request_handler(config: Config, forge: Forge, env: Env) -> RequestHandler:
         allowlist_url=f"{repository_url}/blob/HEAD/allowlist.yaml" if repository_url
         else "allowlist.yaml",
         secrets=config.secrets, language=config.language)
-    return RequestHandler(config=config, forge=forge, syncer=build_syncer(config),
-                          comments=comments)
+    syncer = build_syncer(config)
+    return RequestHandler(config=config, forge=forge, syncer=syncer, comments=comments,
+                          list_tags=syncer.registry.list_tags)
 
 
 def _handle_event(args: argparse.Namespace, env: Env) -> int:

@@ -19,16 +19,17 @@ from typing import Any, Literal
 from bot.errors import MirrorBotError
 from bot.naming import Namer
 from bot.platform import Platform
-from bot.policy import Allowlist, Decision
+from bot.policy import Allowlist
 from bot.reference import Reference, TagPattern
 from bot.request import ImageRequest, parse_request
 from bot.request_address import DEFAULT_MIRROR_PREFIXES
 from bot.suggest import popular_near_miss, suggest
+from bot.tags import TooManyTags
+from bot.tags import expand_pattern as select_pattern
 
 Verdict = Literal["allowed", "denied", "invalid"]
 FROZEN_REGISTRY = "k8s.gcr.io"
 FROZEN_REDIRECT = "registry.k8s.io"
-SHOWN_MATCHES = 5
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class PlannedImage:
     # mirror's repository with the same glob.
     pattern: TagPattern | None = None
     pattern_target: TagPattern | None = None
+    error_kind: str | None = None  # the refusal's kind when it is not the decision itself
 
     def to_json(self) -> dict[str, Any]:
         source = self.pattern or self.source
@@ -143,7 +145,7 @@ def _plan_pattern(image: PlannedImage, pattern: TagPattern, allowlist: Allowlist
         pattern = TagPattern(FROZEN_REDIRECT, pattern.repository, pattern.glob)
         image = replace(image, pattern=pattern, notes=(*image.notes, _frozen_note(
             Reference(FROZEN_REDIRECT, pattern.repository))))
-    decision = decide_repository(allowlist, Reference(pattern.registry, pattern.repository))
+    decision = allowlist.decide_repository(Reference(pattern.registry, pattern.repository))
     if not decision.allowed:
         return replace(image, decision="denied", reason=decision.reason)
     try:
@@ -154,33 +156,23 @@ def _plan_pattern(image: PlannedImage, pattern: TagPattern, allowlist: Allowlist
                    pattern_target=TagPattern(target.registry, target.repository, pattern.glob))
 
 
-def decide_repository(allowlist: Allowlist, repository: Reference) -> Decision:
-    """The allowlist's word on a repository whatever the tag: denied by a deny rule without a
-    tag glob, allowed by any allow rule for it (its tag glob is applied to each tag later)."""
-    for rule in allowlist.deny:
-        if rule.tag_glob is None and rule.matches_repository(repository):
-            return Decision(False, f"denied by rule '{rule.text}' ({rule.where})", rule)
-    for rule in allowlist.allow:
-        if rule.matches_repository(repository):
-            scope = f"; each tag must match '{rule.tag_glob}'" if rule.tag_glob else ""
-            return Decision(True, f"allowed by rule '{rule.text}' ({rule.where}){scope}", rule)
-    return allowlist.decide(repository)
-
-
 def expand_pattern(image: PlannedImage, tags: Iterable[str], allowlist: Allowlist, namer: Namer,
                    cap: int) -> tuple[PlannedImage, ...]:
-    """A planned tag pattern against the upstream tags: one planned image per matching tag, each
-    decided by the allowlist (tag globs and deny rules apply here); more than `cap` matches is
-    one `invalid` entry with the count and the first matches."""
+    """A planned tag pattern against the upstream tags: one planned image per matching tag (newest
+    first), each decided by the allowlist (tag globs and deny rules apply here); more than `cap`
+    matches is one `invalid` entry, of kind `too_many_tags`, with the count and the first ones."""
     pattern = image.pattern
     if pattern is None:
         return (image,)
-    matches = sorted({tag for tag in tags if pattern.matches(tag)})
-    if len(matches) > cap:
-        shown = ", ".join(matches[:SHOWN_MATCHES])
-        return (replace(image, decision="invalid", pattern_target=None, reason=(
-            f"{len(matches)} tags match {pattern}, more than the {cap} one request may copy "
-            f"(first: {shown}); narrow the pattern")),)
+    try:
+        # Upstream's answer is untrusted: only tags of the reference grammar count.
+        matches = select_pattern(pattern.glob, (tag for tag in tags if pattern.matches(tag)), cap)
+    except TooManyTags as error:
+        return (replace(image, decision="invalid", pattern_target=None, reason=str(error),
+                        error_kind="too_many_tags"),)
+    if not matches:
+        return (replace(image, decision="invalid", pattern_target=None, error_kind="not_found",
+                        reason=f"no tag of {pattern.name} upstream matches '{pattern.glob}'"),)
     return tuple(
         _plan_reference(replace(image, source=pattern.reference(tag), pattern=None,
                                 pattern_target=None), pattern.reference(tag), allowlist, namer)
