@@ -97,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     _forge_option(index)
     index.set_defaults(func=_queue("index"))
     _add_rewrite_parser(commands)
+    _add_follow_parsers(commands)
     return parser
 
 
@@ -259,3 +260,30 @@ def _rewrite(args: argparse.Namespace, env: Env) -> int:
     return rewrite_files(args.files, mode=mode, config=config, checker=checker,
                          format=Format(args.format) if args.format else None,
                          streams=Streams(sys.stdin.buffer, sys.stdout.buffer, sys.stderr))
+
+
+
+# -- follow and check-subscriptions (handlers: bot/follow_commands.py) -------------------------
+
+def _add_follow_parsers(commands: Any) -> None:
+    follow = commands.add_parser("follow", help="sync the tags subscriptions.yaml selects and "
+                                                "record them on tracking issues")
+    follow.add_argument("file", nargs="?", type=Path,
+                        help="default: $MIRROR_SUBSCRIPTIONS or subscriptions.yaml")
+    follow.add_argument("--dry-run", action="store_true",
+                        help="list what would be synced and recorded; copy and write nothing")
+    follow.add_argument("--json", action="store_true")
+    _forge_option(follow)
+    follow.set_defaults(func=_follow_command("follow"))
+    check = commands.add_parser("check-subscriptions",
+                                help="validate subscriptions.yaml against the allowlist")
+    check.add_argument("file", nargs="?", type=Path)
+    check.set_defaults(func=_follow_command("check_subscriptions"))
+
+
+def _follow_command(command: str) -> Any:
+    def run(args: argparse.Namespace, env: Env) -> int:
+        from bot import follow_commands
+
+        return int(getattr(follow_commands, command)(args, env))
+    return run
