@@ -39,7 +39,7 @@ def follow(args: argparse.Namespace, env: Env) -> int:
         forge = build_forge(env, args.local_forge)
     with contextlib.redirect_stdout(sys.stderr):  # stdout is the report's (the local forge echoes)
         run = follow_subscriptions(subscriptions, config, build_syncer(config), forge,
-                                   dry_run=args.dry_run)
+                                   dry_run=args.dry_run, log=sys.stderr)
     if args.json:
         print(json.dumps(run.to_json(), indent=2))
     else:
@@ -79,9 +79,12 @@ def print_run(run: FollowRun, out: TextIO) -> None:
                 print(f"  {key.replace('_', ' ')}: {', '.join(data[key])} ({why})", file=out)
         if following.error:
             print(f"  {following.error.kind}: {following.error.message}", file=out)
+    emptied = "would be emptied" if run.dry_run else "is emptied"
     for tracking in run.unsubscribed:
         print(f"{tracking.image}: no longer subscribed; its record on issue "
-              f"#{tracking.issue.number} is emptied (the mirror keeps the tags)", file=out)
+              f"#{tracking.issue.number} {emptied} (the mirror keeps the tags)", file=out)
+    for error in run.errors:
+        print(f"error: {error}", file=out)
 
 
 LIST_NOTES = {

@@ -23,7 +23,7 @@ from bot.records import MAX_IMAGES, ResultRecord, read
 from bot.reference import parse
 from bot.subscriptions import Subscription
 from bot.tags import TagRules
-from sandbox.github_standin import GitHubStandIn
+from sandbox.github_standin import Fault, GitHubStandIn
 from sandbox.registries import Registry
 from tests.conftest import REPO_ROOT, Sandbox
 
@@ -57,17 +57,19 @@ class Site:
     """One test's mirror namespace, allowlist and subscriptions, and the follow command."""
 
     def __init__(self, testbed: Sandbox, tmp_path: Path, name: str, *, cap: int = 50,
-                 deny: tuple[str, ...] = ()) -> None:
+                 deny: tuple[str, ...] = (), language: str = "en") -> None:
         self.testbed, self.tmp_path, self.name = testbed, tmp_path, name.strip("-")
         self.mirror = f"{testbed.mirror.host}/{self.name}"  # the test's own namespace there
         denied = "".join(f"  - {rule}\n" for rule in ("docker.io/library/forbidden", *deny))
         self.allowlist = tmp_path / "allowlist.yaml"
         self.allowlist.write_text(f"allow:\n  - docker.io/library/*\ndeny:\n{denied}"
-                                  f"settings:\n  max_new_tags_per_follow: {cap}\n")
+                                  f"settings:\n  max_new_tags_per_follow: {cap}\n"
+                                  f"  language: {language}\n")
         self.subscriptions = tmp_path / "subscriptions.yaml"
         self.forge_dir = tmp_path / "forge"
         self.extra: dict[str, str] = {}
         self.digests: dict[str, str] = {}  # the upstream tags' digests
+        self.log = ""  # what the last follow printed on stderr
 
     def env(self) -> dict[str, str]:
         return self.testbed.env(MIRROR_REGISTRY=self.mirror, MIRROR_ALLOWLIST=str(self.allowlist),
@@ -84,6 +86,7 @@ class Site:
         code = main(["follow", "--json", *local, *options], self.env())
         captured = capsys.readouterr()
         assert captured.out, captured.err
+        self.log = captured.err
         return code, json.loads(captured.out)
 
     def target(self, image: str, tag: str) -> str:
@@ -239,6 +242,24 @@ def test_a_second_run_with_nothing_new_copies_nothing_and_writes_nothing(
     assert (site.forge_dir / "state.json").read_text() == state  # the record is not rewritten
 
 
+def test_a_broken_record_on_the_tracking_issue_is_rewritten_in_the_sites_language(
+        new_site: SiteFactory, capsys: pytest.CaptureFixture[str]) -> None:
+    site = new_site(language="zh-CN")
+    site.subscriptions.write_text(SEMVER_127)
+    assert site.follow(capsys)[0] == 0
+    forge = LocalForge(site.forge_dir, echo=False)
+    [issue] = forge.issues_with_label(FOLLOW_LABEL)
+    [comment] = forge.bot_comments(issue)
+    assert "跟踪" in comment.body and "镜像地址" in comment.body
+    forge.edit_comment(issue, comment, f"{COMMENT_MARKER}\n<!-- mirror-bot:result {{broken -->\n")
+    code, run = site.follow(capsys)
+    assert code == 0 and {s["status"] for s in only(run)["synced"]} == {"unchanged"}
+    assert "follow will rewrite the record on issue #1" in site.log
+    record = tracking_record(forge, issue.number)
+    assert [i.source for i in record.images] == [f"{IMAGE}:{t}" for t in only(run)["selected"]]
+    assert forge.comments_on(issue.number)[0]["body"].rstrip().endswith(record.render())
+
+
 def test_more_tags_than_a_record_holds_are_reported(testbed: Sandbox, tmp_path: Path) -> None:
     config = testbed.config()
     many = [f"1.0.{n}" for n in range(MAX_IMAGES + 20)]
@@ -353,6 +374,23 @@ def test_one_follow_run_costs_a_fixed_number_of_github_requests(
     assert github.graphql_points == [1]
 
 
+def test_github_failing_to_take_the_record_fails_the_run_and_the_next_run_records_it(
+        new_site: SiteFactory, github: GitHubStandIn, capsys: pytest.CaptureFixture[str]) -> None:
+    site = new_site()
+    site.use_github(github)
+    site.subscriptions.write_text(SEMVER_127)
+    github.faults = [Fault(502, method="POST", path_contains="/repos/acme/mirror/issues")] * 10
+    code, run = site.follow(capsys)
+    assert code == 1
+    assert only(run)["error"]["kind"] == "record"
+    assert "create_issue failed" in only(run)["error"]["message"]
+    assert {s["status"] for s in only(run)["synced"]} == {"copied"}  # the copies stand
+    github.faults = []
+    code, run = site.follow(capsys)
+    assert code == 0 and {s["status"] for s in only(run)["synced"]} == {"unchanged"}
+    assert only(run)["tracking_issue"] == 1 and len(github.bot_comments(1)) == 1
+
+
 def test_a_dry_run_writes_nothing_anywhere(
         new_site: SiteFactory, github: GitHubStandIn, capsys: pytest.CaptureFixture[str]) -> None:
     site = new_site(cap=2)
@@ -443,6 +481,17 @@ def test_the_starter_file_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
     env = {"MIRROR_ALLOWLIST": str(REPO_ROOT / "allowlist.yaml"),
            "MIRROR_SUBSCRIPTIONS": str(REPO_ROOT / "subscriptions.yaml")}
     assert main(["check-subscriptions"], env) == 0
+
+
+def test_follow_without_a_forge_says_one_line_and_does_nothing(
+        new_site: SiteFactory, capsys: pytest.CaptureFixture[str]) -> None:
+    site = new_site()
+    site.subscriptions.write_text(SEMVER_127)
+    site.testbed.mirror.mark()
+    assert main(["follow"], site.env()) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and "GITHUB_TOKEN" in captured.err
+    assert site.testbed.mirror.requests() == []
 
 
 @pytest.mark.parametrize("text", ["subscriptions: [", "subscriptions:\n  - image: nginx\n",

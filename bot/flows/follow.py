@@ -162,25 +162,28 @@ def record_images(following: Following, namer: Namer, now: str) -> list[Recorded
 @dataclass
 class FollowRun:
     followings: list[Following]
-    unsubscribed: list[Tracking] = field(default_factory=list)  # tracking issues left over
+    # tracking issues of images no longer subscribed: their records are emptied
+    unsubscribed: list[Tracking] = field(default_factory=list)
     dry_run: bool = False
+    errors: list[str] = field(default_factory=list)  # records of those that were not emptied
 
     @property
     def failed(self) -> bool:
-        return any(following.failed for following in self.followings)
+        return bool(self.errors) or any(following.failed for following in self.followings)
 
     def to_json(self) -> dict[str, Any]:
         return {"subscriptions": [f.to_json() for f in self.followings],
                 "unsubscribed": [{"image": t.image, "tracking_issue": t.issue.number,
                                   "released": [i.source for i in t.images]}
                                  for t in self.unsubscribed],
-                "dry_run": self.dry_run}
+                "errors": self.errors, "dry_run": self.dry_run}
 
 
 def follow(subscriptions: Sequence[Subscription], config: Config, syncer: Syncer,
            forge: TrackingForge | None, *, dry_run: bool = False,
            log: TextIO = sys.stderr) -> FollowRun:
-    """Follow every subscription; with `dry_run`, only list and choose (no copy, no write)."""
+    """Follow every subscription and record what is mirrored (without a forge: nothing is
+    recorded); with `dry_run`, only list and choose (no copy, no write)."""
     check_unique(subscriptions)
     tracked = read_tracking(forge, log) if forge is not None else {}
     budget = config.allowlist.settings.max_new_tags_per_follow
@@ -230,7 +233,10 @@ def _record(run: FollowRun, writer: RecordWriter, namer: Namer, log: TextIO) -> 
         print(f"follow: {tracking.image} is no longer subscribed: its {len(tracking.images)} "
               f"tag(s) leave the record on issue #{tracking.issue.number} (the mirror keeps "
               "them)", file=log)
-        writer.write(tracking.image, tracking, ())
+        try:
+            writer.write(tracking.image, tracking, ())
+        except ForgeError as error:
+            run.errors.append(f"{tracking.image}: the record was not emptied: {error}")
 
 
 def _twice(subscriptions: Iterable[Subscription]) -> list[tuple[Subscription, int | None]]:
