@@ -15,11 +15,11 @@ import pytest
 from bot.cli import main
 from bot.config import load_config
 from bot.flows.follow import choose
-from bot.flows.follow_records import FOLLOW_LABEL
+from bot.flows.follow_records import FOLLOW_LABEL, GITHUB_COMMENT_LIMIT, RecordWriter
 from bot.flows.index_page import build_index
 from bot.forge import COMMENT_MARKER, LocalForge
 from bot.github_forge import GitHubForge
-from bot.records import MAX_IMAGES, ResultRecord, read
+from bot.records import MAX_IMAGES, RecordedImage, ResultRecord, read
 from bot.reference import parse
 from bot.subscriptions import Subscription
 from bot.tags import TagRules
@@ -258,6 +258,22 @@ def test_a_broken_record_on_the_tracking_issue_is_rewritten_in_the_sites_languag
     record = tracking_record(forge, issue.number)
     assert [i.source for i in record.images] == [f"{IMAGE}:{t}" for t in only(run)["selected"]]
     assert forge.comments_on(issue.number)[0]["body"].rstrip().endswith(record.render())
+
+
+def test_a_full_record_with_long_names_still_fits_a_github_comment(tmp_path: Path) -> None:
+    forge = LocalForge(tmp_path, echo=False)
+    source = f"docker.io/library/{'a' * 120}"
+    images = [RecordedImage(f"{source}:1.0.{n}", f"m.example.io/{source}:1.0.{n}",
+                            "sha256:" + f"{n:064x}", (), "2026-11-01T00:00:00Z")
+              for n in range(MAX_IMAGES)]
+    number = RecordWriter(forge).write(source, None, images)
+    [comment] = forge.bot_comments(forge.issues_with_label(FOLLOW_LABEL)[0])
+    record = read(comment.body)
+    assert record is not None and record.issue == number and list(record.images) == images
+    table = sum(len(f"| `{i.source[-5:]}` | `{i.target}` | `{i.digest}` |\n") for i in images)
+    assert len(record.render()) + table > GITHUB_COMMENT_LIMIT  # a table would not fit
+    assert len(comment.body) <= GITHUB_COMMENT_LIMIT
+    assert "100 tags are mirrored, too many to list here" in comment.body
 
 
 def test_more_tags_than_a_record_holds_are_reported(testbed: Sandbox, tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from bot.render import render
 FOLLOW_LABEL = "sync image follow"
 TITLE_PREFIX = "follow: "
 TEMPLATE = "follow.md.j2"
+GITHUB_COMMENT_LIMIT = 65536  # characters; GitHub refuses a longer comment (422)
 
 
 class TrackingForge(Forge, Protocol):
@@ -131,6 +132,12 @@ class RecordWriter:
 
     def _body(self, image: str, record: ResultRecord) -> str:
         rows = [(reference.parse(i.source).tag, i.target, i.digest) for i in record.images]
+        body = self._render(image, record, rows)
+        if len(body) > GITHUB_COMMENT_LIMIT:  # the record must fit: the table gives way
+            body = self._render(image, record, [])
+        return body
+
+    def _render(self, image: str, record: ResultRecord, rows: list[tuple[str, str, str]]) -> str:
         text = render(TEMPLATE, self.language, part="comment", marker=COMMENT_MARKER, image=image,
-                      rows=rows)
+                      rows=rows, count=len(record.images))
         return f"{redact(text, self.secrets).rstrip()}\n{record.render()}\n"
