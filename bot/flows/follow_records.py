@@ -118,8 +118,10 @@ class RecordWriter:
             else:
                 self.forge.create_comment(issue, body)
         # A collaborator may have reopened or unlocked it: the bot keeps it closed and locked.
+        # Closing sets the label too (GitHub drops labels it would not let the token set).
         if issue.state != "closed":
-            self.forge.update_issue(issue, list(issue.labels), "closed", "completed")
+            labels = list(dict.fromkeys([*issue.labels, FOLLOW_LABEL]))
+            self.forge.update_issue(issue, labels, "closed", "completed")
         if tracking is not None and not issue.locked:
             self.forge.lock_issue(issue)
         return issue.number
