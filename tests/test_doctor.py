@@ -241,7 +241,7 @@ def test_github_is_skipped_without_a_token_and_a_repository(
         testbed: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
     code, lines = doctor(testbed.env(GITHUB_REPOSITORY="acme/mirror"), capsys)
     assert code == 0
-    assert line(lines, "github").startswith("- github: skipped: GITHUB_TOKEN not set")
+    assert line(lines, "github").startswith("- github: skipped: GITHUB_TOKEN is not set")
 
 
 def test_a_missing_request_label_fails_without_writing(

@@ -172,8 +172,9 @@ def check_github(env: Env, build_forge: Callable[[Env], Forge]) -> Iterator[Chec
     written."""
     missing = [name for name in ("GITHUB_TOKEN", "GITHUB_REPOSITORY") if not env.get(name)]
     if missing:
-        yield Check.skipped("github", f"{' and '.join(missing)} not set; set "
-                            "GITHUB_TOKEN and GITHUB_REPOSITORY to check the token and the label")
+        verb = "are" if len(missing) > 1 else "is"
+        yield Check.skipped("github", f"{' and '.join(missing)} {verb} not set (the token and "
+                            "the request label are checked with GITHUB_TOKEN and GITHUB_REPOSITORY)")
         return
     repository = env["GITHUB_REPOSITORY"]
     label = env.get("MIRROR_REQUEST_LABEL") or Labels.request
