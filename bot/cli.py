@@ -97,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     _forge_option(index)
     index.set_defaults(func=_queue("index"))
     _add_rewrite_parser(commands)
+    _add_doctor_parser(commands)
     return parser
 
 
@@ -259,3 +260,26 @@ def _rewrite(args: argparse.Namespace, env: Env) -> int:
     return rewrite_files(args.files, mode=mode, config=config, checker=checker,
                          format=Format(args.format) if args.format else None,
                          streams=Streams(sys.stdin.buffer, sys.stdout.buffer, sys.stderr))
+
+
+# -- doctor -----------------------------------------------------------------------------------
+
+def _add_doctor_parser(commands: Any) -> None:
+    doctor = commands.add_parser(
+        "doctor", help="check the set-up end to end (skopeo, allowlist, registries.conf, each "
+                       "mirror's push credentials, GitHub) without writing anything")
+    doctor.set_defaults(func=_doctor)
+
+
+def _doctor(args: argparse.Namespace, env: Env) -> int:
+    from bot.adapters import build_forge, build_registry_client, credentials_for
+    from bot.flows.doctor import Edges, diagnose, exit_code
+    from bot.skopeo import Skopeo
+
+    edges = Edges(skopeo_version=Skopeo().version, credentials=credentials_for,
+                  registry_client=build_registry_client, forge=build_forge)
+    checks = []
+    for check in diagnose(env, edges):
+        print(check.line(), flush=True)
+        checks.append(check)
+    return exit_code(checks)

@@ -114,6 +114,7 @@ class Forge(Protocol):
     def open_requests(self, label: str) -> list[OpenRequest]: ...
     def all_bot_comments(self, label: str | None = None) -> Iterator[BotComment]: ...
     def rewrite_comment(self, comment_id: int, rewrite: Callable[[str], str]) -> None: ...
+    def has_label(self, name: str) -> bool: ...
 
 
 class LocalForge:
@@ -284,6 +285,15 @@ class LocalForge:
             if trusted is not None and comment["issue"] not in seen:
                 seen.add(comment["issue"])
                 yield trusted
+
+    def has_label(self, name: str) -> bool:
+        """Whether the repository has label `name`: here, one a known issue carries or the bot
+        has set (GitHub creates a label the first time it is set on an issue)."""
+        data = self._load()
+        carried = {label.get("name") for raw in data.get("known", {}).values()
+                   for label in raw.get("labels") or []}
+        set_by_bot = {label for state in data["issues"].values() for label in state["labels"]}
+        return name in carried | set_by_bot
 
     def _show(self, issue: IssueSnapshot, body: str) -> None:
         if self.echo:

@@ -14,11 +14,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 import urllib3
-from github import Auth, Github, GithubException, GithubRetry
+from github import Auth, Github, GithubException, GithubRetry, UnknownObjectException
 from github.Issue import Issue
 from github.IssueComment import IssueComment
 
@@ -179,6 +179,18 @@ class GitHubForge:
             raise ForgeError(f"refused to rewrite comment {comment_id}: it is not the bot's own "
                              f"record (written by {author or 'nobody known'})")
         comment.edit(rewrite(comment.body))
+
+    # -- labels ---------------------------------------------------------------------------------
+
+    @_forge_errors
+    def has_label(self, name: str) -> bool:
+        """Whether the repository has label `name`: one GET (`issues.getLabel`), a 404 is no.
+        GitHub answers 404 for a repository the token cannot see, too: read its issues first."""
+        try:
+            self._reader.requestJsonAndCheck("GET", f"{self._api}/labels/{quote(name, safe='')}")
+        except UnknownObjectException:
+            return False
+        return True
 
     # -- users ----------------------------------------------------------------------------------
 
