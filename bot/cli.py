@@ -7,6 +7,7 @@ to retry), 2 bad usage or configuration — always one line saying what to do, n
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -97,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     _forge_option(index)
     index.set_defaults(func=_queue("index"))
     _add_rewrite_parser(commands)
+    _add_doctor_parser(commands)
     _add_follow_parsers(commands)
     return parser
 
@@ -218,11 +220,9 @@ def _handle_event(args: argparse.Namespace, env: Env) -> int:
     return outcome.exit_code
 
 
-def _queue(command: str) -> Any:
-    def run(args: argparse.Namespace, env: Env) -> int:
-        from bot import queue_commands
-
-        return int(getattr(queue_commands, command)(args, env))
+def _queue(command: str, module: str = "queue_commands") -> Any:
+    def run(args: argparse.Namespace, env: Env) -> int:  # bot.<module> is imported only now
+        return int(getattr(importlib.import_module(f"bot.{module}"), command)(args, env))
     return run
 
 
@@ -262,28 +262,38 @@ def _rewrite(args: argparse.Namespace, env: Env) -> int:
                          streams=Streams(sys.stdin.buffer, sys.stdout.buffer, sys.stderr))
 
 
+# -- doctor -----------------------------------------------------------------------------------
 
-# -- follow and check-subscriptions (handlers: bot/follow_commands.py) -------------------------
+def _add_doctor_parser(commands: Any) -> None:
+    doctor = commands.add_parser(
+        "doctor", help="check the set-up end to end (skopeo, allowlist, registries.conf, each "
+                       "mirror's push credentials, GitHub) without writing anything")
+    doctor.set_defaults(func=_doctor)
+
+
+def _doctor(args: argparse.Namespace, env: Env) -> int:
+    from bot.adapters import build_forge, build_registry_client, credentials_for
+    from bot.flows.doctor import Edges, diagnose, exit_code
+    from bot.skopeo import Skopeo
+
+    edges = Edges(skopeo_version=Skopeo().version, credentials=credentials_for,
+                  registry_client=build_registry_client, forge=build_forge)
+    checks = []
+    for check in diagnose(env, edges):
+        print(check.line(), flush=True)
+        checks.append(check)
+    return exit_code(checks)
+
+
+# -- follow, check-subscriptions (handlers in bot/follow_commands.py) -------------------------
 
 def _add_follow_parsers(commands: Any) -> None:
-    follow = commands.add_parser("follow", help="sync the tags subscriptions.yaml selects and "
-                                                "record them on tracking issues")
-    follow.add_argument("file", nargs="?", type=Path,
-                        help="default: $MIRROR_SUBSCRIPTIONS or subscriptions.yaml")
-    follow.add_argument("--dry-run", action="store_true",
-                        help="list what would be synced and recorded; copy and write nothing")
+    follow = commands.add_parser("follow", help="sync the tags subscriptions.yaml selects")
+    follow.add_argument("file", nargs="?", type=Path, help="default: $MIRROR_SUBSCRIPTIONS")
+    follow.add_argument("--dry-run", action="store_true", help="copy nothing, write nothing")
     follow.add_argument("--json", action="store_true")
     _forge_option(follow)
-    follow.set_defaults(func=_follow_command("follow"))
-    check = commands.add_parser("check-subscriptions",
-                                help="validate subscriptions.yaml against the allowlist")
+    follow.set_defaults(func=_queue("follow", "follow_commands"))
+    check = commands.add_parser("check-subscriptions", help="validate subscriptions.yaml")
     check.add_argument("file", nargs="?", type=Path)
-    check.set_defaults(func=_follow_command("check_subscriptions"))
-
-
-def _follow_command(command: str) -> Any:
-    def run(args: argparse.Namespace, env: Env) -> int:
-        from bot import follow_commands
-
-        return int(getattr(follow_commands, command)(args, env))
-    return run
+    check.set_defaults(func=_queue("check_subscriptions", "follow_commands"))

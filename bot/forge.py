@@ -115,6 +115,7 @@ class Forge(Protocol):
     def open_requests(self, label: str) -> list[OpenRequest]: ...
     def all_bot_comments(self, label: str | None = None) -> Iterator[BotComment]: ...
     def rewrite_comment(self, comment_id: int, rewrite: Callable[[str], str]) -> None: ...
+    def has_label(self, name: str) -> bool: ...
 
 
 class LocalForge:
@@ -247,8 +248,7 @@ class LocalForge:
         """Open issues with the label, oldest first."""
         return [issue for issue in self.issues_with_label(label) if issue.state == "open"]
 
-    def issues_with_label(self, label: str) -> list[IssueSnapshot]:
-        """Issues with the label in any state, oldest first, each with its author."""
+    def issues_with_label(self, label: str) -> list[IssueSnapshot]:  # any state, oldest first
         issues = local_issues.listed(self._load(), lambda number: len(self.comments_on(number)))
         return [IssueSnapshot.from_payload(i) for i in issues if {"name": label} in i["labels"]]
 
@@ -290,6 +290,9 @@ class LocalForge:
             if trusted is not None and comment["issue"] not in seen:
                 seen.add(comment["issue"])
                 yield trusted
+
+    def has_label(self, name: str) -> bool:
+        return local_issues.has_label(self._load(), name)
 
     def _show(self, issue: IssueSnapshot, body: str) -> None:
         if self.echo:

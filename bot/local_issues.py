@@ -2,8 +2,8 @@
 
 Rule: an issue is kept as the payload it arrived with (an event's, or the one the bot created)
 and what the bot set later (labels, state) overlays it, so a listing shows each issue as GitHub
-would list it now. Pure functions over the state's dictionaries; LocalForge reads and saves the
-file.
+would list it now; the repository's labels are those issues carry or the bot has set. Pure
+functions over the state's dictionaries; LocalForge reads and saves the file.
 """
 
 from __future__ import annotations
@@ -38,3 +38,12 @@ def create(state: State, title: str, body: str, labels: list[str], author: str) 
         "labels": [{"name": name} for name in labels], "comments": 0,
         "created_at": timestamps.now_text()}
     return known[str(number)]
+
+
+def has_label(state: State, name: str) -> bool:
+    """Whether the repository has label `name`: here, one a known issue carries or the bot has
+    set (GitHub creates a label the first time it is set on an issue)."""
+    carried = {label.get("name") for raw in state.get("known", {}).values()
+               for label in raw.get("labels") or []}
+    set_by_bot = {label for issue in state["issues"].values() for label in issue["labels"]}
+    return name in carried | set_by_bot

@@ -161,11 +161,9 @@ class Namer:
         if not rendered.startswith(f"{self.mirror}/"):
             raise ConfigError(f"naming template must produce '{self.mirror}/...', got '{rendered}'")
         try:
-            parsed = reference.parse(rendered)
+            reference.parse_name(rendered)
         except InvalidReference as error:
             raise NamingError(f"mirrored name '{rendered}' is invalid: {error.reason}") from error
-        if parsed.name != rendered:
-            raise NamingError(f"mirrored name '{rendered}' is not a plain repository name")
         return rendered
 
     def target(self, source: Reference) -> Reference:

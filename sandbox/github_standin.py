@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from sandbox import github_graphql
 from sandbox.http_server import QuietHandler, serving
@@ -100,6 +100,7 @@ class GitHubStandIn:
     issues: dict[int, dict[str, Any]] = field(default_factory=dict)
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
     permissions: dict[str, str] = field(default_factory=dict)
+    labels: set[str] = field(default_factory=set)  # the repository's labels
     log: list[tuple[str, str]] = field(default_factory=list)
     graphql_points: list[int] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
@@ -140,7 +141,13 @@ class GitHubStandIn:
             "author_association": "NONE", "reactions": {"total_count": 0},
         }
         self.issues[number] = issue
+        self.labels.update(labels)
         return issue
+
+    def add_label(self, name: str) -> None:
+        """A label created in the repository's settings (on no issue yet)."""
+        with self._lock:
+            self.labels.add(name)
 
     def event(self, action: str, number: int, **extra: Any) -> dict[str, Any]:
         """A webhook payload as GitHub sends it (a snapshot of the issue now)."""
@@ -348,6 +355,7 @@ class GitHubStandIn:
         if "labels" in changes:
             issue["labels"] = [self._label(n if isinstance(n, str) else n["name"])
                                for n in changes["labels"]]
+            self.labels.update(label["name"] for label in issue["labels"])  # GitHub creates them
         if "state" in changes:
             issue["state"] = changes["state"]
             issue["closed_at"] = _now() if changes["state"] == "closed" else None
@@ -387,6 +395,13 @@ class GitHubStandIn:
             self.issues[self._issue_of(comment)]["comments"] -= 1
             return 204, None, {}
         return 200, comment, {}
+
+    @route("GET", "/repos/{owner}/{repo}/labels/{name}")
+    def _get_label(self, call: Call, name: str) -> Answer:
+        if unquote(name) not in self.labels:
+            return 404, {"message": "Not Found",
+                         "documentation_url": "https://docs.github.com/rest/issues/labels#get-a-label"}, {}
+        return 200, self._label(unquote(name)), {}
 
     @route("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission")
     def _permission(self, call: Call, username: str) -> Answer:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import queue_commands  # imported now, not under capsys: see the note below
 from bot.cli import main
 from bot.config import load_config
 from bot.flows.follow import choose
@@ -26,6 +27,10 @@ from bot.tags import TagRules
 from sandbox.github_standin import Fault, GitHubStandIn
 from sandbox.registries import Registry
 from tests.conftest import REPO_ROOT, Sandbox
+
+# Note: bot.flows.request_handler (`log: TextIO = sys.stderr`) and build_index bind standard
+# error when first imported; imported under a test's capsys, they would keep its closed stream.
+assert queue_commands
 
 # Semver, a pre-release, a variant, and tags that are no version at all.
 TAGS = ("1.26.0", "1.27.0", "1.27.1", "1.28.0-rc.1", "1.27.1-alpine", "latest", "mainline", "2.0.0")

@@ -257,6 +257,26 @@ def test_a_record_on_a_closed_issue_counts_for_the_index(kit: Kit) -> None:
     assert kit.forge.open_requests(LABEL) == []
 
 
+def test_has_label_knows_the_labels_issues_carry_and_the_bot_set(kit: Kit) -> None:
+    assert kit.forge.has_label(LABEL) is False
+    issue = kit.add_issue("nginx:1", labels=(LABEL, "team/infra"))
+    assert kit.forge.has_label(LABEL) is True
+    assert kit.forge.has_label("team/infra") is True  # a '/' stays part of the name
+    assert kit.forge.has_label("team") is False
+    assert kit.forge.has_label("sync image denied") is False
+    kit.forge.update_issue(issue, [LABEL, "sync image denied"], "closed", "not_planned")
+    assert kit.forge.has_label("sync image denied") is True
+
+
+def test_has_label_reads_one_label_and_writes_nothing(github: GitHubStandIn) -> None:
+    github.add_label(LABEL)  # created in the settings, on no issue yet
+    forge = GitHubKit(github).forge
+    assert forge.has_label(LABEL) is True
+    assert forge.has_label("sync image succeeded") is False
+    assert github.log == [("GET", "/repos/acme/mirror/labels/sync%20image"),
+                          ("GET", "/repos/acme/mirror/labels/sync%20image%20succeeded")]
+
+
 # -- tracking issues: issues the bot opens itself (mirror-bot follow) ---------------------------
 
 FOLLOW = "sync image follow"
@@ -400,6 +420,7 @@ OCTOKIT_ENDPOINTS = {
     "DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}": "issues.deleteComment",
     "GET /repos/{owner}/{repo}/collaborators/{username}/permission":
         "repos.getCollaboratorPermissionLevel",
+    "GET /repos/{owner}/{repo}/labels/{name}": "issues.getLabel",
     "GET /search/issues": "search.issuesAndPullRequests",
 }
 

@@ -181,10 +181,12 @@ class FollowRun:
 
 def follow(subscriptions: Sequence[Subscription], config: Config, syncer: Syncer,
            forge: TrackingForge | None, *, dry_run: bool = False,
-           log: TextIO = sys.stderr) -> FollowRun:
+           log: TextIO | None = None) -> FollowRun:
     """Follow every subscription and record what is mirrored (without a forge: nothing is
-    recorded); with `dry_run`, only list and choose (no copy, no write)."""
+    recorded); with `dry_run`, only list and choose (no copy, no write). Progress and warnings
+    go to `log` (default: standard error as it is at the call)."""
     check_unique(subscriptions)
+    log = log or sys.stderr
     tracked = read_tracking(forge, log) if forge is not None else {}
     budget = config.allowlist.settings.max_new_tags_per_follow
     followings = []

@@ -12,7 +12,6 @@ is rewritten only when its images change, so a run with nothing new writes nothi
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, TextIO
@@ -58,7 +57,7 @@ def title_of(image: str) -> str:
     return f"{TITLE_PREFIX}{image}"
 
 
-def read_tracking(forge: TrackingForge, log: TextIO = sys.stderr) -> dict[str, Tracking]:
+def read_tracking(forge: TrackingForge, log: TextIO) -> dict[str, Tracking]:
     """Each subscribed image's tracking issue (the oldest the bot opened), with its record.
 
     One REST request per 100 follow issues and one GraphQL query per 100 for the comments.

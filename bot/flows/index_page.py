@@ -84,7 +84,8 @@ def apply_report(index: Index, report: dict[str, Any]) -> None:
         entry = index.entries.get(str(result.get("target")))
         if entry is None or result.get("status") not in {"copied", "unchanged"}:
             continue
-        index.entries[entry.target] = replace(entry, digest=result.get("digest") or entry.digest,
+        image = replace(entry.image, digest=str(result.get("digest") or entry.digest))
+        index.entries[entry.target] = replace(entry, image=image,
                                               last_sync=max(finished, entry.last_sync))
     summary = {key: report.get(key) for key in ("started_at", "finished_at", "counts")}
     if index.last_resync is None or str(summary["finished_at"]) > str(

@@ -22,7 +22,6 @@ from bot.errors import MirrorBotError
 from bot.forge import Forge
 from bot.index import IndexEntry
 from bot.platform import Platform
-from bot.records import RecordedImage
 from bot.sync import Syncer, SyncItem, SyncResult
 from bot.trust import Standing, check_image
 
@@ -32,8 +31,7 @@ def trusted_items(entries: Iterable[IndexEntry], config: Config,
     """The entries today's configuration still vouches for, as sync items."""
     items = []
     for entry in entries:
-        image = RecordedImage(entry.source, entry.target, entry.digest, entry.platforms)
-        check = check_image(image, config.allowlist, config.namer)
+        check = check_image(entry.image, config.allowlist, config.namer)
         if check.standing != Standing.TRUSTED:
             print(f"mirror-bot: resync skips {entry.target[:200]}: {check.reason}", file=log)
             continue
