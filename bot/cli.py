@@ -7,6 +7,7 @@ to retry), 2 bad usage or configuration — always one line saying what to do, n
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -98,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     index.set_defaults(func=_queue("index"))
     _add_rewrite_parser(commands)
     _add_doctor_parser(commands)
+    _add_follow_parsers(commands)
     return parser
 
 
@@ -218,11 +220,9 @@ def _handle_event(args: argparse.Namespace, env: Env) -> int:
     return outcome.exit_code
 
 
-def _queue(command: str) -> Any:
-    def run(args: argparse.Namespace, env: Env) -> int:
-        from bot import queue_commands
-
-        return int(getattr(queue_commands, command)(args, env))
+def _queue(command: str, module: str = "queue_commands") -> Any:
+    def run(args: argparse.Namespace, env: Env) -> int:  # bot.<module> is imported only now
+        return int(getattr(importlib.import_module(f"bot.{module}"), command)(args, env))
     return run
 
 
@@ -283,3 +283,17 @@ def _doctor(args: argparse.Namespace, env: Env) -> int:
         print(check.line(), flush=True)
         checks.append(check)
     return exit_code(checks)
+
+
+# -- follow, check-subscriptions (handlers in bot/follow_commands.py) -------------------------
+
+def _add_follow_parsers(commands: Any) -> None:
+    follow = commands.add_parser("follow", help="sync the tags subscriptions.yaml selects")
+    follow.add_argument("file", nargs="?", type=Path, help="default: $MIRROR_SUBSCRIPTIONS")
+    follow.add_argument("--dry-run", action="store_true", help="copy nothing, write nothing")
+    follow.add_argument("--json", action="store_true")
+    _forge_option(follow)
+    follow.set_defaults(func=_queue("follow", "follow_commands"))
+    check = commands.add_parser("check-subscriptions", help="validate subscriptions.yaml")
+    check.add_argument("file", nargs="?", type=Path)
+    check.set_defaults(func=_queue("check_subscriptions", "follow_commands"))

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from bot import local_issues
 from bot.errors import ConfigError, MirrorBotError
 from bot.records import COMMENT_MARKER
 
@@ -245,18 +246,22 @@ class LocalForge:
 
     def open_request_issues(self, label: str) -> list[IssueSnapshot]:
         """Open issues with the label, oldest first."""
-        data = self._load()
-        snapshots = []
-        for number, raw in sorted(data.get("known", {}).items(), key=lambda kv: int(kv[0])):
-            recorded = data["issues"].get(number, {})
-            labels = recorded.get("labels") or [lab["name"] for lab in raw.get("labels", [])]
-            state = recorded.get("state") or raw.get("state", "open")
-            comments = len(self.comments_on(int(number)))
-            merged = {**raw, "labels": [{"name": n} for n in labels], "state": state,
-                      "comments": comments}
-            if state == "open" and label in labels:
-                snapshots.append(IssueSnapshot.from_payload(merged))
-        return snapshots
+        return [issue for issue in self.issues_with_label(label) if issue.state == "open"]
+
+    def issues_with_label(self, label: str) -> list[IssueSnapshot]:  # any state, oldest first
+        issues = local_issues.listed(self._load(), lambda number: len(self.comments_on(number)))
+        return [IssueSnapshot.from_payload(i) for i in issues if {"name": label} in i["labels"]]
+
+    def create_issue(self, title: str, body: str, labels: list[str]) -> IssueSnapshot:
+        state = self._load()
+        payload = local_issues.create(state, title, body, labels, self.bot_login)
+        self._save(state)
+        return IssueSnapshot.from_payload(payload)
+
+    def lock_issue(self, issue: IssueSnapshot) -> None:
+        state = self._load()
+        state["known"][str(issue.number)]["locked"] = True
+        self._save(state)
 
     def open_requests(self, label: str) -> list[OpenRequest]:
         """Each open request issue, oldest first, with the bot's comment on it."""
@@ -287,13 +292,7 @@ class LocalForge:
                 yield trusted
 
     def has_label(self, name: str) -> bool:
-        """Whether the repository has label `name`: here, one a known issue carries or the bot
-        has set (GitHub creates a label the first time it is set on an issue)."""
-        data = self._load()
-        carried = {label.get("name") for raw in data.get("known", {}).values()
-                   for label in raw.get("labels") or []}
-        set_by_bot = {label for state in data["issues"].values() for label in state["labels"]}
-        return name in carried | set_by_bot
+        return local_issues.has_label(self._load(), name)
 
     def _show(self, issue: IssueSnapshot, body: str) -> None:
         if self.echo:
