@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from bot import queue_commands  # imported now, not under capsys: see the note below
 from bot.cli import main
 from bot.config import load_config
 from bot.flows.follow import choose
 from bot.flows.follow_records import FOLLOW_LABEL, GITHUB_COMMENT_LIMIT, RecordWriter
 from bot.flows.index_page import build_index
-from bot.forge import COMMENT_MARKER, LocalForge
+from bot.forge import COMMENT_MARKER
 from bot.github_forge import GitHubForge
+from bot.local_forge import LocalForge
 from bot.records import MAX_IMAGES, RecordedImage, ResultRecord, read
 from bot.reference import parse
 from bot.subscriptions import Subscription
@@ -27,10 +27,6 @@ from bot.tags import TagRules
 from sandbox.github_standin import Fault, GitHubStandIn
 from sandbox.registries import Registry
 from tests.conftest import REPO_ROOT, Sandbox
-
-# Note: bot.flows.request_handler (`log: TextIO = sys.stderr`) and build_index bind standard
-# error when first imported; imported under a test's capsys, they would keep its closed stream.
-assert queue_commands
 
 # Semver, a pre-release, a variant, and tags that are no version at all.
 TAGS = ("1.26.0", "1.27.0", "1.27.1", "1.28.0-rc.1", "1.27.1-alpine", "latest", "mainline", "2.0.0")

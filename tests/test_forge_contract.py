@@ -23,9 +23,9 @@ from bot.forge import (
     Forge,
     ForgeError,
     IssueSnapshot,
-    LocalForge,
 )
 from bot.github_forge import GitHubForge
+from bot.local_forge import LocalForge
 from sandbox.github_standin import GitHubStandIn, serve
 from tests.conftest import REPO_ROOT
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from bot.flows.index_page import build_index
 from bot.flows.resync import resync
-from bot.forge import IssueSnapshot, LocalForge
+from bot.forge import IssueSnapshot
 from bot.index import IndexEntry
+from bot.local_forge import LocalForge
 from bot.records import COMMENT_MARKER, RecordedImage
 from bot.reference import parse
 from bot.sync import SyncItem

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from bot.flows.index_page import build_index
 from bot.flows.resync import merge_reports, resync
-from bot.forge import IssueSnapshot, LocalForge
+from bot.forge import IssueSnapshot
 from bot.index import Index, IndexEntry, shard_of
+from bot.local_forge import LocalForge
 from bot.records import COMMENT_MARKER, RecordedImage, ResultRecord
 from bot.reference import parse
 from bot.sync import SyncItem

@@ -27,8 +27,9 @@ from bot.trust import Standing, check_image
 
 
 def build_index(forge: Forge, config: Config, reports: Iterable[dict[str, Any]] = (),
-                now: datetime | None = None, log: TextIO = sys.stderr) -> Index:
+                now: datetime | None = None, log: TextIO | None = None) -> Index:
     """The index from the bot's own records, checked against today's configuration."""
+    log = log or sys.stderr
     index = Index(generated_at=timestamps.to_text(now or timestamps.now()))
     for comment in _record_comments(forge, (config.labels.request, FOLLOW_LABEL)):
         for entry in _entries(comment, config, log):

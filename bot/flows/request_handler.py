@@ -59,7 +59,8 @@ class RequestHandler:
     syncer: Syncer
     comments: CommentWriter
     list_tags: ListTags
-    log: TextIO = sys.stderr
+    # Looked up when the handler is made, not when this module is imported.
+    log: TextIO = field(default_factory=lambda: sys.stderr)
     clock: Callable[[], datetime] = timestamps.now
     # Tells this run's own comment (e.g. a POST duplicated by a retry) from another run's.
     run_nonce: str = field(default_factory=lambda: uuid.uuid4().hex[:12])

@@ -27,8 +27,9 @@ from bot.trust import Standing, check_image
 
 
 def trusted_items(entries: Iterable[IndexEntry], config: Config,
-                  log: TextIO = sys.stderr) -> list[tuple[IndexEntry, SyncItem]]:
+                  log: TextIO | None = None) -> list[tuple[IndexEntry, SyncItem]]:
     """The entries today's configuration still vouches for, as sync items."""
+    log = log or sys.stderr
     items = []
     for entry in entries:
         check = check_image(entry.image, config.allowlist, config.namer)
@@ -43,7 +44,7 @@ def trusted_items(entries: Iterable[IndexEntry], config: Config,
 
 def resync(entries: list[IndexEntry], syncer: Syncer, config: Config, *, jobs: int = 1,
            forge: Forge | None = None, shard: str = "0/1",
-           log: TextIO = sys.stderr) -> dict[str, Any]:
+           log: TextIO | None = None) -> dict[str, Any]:
     started = timestamps.now_text()
     pairs = trusted_items(entries, config, log)
     results = syncer.sync_all([item for _, item in pairs], jobs)
