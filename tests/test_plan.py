@@ -45,6 +45,8 @@ def test_cli_plan_json_for_nginx_under_the_starter_allowlist() -> None:
         "suggestion": None,
         "pattern": False,
         "notes": [],
+        "targets": ["m.example.io/docker.io/library/nginx:latest",
+                    "m.example.io/docker.io/nginx:latest"],
     }]}
 
 
@@ -126,6 +128,7 @@ def test_a_tag_pattern_is_planned_unexpanded() -> None:
         "platforms": "all", "decision": "allowed",
         "reason": "allowed by rule 'docker.io/library/*' (allowlist.yaml:2)",
         "suggestion": None, "pattern": True, "notes": [],
+        "targets": ["m.example.io/docker.io/library/nginx:1.27.*"],
     }
     assert result.allowed == [] and len(result.patterns) == 1
 
@@ -215,3 +218,15 @@ def test_no_title_or_body_crashes_plan_or_yields_a_source_outside_the_grammar(
             assert pattern is None or parse_pattern(str(pattern)) == pattern
         if image.decision == "allowed":
             assert (image.source and image.target) or (image.pattern and image.pattern_target)
+
+
+def test_every_address_is_planned_and_people_see_the_form_they_wrote_first() -> None:
+    namer = Namer("m.example.io", also=("cn.example.io",))
+    [short] = plan_issue("nginx:1.27", "", ALLOWLIST, namer).images
+    [canonical] = plan_issue("docker.io/library/nginx:1.27", "", ALLOWLIST, namer).images
+    assert [str(t) for t in short.targets] == [
+        "m.example.io/docker.io/library/nginx:1.27", "m.example.io/docker.io/nginx:1.27",
+        "cn.example.io/docker.io/library/nginx:1.27", "cn.example.io/docker.io/nginx:1.27"]
+    assert str(short.addresses_for_people[0]) == "m.example.io/docker.io/nginx:1.27"
+    assert str(canonical.addresses_for_people[0]) == "m.example.io/docker.io/library/nginx:1.27"
+    assert short.to_json()["target"] == "m.example.io/docker.io/library/nginx:1.27"
