@@ -257,7 +257,7 @@ def scaling(work: Path, upstream: Registry, images: list[Image]) -> dict[str, li
 
 def api_requests_per_issue(work: Path, upstream: Registry, images: list[Image]) -> int:
     from bot.adapters import build_forge
-    from bot.cli import request_handler
+    from bot.commands.request import request_handler
     from bot.config import load_config
     from bot.events import Event
     from bot.flows.handle_event import handle

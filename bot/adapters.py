@@ -10,7 +10,8 @@ from bot.blobs import DEFAULT_BLOB_COPY, ProgressPrinter
 from bot.config import Config, number
 from bot.containers_conf import Credentials, RegistriesConf
 from bot.errors import ConfigError
-from bot.forge import DEFAULT_BOT_LOGIN, Forge, LocalForge
+from bot.forge import DEFAULT_BOT_LOGIN, Forge
+from bot.local_forge import LocalForge
 from bot.registry import RegistryClient
 from bot.skopeo import Skopeo
 from bot.sync import RetryPolicy, Syncer

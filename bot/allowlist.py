@@ -281,8 +281,14 @@ class Allowlist:
             return Decision(True, f"allowed by rule '{allow.text}' ({allow.where}){scope}", allow)
         return self.decide(repository)
 
-    def known_repositories(self) -> list[str]:
-        return [r for r in (p.literal_repository for p in self.allow) if r]
+    @cached_property
+    def known_repositories(self) -> tuple[str, ...]:
+        """The repositories allow rules name literally (no wildcard), once per allowlist."""
+        return tuple(dict.fromkeys(r for r in (p.literal_repository for p in self.allow) if r))
+
+    @cached_property
+    def wildcard_allows(self) -> tuple[Pattern, ...]:
+        return tuple(p for p in self.allow if p.literal_repository is None)
 
     def platform_allowed(self, platform: Platform) -> bool:
         return self.settings.platforms is None or platform in self.settings.platforms

@@ -1,4 +1,5 @@
-"""Command line: argument parsing and all wiring; the work is done in bot.flows.
+"""Command line: argument parsing; each command's wiring is in bot/commands/, its work in
+bot/flows/.
 
 Exit codes: 0 done, 1 the work failed (a refused allowlist, a failed copy, a transient failure
 to retry), 2 bad usage or configuration — always one line saying what to do, never a traceback.
@@ -7,21 +8,16 @@ to retry), 2 bad usage or configuration — always one line saying what to do, n
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 from bot import __version__
-from bot.errors import ConfigError, MirrorBotError
+from bot.errors import MirrorBotError
 from bot.forge import ForgeError
-
-if TYPE_CHECKING:
-    from bot.config import Config
-    from bot.flows.request_handler import RequestHandler
-    from bot.forge import Forge
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 Env = Mapping[str, str]
@@ -55,29 +51,29 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("title")
     plan.add_argument("--body", default="", help="issue body (issue-form sections are read)")
     plan.add_argument("--json", action="store_true")
-    plan.set_defaults(func=_plan)
+    plan.set_defaults(func=_command("request", "plan"))
 
     sync = commands.add_parser("sync", help="copy images to the mirror now (allowlist applies)")
     sync.add_argument("images", nargs="+", metavar="IMAGE")
     sync.add_argument("--platform", action="append", default=[], metavar="OS/ARCH")
     sync.add_argument("--jobs", type=positive_int, default=1, metavar="N")
     sync.add_argument("--json", action="store_true")
-    sync.set_defaults(func=_sync)
+    sync.set_defaults(func=_command("request", "sync"))
 
     check = commands.add_parser("check-allowlist", help="validate allowlist.yaml")
     check.add_argument("file", nargs="?", type=Path)
-    check.set_defaults(func=_check_allowlist)
+    check.set_defaults(func=_command("tools", "check_allowlist"))
 
     event = commands.add_parser("handle-event", help="GitHub Actions entry point")
     _forge_option(event)
-    event.set_defaults(func=_handle_event)
+    event.set_defaults(func=_command("request", "handle_event"))
 
     sweep = commands.add_parser("sweep", help="finish interrupted requests, retry failed ones")
     sweep.add_argument("--max-issues", type=positive_int, default=20)
     sweep.add_argument("--time-budget", type=float, default=1800.0, metavar="SECONDS")
     sweep.add_argument("--max-attempts", type=positive_int, default=5)
     _forge_option(sweep)
-    sweep.set_defaults(func=_queue("sweep"))
+    sweep.set_defaults(func=_command("queue", "sweep"))
 
     resync = commands.add_parser("resync", help="re-check mirrored tags against upstream")
     resync.add_argument("--shard", default="0/1", metavar="I/N")
@@ -87,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     resync.add_argument("--merge", type=Path, nargs="+", metavar="REPORT",
                         help="merge shard reports instead of resyncing")
     _forge_option(resync)
-    resync.set_defaults(func=_queue("resync_command"))
+    resync.set_defaults(func=_command("queue", "resync_command"))
 
     index = commands.add_parser("index", help="build index.json and the status page")
     index.add_argument("--html", type=Path, metavar="DIR")
@@ -95,8 +91,10 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument("--report", type=Path, nargs="*", default=[],
                        help="resync report(s) to fold in")
     _forge_option(index)
-    index.set_defaults(func=_queue("index"))
+    index.set_defaults(func=_command("queue", "index"))
     _add_rewrite_parser(commands)
+    _add_doctor_parser(commands)
+    _add_follow_parsers(commands)
     return parser
 
 
@@ -119,107 +117,10 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
         return EXIT_USAGE
 
 
-def _check_allowlist(args: argparse.Namespace, env: Env) -> int:
-    from bot.policy import check_allowlist_file
-
-    path = args.file or Path(env.get("MIRROR_ALLOWLIST") or "allowlist.yaml")
-    allowlist, problems = check_allowlist_file(path)
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    if problems:
-        print(f"{path}: {len(problems)} problem(s); fix them and run check-allowlist again",
-              file=sys.stderr)
-        return EXIT_FAILED
-    print(f"{path}: ok ({len(allowlist.allow)} allow, {len(allowlist.deny)} deny)")
-    return EXIT_OK
-
-
-def _plan(args: argparse.Namespace, env: Env) -> int:
-    from bot.config import load_config
-    from bot.flows.plan import plan_issue
-
-    config = load_config(env)
-    plan = plan_issue(args.title, args.body, config.allowlist, config.namer, config.other_mirrors)
-    if args.json:
-        print(json.dumps(plan.to_json(), indent=2))
-        return EXIT_OK
-    for image in plan.images:
-        platforms = ", ".join(map(str, image.platforms)) if image.platforms else "all platforms"
-        print(f"{image.input}: {image.decision.upper()}")
-        if image.source:
-            print(f"  source:     {image.source}")
-        if image.target:
-            print(f"  target:     {image.target} ({platforms})")
-        print(f"  reason:     {image.reason}")
-        for note in image.notes:
-            print(f"  note:       {note}")
-        if image.suggestion:
-            print(f"  did you mean: {image.suggestion}")
-    return EXIT_OK
-
-
-def _sync(args: argparse.Namespace, env: Env) -> int:
-    from bot.adapters import build_syncer
-    from bot.config import load_config
-    from bot.flows.sync_images import run_sync
-    from bot.platform import InvalidPlatform, Platform
-
-    try:
-        platforms = [Platform.parse(text) for text in args.platform]
-    except InvalidPlatform as error:
-        raise ConfigError(f"--platform: {error}") from error
-    config = load_config(env)
-    return run_sync(args.images, platforms, config, build_syncer(config),
-                    jobs=args.jobs, as_json=args.json)
-
-
-def request_handler(config: Config, forge: Forge, env: Env) -> RequestHandler:
-    """The request use case wired with its adapters (also used by the sweep and the tests)."""
-    from bot.adapters import build_syncer
-    from bot.flows.comment_body import CommentWriter
-    from bot.flows.request_handler import RequestHandler
-
-    repository = env.get("GITHUB_REPOSITORY", "")
-    server = env.get("GITHUB_SERVER_URL") or "https://github.com"
-    run_id = env.get("GITHUB_RUN_ID")
-    repository_url = f"{server}/{repository}" if repository else ""
-    comments = CommentWriter(
-        run_url=f"{server}/{repository}/actions/runs/{run_id}" if run_id and repository else None,
-        allowlist_url=f"{repository_url}/blob/HEAD/allowlist.yaml" if repository_url
-        else "allowlist.yaml",
-        secrets=config.secrets, language=config.language)
-    return RequestHandler(config=config, forge=forge, syncer=build_syncer(config),
-                          comments=comments)
-
-
-def _handle_event(args: argparse.Namespace, env: Env) -> int:
-    from bot.adapters import build_forge
-    from bot.config import load_config
-    from bot.events import Event
-    from bot.flows.handle_event import handle, read_event, write_summary
-
-    name, payload = read_event(env)
-    event = Event.from_payload(name, payload)
-    if event is None:
-        print(f"mirror-bot: ignored: the {name or 'unnamed'} event is not about an issue",
-              file=sys.stderr)
-        return EXIT_OK
-    config = load_config(env)
-    forge = build_forge(env, args.local_forge)
-    if args.local_forge is not None:
-        forge.add_issue(payload["issue"])  # the local forge learns issues from their events
-    outcome = handle(event, request_handler(config, forge, env))
-    summary = env.get("GITHUB_STEP_SUMMARY")
-    if summary and outcome.name != "ignored":
-        write_summary(Path(summary), event.issue, outcome, config.secrets, config.language)
-    return outcome.exit_code
-
-
-def _queue(command: str) -> Any:
+def _command(module: str, function: str) -> Callable[[argparse.Namespace, Env], int]:
+    """The handler `bot.commands.<module>.<function>`, imported only when its command runs."""
     def run(args: argparse.Namespace, env: Env) -> int:
-        from bot import queue_commands
-
-        return int(getattr(queue_commands, command)(args, env))
+        return int(getattr(importlib.import_module(f"bot.commands.{module}"), function)(args, env))
     return run
 
 
@@ -243,17 +144,27 @@ def _add_rewrite_parser(commands: Any) -> None:
                               "(asks no registry)")
     rewrite.add_argument("--format", choices=REWRITE_FORMATS,
                          help="the files' format when it cannot be told from the name or content")
-    rewrite.set_defaults(func=_rewrite)
+    rewrite.set_defaults(func=_command("tools", "rewrite"))
 
 
-def _rewrite(args: argparse.Namespace, env: Env) -> int:
-    from bot.adapters import build_registry_client
-    from bot.config import load_config
-    from bot.flows.rewrite import Format, Mode, Streams, rewrite_files
+# -- doctor -----------------------------------------------------------------------------------
 
-    mode = Mode.CHECK if args.check else Mode.DIFF if args.diff else Mode.WRITE
-    config = load_config(env)
-    checker = None if args.all_allowed else build_registry_client(config).head_digest
-    return rewrite_files(args.files, mode=mode, config=config, checker=checker,
-                         format=Format(args.format) if args.format else None,
-                         streams=Streams(sys.stdin.buffer, sys.stdout.buffer, sys.stderr))
+def _add_doctor_parser(commands: Any) -> None:
+    doctor = commands.add_parser(
+        "doctor", help="check the set-up end to end (skopeo, allowlist, registries.conf, each "
+                       "mirror's push credentials, GitHub) without writing anything")
+    doctor.set_defaults(func=_command("tools", "doctor"))
+
+
+# -- follow, check-subscriptions ------------------------------------------------------------
+
+def _add_follow_parsers(commands: Any) -> None:
+    follow = commands.add_parser("follow", help="sync the tags subscriptions.yaml selects")
+    follow.add_argument("file", nargs="?", type=Path, help="default: $MIRROR_SUBSCRIPTIONS")
+    follow.add_argument("--dry-run", action="store_true", help="copy nothing, write nothing")
+    follow.add_argument("--json", action="store_true")
+    _forge_option(follow)
+    follow.set_defaults(func=_command("follow", "follow"))
+    check = commands.add_parser("check-subscriptions", help="validate subscriptions.yaml")
+    check.add_argument("file", nargs="?", type=Path)
+    check.set_defaults(func=_command("follow", "check_subscriptions"))

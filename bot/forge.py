@@ -1,4 +1,4 @@
-"""The issue tracker: what the flows need of it, and a local file-backed one for the demo.
+"""The issue tracker: what the flows need of it (the Forge protocol) and the trust rule.
 
 Rule: only the bot's own words count. A comment is the bot's only if its author is the bot's
 own login (`bot_login`) and its body starts with the comment marker (`is_bot_record`); every
@@ -10,15 +10,11 @@ state are set together in one PATCH.
 
 from __future__ import annotations
 
-import errno
-import json
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
-from bot.errors import ConfigError, MirrorBotError
+from bot.errors import MirrorBotError
 from bot.records import COMMENT_MARKER
 
 # GITHUB_TOKEN writes as this login; a GitHub App installation writes as `<app-slug>[bot]`.
@@ -114,177 +110,4 @@ class Forge(Protocol):
     def open_requests(self, label: str) -> list[OpenRequest]: ...
     def all_bot_comments(self, label: str | None = None) -> Iterator[BotComment]: ...
     def rewrite_comment(self, comment_id: int, rewrite: Callable[[str], str]) -> None: ...
-
-
-class LocalForge:
-    """Records what would be written to GitHub in a folder (state.json) and prints comments.
-
-    Every comment carries its author: the bot's own are written as `bot_login`; tests add
-    other users' with `add_comment`.
-    """
-
-    def __init__(self, folder: Path, permissions: dict[str, str] | None = None,
-                 echo: bool = True, bot_login: str = DEFAULT_BOT_LOGIN) -> None:
-        self.folder = folder
-        self.permissions = permissions or {}
-        self.echo = echo
-        self.bot_login = bot_login
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            if not os.access(self.folder, os.W_OK):
-                raise PermissionError(errno.EACCES, "not writable")
-        except OSError as error:
-            raise ConfigError(f"--local-forge {folder}: cannot use it as a folder "
-                              f"({error.strerror or error}); pass a writable folder") from None
-        self._load()  # a corrupt state file is a configuration error now, not a crash later
-
-    @property
-    def _state_path(self) -> Path:
-        return self.folder / "state.json"
-
-    def _load(self) -> dict[str, Any]:
-        if not self._state_path.exists():
-            return {"comments": {}, "issues": {}, "next_id": 1}
-        try:
-            state = json.loads(self._state_path.read_text(encoding="utf-8"))
-            if not isinstance(state, dict) or not isinstance(state.get("comments"), dict):
-                raise ValueError("not a local forge state")
-        except (OSError, ValueError) as error:
-            raise ConfigError(f"--local-forge: {self._state_path} is unreadable ({error}); "
-                              "remove it or point --local-forge at another folder") from None
-        state.setdefault("issues", {})
-        state.setdefault("next_id", 1)
-        return state
-
-    def _save(self, state: dict[str, Any]) -> None:
-        self._state_path.write_text(json.dumps(state, indent=2))
-
-    def issue_state(self, number: int) -> dict[str, Any]:
-        return self._load()["issues"].get(str(number), {})
-
-    def comments_on(self, number: int) -> list[dict[str, Any]]:
-        comments = self._load()["comments"].values()
-        return sorted((c for c in comments if c["issue"] == number), key=lambda c: c["id"])
-
-    def add_comment(self, number: int, body: str, author: str, issue_url: str = "") -> int:
-        """Record a comment by anyone (a user, another bot, the bot itself); returns its id."""
-        state = self._load()
-        comment_id = state["next_id"]
-        state["next_id"] += 1
-        issue_url = issue_url or state.get("known", {}).get(str(number), {}).get("html_url", "")
-        state["comments"][str(comment_id)] = {"id": comment_id, "issue": number, "body": body,
-                                              "author": author, "issue_url": issue_url}
-        self._save(state)
-        return comment_id
-
-    def _trusted(self, comment: dict[str, Any]) -> BotComment | None:
-        author = str(comment.get("author") or "")
-        if not is_bot_record(author, comment["body"], self.bot_login):
-            return None
-        return BotComment(comment["id"], comment["body"], comment["issue"],
-                          str(comment.get("issue_url") or ""), author)
-
-    def _own(self, state: dict[str, Any], comment: BotComment, action: str) -> dict[str, Any]:
-        refuse_foreign(comment.id, comment.author, self.bot_login, action)
-        stored = state["comments"].get(str(comment.id))
-        if stored is None:
-            raise ForgeError(f"cannot {action} comment {comment.id}: it does not exist")
-        refuse_foreign(comment.id, str(stored.get("author") or ""), self.bot_login, action)
-        return stored
-
-    def find_bot_comment(self, issue: IssueSnapshot) -> BotComment | None:
-        found = self.bot_comments(issue)
-        return found[0] if found else None
-
-    def bot_comments(self, issue: IssueSnapshot) -> list[BotComment]:
-        """The bot's comments on the issue, oldest first (normally exactly one)."""
-        trusted = (self._trusted(c) for c in self.comments_on(issue.number))
-        return [comment for comment in trusted if comment is not None]
-
-    def delete_comment(self, comment: BotComment) -> None:
-        state = self._load()
-        self._own(state, comment, "delete")
-        del state["comments"][str(comment.id)]
-        self._save(state)
-
-    def create_comment(self, issue: IssueSnapshot, body: str) -> BotComment:
-        comment_id = self.add_comment(issue.number, body, self.bot_login, issue.html_url)
-        self._show(issue, body)
-        return BotComment(comment_id, body, issue.number, issue.html_url, self.bot_login)
-
-    def edit_comment(self, issue: IssueSnapshot, comment: BotComment, body: str) -> BotComment:
-        state = self._load()
-        self._own(state, comment, "edit")["body"] = body
-        self._save(state)
-        self._show(issue, body)
-        return BotComment(comment.id, body, issue.number, comment.issue_url, self.bot_login)
-
-    def update_issue(self, issue: IssueSnapshot, labels: list[str], state: str | None,
-                     state_reason: str | None) -> None:
-        data = self._load()
-        state = state or issue.state
-        data["issues"][str(issue.number)] = {"labels": labels, "state": state,
-                                             "state_reason": state_reason}
-        self._save(data)
-        if self.echo:
-            reason = f" ({state_reason})" if state_reason else ""
-            print(f"--- issue #{issue.number}: labels {labels}, state {state}{reason}")
-
-    def permission(self, user: str) -> str:
-        return self.permissions.get(user, "read")
-
-    def open_requests_by(self, user: str, label: str) -> int:
-        return sum(1 for issue in self.open_request_issues(label) if issue.author == user)
-
-    def add_issue(self, payload_issue: dict[str, Any]) -> None:
-        """Record an issue (from an event payload) so sweep and index can list it."""
-        data = self._load()
-        data.setdefault("known", {})[str(payload_issue["number"])] = payload_issue
-        self._save(data)
-
-    def open_request_issues(self, label: str) -> list[IssueSnapshot]:
-        """Open issues with the label, oldest first."""
-        data = self._load()
-        snapshots = []
-        for number, raw in sorted(data.get("known", {}).items(), key=lambda kv: int(kv[0])):
-            recorded = data["issues"].get(number, {})
-            labels = recorded.get("labels") or [lab["name"] for lab in raw.get("labels", [])]
-            state = recorded.get("state") or raw.get("state", "open")
-            comments = len(self.comments_on(int(number)))
-            merged = {**raw, "labels": [{"name": n} for n in labels], "state": state,
-                      "comments": comments}
-            if state == "open" and label in labels:
-                snapshots.append(IssueSnapshot.from_payload(merged))
-        return snapshots
-
-    def open_requests(self, label: str) -> list[OpenRequest]:
-        """Each open request issue, oldest first, with the bot's comment on it."""
-        return [OpenRequest(issue, self.find_bot_comment(issue))
-                for issue in self.open_request_issues(label)]
-
-    def rewrite_comment(self, comment_id: int, rewrite: Callable[[str], str]) -> None:
-        """Rewrite the bot's comment from its current text (read now, not from a listing)."""
-        state = self._load()
-        stored = state["comments"].get(str(comment_id))
-        if stored is None or self._trusted(stored) is None:
-            raise ForgeError(f"refused to rewrite comment {comment_id}: it is not the bot's "
-                             f"own record ({self.bot_login} with the comment marker)")
-        stored["body"] = rewrite(stored["body"])
-        self._save(state)
-
-    def all_bot_comments(self, label: str | None = None) -> Iterator[BotComment]:
-        """The bot's comment on each issue: its oldest, the one the bot keeps and edits.
-
-        `label` may narrow where to look; every comment is local, so nothing is narrowed here.
-        """
-        del label
-        seen: set[int] = set()
-        for comment in sorted(self._load()["comments"].values(), key=lambda c: c["id"]):
-            trusted = self._trusted(comment)
-            if trusted is not None and comment["issue"] not in seen:
-                seen.add(comment["issue"])
-                yield trusted
-
-    def _show(self, issue: IssueSnapshot, body: str) -> None:
-        if self.echo:
-            print(f"--- comment on issue #{issue.number} ---\n{body}\n---")
+    def has_label(self, name: str) -> bool: ...

@@ -14,11 +14,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 import urllib3
-from github import Auth, Github, GithubException, GithubRetry
+from github import Auth, Github, GithubException, GithubRetry, UnknownObjectException
 from github.Issue import Issue
 from github.IssueComment import IssueComment
 
@@ -180,6 +180,18 @@ class GitHubForge:
                              f"record (written by {author or 'nobody known'})")
         comment.edit(rewrite(comment.body))
 
+    # -- labels ---------------------------------------------------------------------------------
+
+    @_forge_errors
+    def has_label(self, name: str) -> bool:
+        """Whether the repository has label `name`: one GET (`issues.getLabel`), a 404 is no.
+        GitHub answers 404 for a repository the token cannot see, too: read its issues first."""
+        try:
+            self._reader.requestJsonAndCheck("GET", f"{self._api}/labels/{quote(name, safe='')}")
+        except UnknownObjectException:
+            return False
+        return True
+
     # -- users ----------------------------------------------------------------------------------
 
     @_forge_errors
@@ -196,11 +208,33 @@ class GitHubForge:
     @_forge_errors
     def open_request_issues(self, label: str) -> list[IssueSnapshot]:
         """Open issues with the label, oldest first: one request per 100 issues."""
-        parameters = {"state": "open", "labels": label, "sort": "created", "direction": "asc"}
+        return self._labelled_issues(label, "open")
+
+    @_forge_errors
+    def issues_with_label(self, label: str) -> list[IssueSnapshot]:
+        """Issues with the label in any state, oldest first: one request per 100 issues."""
+        return self._labelled_issues(label, "all")
+
+    def _labelled_issues(self, label: str, state: str) -> list[IssueSnapshot]:
+        parameters = {"state": state, "labels": label, "sort": "created", "direction": "asc"}
         with expect_shape("the issue list"):
             snapshots = [IssueSnapshot.from_payload(item)
                          for page in self._pages(f"{self._api}/issues", parameters) for item in page]
         return [snapshot for snapshot in snapshots if not snapshot.is_pull_request]
+
+    @_forge_errors
+    def create_issue(self, title: str, body: str, labels: list[str]) -> IssueSnapshot:
+        created = self._repo.create_issue(title, body, labels=labels)
+        author = created.user.login if created.user else ""
+        if author != self.bot_login:
+            raise ConfigError(f"this token opens issues as {author!r}, not as {self.bot_login!r}: "
+                              f"set MIRROR_BOT_LOGIN={author} (the bot trusts only its own words)")
+        return IssueSnapshot.from_payload(created.raw_data)
+
+    @_forge_errors
+    def lock_issue(self, issue: IssueSnapshot) -> None:
+        """Only collaborators may comment on a locked issue (one PUT; GitHub answers 204)."""
+        self._issue(issue).lock("resolved")
 
     @_forge_errors
     def open_requests(self, label: str) -> list[OpenRequest]:

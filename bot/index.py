@@ -16,37 +16,52 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from bot.errors import ConfigError
-from bot.records import Outcome, ResultRecord
+from bot.records import Outcome, RecordedImage, ResultRecord
 from bot.trust import ImageCheck, Standing
 
 
 @dataclass(frozen=True)
 class IndexEntry:
-    source: str
-    target: str
-    digest: str
-    platforms: tuple[str, ...] = ()
-    first_sync: str = ""
+    """A recorded image, where its record is, and whether today's naming still gives it."""
+
+    image: RecordedImage
     last_sync: str = ""
     issue: int | None = None
     issue_url: str = ""
     comment_id: int | None = None
     stale: str = ""  # why the entry is stale; empty when it is current
 
+    @property
+    def source(self) -> str:
+        return self.image.source
+
+    @property
+    def target(self) -> str:
+        return self.image.target
+
+    @property
+    def digest(self) -> str:
+        return self.image.digest
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        return self.image.platforms
+
+    @property
+    def first_sync(self) -> str:
+        return self.image.first_sync
+
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["platforms"] = list(self.platforms)
-        return data
+        return {**self.image.to_json(), "last_sync": self.last_sync, "issue": self.issue,
+                "issue_url": self.issue_url, "comment_id": self.comment_id, "stale": self.stale}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> IndexEntry:
-        return cls(
-            source=str(data["source"]), target=str(data["target"]), digest=str(data["digest"]),
-            platforms=tuple(data.get("platforms") or ()), first_sync=str(data.get("first_sync", "")),
-            last_sync=str(data.get("last_sync", "")), issue=data.get("issue"),
-            issue_url=str(data.get("issue_url", "")), comment_id=data.get("comment_id"),
-            stale=str(data.get("stale") or ""),
-        )
+        image = RecordedImage(str(data["source"]), str(data["target"]), str(data["digest"]),
+                              tuple(data.get("platforms") or ()), str(data.get("first_sync", "")))
+        return cls(image, last_sync=str(data.get("last_sync", "")), issue=data.get("issue"),
+                   issue_url=str(data.get("issue_url", "")), comment_id=data.get("comment_id"),
+                   stale=str(data.get("stale") or ""))
 
 
 @dataclass(frozen=True)
@@ -70,7 +85,7 @@ class Index:
         if current is None or entry.last_sync >= current.last_sync:
             first = min(filter(None, [entry.first_sync, current.first_sync if current else ""]),
                         default="")
-            self.entries[entry.target] = replace(entry, first_sync=first)
+            self.entries[entry.target] = replace(entry, image=replace(entry.image, first_sync=first))
 
     def sorted_entries(self) -> list[IndexEntry]:
         return sorted(self.entries.values(), key=lambda e: e.target)
@@ -122,8 +137,7 @@ def entries_from_record(record: ResultRecord, checks: Iterable[ImageCheck], issu
         return []
     return [
         IndexEntry(
-            source=check.image.source, target=check.image.target, digest=check.image.digest,
-            platforms=check.image.platforms, first_sync=check.image.first_sync or record.at,
+            replace(check.image, first_sync=check.image.first_sync or record.at),
             last_sync=record.at, issue=record.issue, issue_url=issue_url, comment_id=comment_id,
             stale=check.reason if check.standing == Standing.STALE else "",
         )

@@ -104,6 +104,12 @@ def hub_short_form(source: Reference) -> Reference | None:
     return Reference(source.registry, name, source.tag, source.digest)
 
 
+def hub_short_form_of(target: Reference, source: Reference | None) -> bool:
+    """True when `target` is the mirrored address of `source`'s Docker Hub short form."""
+    short = hub_short_form(source) if source is not None else None
+    return short is not None and target.name.endswith(f"/{short.registry}/{short.repository}")
+
+
 @dataclass(frozen=True)
 class Namer:
     """Maps source references to mirrored addresses: under the primary mirror, and under every
@@ -161,11 +167,9 @@ class Namer:
         if not rendered.startswith(f"{self.mirror}/"):
             raise ConfigError(f"naming template must produce '{self.mirror}/...', got '{rendered}'")
         try:
-            parsed = reference.parse(rendered)
+            reference.parse_name(rendered)
         except InvalidReference as error:
             raise NamingError(f"mirrored name '{rendered}' is invalid: {error.reason}") from error
-        if parsed.name != rendered:
-            raise NamingError(f"mirrored name '{rendered}' is not a plain repository name")
         return rendered
 
     def target(self, source: Reference) -> Reference:

@@ -23,15 +23,17 @@ DOCKER_HUB_ALIASES = frozenset({"index.docker.io", "registry-1.docker.io", "regi
 MAX_REPOSITORY_LENGTH = 255
 
 # Composable pieces, named as in distribution/reference/regexp.go.
+# A path component: lowercase alphanumerics joined by one separator.
 ALPHANUMERIC = r"[a-z0-9]+"
 SEPARATOR = r"(?:[._]|__|-+)"
 PATH_COMPONENT = rf"{ALPHANUMERIC}(?:{SEPARATOR}{ALPHANUMERIC})*"
+# A registry: a DNS name or a bracketed IPv6 address, and an optional port.
 DOMAIN_NAME_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 DOMAIN_NAME = rf"{DOMAIN_NAME_COMPONENT}(?:\.{DOMAIN_NAME_COMPONENT})*"
 IPV6_ADDRESS = r"\[[a-fA-F0-9:]+\]"
 HOST = rf"(?:{DOMAIN_NAME}|{IPV6_ADDRESS})"
-PORT = r"[0-9]+"
-DOMAIN = rf"{HOST}(?::{PORT})?"
+DOMAIN = rf"{HOST}(?::[0-9]+)?"
+# A tag, a tag glob (patterns in requests and allowlists), an image ID, a digest.
 TAG = r"\w[\w.-]{0,127}"
 TAG_GLOB = r"[\w*?][\w.*?-]{0,127}"
 IMAGE_ID = r"[a-f0-9]{64}"
@@ -194,6 +196,17 @@ def _check_path(text: str, path: str) -> None:
                 f"'{component}' is not a valid path component "
                 "(lowercase letters, digits, and single '.', '_', '__' or '-' runs between them)",
             )
+
+
+def parse_name(text: str) -> Reference:
+    """A repository name written exactly as it normalises (`docker.io/library/nginx`, never
+    `nginx`), without tag or digest; InvalidReference with the reason otherwise."""
+    if "@" in text or ":" in text.rpartition("/")[2]:
+        raise _refuse(text, "a repository name has no tag or digest")
+    ref = parse(text)
+    if ref.name != text:
+        raise _refuse(text, f"not written normalised; write '{ref.name}'")
+    return ref
 
 
 def is_tag_pattern(text: str) -> bool:

@@ -46,6 +46,7 @@ DESTINATION_PHRASES = ("initializing destination", "at destination", "exists in"
                        "writing blob", "writing manifest", "uploading manifest",
                        "initiating layer upload", "uploading layer", "writing signature")
 LOG_PREFIX_RE = re.compile(r'time="[^"]*" level=\w+ msg=')
+VERSION_RE = re.compile(rb"\bversion (\d+\.\d+(?:\.\d+)?)\b")
 
 
 def _at_destination(lowered: str) -> bool:
@@ -179,3 +180,12 @@ class Skopeo:
                     return None
                 raise
         return digest_of(raw)
+
+    def version(self) -> str:
+        """skopeo's version as it reports it (`skopeo --version`), e.g. `1.13.3`."""
+        said = self._run([self.binary, "--version"])
+        match = VERSION_RE.search(said)
+        if match is None:
+            raise TransferError(ErrorKind.UNKNOWN, f"{self.binary} --version did not name a "
+                                f"version ({said[:60].decode(errors='replace')!r})")
+        return match.group(1).decode()

@@ -94,11 +94,10 @@ def _image(node: yaml.Node) -> tuple[str, str]:
     if any(c in text for c in "*?[") or "@" in text or ":" in text.rpartition("/")[2]:
         raise ValueError(f"'{text}' must name one repository, without wildcards, tag or digest")
     try:
-        parsed = reference.parse(text)
+        parsed = reference.parse_name(text)
     except InvalidReference as error:
-        raise ValueError(f"'{text}' is not a repository: {error.reason}") from error
-    if parsed.name != text:
-        raise ValueError(f"'{text}' is not written normalised; write '{parsed.name}'")
+        raise ValueError(f"'{text}' is {error.reason}" if error.reason.startswith("not written")
+                         else f"'{text}' is not a repository: {error.reason}") from error
     return parsed.registry, parsed.repository
 
 

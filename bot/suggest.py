@@ -62,10 +62,11 @@ def popular_near_miss(ref: Reference) -> Reference | None:
 
 
 def _candidates(allowlist: Allowlist, ref: Reference) -> list[str]:
-    """Allowlisted names shaped like `ref`: wildcards filled with the user's own components."""
+    """Allowlisted names shaped like `ref`: the literal ones (computed once per allowlist), and
+    wildcard rules filled with the user's own components."""
     parts = ref.repository.split("/")
-    names = []
-    for pattern in allowlist.allow:
+    names = list(allowlist.known_repositories)
+    for pattern in allowlist.wildcard_allows:
         filled: list[str] = []
         for position, part in enumerate(pattern.path):
             if part == "**":
@@ -91,7 +92,7 @@ def suggest(text: str, ref: Reference | None, allowlist: Allowlist) -> str | Non
     best = closest(ref.name, _candidates(allowlist, ref))
     if best is None:
         last = ref.repository.rsplit("/", 1)[-1]
-        same_name = [n for n in allowlist.known_repositories() if n.rsplit("/", 1)[-1] == last]
+        same_name = [n for n in allowlist.known_repositories if n.rsplit("/", 1)[-1] == last]
         if len(same_name) == 1 and same_name[0] != ref.name:
             best = same_name[0]
     if best is None:

@@ -63,6 +63,7 @@ class SyncResult:
     elapsed: float = 0.0
     note: str | None = None
     refusal: str | None = None  # why the plan refused it (denied, invalid): not a transfer error
+    refusal_kind: str | None = None  # a finer kind for the refusal (e.g. too_many_tags)
 
     @property
     def transient(self) -> bool:
@@ -72,7 +73,7 @@ class SyncResult:
         if self.error is not None:
             return {"kind": str(self.error.kind), "message": self.error.message}
         if self.refusal is not None:
-            return {"kind": self.status, "message": self.refusal}
+            return {"kind": self.refusal_kind or self.status, "message": self.refusal}
         return None
 
     def to_json(self) -> dict[str, Any]:

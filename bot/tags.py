@@ -206,11 +206,6 @@ class TooManyTags(MirrorBotError):
         self.pattern, self.count, self.first, self.cap = pattern, count, first, cap
 
 
-def is_tag_pattern(tag: str) -> bool:
-    """A request's tag with `*` or `?` in it, to be expanded from the upstream tag list."""
-    return "*" in tag or "?" in tag
-
-
 def expand_pattern(glob: str, tags: Iterable[str], cap: int) -> list[str]:
     """The upstream tags a request's tag pattern (`*`, `?`) matches, newest first.
 

@@ -20,12 +20,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from sandbox import github_graphql
 from sandbox.http_server import QuietHandler, serving
 
 LABEL_COLORS = {"sync image": "0e8a16"}
+LOCK_REASONS = ("off-topic", "too heated", "resolved", "spam")
 MAX_PER_PAGE = 100
 Answer = tuple[int, Any, dict[str, str]]
 Query = dict[str, list[str]]
@@ -99,6 +100,7 @@ class GitHubStandIn:
     issues: dict[int, dict[str, Any]] = field(default_factory=dict)
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
     permissions: dict[str, str] = field(default_factory=dict)
+    labels: set[str] = field(default_factory=set)  # the repository's labels
     log: list[tuple[str, str]] = field(default_factory=list)
     graphql_points: list[int] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
@@ -115,24 +117,37 @@ class GitHubStandIn:
                   locked: bool = False, created_at: str | None = None,
                   state: str = "open") -> dict[str, Any]:
         with self._lock:
-            number = len(self.issues) + 1
-            api = f"{self._repo_url}/issues/{number}"
-            issue = {
-                "id": next(self._ids), "node_id": f"I_{number}", "number": number,
-                "url": api, "repository_url": self._repo_url,
-                "labels_url": f"{api}/labels{{/name}}", "comments_url": f"{api}/comments",
-                "events_url": f"{api}/events",
-                "html_url": f"https://github.com/{self.repository}/issues/{number}",
-                "title": title, "body": body, "user": self._user(author, author_type),
-                "labels": [self._label(name) for name in labels], "state": state,
-                "state_reason": None, "locked": locked, "active_lock_reason": None,
-                "assignee": None, "assignees": [], "milestone": None, "comments": 0,
-                "created_at": created_at or _now(), "updated_at": created_at or _now(),
-                "closed_at": None if state == "open" else created_at or _now(),
-                "author_association": "NONE", "reactions": {"total_count": 0},
-            }
-            self.issues[number] = issue
-            return json.loads(json.dumps(issue))
+            return json.loads(json.dumps(self._add_issue(
+                title, body, author=author, labels=labels, author_type=author_type,
+                locked=locked, created_at=created_at, state=state)))
+
+    def _add_issue(self, title: str, body: str, *, author: str, labels: tuple[str, ...],
+                   author_type: str, locked: bool, created_at: str | None,
+                   state: str) -> dict[str, Any]:
+        number = len(self.issues) + 1
+        api = f"{self._repo_url}/issues/{number}"
+        issue = {
+            "id": next(self._ids), "node_id": f"I_{number}", "number": number,
+            "url": api, "repository_url": self._repo_url,
+            "labels_url": f"{api}/labels{{/name}}", "comments_url": f"{api}/comments",
+            "events_url": f"{api}/events",
+            "html_url": f"https://github.com/{self.repository}/issues/{number}",
+            "title": title, "body": body, "user": self._user(author, author_type),
+            "labels": [self._label(name) for name in labels], "state": state,
+            "state_reason": None, "locked": locked, "active_lock_reason": None,
+            "assignee": None, "assignees": [], "milestone": None, "comments": 0,
+            "created_at": created_at or _now(), "updated_at": created_at or _now(),
+            "closed_at": None if state == "open" else created_at or _now(),
+            "author_association": "NONE", "reactions": {"total_count": 0},
+        }
+        self.issues[number] = issue
+        self.labels.update(labels)
+        return issue
+
+    def add_label(self, name: str) -> None:
+        """A label created in the repository's settings (on no issue yet)."""
+        with self._lock:
+            self.labels.add(name)
 
     def event(self, action: str, number: int, **extra: Any) -> dict[str, Any]:
         """A webhook payload as GitHub sends it (a snapshot of the issue now)."""
@@ -300,6 +315,32 @@ class GitHubStandIn:
         items.sort(key=lambda i: (i[key], i["number"]), reverse=call.arg("direction") != "asc")
         return 200, *self._page(items, call)
 
+    @route("POST", "/repos/{owner}/{repo}/issues")
+    def _create_issue(self, call: Call) -> Answer:
+        """Opened as whoever the token belongs to; GitHub answers 422 without a title."""
+        title = call.body.get("title")
+        if not isinstance(title, str) or not title.strip():
+            return 422, {"message": "Validation Failed", "errors": [
+                {"resource": "Issue", "code": "missing_field", "field": "title"}]}, {}
+        author = self.token_login or self.bot_login
+        labels = tuple(n if isinstance(n, str) else n["name"] for n in call.body.get("labels") or ())
+        issue = self._add_issue(title, str(call.body.get("body") or ""), author=author,
+                                labels=labels, author_type="Bot" if author.endswith("[bot]")
+                                else "User", locked=False, created_at=None, state="open")
+        return 201, issue, {}
+
+    @route("PUT", "/repos/{owner}/{repo}/issues/{issue_number}/lock")
+    def _lock_issue(self, call: Call, issue_number: str) -> Answer:
+        issue = self.issues.get(int(issue_number))
+        if issue is None:
+            return 404, {"message": "Not Found"}, {}
+        reason = call.body.get("lock_reason")
+        if reason not in {None, *LOCK_REASONS}:
+            return 422, {"message": "Validation Failed"}, {}
+        issue["locked"], issue["active_lock_reason"] = True, reason
+        issue["updated_at"] = _now()
+        return 204, None, {}
+
     @route("GET", "/repos/{owner}/{repo}/issues/{issue_number}")
     @route("PATCH", "/repos/{owner}/{repo}/issues/{issue_number}")
     def _issue(self, call: Call, issue_number: str) -> Answer:
@@ -314,6 +355,7 @@ class GitHubStandIn:
         if "labels" in changes:
             issue["labels"] = [self._label(n if isinstance(n, str) else n["name"])
                                for n in changes["labels"]]
+            self.labels.update(label["name"] for label in issue["labels"])  # GitHub creates them
         if "state" in changes:
             issue["state"] = changes["state"]
             issue["closed_at"] = _now() if changes["state"] == "closed" else None
@@ -353,6 +395,13 @@ class GitHubStandIn:
             self.issues[self._issue_of(comment)]["comments"] -= 1
             return 204, None, {}
         return 200, comment, {}
+
+    @route("GET", "/repos/{owner}/{repo}/labels/{name}")
+    def _get_label(self, call: Call, name: str) -> Answer:
+        if unquote(name) not in self.labels:
+            return 404, {"message": "Not Found",
+                         "documentation_url": "https://docs.github.com/rest/issues/labels#get-a-label"}, {}
+        return 200, self._label(unquote(name)), {}
 
     @route("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission")
     def _permission(self, call: Call, username: str) -> Answer:

@@ -83,9 +83,10 @@ def test_index_over_10000_records_costs_one_request_per_100_issues(
     assert main(["index", "--json", str(tmp_path / "index.json")]) == 0
     index = json.loads((tmp_path / "index.json").read_text())
     assert len(index["images"]) == 10_000 and len(index["queue"]) == 300
-    # 10,300 request issues: 103 GraphQL pages (1 point each); the queue: 3 REST pages.
-    assert Counter(github.log) == {("POST", "/graphql"): 103, ("GET", "/repos/acme/mirror/issues"): 3}
-    assert github.graphql_points == [1] * 103
+    # 10,300 request issues: 103 GraphQL pages (1 point each), and one for follow's tracking
+    # issues (none here); the queue: 3 REST pages.
+    assert Counter(github.log) == {("POST", "/graphql"): 104, ("GET", "/repos/acme/mirror/issues"): 3}
+    assert github.graphql_points == [1] * 104
     assert github.writes() == []
 
 
@@ -141,7 +142,8 @@ def test_resync_through_pygithub_rewrites_a_moved_record_for_two_requests(
     [comment] = github.bot_comments(number)
     assert moved.index_digest in comment["body"] and str(first.digest) not in comment["body"]
     comment_path = f"/repos/acme/mirror/issues/comments/{comment['id']}"
-    assert github.log == [("POST", "/graphql"), ("GET", "/repos/acme/mirror/issues"),
+    assert github.log == [("POST", "/graphql"), ("POST", "/graphql"),  # requests, follow's
+                          ("GET", "/repos/acme/mirror/issues"),
                           ("GET", comment_path), ("PATCH", comment_path)]
 
 

@@ -6,7 +6,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-from bot.cli import request_handler
+from bot.commands.request import request_handler
 from bot.flows.sweep import Sweeper, SweepPolicy
 from bot.forge import BotComment, IssueSnapshot, OpenRequest
 from bot.github_forge import GitHubForge

@@ -23,9 +23,9 @@ from bot.forge import (
     Forge,
     ForgeError,
     IssueSnapshot,
-    LocalForge,
 )
 from bot.github_forge import GitHubForge
+from bot.local_forge import LocalForge
 from sandbox.github_standin import GitHubStandIn, serve
 from tests.conftest import REPO_ROOT
 
@@ -257,6 +257,63 @@ def test_a_record_on_a_closed_issue_counts_for_the_index(kit: Kit) -> None:
     assert kit.forge.open_requests(LABEL) == []
 
 
+def test_has_label_knows_the_labels_issues_carry_and_the_bot_set(kit: Kit) -> None:
+    assert kit.forge.has_label(LABEL) is False
+    issue = kit.add_issue("nginx:1", labels=(LABEL, "team/infra"))
+    assert kit.forge.has_label(LABEL) is True
+    assert kit.forge.has_label("team/infra") is True  # a '/' stays part of the name
+    assert kit.forge.has_label("team") is False
+    assert kit.forge.has_label("sync image denied") is False
+    kit.forge.update_issue(issue, [LABEL, "sync image denied"], "closed", "not_planned")
+    assert kit.forge.has_label("sync image denied") is True
+
+
+def test_has_label_reads_one_label_and_writes_nothing(github: GitHubStandIn) -> None:
+    github.add_label(LABEL)  # created in the settings, on no issue yet
+    forge = GitHubKit(github).forge
+    assert forge.has_label(LABEL) is True
+    assert forge.has_label("sync image succeeded") is False
+    assert github.log == [("GET", "/repos/acme/mirror/labels/sync%20image"),
+                          ("GET", "/repos/acme/mirror/labels/sync%20image%20succeeded")]
+
+
+# -- tracking issues: issues the bot opens itself (mirror-bot follow) ---------------------------
+
+FOLLOW = "sync image follow"
+
+
+def test_create_issue_opens_it_as_the_bot_and_lock_issue_locks_it(kit: Kit) -> None:
+    kit.add_issue("nginx:1")  # a request before it: numbers go on
+    created = kit.forge.create_issue("follow: docker.io/library/nginx", "tracking", [FOLLOW])
+    assert (created.number, created.title, created.body, created.author, created.labels,
+            created.state, created.locked) == (
+        2, "follow: docker.io/library/nginx", "tracking", BOT, (FOLLOW,), "open", False)
+    kit.forge.lock_issue(created)
+    kit.forge.update_issue(created, [FOLLOW], "closed", "completed")
+    [listed] = kit.forge.issues_with_label(FOLLOW)
+    assert (listed.number, listed.author, listed.state, listed.locked) == (2, BOT, "closed", True)
+    comment = kit.forge.create_comment(listed, record("the record"))  # the bot may still write
+    assert [c.id for c in kit.forge.all_bot_comments(FOLLOW)] == [comment.id]
+
+
+def test_issues_with_label_lists_every_state_with_authors_across_pages(kit: Kit) -> None:
+    """250 issues: the label's, in any state, oldest first, each with its author (3 pages)."""
+    wanted = []
+    for n in range(250):
+        created = f"2026-01-01T00:{n // 60:02d}:{n % 60:02d}Z"
+        labels = (FOLLOW,) if n % 5 else (LABEL,)
+        author = {"author": BOT, "author_type": "Bot"} if n % 3 else {"author": "mallory"}
+        issue = kit.add_issue(f"follow: docker.io/library/app-{n}", created_at=created,
+                              labels=labels, state="closed" if n % 2 else "open", **author)
+        if FOLLOW in labels:
+            wanted.append((issue.number, issue.author, issue.state))
+    listed = kit.forge.issues_with_label(FOLLOW)
+    assert [(i.number, i.author, i.state) for i in listed] == wanted and len(wanted) == 200
+    assert {i.author for i in listed} == {BOT, "mallory"}  # the caller decides whom to trust
+    assert [i.number for i in kit.forge.open_request_issues(LABEL)] == [
+        n + 1 for n in range(250) if not n % 5 and not n % 2]
+
+
 # -- configuration of the local forge --------------------------------------------------------
 
 def test_local_forge_on_a_file_is_a_configuration_error(tmp_path: Path) -> None:
@@ -318,6 +375,31 @@ def test_an_app_installation_is_trusted_under_its_own_login(github: GitHubStandI
     assert [r.comment.id for r in forge.open_requests(LABEL) if r.comment] == [mine.id]
 
 
+def test_a_token_that_opens_issues_as_someone_else_is_a_configuration_error(
+        github: GitHubStandIn) -> None:
+    github.token_login = "octocat"
+    forge = GitHubKit(github).forge
+    with pytest.raises(ConfigError, match="MIRROR_BOT_LOGIN=octocat"):
+        forge.create_issue("follow: docker.io/library/nginx", "tracking", ["sync image follow"])
+
+
+def test_tracking_issues_cost_one_request_each_and_one_per_100_listed(
+        github: GitHubStandIn) -> None:
+    forge = GitHubKit(github).forge
+    github.reset_log()
+    created = forge.create_issue("follow: docker.io/library/nginx", "tracking", ["sync image follow"])
+    forge.lock_issue(created)
+    assert github.log == [("POST", "/repos/acme/mirror/issues"),
+                          ("PUT", "/repos/acme/mirror/issues/1/lock")]
+    assert github.issues[1]["active_lock_reason"] == "resolved"
+    for n in range(150):
+        github.add_issue(f"follow: docker.io/library/app-{n}", labels=("sync image follow",),
+                         state="closed")
+    github.reset_log()
+    assert len(forge.issues_with_label("sync image follow")) == 151
+    assert github.log == [("GET", "/repos/acme/mirror/issues")] * 2
+
+
 # -- the stand-in itself: GitHub's endpoints, GitHub's paging --------------------------------
 
 # Each endpoint the stand-in serves, as octokit/plugin-rest-endpoint-methods.js spells it in
@@ -326,6 +408,8 @@ def test_an_app_installation_is_trusted_under_its_own_login(github: GitHubStandI
 OCTOKIT_ENDPOINTS = {
     "GET /repos/{owner}/{repo}": "repos.get",
     "GET /repos/{owner}/{repo}/issues": "issues.listForRepo",
+    "POST /repos/{owner}/{repo}/issues": "issues.create",
+    "PUT /repos/{owner}/{repo}/issues/{issue_number}/lock": "issues.lock",
     "GET /repos/{owner}/{repo}/issues/{issue_number}": "issues.get",
     "PATCH /repos/{owner}/{repo}/issues/{issue_number}": "issues.update",
     "GET /repos/{owner}/{repo}/issues/{issue_number}/comments": "issues.listComments",
@@ -336,6 +420,7 @@ OCTOKIT_ENDPOINTS = {
     "DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}": "issues.deleteComment",
     "GET /repos/{owner}/{repo}/collaborators/{username}/permission":
         "repos.getCollaboratorPermissionLevel",
+    "GET /repos/{owner}/{repo}/labels/{name}": "issues.getLabel",
     "GET /search/issues": "search.issuesAndPullRequests",
 }
 

@@ -7,7 +7,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.cli import main, request_handler
+from bot.cli import main
+from bot.commands.request import request_handler
 from bot.flows.sweep import Sweeper, SweepPolicy
 from bot.github_forge import GitHubForge
 from bot.records import COMMENT_MARKER, ResultRecord

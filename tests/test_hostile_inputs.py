@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from bot import records
-from bot.cli import request_handler
+from bot.commands.request import request_handler
 from bot.config import Labels, load_config
 from bot.flows.comment_body import CapRefusal, CommentWriter
 from bot.flows.plan import plan_issue
-from bot.forge import IssueSnapshot, LocalForge
+from bot.forge import IssueSnapshot
+from bot.local_forge import LocalForge
 from bot.policy import parse_allowlist
 from bot.reference import parse
 from bot.skopeo import docker_arg

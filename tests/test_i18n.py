@@ -15,7 +15,7 @@ from bot.reference import parse
 from bot.render import LANGUAGES, _environment, catalog, render
 from bot.sync import SyncResult
 
-TEMPLATES = ("comment.md.j2", "summary.md.j2", "index.html.j2")
+TEMPLATES = ("comment.md.j2", "summary.md.j2", "index.html.j2", "follow.md.j2")
 PLACEHOLDER_RE = re.compile(r"%\(\w+\)s|\{\w+\}|`[^`]*`|\[`[^`]*`\]")
 
 

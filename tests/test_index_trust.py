@@ -9,9 +9,10 @@ from pathlib import Path
 
 from bot.flows.index_page import build_index
 from bot.flows.resync import resync
-from bot.forge import IssueSnapshot, LocalForge
+from bot.forge import IssueSnapshot
 from bot.index import IndexEntry
-from bot.records import COMMENT_MARKER
+from bot.local_forge import LocalForge
+from bot.records import COMMENT_MARKER, RecordedImage
 from bot.reference import parse
 from bot.sync import SyncItem
 from tests.conftest import Sandbox
@@ -64,9 +65,10 @@ def test_resync_never_copies_what_the_allowlist_denies_today(testbed: Sandbox, n
     mirrored = testbed.syncer().sync(SyncItem(source, config.namer.target(source)))
     target = str(config.namer.target(source))
     entries = [
-        IndexEntry(f"docker.io/library/forbidden:{name}", target, str(mirrored.digest)),
-        IndexEntry("not a reference", target, DIGEST),
-        IndexEntry(str(source), target, str(mirrored.digest)),
+        IndexEntry(RecordedImage(f"docker.io/library/forbidden:{name}", target,
+                                 str(mirrored.digest))),
+        IndexEntry(RecordedImage("not a reference", target, DIGEST)),
+        IndexEntry(RecordedImage(str(source), target, str(mirrored.digest))),
     ]
     testbed.mirror.mark()
     log = io.StringIO()

@@ -9,7 +9,7 @@ import sys
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.flows.plan import Plan, decide_repository, expand_pattern, plan_issue
+from bot.flows.plan import Plan, expand_pattern, plan_issue
 from bot.naming import Namer
 from bot.policy import parse_allowlist
 from bot.reference import Reference, parse, parse_pattern
@@ -45,6 +45,8 @@ def test_cli_plan_json_for_nginx_under_the_starter_allowlist() -> None:
         "suggestion": None,
         "pattern": False,
         "notes": [],
+        "targets": ["m.example.io/docker.io/library/nginx:latest",
+                    "m.example.io/docker.io/nginx:latest"],
     }]}
 
 
@@ -126,6 +128,7 @@ def test_a_tag_pattern_is_planned_unexpanded() -> None:
         "platforms": "all", "decision": "allowed",
         "reason": "allowed by rule 'docker.io/library/*' (allowlist.yaml:2)",
         "suggestion": None, "pattern": True, "notes": [],
+        "targets": ["m.example.io/docker.io/library/nginx:1.27.*"],
     }
     assert result.allowed == [] and len(result.patterns) == 1
 
@@ -137,7 +140,7 @@ def test_a_pattern_is_decided_on_its_repository() -> None:
     assert denied.decision == "denied" and "ghcr.io/acme/secret" in denied.reason
     [absent] = plan_issue("redis:7.*", "", TAGGED, NAMER).images
     assert absent.decision == "denied" and "not in" in absent.reason
-    assert not decide_repository(TAGGED, Reference("quay.io", "x/y")).allowed
+    assert not TAGGED.decide_repository(Reference("quay.io", "x/y")).allowed
 
 
 def test_a_pattern_expands_to_one_decision_per_matching_tag() -> None:
@@ -145,9 +148,9 @@ def test_a_pattern_expands_to_one_decision_per_matching_tag() -> None:
     tags = ["1.27.0", "1.27.1-rc1", "1.28.0", "1.3.0", "latest", "1.26.2", "1.2 bad"]
     planned = expand_pattern(pattern, tags, TAGGED, NAMER, cap=20)
     assert [(str(p.source), p.decision) for p in planned] == [
-        ("docker.io/library/nginx:1.26.2", "allowed"), ("docker.io/library/nginx:1.27.0", "allowed"),
-        ("docker.io/library/nginx:1.27.1-rc1", "denied"), ("docker.io/library/nginx:1.28.0", "allowed")]
-    assert str(planned[0].target) == "m.example.io/docker.io/library/nginx:1.26.2"
+        ("docker.io/library/nginx:1.28.0", "allowed"), ("docker.io/library/nginx:1.27.1-rc1", "denied"),
+        ("docker.io/library/nginx:1.27.0", "allowed"), ("docker.io/library/nginx:1.26.2", "allowed")]
+    assert str(planned[-1].target) == "m.example.io/docker.io/library/nginx:1.26.2"
     assert all(p.pattern is None for p in planned)
     assert Plan(planned).allowed == [p for p in planned if p.decision == "allowed"]
 
@@ -155,9 +158,9 @@ def test_a_pattern_expands_to_one_decision_per_matching_tag() -> None:
 def test_a_pattern_over_the_cap_is_invalid_with_the_count_and_first_matches() -> None:
     [pattern] = plan_issue("nginx:1.*", "", TAGGED, NAMER).patterns
     [refused] = expand_pattern(pattern, [f"1.{n}" for n in range(30)], TAGGED, NAMER, cap=20)
-    assert refused.decision == "invalid"
-    assert refused.reason.startswith("30 tags match docker.io/library/nginx:1.*, more than the 20")
-    assert "first: 1.0, 1.1, 1.10, 1.11, 1.12" in refused.reason
+    assert refused.decision == "invalid" and refused.error_kind == "too_many_tags"
+    assert refused.reason.startswith("'1.*' matches 30 tags, more than the 20")
+    assert "first: 1.29, 1.28, 1.27, 1.26, 1.25" in refused.reason
 
 
 def test_a_popular_near_miss_is_suggested_even_when_allowed() -> None:
@@ -215,3 +218,15 @@ def test_no_title_or_body_crashes_plan_or_yields_a_source_outside_the_grammar(
             assert pattern is None or parse_pattern(str(pattern)) == pattern
         if image.decision == "allowed":
             assert (image.source and image.target) or (image.pattern and image.pattern_target)
+
+
+def test_every_address_is_planned_and_people_see_the_form_they_wrote_first() -> None:
+    namer = Namer("m.example.io", also=("cn.example.io",))
+    [short] = plan_issue("nginx:1.27", "", ALLOWLIST, namer).images
+    [canonical] = plan_issue("docker.io/library/nginx:1.27", "", ALLOWLIST, namer).images
+    assert [str(t) for t in short.targets] == [
+        "m.example.io/docker.io/library/nginx:1.27", "m.example.io/docker.io/nginx:1.27",
+        "cn.example.io/docker.io/library/nginx:1.27", "cn.example.io/docker.io/nginx:1.27"]
+    assert str(short.addresses_for_people[0]) == "m.example.io/docker.io/nginx:1.27"
+    assert str(canonical.addresses_for_people[0]) == "m.example.io/docker.io/library/nginx:1.27"
+    assert short.to_json()["target"] == "m.example.io/docker.io/library/nginx:1.27"

@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 
 from bot.flows.index_page import build_index
 from bot.flows.resync import merge_reports, resync
-from bot.forge import IssueSnapshot, LocalForge
+from bot.forge import IssueSnapshot
 from bot.index import Index, IndexEntry, shard_of
-from bot.records import COMMENT_MARKER, ResultRecord
+from bot.local_forge import LocalForge
+from bot.records import COMMENT_MARKER, RecordedImage, ResultRecord
 from bot.reference import parse
 from bot.sync import SyncItem
 from tests.conftest import Sandbox
@@ -107,7 +108,7 @@ def test_resync_cli_with_shards_merges_into_one_report(testbed: Sandbox, name: s
 def test_shards_are_disjoint_and_cover_everything(targets: list[str], count: int) -> None:
     index = Index()
     for target in targets:
-        index.add(IndexEntry(source=target, target=target, digest="sha256:x"))
+        index.add(IndexEntry(RecordedImage(target, target, "sha256:x")))
     shards = [{e.target for e in index.shard(i, count)} for i in range(count)]
     assert sum(len(s) for s in shards) == len(targets)
     assert set().union(*shards) == set(targets)

@@ -11,6 +11,7 @@ import pytest
 
 from bot.flows.index_page import write_outputs
 from bot.index import Index, IndexEntry, QueueEntry
+from bot.records import RecordedImage
 from tests.conftest import REPO_ROOT
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -32,8 +33,8 @@ def sample_index() -> Index:
                                "finished_at": "2026-11-29T11:05:00Z", "counts": {"unchanged": 3}})
     for source in ("docker.io/library/nginx:1.27", "docker.io/bitnami/redis:7.4",
                    "ghcr.io/fluxcd/flux-cli:v2.4.0"):
-        index.add(IndexEntry(source=source, target=f"m.example.io/{source}",
-                             digest="sha256:" + "ab" * 32, last_sync="2026-11-29T11:05:00Z",
+        index.add(IndexEntry(RecordedImage(source, f"m.example.io/{source}", "sha256:" + "ab" * 32),
+                             last_sync="2026-11-29T11:05:00Z",
                              issue=7, issue_url="https://github.com/acme/mirror/issues/7"))
     index.queue.append(QueueEntry(9, "quay.io/prometheus/prometheus:v3.0.0 <script>", "", "failing"))
     return index

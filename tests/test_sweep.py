@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import request_handler
+from bot.commands.request import request_handler
 from bot.flows.sweep import Sweeper, SweepPolicy
 from bot.github_forge import GitHubForge
 from bot.records import COMMENT_MARKER, ResultRecord

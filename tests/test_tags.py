@@ -21,7 +21,6 @@ from bot.tags import (
     check_regex,
     check_tag,
     expand_pattern,
-    is_tag_pattern,
     order_tags,
     parse_version,
     select_tags,
@@ -186,11 +185,6 @@ def test_a_pattern_over_the_cap_carries_the_count_and_the_first_matches() -> Non
 def test_only_star_and_question_mark_are_pattern_characters(pattern: str) -> None:
     with pytest.raises(ValueError, match="not a tag pattern"):
         expand_pattern(pattern, NGINX, 20)
-
-
-def test_is_tag_pattern() -> None:
-    assert is_tag_pattern("1.27.*") and is_tag_pattern("1.2?")
-    assert not is_tag_pattern("1.27.3")
 
 
 def reference_glob(text: str, pattern: str) -> bool:

@@ -275,8 +275,12 @@ def test_jobs_install_the_lock_and_pass_the_mirror_settings(workflow: str, name:
         return
     setup = [s for s in steps if s.get("uses") == SETUP_ACTION]
     assert len(setup) == 1, f"{workflow}/{name} installs mirror-bot through {SETUP_ACTION}"
-    copies = (workflow, name) in PUSHING_JOBS
+    copies = (workflow, name) in PUSHING_JOBS and workflow != "doctor.yml"
     assert setup[0].get("with", {}).get("copies", "false") == ("true" if copies else "false")
+    if (workflow, name) in PUSHING_JOBS:  # secondary mirrors' credentials, from one secret
+        assert setup[0]["with"]["registry-auth"] == "${{ secrets.MIRROR_AUTH_JSON }}"
+        assert all(s["env"].get("REGISTRY_AUTH_FILE") ==
+                   "${{ steps.setup.outputs.registry-auth-file }}" for s in runs_bot)
     for step in runs_bot:
         env = step.get("env", {})
         if "GITHUB_TOKEN" in env:
@@ -293,7 +297,8 @@ def test_the_setup_action_installs_hash_pinned_and_keeps_the_copy_caches() -> No
     assert "--require-hashes" in install and "-r requirements/runtime.txt" in install
     assert "--no-deps" in install
     skopeo = next(s for s in steps if "apt-get" in s.get("run", ""))
-    assert "if ! command -v skopeo" in skopeo["run"] and skopeo["if"] == "inputs.copies == 'true'"
+    assert "if ! command -v skopeo" in skopeo["run"]
+    assert skopeo["if"] == "inputs.copies == 'true' || inputs.skopeo == 'true'"
     cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache@"))
     assert cache["with"]["path"].split() == ["~/.local/share/containers/cache", "~/.cache/mirror-bot"]
     assert cache["with"]["restore-keys"] == "mirror-blob-locations-"
@@ -359,3 +364,16 @@ def test_the_lock_pins_every_dependency_with_hashes(lock: str, section: str) -> 
     if section == "dependencies":
         assert closure(declared) <= set(pinned), "run `make lock` after changing dependencies"
     assert all(hashes for _, hashes in pinned.values())
+
+
+def test_the_registry_auth_file_is_private_and_named_by_an_output(tmp_path: Path) -> None:
+    steps = load(REPO_ROOT / ".github/actions/setup-mirror-bot/action.yml")["runs"]["steps"]
+    [write] = [s for s in steps if s.get("id") == "auth"]
+    output = tmp_path / "output"
+    env = {"PATH": "/usr/bin:/bin", "RUNNER_TEMP": str(tmp_path), "GITHUB_OUTPUT": str(output),
+           "REGISTRY_AUTH": '{"auths": {"cn.example.io": {"auth": "dTpw"}}}'}
+    subprocess.run(["bash", "-e", "-c", write["run"]], env=env, check=True)
+    auth_file = tmp_path / "mirror-bot-auth.json"
+    assert output.read_text() == f"file={auth_file}\n"
+    assert json.loads(auth_file.read_text())["auths"]["cn.example.io"]["auth"] == "dTpw"
+    assert auth_file.stat().st_mode & 0o777 == 0o600

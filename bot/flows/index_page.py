@@ -1,7 +1,8 @@
 """`mirror-bot index`: build the index from the bot's comments and render the status page.
 
-Rule: the index is derived (see bot/index.py), costing one API request per 100 comments plus
-one per 100 open requests for the queue; resync reports, when given, add when each image was
+Rule: the index is derived (see bot/index.py) from the records on request issues and on
+follow's tracking issues, costing one API request per 100 issues of each label plus one per 100
+open requests for the queue; resync reports, when given, add when each image was
 last verified and its current digest. The page is static HTML plus index.json.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any, TextIO
 
 from bot import records, timestamps
 from bot.config import Config
+from bot.flows.follow_records import FOLLOW_LABEL
 from bot.forge import BotComment, Forge
 from bot.index import Index, IndexEntry, QueueEntry, entries_from_record
 from bot.records import RecordError
@@ -25,10 +27,11 @@ from bot.trust import Standing, check_image
 
 
 def build_index(forge: Forge, config: Config, reports: Iterable[dict[str, Any]] = (),
-                now: datetime | None = None, log: TextIO = sys.stderr) -> Index:
+                now: datetime | None = None, log: TextIO | None = None) -> Index:
     """The index from the bot's own records, checked against today's configuration."""
+    log = log or sys.stderr
     index = Index(generated_at=timestamps.to_text(now or timestamps.now()))
-    for comment in forge.all_bot_comments(config.labels.request):
+    for comment in _record_comments(forge, (config.labels.request, FOLLOW_LABEL)):
         for entry in _entries(comment, config, log):
             index.add(entry)
     labels = config.labels
@@ -41,6 +44,17 @@ def build_index(forge: Forge, config: Config, reports: Iterable[dict[str, Any]] 
     for report in reports:
         apply_report(index, report)
     return index
+
+
+def _record_comments(forge: Forge, labels: Iterable[str]) -> Iterator[BotComment]:
+    """The bot's comment on each issue of each label (requests, follow's tracking issues), once
+    each: one listing per label."""
+    seen: set[int] = set()
+    for label in labels:
+        for comment in forge.all_bot_comments(label):
+            if comment.id not in seen:
+                seen.add(comment.id)
+                yield comment
 
 
 def _entries(comment: BotComment, config: Config, log: TextIO) -> list[IndexEntry]:
@@ -71,7 +85,8 @@ def apply_report(index: Index, report: dict[str, Any]) -> None:
         entry = index.entries.get(str(result.get("target")))
         if entry is None or result.get("status") not in {"copied", "unchanged"}:
             continue
-        index.entries[entry.target] = replace(entry, digest=result.get("digest") or entry.digest,
+        image = replace(entry.image, digest=str(result.get("digest") or entry.digest))
+        index.entries[entry.target] = replace(entry, image=image,
                                               last_sync=max(finished, entry.last_sync))
     summary = {key: report.get(key) for key in ("started_at", "finished_at", "counts")}
     if index.last_resync is None or str(summary["finished_at"]) > str(

@@ -17,18 +17,19 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from bot.errors import MirrorBotError
-from bot.naming import Namer
+from bot.naming import Namer, hub_short_form_of
 from bot.platform import Platform
-from bot.policy import Allowlist, Decision
+from bot.policy import Allowlist
 from bot.reference import Reference, TagPattern
 from bot.request import ImageRequest, parse_request
 from bot.request_address import DEFAULT_MIRROR_PREFIXES
 from bot.suggest import popular_near_miss, suggest
+from bot.tags import TooManyTags
+from bot.tags import expand_pattern as select_pattern
 
 Verdict = Literal["allowed", "denied", "invalid"]
 FROZEN_REGISTRY = "k8s.gcr.io"
 FROZEN_REDIRECT = "registry.k8s.io"
-SHOWN_MATCHES = 5
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,22 @@ class PlannedImage:
     # mirror's repository with the same glob.
     pattern: TagPattern | None = None
     pattern_target: TagPattern | None = None
+    error_kind: str | None = None  # the refusal's kind when it is not the decision itself
+    # Every further address the image is served under: Docker Hub's short form, other mirrors.
+    also: tuple[Reference, ...] = ()
+
+    @property
+    def targets(self) -> tuple[Reference, ...]:
+        """Every address, the primary's canonical one first."""
+        return (self.target, *self.also) if self.target else ()
+
+    @property
+    def addresses_for_people(self) -> tuple[Reference, ...]:
+        """Every address, the form the user wrote first (`nginx` -> `…/docker.io/nginx`)."""
+        short_first = self.source is not None and "library/" not in self.input.lower()
+        short = [t for t in self.targets if hub_short_form_of(t, self.source)]
+        rest = [t for t in self.targets if t not in short]
+        return tuple([*short, *rest] if short_first else [*rest, *short])
 
     def to_json(self) -> dict[str, Any]:
         source = self.pattern or self.source
@@ -59,6 +76,7 @@ class PlannedImage:
             "suggestion": self.suggestion,
             "pattern": self.pattern is not None,
             "notes": list(self.notes),
+            "targets": [str(t) for t in self.targets] or ([str(target)] if target else []),
         }
 
 
@@ -121,7 +139,7 @@ def _plan_reference(image: PlannedImage, ref: Reference, allowlist: Allowlist,
         return replace(image, decision="denied", reason=decision.reason,
                        suggestion=suggest(image.input, ref, allowlist))
     try:
-        target = namer.target(ref)
+        target, *also = namer.targets(ref)
     except MirrorBotError as error:
         return replace(image, reason=str(error))
     near = popular_near_miss(ref)
@@ -129,7 +147,8 @@ def _plan_reference(image: PlannedImage, ref: Reference, allowlist: Allowlist,
         note = (f"{ref.repository.rsplit('/', 1)[-1]} is one typo away from the official image "
                 f"{near.repository.rsplit('/', 1)[-1]}; if the copy finds nothing, ask for {near}")
         image = replace(image, suggestion=str(near), notes=(*image.notes, note))
-    return replace(image, target=target, decision="allowed", reason=decision.reason)
+    return replace(image, target=target, also=tuple(also), decision="allowed",
+                   reason=decision.reason)
 
 
 def _frozen_note(moved: Reference) -> str:
@@ -143,7 +162,7 @@ def _plan_pattern(image: PlannedImage, pattern: TagPattern, allowlist: Allowlist
         pattern = TagPattern(FROZEN_REDIRECT, pattern.repository, pattern.glob)
         image = replace(image, pattern=pattern, notes=(*image.notes, _frozen_note(
             Reference(FROZEN_REDIRECT, pattern.repository))))
-    decision = decide_repository(allowlist, Reference(pattern.registry, pattern.repository))
+    decision = allowlist.decide_repository(Reference(pattern.registry, pattern.repository))
     if not decision.allowed:
         return replace(image, decision="denied", reason=decision.reason)
     try:
@@ -154,33 +173,23 @@ def _plan_pattern(image: PlannedImage, pattern: TagPattern, allowlist: Allowlist
                    pattern_target=TagPattern(target.registry, target.repository, pattern.glob))
 
 
-def decide_repository(allowlist: Allowlist, repository: Reference) -> Decision:
-    """The allowlist's word on a repository whatever the tag: denied by a deny rule without a
-    tag glob, allowed by any allow rule for it (its tag glob is applied to each tag later)."""
-    for rule in allowlist.deny:
-        if rule.tag_glob is None and rule.matches_repository(repository):
-            return Decision(False, f"denied by rule '{rule.text}' ({rule.where})", rule)
-    for rule in allowlist.allow:
-        if rule.matches_repository(repository):
-            scope = f"; each tag must match '{rule.tag_glob}'" if rule.tag_glob else ""
-            return Decision(True, f"allowed by rule '{rule.text}' ({rule.where}){scope}", rule)
-    return allowlist.decide(repository)
-
-
 def expand_pattern(image: PlannedImage, tags: Iterable[str], allowlist: Allowlist, namer: Namer,
                    cap: int) -> tuple[PlannedImage, ...]:
-    """A planned tag pattern against the upstream tags: one planned image per matching tag, each
-    decided by the allowlist (tag globs and deny rules apply here); more than `cap` matches is
-    one `invalid` entry with the count and the first matches."""
+    """A planned tag pattern against the upstream tags: one planned image per matching tag (newest
+    first), each decided by the allowlist (tag globs and deny rules apply here); more than `cap`
+    matches is one `invalid` entry, of kind `too_many_tags`, with the count and the first ones."""
     pattern = image.pattern
     if pattern is None:
         return (image,)
-    matches = sorted({tag for tag in tags if pattern.matches(tag)})
-    if len(matches) > cap:
-        shown = ", ".join(matches[:SHOWN_MATCHES])
-        return (replace(image, decision="invalid", pattern_target=None, reason=(
-            f"{len(matches)} tags match {pattern}, more than the {cap} one request may copy "
-            f"(first: {shown}); narrow the pattern")),)
+    try:
+        # Upstream's answer is untrusted: only tags of the reference grammar count.
+        matches = select_pattern(pattern.glob, (tag for tag in tags if pattern.matches(tag)), cap)
+    except TooManyTags as error:
+        return (replace(image, decision="invalid", pattern_target=None, reason=str(error),
+                        error_kind="too_many_tags"),)
+    if not matches:
+        return (replace(image, decision="invalid", pattern_target=None, error_kind="not_found",
+                        reason=f"no tag of {pattern.name} upstream matches '{pattern.glob}'"),)
     return tuple(
         _plan_reference(replace(image, source=pattern.reference(tag), pattern=None,
                                 pattern_target=None), pattern.reference(tag), allowlist, namer)

@@ -31,7 +31,7 @@ from bot.flows.conclude import (
     syncing_record,
 )
 from bot.flows.plan import Plan, plan_issue
-from bot.flows.sync_images import sync_plan
+from bot.flows.sync_images import ListTags, expand_patterns, sync_plan
 from bot.forge import BotComment, Forge, ForgeError, IssueSnapshot
 from bot.records import Outcome, ResultRecord
 from bot.redaction import redact
@@ -58,7 +58,9 @@ class RequestHandler:
     forge: Forge
     syncer: Syncer
     comments: CommentWriter
-    log: TextIO = sys.stderr
+    list_tags: ListTags
+    # Looked up when the handler is made, not when this module is imported.
+    log: TextIO = field(default_factory=lambda: sys.stderr)
     clock: Callable[[], datetime] = timestamps.now
     # Tells this run's own comment (e.g. a POST duplicated by a retry) from another run's.
     run_nonce: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -94,12 +96,13 @@ class RequestHandler:
             cap = self._over_cap(issue)
             if cap:
                 return self._conclude(issue, comment, Outcome.INVALID, previous=previous, cap=cap)
+        plan, unlisted = expand_patterns(plan, self.list_tags, self.config)
         if not plan.allowed:
-            return self._conclude(issue, comment, outcome_of(plan, []), plan=plan,
-                                  previous=previous)
+            return self._conclude(issue, comment, outcome_of(plan, unlisted), plan=plan,
+                                  results=unlisted, previous=previous)
         record = syncing_record(issue.number, self._now(), self.run_nonce, previous)
         comment = self._upsert(issue, comment, self.comments.syncing(plan, record))
-        results = sync_plan(plan, self.syncer, progress=self.log)
+        results = [*sync_plan(plan, self.syncer, progress=self.log), *unlisted]
         return self._conclude(issue, comment, outcome_of(plan, results), plan=plan,
                               results=results, previous=previous)
 

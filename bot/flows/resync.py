@@ -22,18 +22,17 @@ from bot.errors import MirrorBotError
 from bot.forge import Forge
 from bot.index import IndexEntry
 from bot.platform import Platform
-from bot.records import RecordedImage
 from bot.sync import Syncer, SyncItem, SyncResult
 from bot.trust import Standing, check_image
 
 
 def trusted_items(entries: Iterable[IndexEntry], config: Config,
-                  log: TextIO = sys.stderr) -> list[tuple[IndexEntry, SyncItem]]:
+                  log: TextIO | None = None) -> list[tuple[IndexEntry, SyncItem]]:
     """The entries today's configuration still vouches for, as sync items."""
+    log = log or sys.stderr
     items = []
     for entry in entries:
-        image = RecordedImage(entry.source, entry.target, entry.digest, entry.platforms)
-        check = check_image(image, config.allowlist, config.namer)
+        check = check_image(entry.image, config.allowlist, config.namer)
         if check.standing != Standing.TRUSTED:
             print(f"mirror-bot: resync skips {entry.target[:200]}: {check.reason}", file=log)
             continue
@@ -45,7 +44,7 @@ def trusted_items(entries: Iterable[IndexEntry], config: Config,
 
 def resync(entries: list[IndexEntry], syncer: Syncer, config: Config, *, jobs: int = 1,
            forge: Forge | None = None, shard: str = "0/1",
-           log: TextIO = sys.stderr) -> dict[str, Any]:
+           log: TextIO | None = None) -> dict[str, Any]:
     started = timestamps.now_text()
     pairs = trusted_items(entries, config, log)
     results = syncer.sync_all([item for _, item in pairs], jobs)

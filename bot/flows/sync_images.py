@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TextIO
 
 from bot.config import Config
-from bot.flows.plan import Plan, plan_request
+from bot.errors import TransferError
+from bot.flows.plan import Plan, PlannedImage, expand_pattern, plan_request
 from bot.oci import human_size
 from bot.platform import Platform
+from bot.reference import Reference
 from bot.request import ImageRequest, RequestedImage, requested_image
 from bot.sync import Syncer, SyncItem, SyncResult
 
@@ -26,6 +29,26 @@ def plan_images(images: Sequence[str], platforms: Sequence[Platform], config: Co
         requested_image(text, text.strip(), hosts, config.other_mirrors) for text in images]
     request = ImageRequest(tuple(requested), tuple(platforms))
     return plan_request(request, config.allowlist, config.namer)
+
+
+def expand_patterns(plan: Plan, list_tags: Callable[[Reference], list[str]], config: Config,
+                    ) -> tuple[Plan, list[SyncResult]]:
+    """Each allowed tag pattern replaced by the upstream tags it matches (one request lists a
+    repository's tags once); a listing that fails is a failed result, transient or not."""
+    images: list[PlannedImage] = []
+    failures: list[SyncResult] = []
+    for image in plan.images:
+        if image.pattern is None or image.decision != "allowed":
+            images.append(image)
+            continue
+        try:
+            tags = list_tags(Reference(image.pattern.registry, image.pattern.repository))
+        except TransferError as error:
+            failures.append(SyncResult(str(image.pattern), None, "failed", error=error))
+            continue
+        images.extend(expand_pattern(image, tags, config.allowlist, config.namer,
+                                     config.allowlist.settings.max_tags_per_request))
+    return replace(plan, images=tuple(images)), failures
 
 
 def sync_plan(plan: Plan, syncer: Syncer, jobs: int = 1,
@@ -48,14 +71,18 @@ def sync_plan(plan: Plan, syncer: Syncer, jobs: int = 1,
             results.append(next(synced))
         else:
             results.append(SyncResult(image.source or image.input, image.target,
-                                      image.decision, refusal=image.reason))
+                                      image.decision, refusal=image.reason,
+                                      refusal_kind=image.error_kind))
     return results
 
 
+ListTags = Callable[[Reference], list[str]]
+
+
 def run_sync(images: Sequence[str], platforms: Sequence[Platform], config: Config,
-             syncer: Syncer, *, jobs: int = 1, as_json: bool = False) -> int:
-    plan = plan_images(images, platforms, config)
-    results = sync_plan(plan, syncer, jobs, progress=sys.stderr)
+             syncer: Syncer, list_tags: ListTags, *, jobs: int = 1, as_json: bool = False) -> int:
+    plan, failures = expand_patterns(plan_images(images, platforms, config), list_tags, config)
+    results = [*sync_plan(plan, syncer, jobs, progress=sys.stderr), *failures]
     if as_json:
         print(json.dumps({"results": [r.to_json() for r in results]}, indent=2))
     else:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.adapters import build_forge, build_syncer
-from bot.cli import request_handler
+from bot.commands.request import request_handler
 from bot.config import load_config
 from bot.errors import ConfigError
 from bot.flows.index_page import build_index, write_outputs

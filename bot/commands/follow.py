@@ -1,0 +1,95 @@
+"""Wiring for `follow` and `check-subscriptions`: read the files, build the adapters, run.
+
+Rule: the subscriptions file is read before anything else, so a bad file is one line and exit 2
+with nothing done; `check-subscriptions` reports problems as `file:line: problem` and exits 1
+on any, like `check-allowlist`. A dry run reads the bot's records when a forge is configured (to
+tell new tags from recorded ones) and never writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TextIO
+
+from bot.adapters import build_forge, build_syncer
+from bot.config import load_config
+from bot.flows.follow import FollowRun, subscription_problems
+from bot.flows.follow import follow as follow_subscriptions
+from bot.policy import load_allowlist
+from bot.records import MAX_IMAGES
+from bot.subscriptions import load_subscriptions
+
+Env = Mapping[str, str]
+
+
+def subscriptions_path(args: argparse.Namespace, env: Env) -> Path:
+    return args.file or Path(env.get("MIRROR_SUBSCRIPTIONS") or "subscriptions.yaml")
+
+
+def follow(args: argparse.Namespace, env: Env) -> int:
+    subscriptions = load_subscriptions(subscriptions_path(args, env))
+    config = load_config(env)
+    forge = None
+    if not args.dry_run or args.local_forge or env.get("GITHUB_TOKEN"):
+        forge = build_forge(env, args.local_forge)
+    with contextlib.redirect_stdout(sys.stderr):  # stdout is the report's (the local forge echoes)
+        run = follow_subscriptions(subscriptions, config, build_syncer(config), forge,
+                                   dry_run=args.dry_run, log=sys.stderr)
+    if args.json:
+        print(json.dumps(run.to_json(), indent=2))
+    else:
+        print_run(run, sys.stdout)
+    return 1 if run.failed else 0
+
+
+def check_subscriptions(args: argparse.Namespace, env: Env) -> int:
+    path = subscriptions_path(args, env)
+    allowlist = load_allowlist(Path(env.get("MIRROR_ALLOWLIST") or "allowlist.yaml"))
+    problems = subscription_problems(path, allowlist)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"{path}: {len(problems)} problem(s); fix them and run check-subscriptions again",
+              file=sys.stderr)
+        return 1
+    print(f"{path}: ok")
+    return 0
+
+
+def print_run(run: FollowRun, out: TextIO) -> None:
+    """One paragraph per subscription: what was synced, refused, deferred and recorded."""
+    for following in run.followings:
+        data = following.to_json()
+        issue = f"; recorded on issue #{data['tracking_issue']}" if data["tracking_issue"] else ""
+        print(f"{data['image']}: {len(data['selected'])} tag(s) selected{issue}", file=out)
+        for row in data["synced"]:
+            status = "would sync" if row["status"] == "planned" else row["status"]
+            detail = (f"{row['error']['kind']}: {row['error']['message']}" if row["error"]
+                      else row["digest"] or ("new" if row["tag"] in following.new else "recorded"))
+            print(f"  {status}: {row['tag']} ({detail})", file=out)
+        for tag, reason in following.denied:
+            print(f"  denied: {tag} ({reason})", file=out)
+        for key, why in LIST_NOTES.items():
+            if data[key]:
+                print(f"  {key.replace('_', ' ')}: {', '.join(data[key])} ({why})", file=out)
+        if following.error:
+            print(f"  {following.error.kind}: {following.error.message}", file=out)
+    emptied = "would be emptied" if run.dry_run else "is emptied"
+    for tracking in run.unsubscribed:
+        print(f"{tracking.image}: no longer subscribed; its record on issue "
+              f"#{tracking.issue.number} {emptied} (the mirror keeps the tags)", file=out)
+    for error in run.errors:
+        print(f"error: {error}", file=out)
+
+
+LIST_NOTES = {
+    "deferred": "new tags over settings.max_new_tags_per_follow; the next run takes them",
+    "over_limit": f"a subscription records at most {MAX_IMAGES} tags; narrow its rules",
+    "missing": "named in include, not found upstream",
+    "released": "no longer selected: left out of the record, the mirror keeps them",
+}

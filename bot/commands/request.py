@@ -1,0 +1,97 @@
+"""Wiring for `plan`, `sync` and `handle-event`, and the request use case's adapters.
+
+Rule: every command reads its configuration once (`load_config`), refuses bad input with a
+ConfigError (one line, exit 2) before anything is done, and hands the flow its adapters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from bot.adapters import build_forge, build_syncer
+from bot.config import Config, load_config
+from bot.errors import ConfigError
+from bot.events import Event
+from bot.flows.comment_body import CommentWriter
+from bot.flows.handle_event import handle, read_event, write_summary
+from bot.flows.plan import plan_issue
+from bot.flows.request_handler import RequestHandler
+from bot.flows.sync_images import run_sync
+from bot.forge import Forge
+from bot.platform import InvalidPlatform, Platform
+
+Env = Mapping[str, str]
+
+
+def plan(args: argparse.Namespace, env: Env) -> int:
+
+    config = load_config(env)
+    plan = plan_issue(args.title, args.body, config.allowlist, config.namer, config.other_mirrors)
+    if args.json:
+        print(json.dumps(plan.to_json(), indent=2))
+        return 0
+    for image in plan.images:
+        platforms = ", ".join(map(str, image.platforms)) if image.platforms else "all platforms"
+        print(f"{image.input}: {image.decision.upper()}")
+        if image.source:
+            print(f"  source:     {image.source}")
+        if image.target:
+            print(f"  target:     {image.target} ({platforms})")
+        print(f"  reason:     {image.reason}")
+        for note in image.notes:
+            print(f"  note:       {note}")
+        if image.suggestion:
+            print(f"  did you mean: {image.suggestion}")
+    return 0
+
+
+def sync(args: argparse.Namespace, env: Env) -> int:
+
+    try:
+        platforms = [Platform.parse(text) for text in args.platform]
+    except InvalidPlatform as error:
+        raise ConfigError(f"--platform: {error}") from error
+    config = load_config(env)
+    syncer = build_syncer(config)
+    return run_sync(args.images, platforms, config, syncer, syncer.registry.list_tags,
+                    jobs=args.jobs, as_json=args.json)
+
+
+def request_handler(config: Config, forge: Forge, env: Env) -> RequestHandler:
+    """The request use case wired with its adapters (also used by the sweep and the tests)."""
+
+    repository = env.get("GITHUB_REPOSITORY", "")
+    server = env.get("GITHUB_SERVER_URL") or "https://github.com"
+    run_id = env.get("GITHUB_RUN_ID")
+    repository_url = f"{server}/{repository}" if repository else ""
+    comments = CommentWriter(
+        run_url=f"{server}/{repository}/actions/runs/{run_id}" if run_id and repository else None,
+        allowlist_url=f"{repository_url}/blob/HEAD/allowlist.yaml" if repository_url
+        else "allowlist.yaml",
+        secrets=config.secrets, language=config.language)
+    syncer = build_syncer(config)
+    return RequestHandler(config=config, forge=forge, syncer=syncer, comments=comments,
+                          list_tags=syncer.registry.list_tags)
+
+
+def handle_event(args: argparse.Namespace, env: Env) -> int:
+
+    name, payload = read_event(env)
+    event = Event.from_payload(name, payload)
+    if event is None:
+        print(f"mirror-bot: ignored: the {name or 'unnamed'} event is not about an issue",
+              file=sys.stderr)
+        return 0
+    config = load_config(env)
+    forge = build_forge(env, args.local_forge)
+    if args.local_forge is not None:
+        forge.add_issue(payload["issue"])  # the local forge learns issues from their events
+    outcome = handle(event, request_handler(config, forge, env))
+    summary = env.get("GITHUB_STEP_SUMMARY")
+    if summary and outcome.name != "ignored":
+        write_summary(Path(summary), event.issue, outcome, config.secrets, config.language)
+    return outcome.exit_code

@@ -1,0 +1,276 @@
+"""`mirror-bot follow`: keep the tags that subscriptions.yaml selects mirrored.
+
+Rule: for each subscription, the repository is decided by today's allowlist, its upstream tags
+are listed (the tags/list API: no pull is spent; a listing that fails is that subscription's
+failure, and the others go on), the rules select tags, and each selected tag is decided again
+(a denied tag is reported, never copied). Tags the subscription already records are always
+re-checked (an unchanged tag costs one manifest HEAD upstream and one at the mirror); new tags
+are admitted newest first up to `settings.max_new_tags_per_follow` per run, over all
+subscriptions, and the rest wait for the next run. A subscription records at most
+`records.MAX_IMAGES` tags. What is mirrored is recorded on the subscription's tracking issue
+(bot/flows/follow_records.py); a tag that leaves the selection leaves the record (the mirror
+keeps the copy). A dry run lists tags upstream and the bot's records, and writes nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot import timestamps
+from bot.config import Config
+from bot.errors import ConfigError, TransferError
+from bot.flows.follow_records import RecordWriter, Tracking, TrackingForge, read_tracking
+from bot.forge import ForgeError
+from bot.naming import Namer
+from bot.policy import Allowlist
+from bot.records import MAX_IMAGES, RecordedImage
+from bot.reference import Reference
+from bot.subscriptions import Subscription, check_subscriptions_file
+from bot.sync import Syncer, SyncItem, SyncResult
+from bot.tags import select_tags
+from bot.yamlfile import Problem
+
+ListTags = Callable[[Reference], list[str]]
+MIRRORED = frozenset({"copied", "unchanged"})
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a subscription was not followed this run."""
+
+    kind: str
+    message: str
+    fails_run: bool = True  # a refusal by the allowlist is reported but fails nothing
+
+    def to_json(self) -> dict[str, str]:
+        return {"kind": self.kind, "message": self.message}
+
+
+@dataclass
+class Following:
+    """One subscription's run: what was chosen, synced, refused, deferred and recorded."""
+
+    subscription: Subscription
+    tracking: Tracking | None = None
+    selected: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()  # `include` tags upstream does not have
+    denied: list[tuple[str, str]] = field(default_factory=list)  # (tag, reason)
+    to_sync: list[str] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)
+    over_limit: list[str] = field(default_factory=list)
+    results: list[SyncResult] = field(default_factory=list)
+    error: Failure | None = None
+    issue: int | None = None
+
+    @cached_property
+    def recorded(self) -> dict[str, RecordedImage]:
+        """The tags the tracking record holds, by tag."""
+        images = self.tracking.images if self.tracking else ()
+        return {image.source.rpartition(":")[2]: image for image in images
+                if image.source.rpartition(":")[0] == self.subscription.name}
+
+    @property
+    def new(self) -> list[str]:
+        return [tag for tag in self.to_sync if tag not in self.recorded]
+
+    @property
+    def released(self) -> list[str]:
+        """Recorded tags no longer selected and allowed: they leave the record."""
+        return [] if self.error else [tag for tag in self.recorded if tag not in self.to_sync]
+
+    @property
+    def failed(self) -> bool:
+        return any(r.status == "failed" for r in self.results) or bool(
+            self.error and self.error.fails_run)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "image": self.subscription.name, "selected": list(self.selected),
+            "synced": [_synced_json(tag, result) for tag, result in self._synced()],
+            "denied": [{"tag": tag, "reason": reason} for tag, reason in self.denied],
+            "deferred": self.deferred, "over_limit": self.over_limit,
+            "missing": list(self.missing), "released": self.released,
+            "error": self.error.to_json() if self.error else None,
+            "tracking_issue": self.issue or (self.tracking.issue.number if self.tracking else None),
+        }
+
+    def _synced(self) -> list[tuple[str, SyncResult | None]]:
+        if not self.results:  # a dry run: what would be synced
+            return [(tag, None) for tag in self.to_sync]
+        return list(zip(self.to_sync, self.results, strict=True))
+
+
+def _synced_json(tag: str, result: SyncResult | None) -> dict[str, Any]:
+    if result is None:
+        return {"tag": tag, "status": "planned", "digest": None, "error": None}
+    error = result.to_json()["error"]
+    return {"tag": tag, "status": result.status, "digest": result.digest, "error": error}
+
+
+def choose(subscription: Subscription, config: Config, list_tags: ListTags,
+           tracking: Tracking | None, new_budget: int) -> Following:
+    """Decide, list, select and cap one subscription's tags (no copy, no write)."""
+    following = Following(subscription, tracking)
+    repository = Reference(subscription.registry, subscription.repository)
+    decision = config.allowlist.decide_repository(repository)
+    if not decision.allowed:
+        following.error = Failure("denied", decision.reason, fails_run=False)
+        return following
+    try:
+        tags = list_tags(repository)
+    except TransferError as error:
+        following.error = Failure(str(error.kind), error.message)
+        return following
+    selection = select_tags(tags, subscription.rules)
+    following.selected, following.missing = selection.tags, selection.missing
+    allowed = []
+    for tag in selection.tags:
+        verdict = config.allowlist.decide(subscription.reference(tag))
+        if verdict.allowed:
+            allowed.append(tag)
+        else:
+            following.denied.append((tag, verdict.reason))
+    allowed, following.over_limit = allowed[:MAX_IMAGES], allowed[MAX_IMAGES:]
+    new = [tag for tag in allowed if tag not in following.recorded]
+    admitted = set(new[:new_budget])
+    following.to_sync = [tag for tag in allowed if tag not in new or tag in admitted]
+    following.deferred = [tag for tag in new if tag not in admitted]
+    return following
+
+
+def record_images(following: Following, namer: Namer, now: str) -> list[RecordedImage]:
+    """The images to record: each tag mirrored now (keeping its first sync), and each recorded
+    tag that failed this run but is still selected (the mirror still serves its last copy)."""
+    images = []
+    for tag, result in zip(following.to_sync, following.results, strict=True):
+        before = following.recorded.get(tag)
+        if result.status in MIRRORED and result.target is not None and result.digest:
+            first = before.first_sync if before and before.first_sync else now
+            images.append(RecordedImage(str(result.source), str(result.target), result.digest,
+                                        (), first))
+        elif before is not None and before.target == str(namer.target(
+                following.subscription.reference(tag))):
+            images.append(before)
+    return images
+
+
+@dataclass
+class FollowRun:
+    followings: list[Following]
+    # tracking issues of images no longer subscribed: their records are emptied
+    unsubscribed: list[Tracking] = field(default_factory=list)
+    dry_run: bool = False
+    errors: list[str] = field(default_factory=list)  # records of those that were not emptied
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors) or any(following.failed for following in self.followings)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"subscriptions": [f.to_json() for f in self.followings],
+                "unsubscribed": [{"image": t.image, "tracking_issue": t.issue.number,
+                                  "released": [i.source for i in t.images]}
+                                 for t in self.unsubscribed],
+                "errors": self.errors, "dry_run": self.dry_run}
+
+
+def follow(subscriptions: Sequence[Subscription], config: Config, syncer: Syncer,
+           forge: TrackingForge | None, *, dry_run: bool = False,
+           log: TextIO | None = None) -> FollowRun:
+    """Follow every subscription and record what is mirrored (without a forge: nothing is
+    recorded); with `dry_run`, only list and choose (no copy, no write). Progress and warnings
+    go to `log` (default: standard error as it is at the call)."""
+    check_unique(subscriptions)
+    log = log or sys.stderr
+    tracked = read_tracking(forge, log) if forge is not None else {}
+    budget = config.allowlist.settings.max_new_tags_per_follow
+    followings = []
+    for subscription in subscriptions:
+        following = choose(subscription, config, syncer.registry.list_tags,
+                           tracked.get(subscription.name), budget)
+        budget -= len(following.new)
+        followings.append(following)
+    names = {s.name for s in subscriptions}
+    run = FollowRun(followings, [t for name, t in tracked.items() if name not in names and t.images],
+                    dry_run)
+    if dry_run:
+        return run
+    _sync(followings, syncer, config.namer, log)
+    if forge is not None:
+        _record(run, RecordWriter(forge, config.language, config.secrets), config.namer, log)
+    return run
+
+
+def _sync(followings: Iterable[Following], syncer: Syncer, namer: Namer, log: TextIO) -> None:
+    items = [(following, SyncItem(ref, namer.target(ref)))
+             for following in followings for ref in map(following.subscription.reference,
+                                                        following.to_sync)]
+
+    def progress(result: SyncResult) -> None:
+        kind = f" ({result.error.kind})" if result.error else ""
+        print(f"follow: {result.source} -> {result.target}: {result.status}{kind}", file=log,
+              flush=True)
+
+    results = syncer.sync_all([item for _, item in items], on_done=progress)
+    for (following, _), result in zip(items, results, strict=True):
+        following.results.append(result)
+
+
+def _record(run: FollowRun, writer: RecordWriter, namer: Namer, log: TextIO) -> None:
+    now = timestamps.now_text()
+    for following in run.followings:
+        if following.error is not None:
+            continue  # the record stays as it was: nothing was learned about these tags
+        try:
+            following.issue = writer.write(following.subscription.name, following.tracking,
+                                           record_images(following, namer, now))
+        except ForgeError as error:  # GitHub failed after its retries: the next run writes it
+            following.error = Failure("record", f"the record was not written: {error}")
+    for tracking in run.unsubscribed:
+        print(f"follow: {tracking.image} is no longer subscribed: its {len(tracking.images)} "
+              f"tag(s) leave the record on issue #{tracking.issue.number} (the mirror keeps "
+              "them)", file=log)
+        try:
+            writer.write(tracking.image, tracking, ())
+        except ForgeError as error:
+            run.errors.append(f"{tracking.image}: the record was not emptied: {error}")
+
+
+def _twice(subscriptions: Iterable[Subscription]) -> list[tuple[Subscription, int | None]]:
+    """Subscriptions naming an image an earlier one names, with the earlier one's line."""
+    first: dict[str, int | None] = {}
+    found = []
+    for subscription in subscriptions:
+        if subscription.name in first:
+            found.append((subscription, first[subscription.name]))
+        first.setdefault(subscription.name, subscription.line)
+    return found
+
+
+def subscription_problems(path: Path, allowlist: Allowlist) -> list[Problem]:
+    """`check-subscriptions`: the file's problems, an image subscribed twice, and each
+    subscription whose repository today's allowlist denies."""
+    subscriptions, problems = check_subscriptions_file(path)
+    for subscription, line in _twice(subscriptions):
+        problems.append(Problem(subscription.line, f"{subscription.name} is subscribed twice "
+                                f"(first on line {line}); merge the two", subscription.source))
+    for subscription in subscriptions:
+        decision = allowlist.decide_repository(
+            Reference(subscription.registry, subscription.repository))
+        if not decision.allowed:
+            problems.append(Problem(subscription.line, f"{subscription.name}: {decision.reason}; "
+                                    "allow it in the allowlist or remove the subscription",
+                                    subscription.source))
+    return sorted(problems, key=lambda p: (p.line or 0, p.message))
+
+
+def check_unique(subscriptions: Sequence[Subscription]) -> None:
+    """One tracking issue per image: an image subscribed twice is a configuration error."""
+    for subscription, line in _twice(subscriptions):
+        raise ConfigError(f"{subscription.source}:{subscription.line}: {subscription.name} is "
+                          f"subscribed twice (first on line {line}); merge the two")
