@@ -1,12 +1,13 @@
 """mirror-bot against plain skopeo, side by side, on loopback registries (`make bench`).
 
 Models the network with a latency proxy in front of the upstream and of the mirror (every
-request delayed, default 20 ms), and images shaped like real ones (4 platforms x 6 layers with
-shared base layers, plus an attestation manifest in the index). Prints medians and ratios
-measured in the same run, the upstream manifest requests per image (what Docker Hub counts as
-pulls), GitHub API requests per handled issue and start-up time; writes docs/benchmarks.md and
-a plot. Sizes are environment variables (BENCH_REPOS, BENCH_TAGS, BENCH_RUNS, BENCH_LAYER_KIB,
-BENCH_LATENCY_MS).
+request delayed, default 20 ms; each proxy a process of its own), and images shaped like real
+ones (4 platforms x 6 layers with shared base layers, plus an attestation manifest in the
+index). Prints medians and ratios measured in the same run, the upstream manifest requests per
+image (what Docker Hub counts as pulls), GitHub API requests per handled issue and start-up
+time; then the copies of bench/copies.py; writes docs/benchmarks.md and a plot. Sizes are
+environment variables (BENCH_REPOS, BENCH_TAGS, BENCH_RUNS, BENCH_LAYER_KIB, BENCH_LATENCY_MS,
+and bench/copies.py's).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sandbox.fault_proxy import FaultProxy, serve_proxy
+from bench.copies import Row, render_copies, run_copies
+from sandbox.fault_proxy import proxy_process
 from sandbox.github_standin import GitHubStandIn, serve
 from sandbox.images import build_image, push
 from sandbox.registries import Registry, start_registry
@@ -64,16 +66,17 @@ class Bed:
     conf: Path = field(init=False)
     mirror: Registry = field(init=False)
     mirror_host: str = field(init=False)
+    mirror_proxy: ExitStack = field(default_factory=ExitStack)
 
     def new_mirror(self) -> None:
+        self.mirror_proxy.close()
         if getattr(self, "mirror", None) is not None:
             self.mirror.stop()
         self.mirror = start_registry(Path(tempfile.mkdtemp(dir=self.work)))
         self.mirror_host = self.mirror.host
         if self.latency:
-            proxy = self.stack.enter_context(serve_proxy(FaultProxy(self.mirror.host,
-                                                                    latency=self.latency)))
-            self.mirror_host = proxy.host
+            self.mirror_host = self.mirror_proxy.enter_context(
+                proxy_process(self.mirror.host, latency=self.latency))
         self.conf = self.work / f"registries-{self.mirror.port}.conf"
         self.conf.write_text(
             f'[[registry]]\nprefix = "docker.io"\nlocation = "{self.upstream_host}/docker.io"\n'
@@ -85,7 +88,9 @@ class Bed:
         allowlist.write_text(ALLOWLIST)
         return {**{k: v for k, v in os.environ.items() if not k.startswith(("MIRROR_", "GITHUB_"))},
                 "CONTAINERS_REGISTRIES_CONF": str(self.conf), "MIRROR_REGISTRY": self.mirror_host,
-                "MIRROR_ALLOWLIST": str(allowlist)}
+                "MIRROR_ALLOWLIST": str(allowlist),
+                # one blob-location cache per mirror, kept across that mirror's runs
+                "MIRROR_BLOB_CACHE": str(self.work / f"blob-locations-{self.mirror.port}.json")}
 
     def target(self, image: Image) -> str:
         return f"{self.mirror_host}/{image.source}"
@@ -176,12 +181,13 @@ def bed_with(latency: float, work: Path, upstream: Registry, images: list[Image]
     with ExitStack() as stack:
         host = upstream.host
         if latency:
-            host = stack.enter_context(serve_proxy(FaultProxy(upstream.host, latency=latency))).host
+            host = stack.enter_context(proxy_process(upstream.host, latency=latency))
         bed = Bed(work, upstream, host, images, latency, stack)
         bed.new_mirror()
         try:
             yield bed
         finally:
+            bed.mirror_proxy.close()
             bed.mirror.stop()
 
 
@@ -348,9 +354,10 @@ def main() -> int:
             points = scaling(work, upstream, images)
             api = api_requests_per_issue(work, upstream, images)
             start = startup()
+            copies = run_copies(work, upstream)
         finally:
             upstream.stop()
-    report = render_report(results, points, api, start)
+    report = render_report(results, points, api, start, copies)
     print(report)
     docs = ROOT / "docs"
     docs.mkdir(exist_ok=True)
@@ -364,7 +371,7 @@ def main() -> int:
 
 def render_report(results: dict[float, dict[str, dict[str, Measure]]],
                   points: dict[str, list[tuple[int, float]]], api: int,
-                  start: dict[str, float]) -> str:
+                  start: dict[str, float], copies: list[Row]) -> str:
     machine = (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
                f"{subprocess.run(['skopeo', '--version'], capture_output=True, text=True).stdout.strip()}")
     scale = "\n".join(f"| {label} | " + " | ".join(f"{n}: {s:.2f}s" for n, s in series) + " |"
@@ -397,13 +404,15 @@ manifest on a cold copy).
   (search for the per-user cap, create the comment, check it is the only one, edit it with the
   result, one PATCH for labels and state: three writes).
 """ + "\n".join(f"- start-up, `{label}`: **{seconds * 1000:.0f} ms** (median of 10)"
-                for label, seconds in start.items()) + """
+                for label, seconds in start.items()) + f"""
 
+{render_copies(copies)}
 ## Reproduce
 
 ```sh
 make bench                                    # defaults above
 BENCH_REPOS=30 BENCH_TAGS=2 BENCH_LAYER_KIB=8192,4096,2048,2048,1024,1024 make bench   # larger
+BENCH_LARGE_MIB=200 BENCH_RATE_MIB=10 BENCH_COPY_RUNS=5 make bench   # a larger layer, a faster link
 ```
 """
 

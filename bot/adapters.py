@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from bot.blobs import DEFAULT_BLOB_COPY, ProgressPrinter
 from bot.config import Config, number
 from bot.containers_conf import Credentials, RegistriesConf
 from bot.errors import ConfigError
@@ -13,6 +15,9 @@ from bot.local_forge import LocalForge
 from bot.registry import RegistryClient
 from bot.skopeo import Skopeo
 from bot.sync import RetryPolicy, Syncer
+from bot.sync_cache import BlobLocations
+from bot.sync_copy import BlobStager
+from bot.sync_settings import EngineSettings
 from bot.transport import HttpRetry
 
 
@@ -36,14 +41,24 @@ def build_registry_client(config: Config, credentials: Credentials | None = None
         mirrors=config.namer.mirrors)
 
 
+def staging(engine: EngineSettings, registry: RegistryClient) -> BlobStager:
+    """Large blobs copied in ranges by the registry client, with a progress line per blob on
+    stderr; blobs the cache places elsewhere in the mirror mounted."""
+    return BlobStager(registry, BlobLocations.load(engine.cache),
+                      engine.blob_copy(DEFAULT_BLOB_COPY), ProgressPrinter(sys.stderr))
+
+
 def build_syncer(config: Config) -> Syncer:
     credentials = credentials_for(config)
     limits = config.limits
+    registry = build_registry_client(config, credentials)
     return Syncer(
-        registry=build_registry_client(config, credentials),
+        registry=registry,
         copier=Skopeo(config.registries_conf, credentials, timeout=limits.copy_timeout),
         retry=RetryPolicy(attempts=limits.retry_attempts, base_delay=limits.retry_base_delay),
         max_size=config.allowlist.settings.max_image_size,
+        staging=staging(config.engine, registry),
+        copy_processes=config.engine.copy_processes,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,6 +19,7 @@ from bot.errors import ConfigError
 from bot.naming import DEFAULT_TEMPLATE, Namer, parse_mirror_registries
 from bot.policy import Allowlist, load_allowlist
 from bot.request_address import DEFAULT_MIRROR_PREFIXES
+from bot.sync_settings import EngineSettings
 
 DEFAULT_BOT_LOGIN = "github-actions[bot]"
 GHCR = "ghcr.io"
@@ -59,6 +60,7 @@ class Config:
     auth_file: Path | None
     labels: Labels
     limits: Limits = Limits()
+    engine: EngineSettings = field(default_factory=EngineSettings)  # bot/sync_settings.py
     bot_login: str = DEFAULT_BOT_LOGIN
     language: str = "en"  # of comments, job summaries and the status page
 
@@ -160,6 +162,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         auth_file=Path(auth_file) if auth_file else None,
         labels=Labels(request=env.get("MIRROR_REQUEST_LABEL") or Labels.request),
         limits=limits_from(env),
+        engine=EngineSettings.from_env(env),
         bot_login=env.get("MIRROR_BOT_LOGIN") or DEFAULT_BOT_LOGIN,
         language=allowlist.settings.language,
     )

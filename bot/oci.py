@@ -25,6 +25,9 @@ INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
 # distribution 2.8 may rewrite a tag GET to schema1 unless every modern type is accepted.
 ACCEPT = ", ".join(MANIFEST_TYPES)
 SIGNATURE_SUFFIXES = ("sig", "att", "sbom")
+# Set on the indexes mirror-bot writes for a platform subset, so a later request can tell a
+# subset (which it may widen or replace) from a tag mirrored whole (which it must not narrow).
+SUBSET_ANNOTATION = "dev.mirror-bot.platform-subset"
 
 
 def digest_of(data: bytes) -> str:
@@ -69,6 +72,32 @@ class Manifest:
         return [Platform.from_descriptor(e["platform"]) for e in self.entries()
                 if isinstance(e.get("platform"), dict)]
 
+    @property
+    def is_platform_subset(self) -> bool:
+        """An index mirror-bot wrote for a platform subset (it carries SUBSET_ANNOTATION)."""
+        if not self.is_index:
+            return False
+        annotations = self.json().get("annotations")
+        return isinstance(annotations, dict) and annotations.get(SUBSET_ANNOTATION) == "true"
+
+
+@dataclass(frozen=True)
+class Blob:
+    digest: str
+    size: int
+
+
+def blobs(manifest: Manifest) -> list[Blob]:
+    """The config and layers an image manifest declares (none for an index)."""
+    data = manifest.json()
+    layers = data.get("layers") if isinstance(data.get("layers"), list) else []
+    found = []
+    for descriptor in [data.get("config"), *layers]:
+        if (isinstance(descriptor, dict) and isinstance(descriptor.get("digest"), str)
+                and isinstance(descriptor.get("size"), int)):
+            found.append(Blob(descriptor["digest"], descriptor["size"]))
+    return found
+
 
 def select_platforms(entries: Iterable[dict[str, Any]], wanted: Sequence[Platform],
                      ) -> tuple[list[dict[str, Any]], list[Platform]]:
@@ -88,8 +117,12 @@ def select_platforms(entries: Iterable[dict[str, Any]], wanted: Sequence[Platfor
 
 
 def subset_index(index: Manifest, chosen: list[dict[str, Any]]) -> Manifest:
-    """A new index listing only `chosen`; its digest differs from the original's by design."""
-    body = json.dumps({**index.json(), "manifests": chosen}, indent=3).encode()
+    """A new index listing only `chosen`, marked with SUBSET_ANNOTATION; its digest differs
+    from the original's by design, and is the same for the same index and platforms."""
+    data = index.json()
+    annotations = data.get("annotations") if isinstance(data.get("annotations"), dict) else {}
+    data.update(manifests=chosen, annotations={**annotations, SUBSET_ANNOTATION: "true"})
+    body = json.dumps(data, indent=3).encode()
     return Manifest(body, index.media_type, digest_of(body))
 
 

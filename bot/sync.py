@@ -2,102 +2,36 @@
 
 Rule: an image is `unchanged` when the mirror's digest (one manifest HEAD) equals the source's
 (one manifest HEAD), and then nothing is copied and no manifest is GET from upstream. Otherwise
-it is copied with `skopeo copy --all --preserve-digests` from the source pinned by digest, and
-reported `copied` only after the mirror answers with that same digest. A platform selection
-copies those platforms' manifests (digests preserved) under a smaller index whose digest
-differs from upstream's by design. Transient failures are retried with backoff and jitter.
+its manifests are read upstream by digest (each once per process) and copied with digests
+preserved (bot/sync_copy.py: an index's platforms at once, large blobs in ranges, known blobs
+mounted), and it is reported `copied` only after the mirror answers with upstream's digest.
+`name:tag@digest` writes the tag only while upstream's tag still resolves to that digest. A
+platform selection writes a smaller, annotated index whose digest differs from upstream's by
+design, and never narrows a tag mirrored whole (bot/sync_platforms.py). HTTP requests are
+retried by the transport; this module retries only skopeo, which the transport cannot.
 """
 
 from __future__ import annotations
 
-import random
+import contextlib
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar
+from typing import TypeVar
 
-from bot.errors import TransferError
-from bot.oci import Manifest, human_size, image_size, select_platforms, signature_tags, subset_index
-from bot.platform import Platform
+from bot.errors import ErrorKind, TransferError
+from bot.oci import Manifest, blobs, human_size, image_size, select_platforms, signature_tags
 from bot.reference import Reference
+from bot.sync_copy import BlobStager, CopyEngine, Part
+from bot.sync_lookup import Lookups, Resolved
+from bot.sync_platforms import REPLACED_SUBSET_NOTE, SUBSET_NOTE, plan_subset
+from bot.sync_settings import DEFAULT_COPY_PROCESSES
+from bot.sync_types import Copier, Registry, RetryPolicy, SyncItem, SyncResult
 
-Status = Literal["copied", "unchanged", "failed", "denied", "invalid"]
-SUBSET_NOTE = ("platform subset: each platform keeps its upstream digest; the index listing them "
-               "is new, so its digest differs from upstream's")
+__all__ = ["SUBSET_NOTE", "Copier", "Registry", "RetryPolicy", "SyncItem", "SyncResult", "Syncer"]
+
 T = TypeVar("T")
-
-
-class Registry(Protocol):
-    def head_digest(self, ref: Reference) -> str | None: ...
-    def get_manifest(self, ref: Reference) -> Manifest | None: ...
-    def put_manifest(self, ref: Reference, manifest: Manifest) -> str: ...
-
-
-class Copier(Protocol):
-    def copy(self, source: Reference, destination: Reference, *, all_platforms: bool = True,
-             platform: Platform | None = None) -> None: ...
-    def inspect_digest(self, ref: Reference) -> str | None: ...
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 3
-    base_delay: float = 2.0
-    max_delay: float = 60.0
-
-    def delay(self, attempt: int, error: TransferError) -> float:
-        if error.retry_after is not None:
-            return min(error.retry_after, self.max_delay)
-        backoff = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        return backoff * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not a secret
-
-
-@dataclass(frozen=True)
-class SyncItem:
-    source: Reference | str
-    target: Reference
-    platforms: tuple[Platform, ...] = ()
-
-
-@dataclass
-class SyncResult:
-    source: Reference | str
-    target: Reference | None
-    status: Status
-    digest: str | None = None
-    error: TransferError | None = None
-    platforms: tuple[Platform, ...] = ()
-    signatures: list[str] = field(default_factory=list)
-    size: int | None = None
-    elapsed: float = 0.0
-    note: str | None = None
-    refusal: str | None = None  # why the plan refused it (denied, invalid): not a transfer error
-    refusal_kind: str | None = None  # a finer kind for the refusal (e.g. too_many_tags)
-
-    @property
-    def transient(self) -> bool:
-        return self.error is not None and self.error.transient
-
-    def _error_json(self) -> dict[str, str] | None:
-        if self.error is not None:
-            return {"kind": str(self.error.kind), "message": self.error.message}
-        if self.refusal is not None:
-            return {"kind": self.refusal_kind or self.status, "message": self.refusal}
-        return None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "source": str(self.source),
-            "target": str(self.target) if self.target else None,
-            "digest": self.digest,
-            "status": self.status,
-            "error": self._error_json(),
-            "platforms": [str(p) for p in self.platforms] if self.platforms else "all",
-            "signatures": self.signatures,
-            "size": self.size,
-            "note": self.note,
-        }
 
 
 @dataclass
@@ -109,14 +43,58 @@ class Syncer:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_size: int | None = None
     sleep: Callable[[float], None] = time.sleep
-    # Look-ups that do not depend on each other run at once on a few long-lived threads, whose
-    # kept-alive connections (one per thread and host) are reused from image to image.
-    _lookups: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="lookup"),
-        repr=False)
+    # Stages large and known blobs before skopeo runs; None: skopeo moves every blob itself.
+    staging: BlobStager | None = None
+    copy_processes: int = DEFAULT_COPY_PROCESSES
+    _lookups: Lookups = field(init=False, repr=False)
+    _engine: CopyEngine = field(init=False, repr=False)
 
-    def _digests(self, refs: Sequence[Reference]) -> list[str | None]:
-        return list(self._lookups.map(self._digest, refs))
+    def __post_init__(self) -> None:
+        self._lookups = Lookups(self.registry, lambda ref: self._with_retries(
+            lambda: self.copier.inspect_digest(ref)))
+        self._engine = CopyEngine(self._skopeo_copy, self.registry, self.staging,
+                                  self.copy_processes)
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def sync(self, item: SyncItem) -> SyncResult:
+        result = self._sync_timed(item)
+        self._save_locations()
+        return result
+
+    def sync_all(self, items: Sequence[SyncItem], jobs: int = 1,
+                 on_done: Callable[[SyncResult], None] | None = None) -> list[SyncResult]:
+        def run(item: SyncItem) -> SyncResult:
+            result = self._sync_timed(item)
+            if on_done:
+                on_done(result)
+            return result
+
+        try:
+            if jobs <= 1 or len(items) <= 1:
+                return [run(item) for item in items]
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                return list(pool.map(run, items))
+        finally:
+            self._save_locations()
+
+    def size_of(self, item: SyncItem) -> int | None:
+        """Bytes (configs and layers) a sync of `item` would move now: 0 when the mirror is
+        current, None when it cannot be told. The manifests read are kept for the sync."""
+        try:
+            resolved = self._lookups.resolve(item)
+            if not item.platforms and resolved.current == resolved.pinned.digest:
+                return 0
+            top = self._lookups.manifest(resolved.pinned)
+            entries = None
+            if item.platforms and top.is_index:
+                entries = select_platforms(top.entries(), item.platforms)[0]
+            parts = self._lookups.parts(resolved.pinned, top, resolved.destination, entries)
+        except TransferError:
+            return None
+        return sum(image_size(part.manifest) for part in parts)
+
+    # -- retries (of skopeo: HTTP is retried by the transport) --------------------------------
 
     def _with_retries(self, action: Callable[[], T]) -> T:
         attempt = 1
@@ -129,96 +107,81 @@ class Syncer:
                 self.sleep(self.retry.delay(attempt, error))
                 attempt += 1
 
-    def _digest(self, ref: Reference) -> str | None:
-        """One manifest HEAD; skopeo inspect only when the registry's answer is unusable."""
-        try:
-            return self._with_retries(lambda: self.registry.head_digest(ref))
-        except TransferError as error:
-            if error.kind != "unknown":
-                raise
-            return self._with_retries(lambda: self.copier.inspect_digest(ref))
+    # -- one image ----------------------------------------------------------------------------
 
-    def sync(self, item: SyncItem) -> SyncResult:
+    def _sync_timed(self, item: SyncItem) -> SyncResult:
         started = time.monotonic()
         try:
-            result = self._sync(item)
+            resolved = self._lookups.resolve(item)
+            result = (self._sync_subset(item, resolved) if item.platforms
+                      else self._sync_whole(item, resolved))
         except TransferError as error:
             result = SyncResult(item.source, item.target, "failed", error=error,
                                 platforms=item.platforms)
         result.elapsed = time.monotonic() - started
         return result
 
-    def sync_all(self, items: Sequence[SyncItem], jobs: int = 1,
-                 on_done: Callable[[SyncResult], None] | None = None) -> list[SyncResult]:
-        def run(item: SyncItem) -> SyncResult:
-            result = self.sync(item)
-            if on_done:
-                on_done(result)
-            return result
-
-        if jobs <= 1 or len(items) <= 1:
-            return [run(item) for item in items]
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            return list(pool.map(run, items))
-
-    # -- one image ----------------------------------------------------------------------------
-
-    def _source_digest(self, source: Reference) -> str:
-        if source.digest:
-            return source.digest
-        digest = self._digest(source)
-        if digest is None:
-            raise _not_found(source)
-        return digest
-
-    def _sync(self, item: SyncItem) -> SyncResult:
-        if item.platforms:
-            return self._sync_platforms(item)
-        source, target = item.source, item.target
-        if source.digest:
-            digest, current = source.digest, self._digest(target)
-        else:
-            upstream, current = self._digests([source, target])
-            if upstream is None:
-                raise _not_found(source)
-            digest = upstream
-        if current == digest:
-            return SyncResult(source, target, "unchanged", digest)
-        pinned = source.with_digest(digest)
-        size = self._check_size(pinned)
-        self._with_retries(lambda: self.copier.copy(pinned, target))
+    def _sync_whole(self, item: SyncItem, resolved: Resolved) -> SyncResult:
+        pinned, destination = resolved.pinned, resolved.destination
+        digest = str(pinned.digest)
+        if resolved.current == digest:
+            return SyncResult(item.source, item.target, "unchanged", digest)
+        previous = (self._lookups.submit(self.registry.get_manifest, destination)
+                    if resolved.current else None)
+        top = self._lookups.manifest(pinned)
+        parts = self._lookups.parts(pinned, top, destination)
+        size = self._check_size(pinned, parts)
+        self._engine.copy(parts, (destination, top) if top.is_index else None)
         tags = signature_tags(digest)
-        mirrored, *signatures = self._digests(
-            [target, *(source.with_tag(tag) for tag in tags)])
+        mirrored, *signatures = self._lookups.digests([destination, *(pinned.with_tag(t) for t in tags)])
         if mirrored != digest:
-            raise _mismatch(target, mirrored, digest)
-        copied = self._copy_signatures(source, target, dict(zip(tags, signatures, strict=True)))
-        return SyncResult(source, target, "copied", digest, signatures=copied, size=size)
+            raise _mismatch(destination, mirrored, digest)
+        self._record(destination, parts)
+        copied = self._copy_signatures(pinned, destination, dict(zip(tags, signatures, strict=True)))
+        return SyncResult(item.source, item.target, "copied", digest, signatures=copied,
+                          size=size, note=REPLACED_SUBSET_NOTE if _held_subset(previous) else None)
+
+    def _sync_subset(self, item: SyncItem, resolved: Resolved) -> SyncResult:
+        upstream = self._lookups.manifest(resolved.pinned)
+        if not upstream.is_index:
+            # A single-platform image has nothing to select: copy it whole, digest preserved.
+            return self._sync_whole(SyncItem(item.source, item.target), resolved)
+        destination = resolved.destination
+        existing = (self.registry.get_manifest(destination)
+                    if destination.tag and resolved.current else None)
+        plan = plan_subset(upstream, item.platforms, existing, resolved.pinned, destination)
+        digest = plan.index.digest
+        if not destination.tag:  # a digest-only request: the new index lives at its own digest
+            destination = destination.with_digest(digest)
+        current = resolved.current if destination.tag else self._lookups.digest(destination)
+        result = SyncResult(item.source, destination, "unchanged", digest,
+                            platforms=item.platforms, note=plan.note)
+        if current == digest:
+            return result
+        parts = self._lookups.parts(resolved.pinned, upstream, destination, plan.chosen)
+        result.size = self._check_size(resolved.pinned, parts)
+        self._engine.copy(parts, (destination, plan.index))
+        self._verify(destination, digest)
+        self._record(destination, parts)
+        result.status = "copied"
+        return result
+
+    def _skopeo_copy(self, source: Reference, destination: Reference, all_platforms: bool) -> None:
+        self._with_retries(lambda: self.copier.copy(source, destination,
+                                                    all_platforms=all_platforms))
 
     def _verify(self, target: Reference, expected: str) -> None:
-        actual = self._digest(target)
+        actual = self._lookups.digest(target)
         if actual != expected:
             raise _mismatch(target, actual, expected)
 
-    def _manifest(self, ref: Reference) -> Manifest:
-        manifest = self._with_retries(lambda: self.registry.get_manifest(ref))
-        if manifest is None:
-            raise TransferError("not_found", f"{ref} disappeared upstream during the sync")
-        return manifest
-
-    def _check_size(self, pinned: Reference) -> int | None:
-        if self.max_size is None:
-            return None
-        manifest = self._manifest(pinned)
-        children = [manifest]
-        if manifest.is_index:
-            children = [self._manifest(pinned.with_digest(entry["digest"]))
-                        for entry in manifest.entries()]
-        size = sum(image_size(child) for child in children)
-        if size > self.max_size:
-            raise TransferError("too_large", f"{pinned.name} is {human_size(size)} over all platforms, "
-                                             f"above this mirror's limit of {human_size(self.max_size)}; "
-                                             "ask for fewer platforms with --platform=os/arch")
+    def _check_size(self, pinned: Reference, parts: Sequence[Part]) -> int:
+        size = sum(image_size(part.manifest) for part in parts)
+        if self.max_size is not None and size > self.max_size:
+            raise TransferError(ErrorKind.TOO_LARGE,
+                                f"{pinned.name} is {human_size(size)} over all platforms, above "
+                                f"this mirror's limit of {human_size(self.max_size)}; ask for "
+                                "fewer platforms with --platform=os/arch")
         return size
 
     def _copy_signatures(self, source: Reference, target: Reference,
@@ -229,50 +192,36 @@ class Syncer:
             if signature_digest is None:
                 continue
             signature_target = target.with_tag(tag)
-            if self._digest(signature_target) != signature_digest:
-                pinned = source.with_tag(tag).with_digest(signature_digest)
-                self._with_retries(lambda p=pinned, t=signature_target: self.copier.copy(p, t))
+            if self._lookups.digest(signature_target) != signature_digest:
+                self._skopeo_copy(source.with_tag(tag).with_digest(signature_digest),
+                                  signature_target, True)
                 self._verify(signature_target, signature_digest)
             copied.append(str(signature_target))
         return copied
 
-    def _sync_platforms(self, item: SyncItem) -> SyncResult:
-        source, target = item.source, item.target
-        pinned = source.with_digest(self._source_digest(source))
-        upstream = self._manifest(pinned)
-        if not upstream.is_index:
-            # A single-platform image has nothing to select: copy it whole, digest preserved.
-            return self._sync(SyncItem(source, target))
-        chosen, missing = select_platforms(upstream.entries(), item.platforms)
-        if missing:
-            available = sorted({str(p) for p in upstream.platforms()})
-            raise TransferError("platform_unavailable",
-                                f"{source} has no {', '.join(map(str, missing))} image (it has: "
-                                f"{', '.join(available)})")
-        subset = subset_index(upstream, chosen)
-        if self._digest(target) == subset.digest:
-            return SyncResult(source, target, "unchanged", subset.digest, platforms=item.platforms,
-                              note=SUBSET_NOTE)
-        for entry in chosen:
-            child_source = pinned.with_digest(entry["digest"])
-            child_target = Reference(target.registry, target.repository, None, entry["digest"])
-            self._with_retries(lambda s=child_source, t=child_target: self.copier.copy(
-                s, t, all_platforms=False))
-        destination = target if target.tag else Reference(target.registry, target.repository,
-                                                          None, subset.digest)
-        self._with_retries(lambda: self.registry.put_manifest(destination, subset))
-        self._verify(destination, subset.digest)
-        return SyncResult(source, destination, "copied", subset.digest, platforms=item.platforms,
-                          note=SUBSET_NOTE)
+    def _record(self, destination: Reference, parts: Sequence[Part]) -> None:
+        """After a verified copy only: the mirror now holds these blobs in this repository."""
+        if self.staging is not None and self.staging.locations is not None:
+            self.staging.locations.record(destination.registry, destination.repository,
+                                  {blob.digest for part in parts for blob in blobs(part.manifest)})
+
+    def _save_locations(self) -> None:
+        if self.staging is not None and self.staging.locations is not None:
+            # A hint for later runs: losing it costs a fetch, not a failure.
+            with contextlib.suppress(OSError):
+                self.staging.locations.save()
 
 
-def _not_found(source: Reference) -> TransferError:
-    return TransferError("not_found", f"{source} does not exist upstream (check the name and tag "
-                                      "on the source registry)")
+def _held_subset(previous: Future[Manifest | None] | None) -> bool:
+    """Whether the manifest the mirror served before the copy was a platform subset."""
+    try:
+        manifest = previous.result() if previous is not None else None
+    except TransferError:
+        return False  # only the note depends on it
+    return manifest is not None and manifest.is_platform_subset
 
 
 def _mismatch(target: Reference, actual: str | None, expected: str) -> TransferError:
-    return TransferError("digest_mismatch", f"the mirror serves {actual or 'nothing'} for {target}, "
-                                            f"expected {expected}; not recorded as mirrored")
-
-
+    return TransferError(ErrorKind.DIGEST_MISMATCH, f"the mirror serves {actual or 'nothing'} for "
+                                                    f"{target}, expected {expected}; not recorded "
+                                                    "as mirrored")

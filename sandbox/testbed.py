@@ -44,6 +44,7 @@ class Sandbox:
             MIRROR_PASSWORD=MIRROR_PASSWORD,
             MIRROR_ALLOWLIST=str(self.allowlist),
             MIRROR_RETRY_BASE_DELAY="0.01",
+            MIRROR_BLOB_CACHE="off",  # tests share one mirror: a cache would link them
         )
         env.update(extra)
         return env

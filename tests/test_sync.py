@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -78,8 +79,7 @@ def test_private_source_without_credentials_is_unauthorized(testbed: Sandbox, na
 
 def test_mirror_without_credentials_is_unauthorized(testbed: Sandbox, name: str) -> None:
     testbed.seed(name)
-    syncer = testbed.syncer()
-    syncer.registry = testbed.client(with_mirror_creds=False)
+    syncer = dataclasses.replace(testbed.syncer(), registry=testbed.client(with_mirror_creds=False))
     result = syncer.sync(item(testbed, f"docker.io/library/{name}:1.0"))
     assert result.status == "failed" and result.error.kind == "mirror_unauthorized"
     assert "fake-mirror-password" not in result.error.message

@@ -1,0 +1,149 @@
+"""Copying one image's manifests and blobs to the mirror, several at a time.
+
+Rule: an index is copied as its child manifests, each by digest with digests preserved
+(`skopeo copy --preserve-digests source@child mirror/repo@child`, several at once), then the
+original index bytes are put at the destination, so the mirror serves upstream's digest. Before
+a child's copy, each of its blobs the mirror may lack is staged: a large blob (at least the
+threshold of bot/blobs.py's BlobCopySettings) is mounted from another repository of the mirror
+that the blob-location cache names, else copied by the transport in ranges (one large blob at a
+time per process, so memory stays about one transfer's buffers); a smaller blob the cache
+places elsewhere in the mirror is mounted, and everything else is left to skopeo, which finds
+staged blobs present and skips them. At most `copy_processes` skopeo processes run at once in
+this process, whatever the number of images synced in parallel (`--jobs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bot.blobs import DEFAULT_BLOB_COPY, BlobCopySettings, ProgressSink
+from bot.errors import TransferError
+from bot.oci import Blob, Manifest, blobs, image_size
+from bot.reference import Reference
+from bot.sync_cache import BlobLocations
+from bot.sync_settings import DEFAULT_COPY_PROCESSES
+
+
+class BlobTransport(Protocol):
+    """The registry transport's blob API (bot/registry.py, bot/blobs.py)."""
+
+    def blob_size(self, repository: Reference, digest: str) -> int | None: ...
+    def mount_blob(self, target: Reference, digest: str, from_repository: str) -> bool: ...
+    def copy_blob(self, source: Reference, target: Reference, digest: str, size: int, *,
+                  chunk_size: int, parallel: int, progress: ProgressSink | None = None) -> None: ...
+
+
+class ManifestWriter(Protocol):
+    def put_manifest(self, ref: Reference, manifest: Manifest) -> str: ...
+
+
+SkopeoCopy = Callable[[Reference, Reference, bool], None]  # (source, destination, all_platforms)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One manifest to copy: a child of an index (by digest), or a single image."""
+
+    source: Reference  # pinned by digest
+    destination: Reference
+    manifest: Manifest
+
+    @property
+    def is_index(self) -> bool:
+        """A nested index: skopeo copies it with --all (its own children, digests kept)."""
+        return self.manifest.is_index
+
+
+@dataclass
+class BlobStager:
+    """Makes the mirror hold an image's large (and known-elsewhere) blobs before skopeo runs."""
+
+    transport: BlobTransport
+    locations: BlobLocations | None
+    settings: BlobCopySettings = DEFAULT_BLOB_COPY
+    progress: ProgressSink | None = None  # told as a large blob moves (a line per blob)
+    _large: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="large-blob"), repr=False)
+    _mounts: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="mount"), repr=False)
+
+    def _known_elsewhere(self, target: Reference, digest: str) -> list[str]:
+        if self.locations is None:
+            return []
+        found = self.locations.repositories(target.registry, digest)
+        return [] if target.repository in found else found
+
+    def stage(self, source: Reference, target: Reference, blob: Blob) -> Future[None] | None:
+        """Start staging `blob`; None when it is left to skopeo."""
+        if self.settings.ranged(blob.size):
+            return self._large.submit(self._stage_large, source, target, blob)
+        elsewhere = self._known_elsewhere(target, blob.digest)
+        if elsewhere:
+            return self._mounts.submit(self._mount, target, blob, elsewhere)
+        return None
+
+    def _mount(self, target: Reference, blob: Blob, repositories: Sequence[str]) -> bool:
+        """Mount from the first repository that still holds the blob. A failed mount only
+        means the blob is fetched upstream after all."""
+        for repository in repositories:
+            try:
+                if self.transport.mount_blob(target, blob.digest, repository):
+                    return True
+            except TransferError:
+                continue
+        return False
+
+    def _stage_large(self, source: Reference, target: Reference, blob: Blob) -> None:
+        if self.transport.blob_size(target, blob.digest) is not None:
+            return
+        if self._mount(target, blob, self._known_elsewhere(target, blob.digest)):
+            return
+        self.transport.copy_blob(source, target, blob.digest, blob.size,
+                                 chunk_size=self.settings.chunk_size,
+                                 parallel=self.settings.parallel, progress=self.progress)
+
+
+@dataclass
+class CopyEngine:
+    """Copies the parts of one image at a time, sharing its process bound across images."""
+
+    skopeo_copy: SkopeoCopy
+    writer: ManifestWriter
+    stager: BlobStager | None  # None: skopeo moves every blob
+    copy_processes: int = DEFAULT_COPY_PROCESSES
+    _pool: ThreadPoolExecutor = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max(1, self.copy_processes), thread_name_prefix="copy")
+
+    def copy(self, parts: Sequence[Part], index: tuple[Reference, Manifest] | None = None) -> None:
+        """Copy every part (blobs staged first), then put `index` (destination, manifest)."""
+        staged: dict[str, Future[None] | None] = {}  # a blob shared by two parts: staged once
+
+        def stage_blobs(part: Part) -> list[Future[None]]:
+            for blob in blobs(part.manifest):
+                if blob.digest not in staged:
+                    staged[blob.digest] = (self.stager.stage(part.source, part.destination, blob)
+                                           if self.stager else None)
+            return [future for blob in blobs(part.manifest)
+                    if (future := staged[blob.digest]) is not None]
+
+        def copy_part(part: Part, waiting: list[Future[None]]) -> None:
+            for future in waiting:
+                future.result()  # a staging failure fails this part
+            self.skopeo_copy(part.source, part.destination, part.is_index)
+
+        pending = [(part, stage_blobs(part)) for part in parts]
+        # Parts with nothing to wait for first, the largest first: the last copies to finish
+        # are small ones (an attestation), not a platform started late.
+        pending.sort(key=lambda item: (len(item[1]), -image_size(item[0].manifest)))
+        futures = [self._pool.submit(copy_part, part, waiting) for part, waiting in pending]
+        wait(futures)
+        for future in futures:
+            future.result()  # the first failure, once every part has finished
+        if index is not None:
+            destination, manifest = index
+            self.writer.put_manifest(destination, manifest)

@@ -1,0 +1,115 @@
+"""The blob-location cache and the engine's settings (no network)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from bot.blobs import DEFAULT_BLOB_COPY, BlobCopySettings
+from bot.errors import ConfigError
+from bot.sync_cache import BlobLocations, default_path
+from bot.sync_settings import EngineSettings
+
+A, B, C = ("sha256:" + ch * 64 for ch in "abc")
+
+
+def test_locations_survive_a_save_and_a_load(tmp_path: Path) -> None:
+    path = tmp_path / "cache" / "blob-locations.json"
+    cache = BlobLocations.load(path)
+    cache.record("m.example.io", "docker.io/library/redis", [A, B])
+    cache.record("m.example.io", "docker.io/library/valkey", [A])
+    cache.save()
+    again = BlobLocations.load(path)
+    assert again.repositories("m.example.io", A) == ["docker.io/library/valkey",
+                                                     "docker.io/library/redis"]
+    assert again.repositories("m.example.io", B) == ["docker.io/library/redis"]
+    assert again.repositories("other.example.io", A) == []
+    assert not list(path.parent.glob(".blob-locations-*"))  # no temporary file left
+
+
+def test_nothing_is_written_before_a_record(tmp_path: Path) -> None:
+    path = tmp_path / "blob-locations.json"
+    BlobLocations.load(path).save()
+    assert not path.exists()
+
+
+def test_two_processes_saving_keep_both_records(tmp_path: Path) -> None:
+    path = tmp_path / "blob-locations.json"
+    first, second = BlobLocations.load(path), BlobLocations.load(path)
+    first.record("m.example.io", "a", [A])
+    second.record("m.example.io", "b", [B])
+    first.save()
+    second.save()
+    merged = BlobLocations.load(path)
+    assert merged.repositories("m.example.io", A) == ["a"]
+    assert merged.repositories("m.example.io", B) == ["b"]
+
+
+@pytest.mark.parametrize("content", [
+    "not json", "[]", '{"registries": []}', '{"registries": {"m": []}}',
+    '{"registries": {"m": {"sha256:zz": ["a"], "x": ["a"]}}}',
+    json.dumps({"registries": {"m": {"sha256:" + "a" * 64: [1, None, "", "ok"]}}}),
+])
+def test_a_malformed_file_is_ignored_not_fatal(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "blob-locations.json"
+    path.write_text(content)
+    cache = BlobLocations.load(path)
+    assert cache.repositories("m", "sha256:zz") == []
+    assert cache.repositories("m", A) in ([], ["ok"])
+    cache.record("m", "r", [B])
+    cache.save()
+    assert BlobLocations.load(path).repositories("m", B) == ["r"]
+
+
+def test_the_file_is_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "blob-locations.json"
+    cache = BlobLocations(path, max_digests=2, max_repositories=2)
+    cache.record("m", "r1", [A])
+    cache.record("m", "r2", [A])
+    cache.record("m", "r3", [A])  # only the two newest places of a digest are kept
+    cache.record("m", "r1", [B, C])  # A is the least recently recorded digest: dropped
+    cache.save()
+    again = BlobLocations.load(path)
+    assert again.repositories("m", A) == []
+    assert again.repositories("m", B) == ["r1"] and again.repositories("m", C) == ["r1"]
+    cache = BlobLocations(path, max_repositories=2)
+    cache.record("m", "x", [A])
+    cache.record("m", "y", [A])
+    cache.record("m", "z", [A])
+    assert cache.repositories("m", A) == ["z", "y"]
+
+
+def test_default_path_follows_xdg_cache_home(tmp_path: Path) -> None:
+    assert default_path({"XDG_CACHE_HOME": str(tmp_path)}) == (
+        tmp_path / "mirror-bot" / "blob-locations.json")
+    assert default_path({}) == Path(os.path.expanduser("~")) / ".cache" / "mirror-bot" / (
+        "blob-locations.json")
+
+
+def test_settings_parse_sizes_counts_and_the_cache_switch(tmp_path: Path) -> None:
+    settings = EngineSettings.from_env({
+        "MIRROR_COPY_PROCESSES": "2", "MIRROR_BLOB_THRESHOLD": "64MiB",
+        "MIRROR_BLOB_CHUNK": "1048576", "MIRROR_BLOB_PARALLEL": "3",
+        "XDG_CACHE_HOME": str(tmp_path)})
+    blobs = settings.blob_copy(DEFAULT_BLOB_COPY)
+    assert (settings.copy_processes, blobs.threshold, blobs.chunk_size,
+            blobs.parallel) == (2, 64 << 20, 1 << 20, 3)
+    assert settings.cache == tmp_path / "mirror-bot" / "blob-locations.json"
+    assert EngineSettings.from_env({"MIRROR_BLOB_CACHE": "off"}).cache is None
+    assert EngineSettings.from_env({"MIRROR_BLOB_CACHE": "/x/y.json"}).cache == Path("/x/y.json")
+    defaults = EngineSettings.from_env({})
+    assert defaults.copy_processes == 6
+    assert defaults.blob_copy(DEFAULT_BLOB_COPY) == DEFAULT_BLOB_COPY == BlobCopySettings(
+        threshold=32 << 20, chunk_size=8 << 20, parallel=8)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("MIRROR_COPY_PROCESSES", "0"), ("MIRROR_COPY_PROCESSES", "many"),
+    ("MIRROR_BLOB_THRESHOLD", "big"), ("MIRROR_BLOB_CHUNK", "0"), ("MIRROR_BLOB_PARALLEL", "-1"),
+])
+def test_settings_that_do_not_parse_are_configuration_errors(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        EngineSettings.from_env({name: value})
