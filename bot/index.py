@@ -51,6 +51,11 @@ class IndexEntry:
     def first_sync(self) -> str:
         return self.image.first_sync
 
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """Every address that serves the image: the primary's canonical one first."""
+        return (self.image.target, *self.image.also)
+
     def to_json(self) -> dict[str, Any]:
         return {**self.image.to_json(), "last_sync": self.last_sync, "issue": self.issue,
                 "issue_url": self.issue_url, "comment_id": self.comment_id, "stale": self.stale}
@@ -58,7 +63,8 @@ class IndexEntry:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> IndexEntry:
         image = RecordedImage(str(data["source"]), str(data["target"]), str(data["digest"]),
-                              tuple(data.get("platforms") or ()), str(data.get("first_sync", "")))
+                              tuple(data.get("platforms") or ()), str(data.get("first_sync", "")),
+                              tuple(map(str, data.get("also") or ())))
         return cls(image, last_sync=str(data.get("last_sync", "")), issue=data.get("issue"),
                    issue_url=str(data.get("issue_url", "")), comment_id=data.get("comment_id"),
                    stale=str(data.get("stale") or ""))

@@ -25,6 +25,7 @@ RESULT_PREFIX = "<!-- mirror-bot:result "
 RESULT_SUFFIX = " -->"
 DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}\Z")
 MAX_IMAGES = 100
+MAX_ADDRESSES = 16  # further addresses of one image: mirrors x Docker Hub forms
 E = TypeVar("E", bound=StrEnum)
 
 
@@ -50,19 +51,24 @@ class RecordedImage:
     """One mirrored image: where it came from, where it is, and the digest verified there."""
 
     source: str
-    target: str
+    target: str  # the primary mirror's canonical address
     digest: str
     platforms: tuple[str, ...] = ()
     first_sync: str = ""
+    also: tuple[str, ...] = ()  # further addresses verified to serve it (short form, mirrors)
 
     def to_json(self) -> dict[str, Any]:
-        return {"source": self.source, "target": self.target, "digest": self.digest,
-                "platforms": list(self.platforms), "first_sync": self.first_sync}
+        data: dict[str, Any] = {"source": self.source, "target": self.target,
+                                "digest": self.digest, "platforms": list(self.platforms),
+                                "first_sync": self.first_sync}
+        if self.also:
+            data["also"] = list(self.also)
+        return data
 
     @classmethod
     def from_json(cls, data: object) -> RecordedImage:
         fields = _object(data, "an image", required={"source", "target", "digest"},
-                         optional={"platforms", "first_sync"})
+                         optional={"platforms", "first_sync", "also"})
         digest = _string(fields, "digest")
         if not DIGEST_RE.match(digest):
             raise RecordError(f"image digest {digest[:80]!r} is not sha256:<64 hex>")
@@ -72,8 +78,12 @@ class RecordedImage:
         first_sync = fields.get("first_sync", "")
         if first_sync and timestamps.parse(first_sync) is None:
             raise RecordError("image first_sync is not a timestamp")
+        also = fields.get("also", [])
+        if not isinstance(also, list) or len(also) > MAX_ADDRESSES or not all(
+                isinstance(a, str) and 0 < len(a) <= 512 for a in also):
+            raise RecordError(f"image also must be a list of at most {MAX_ADDRESSES} addresses")
         return cls(_string(fields, "source"), _string(fields, "target"), digest,
-                   tuple(platforms), str(first_sync or ""))
+                   tuple(platforms), str(first_sync or ""), tuple(also))
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ Rule: an image is `unchanged` when the mirror's digest (one manifest HEAD) equal
 its manifests are read upstream by digest (each once per process) and copied with digests
 preserved (bot/sync_copy.py: an index's platforms at once, large blobs in ranges, known blobs
 mounted), and it is reported `copied` only after the mirror answers with upstream's digest.
-`name:tag@digest` writes the tag only while upstream's tag still resolves to that digest. A
+Further addresses (Docker Hub's short form, other mirrors) are written from the primary once
+it serves the image (bot/sync_addresses.py). `name:tag@digest` writes the tag only while
+upstream's tag still resolves to that digest. A
 platform selection writes a smaller, annotated index whose digest differs from upstream's by
 design, and never narrows a tag mirrored whole (bot/sync_platforms.py). HTTP requests are
 retried by the transport; this module retries only skopeo, which the transport cannot.
@@ -23,6 +25,7 @@ from typing import TypeVar
 from bot.errors import ErrorKind, TransferError
 from bot.oci import Manifest, blobs, human_size, image_size, select_platforms, signature_tags
 from bot.reference import Reference
+from bot.sync_addresses import AddressWriter
 from bot.sync_copy import BlobStager, CopyEngine, Part
 from bot.sync_lookup import Lookups, Resolved
 from bot.sync_platforms import REPLACED_SUBSET_NOTE, SUBSET_NOTE, plan_subset
@@ -48,12 +51,14 @@ class Syncer:
     copy_processes: int = DEFAULT_COPY_PROCESSES
     _lookups: Lookups = field(init=False, repr=False)
     _engine: CopyEngine = field(init=False, repr=False)
+    _addresses: AddressWriter = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._lookups = Lookups(self.registry, lambda ref: self._with_retries(
             lambda: self.copier.inspect_digest(ref)))
         self._engine = CopyEngine(self._skopeo_copy, self.registry, self.staging,
                                   self.copy_processes)
+        self._addresses = AddressWriter(self.registry, self._lookups, self._engine, self._record)
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -118,6 +123,9 @@ class Syncer:
         except TransferError as error:
             result = SyncResult(item.source, item.target, "failed", error=error,
                                 platforms=item.platforms)
+        if item.also and result.status in {"copied", "unchanged"} and result.target and result.digest:
+            result.also = self._addresses.write(result.target, result.digest, item.also,
+                                                subset=bool(item.platforms))
         result.elapsed = time.monotonic() - started
         return result
 

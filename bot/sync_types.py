@@ -16,12 +16,15 @@ from bot.platform import Platform
 from bot.reference import Reference
 
 Status = Literal["copied", "unchanged", "failed", "denied", "invalid"]
+AddressStatus = Literal["copied", "unchanged", "failed"]
 
 
 class Registry(Protocol):
     def head_digest(self, ref: Reference) -> str | None: ...
     def get_manifest(self, ref: Reference) -> Manifest | None: ...
     def put_manifest(self, ref: Reference, manifest: Manifest) -> str: ...
+    def mount_blob(self, target: Reference, digest: str, from_repository: str) -> bool: ...
+    def list_tags(self, repository: Reference) -> list[str]: ...
 
 
 class Copier(Protocol):
@@ -46,8 +49,20 @@ class RetryPolicy:
 @dataclass(frozen=True)
 class SyncItem:
     source: Reference | str
-    target: Reference
+    target: Reference  # the primary mirror's canonical address
     platforms: tuple[Platform, ...] = ()
+    also: tuple[Reference, ...] = ()  # further addresses: Docker Hub's short form, other mirrors
+
+
+@dataclass(frozen=True)
+class AddressResult:
+    target: Reference
+    status: AddressStatus
+    error: TransferError | None = None
+
+    def to_json(self) -> dict[str, object]:
+        error = {"kind": str(self.error.kind), "message": self.error.message} if self.error else None
+        return {"target": str(self.target), "status": self.status, "error": error}
 
 
 @dataclass
@@ -64,6 +79,14 @@ class SyncResult:
     note: str | None = None
     refusal: str | None = None  # why the plan refused it (denied, invalid): not a transfer error
     refusal_kind: str | None = None  # a finer kind for the refusal (e.g. too_many_tags)
+    also: list[AddressResult] = field(default_factory=list)  # each further address, on its own
+
+    @property
+    def addresses(self) -> list[Reference]:
+        """Every address that serves the image now: the primary, then the further ones."""
+        if self.status not in {"copied", "unchanged"} or self.target is None:
+            return []
+        return [self.target, *(a.target for a in self.also if a.status != "failed")]
 
     @property
     def transient(self) -> bool:
@@ -87,4 +110,6 @@ class SyncResult:
             "signatures": self.signatures,
             "size": self.size,
             "note": self.note,
+            "targets": [str(t) for t in [self.target, *(a.target for a in self.also)] if t],
+            "target_results": [a.to_json() for a in self.also],
         }

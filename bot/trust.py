@@ -10,7 +10,7 @@ such on the status page, never copied to). Platforms must parse.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from bot import reference
@@ -54,6 +54,8 @@ def check_image(image: RecordedImage, allowlist: Allowlist, namer: Namer) -> Ima
         expected = {str(target) for target in namer.targets(source)}
     except MirrorBotError as error:
         return ImageCheck(image, Standing.STALE, f"no address today: {error}")
+    # Further addresses today's configuration no longer gives are dropped, never acted on.
+    image = replace(image, also=tuple(a for a in image.also if a in expected))
     if image.target not in expected:
         return ImageCheck(image, Standing.STALE,
                           f"today's address is {sorted(expected)[0]}, not {image.target}")

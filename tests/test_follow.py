@@ -235,11 +235,12 @@ def test_a_second_run_with_nothing_new_copies_nothing_and_writes_nothing(
     code, run = site.follow(capsys)
     assert code == 0
     assert {s["status"] for s in only(run)["synced"]} == {"unchanged"}
-    # one manifest HEAD upstream and one at the mirror per tag (the mirror's first answer is
-    # its password challenge); no GET (no pull), no PUT
-    assert answered_manifest_requests(site.testbed.mirror) == Counter({"HEAD": 4})
+    # one manifest HEAD upstream per tag, and one at the mirror per address (an official image
+    # is served as docker.io/library/NAME and docker.io/NAME; the mirror's first answer is its
+    # password challenge); no GET (no pull), no PUT
+    assert answered_manifest_requests(site.testbed.mirror) == Counter({"HEAD": 8})
     assert answered_manifest_requests(site.testbed.upstream) == Counter({"HEAD": 4})
-    assert site.testbed.mirror.manifest_requests() == Counter({"HEAD": 5})
+    assert site.testbed.mirror.manifest_requests() == Counter({"HEAD": 9})
     assert (site.forge_dir / "state.json").read_text() == state  # the record is not rewritten
 
 

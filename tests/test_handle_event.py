@@ -37,7 +37,8 @@ def test_success_comments_labels_and_closes(testbed: Sandbox, github: GitHubStan
     assert issue_state(github, 1) == ("closed", "completed", {"sync image", "sync image succeeded"})
     [comment] = github.bot_comments(1)
     target = f"{testbed.mirror.host}/docker.io/library/{name}:24.04"
-    assert f"```text\n{target}\n```" in comment["body"]
+    short = f"{testbed.mirror.host}/docker.io/{name}:24.04"  # the address people compose
+    assert f"```text\n{target}\n{short}\n```" in comment["body"]  # the form they wrote first
     assert image.index_digest in comment["body"]
     for tool in ("docker pull", "podman pull", "nerdctl pull", "crictl pull", "image: "):
         assert f"{tool}" in comment["body"]

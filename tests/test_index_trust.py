@@ -62,7 +62,8 @@ def test_resync_never_copies_what_the_allowlist_denies_today(testbed: Sandbox, n
     testbed.seed(name)
     source = parse(f"docker.io/library/{name}:1.0")
     config = testbed.config()
-    mirrored = testbed.syncer().sync(SyncItem(source, config.namer.target(source)))
+    mirrored = testbed.syncer().sync(SyncItem(source, *config.namer.targets(source)[:1],
+                                              also=tuple(config.namer.targets(source)[1:])))
     target = str(config.namer.target(source))
     entries = [
         IndexEntry(RecordedImage(f"docker.io/library/forbidden:{name}", target,

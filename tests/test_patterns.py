@@ -20,8 +20,9 @@ def test_an_issue_with_a_pattern_mirrors_each_matching_tag(testbed: Sandbox, git
     assert deliver(testbed, github, tmp_path, "issues", github.event("opened", issue)) == 0
     body = github.bot_comments(issue)[0]["body"]
     assert github.issues[issue]["state_reason"] == "completed"
-    for tag in ("1.0", "1.1"):
-        assert f"docker pull {testbed.mirror.host}/docker.io/library/{name}:{tag}" in body
+    for tag in ("1.0", "1.1"):  # the form the user wrote (no library/) is the one to pull
+        assert f"docker pull {testbed.mirror.host}/docker.io/{name}:{tag}" in body
+        assert f"{testbed.mirror.host}/docker.io/library/{name}:{tag}\n" in body
     assert ":2.0" not in body
 
 

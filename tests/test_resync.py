@@ -29,13 +29,15 @@ def mirror_and_record(testbed: Sandbox, names: list[str], forge: LocalForge) -> 
     config = testbed.config()
     for number, name in enumerate(names, 1):
         source = parse(f"docker.io/library/{name}:1.0")
-        result = testbed.syncer().sync(SyncItem(source, config.namer.target(source)))
+        target, *also = config.namer.targets(source)
+        result = testbed.syncer().sync(SyncItem(source, target, also=tuple(also)))
         assert result.status == "copied", result.error
         issue = IssueSnapshot(number, name, "", "alice", False, ("sync image",), "open", False, 0)
         forge.create_comment(issue, f"{COMMENT_MARKER}\ndigest {result.digest}\n" + render_record({
             "issue": number, "phase": "result", "outcome": "mirrored", "at": "2026-11-01T00:00:00Z",
             "attempts": 0, "images": [{"source": str(source), "target": str(result.target),
-                                       "digest": result.digest, "platforms": []}]}))
+                                       "digest": result.digest, "platforms": [],
+                                       "also": [str(a) for a in result.addresses[1:]]}]}))
     return build_index(forge, config)
 
 

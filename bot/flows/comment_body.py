@@ -51,6 +51,7 @@ class CommentWriter:
             suggestion=next((i.suggestion for i in [*refused, *plan.allowed] if i.suggestion),
                             None),
             notes={str(image.source): image.notes for image in plan.allowed},
+            addresses={str(r.source): _for_people(r, plan) for r in results},
             attempts=record.attempts, cap=cap, title=title,
             mirror_credentials=any(r.error and r.error.kind == ErrorKind.MIRROR_UNAUTHORIZED
                                    for r in failed))
@@ -61,7 +62,16 @@ class CommentWriter:
             "outcome": "", "mirrored": [], "refused": [], "failed": [], "any_denied": False,
             "allowlist_url": self.allowlist_url, "example_pattern": "", "suggestion": None,
             "attempts": 0, "mirror_credentials": False, "cap": None, "title": "", "notes": {},
+            "addresses": {},
         }
         values.update(context)
         body = redact(render("comment.md.j2", self.language, **values), self.secrets).rstrip()
         return f"{body}\n{record.render()}\n"
+
+
+def _for_people(result: SyncResult, plan: Plan) -> list[str]:
+    """The addresses that serve `result`, the form the user wrote first (bot/flows/plan.py)."""
+    serving = [str(a) for a in result.addresses]
+    planned = next((i for i in plan.allowed if str(i.source) == str(result.source)), None)
+    order = [str(a) for a in planned.addresses_for_people] if planned else []
+    return sorted(serving, key=lambda a: order.index(a) if a in order else len(order))

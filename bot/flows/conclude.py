@@ -83,7 +83,8 @@ def result_record(issue: int, outcome: Outcome, at: str, results: Sequence[SyncR
     images = tuple(
         RecordedImage(source=str(r.source), target=str(r.target), digest=str(r.digest),
                       platforms=tuple(str(p) for p in r.platforms),
-                      first_sync=first_syncs.get(str(r.target)) or at)
+                      first_sync=first_syncs.get(str(r.target)) or at,
+                      also=tuple(str(a) for a in r.addresses[1:]))
         for r in results if r.status in {"copied", "unchanged"} and r.digest)
     return ResultRecord(issue=issue, phase=Phase.RESULT, outcome=outcome, at=at,
                         attempts=attempts, images=images)

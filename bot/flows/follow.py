@@ -152,7 +152,7 @@ def record_images(following: Following, namer: Namer, now: str) -> list[Recorded
         if result.status in MIRRORED and result.target is not None and result.digest:
             first = before.first_sync if before and before.first_sync else now
             images.append(RecordedImage(str(result.source), str(result.target), result.digest,
-                                        (), first))
+                                        (), first, tuple(str(a) for a in result.addresses[1:])))
         elif before is not None and before.target == str(namer.target(
                 following.subscription.reference(tag))):
             images.append(before)
@@ -207,9 +207,10 @@ def follow(subscriptions: Sequence[Subscription], config: Config, syncer: Syncer
 
 
 def _sync(followings: Iterable[Following], syncer: Syncer, namer: Namer, log: TextIO) -> None:
-    items = [(following, SyncItem(ref, namer.target(ref)))
+    items = [(following, SyncItem(ref, target, also=tuple(also)))
              for following in followings for ref in map(following.subscription.reference,
-                                                        following.to_sync)]
+                                                        following.to_sync)
+             for target, *also in [namer.targets(ref)]]
 
     def progress(result: SyncResult) -> None:
         kind = f" ({result.error.kind})" if result.error else ""

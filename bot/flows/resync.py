@@ -4,8 +4,10 @@ Rule: every current entry of this shard is checked again against today's allowli
 (a record that fails is skipped with one warning, never copied to), then re-checked with the
 sync engine — unchanged costs two manifest HEADs and copies nothing; a moved tag is copied,
 verified, and the record in its issue comment (the index's source of truth) is rewritten with
-the new digest; an image gone upstream is reported and the mirror copy is kept. Shard reports
-merge into one.
+the new digest (at most `max_record_updates` records per run, so a storm of moved tags stays
+within the GitHub budget; the rest catch up next run); every address today's configuration gives
+is written (a mirror added since is filled in); an image gone upstream is reported and the
+mirror copy is kept. Shard reports merge into one.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from bot.platform import Platform
 from bot.sync import Syncer, SyncItem, SyncResult
 from bot.trust import Standing, check_image
 
+DEFAULT_MAX_RECORD_UPDATES = 100  # per shard and run: 2 GitHub requests each
+
 
 def trusted_items(entries: Iterable[IndexEntry], config: Config,
                   log: TextIO | None = None) -> list[tuple[IndexEntry, SyncItem]]:
@@ -36,22 +40,38 @@ def trusted_items(entries: Iterable[IndexEntry], config: Config,
         if check.standing != Standing.TRUSTED:
             print(f"mirror-bot: resync skips {entry.target[:200]}: {check.reason}", file=log)
             continue
-        item = SyncItem(reference.parse(entry.source), reference.parse(entry.target),
-                        tuple(map(Platform.parse, entry.platforms)))
+        source = reference.parse(entry.source)
+        # Every address today's configuration gives (a mirror added since is filled in now).
+        also = tuple(t for t in config.namer.targets(source) if str(t) != entry.target)
+        item = SyncItem(source, reference.parse(entry.target),
+                        tuple(map(Platform.parse, entry.platforms)), also)
         items.append((entry, item))
     return items
 
 
 def resync(entries: list[IndexEntry], syncer: Syncer, config: Config, *, jobs: int = 1,
-           forge: Forge | None = None, shard: str = "0/1",
-           log: TextIO | None = None) -> dict[str, Any]:
+           forge: Forge | None = None, shard: str = "0/1", log: TextIO | None = None,
+           max_record_updates: int = DEFAULT_MAX_RECORD_UPDATES) -> dict[str, Any]:
     started = timestamps.now_text()
     pairs = trusted_items(entries, config, log)
     results = syncer.sync_all([item for _, item in pairs], jobs)
     rows = []
+    updates = 0
     for (entry, _), result in zip(pairs, results, strict=True):
         row = _row(entry, result)
-        if result.status == "copied" and forge is not None and entry.comment_id:
+        # The record catches up whenever it differs from what the mirror serves now: a moved
+        # tag, an update deferred or failed in an earlier run, an address added or lost.
+        moved = result.digest != entry.digest or set(map(str, result.addresses[1:])) != set(
+            entry.image.also)
+        if moved and result.status in {"copied", "unchanged"} and forge is not None \
+                and entry.comment_id:
+            if updates >= max_record_updates:
+                # The mirror serves it already; the record catches up in a later run, within
+                # the GitHub budget (2 requests per update).
+                row["note"] = "record update deferred to the next resync"
+                rows.append(row)
+                continue
+            updates += 1
             try:
                 forge.rewrite_comment(entry.comment_id, _record_move(entry, result))
             except MirrorBotError as error:
@@ -69,6 +89,7 @@ def _row(entry: IndexEntry, result: SyncResult) -> dict[str, Any]:
     return {
         "source": entry.source, "target": entry.target, "status": status,
         "digest": result.digest, "previous_digest": entry.digest,
+        "targets": [a.to_json() for a in result.also],
         "error": {"kind": str(result.error.kind), "message": result.error.message}
         if result.error else None,
     }
@@ -80,8 +101,9 @@ def _record_move(entry: IndexEntry, result: SyncResult) -> Callable[[str], str]:
         record = records.read(body)
         if record is None:
             raise records.RecordError("the comment has no record to update")
-        images = tuple(replace(image, digest=str(result.digest)) if image.target == entry.target
-                       else image for image in record.images)
+        also = tuple(str(a) for a in result.addresses[1:])
+        images = tuple(replace(image, digest=str(result.digest), also=also)
+                       if image.target == entry.target else image for image in record.images)
         moved = record.with_images(images, timestamps.now_text())
         return records.replace_record(body.replace(entry.digest, str(result.digest)), moved)
     return rewrite

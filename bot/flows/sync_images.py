@@ -54,7 +54,7 @@ def expand_patterns(plan: Plan, list_tags: Callable[[Reference], list[str]], con
 def sync_plan(plan: Plan, syncer: Syncer, jobs: int = 1,
               progress: TextIO | None = None) -> list[SyncResult]:
     """Sync the allowed images of a plan; denied and invalid ones become results as they are."""
-    items = [SyncItem(image.source, image.target, image.platforms)
+    items = [SyncItem(image.source, image.target, image.platforms, image.also)
              for image in plan.allowed if image.source and image.target]
 
     def report(result: SyncResult) -> None:

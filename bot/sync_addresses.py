@@ -1,0 +1,87 @@
+"""The further addresses of an image: Docker Hub's short form and the other mirrors.
+
+Rule: once the primary address serves the image (copied, or already current, and verified),
+every further address is written from the primary mirror, pinned by digest — never from
+upstream again, so a further address costs no upstream pull. An address on the same registry
+as the primary (the short form `docker.io/NAME`) gets a cross-repository mount of every blob
+and manifest puts: no blob upload; should the registry refuse a mount, the address is copied
+like one on another mirror. Each address is verified by digest and reported on its own: a
+failure on one never undoes the others. A platform subset is never written over an address
+that serves the whole image (`subset_refused`), as on the primary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.errors import ErrorKind, TransferError
+from bot.oci import Manifest, blobs
+from bot.reference import Reference
+from bot.sync_copy import CopyEngine, Part
+from bot.sync_lookup import Lookups
+from bot.sync_types import AddressResult
+
+
+class Mounter(Protocol):
+    def mount_blob(self, target: Reference, digest: str, from_repository: str) -> bool: ...
+    def put_manifest(self, ref: Reference, manifest: Manifest) -> str: ...
+    def get_manifest(self, ref: Reference) -> Manifest | None: ...
+
+
+@dataclass
+class AddressWriter:
+    """Writes an image the primary mirror serves to further addresses."""
+
+    registry: Mounter
+    lookups: Lookups
+    engine: CopyEngine
+    record: Callable[[Reference, Sequence[Part]], None]  # what the blob-location cache learns
+
+    def write(self, primary: Reference, digest: str, targets: Sequence[Reference], *,
+              subset: bool) -> list[AddressResult]:
+        source = primary.with_digest(digest)
+        return [self._one(source, target, digest, subset) for target in targets]
+
+    def _one(self, source: Reference, target: Reference, digest: str, subset: bool) -> AddressResult:
+        destination = target if target.tag else target.with_digest(digest)
+        try:
+            current = self.lookups.digest(destination)
+            if current == digest:
+                return AddressResult(target, "unchanged")
+            if subset and current is not None and destination.tag:
+                self._refuse_narrowing(destination)
+            top = self.lookups.manifest(source)
+            parts = self.lookups.parts(source, top, destination)
+            if destination.registry != source.registry or not self._mount_and_put(parts, source):
+                self.engine.copy(parts)
+            if top.is_index:
+                self.registry.put_manifest(destination, top)
+            actual = self.lookups.digest(destination)
+            if actual != digest:
+                raise TransferError(ErrorKind.DIGEST_MISMATCH, f"the mirror serves {actual or 'nothing'} "
+                                    f"for {destination}, expected {digest}")
+            self.record(destination, parts)
+            return AddressResult(target, "copied")
+        except TransferError as error:
+            return AddressResult(target, "failed", error)
+
+    def _refuse_narrowing(self, destination: Reference) -> None:
+        existing = self.registry.get_manifest(destination)
+        if existing is not None and not existing.is_platform_subset:
+            raise TransferError(ErrorKind.SUBSET_REFUSED, f"{destination} already serves every "
+                                "platform; pull it with --platform")
+
+    def _mount_and_put(self, parts: Sequence[Part], source: Reference) -> bool:
+        """Mount every blob from the primary's repository, then put each manifest by digest.
+        False (nothing put) when a part is a nested index or the registry refuses a mount."""
+        if any(part.is_index for part in parts):
+            return False
+        for part in parts:
+            for blob in dict.fromkeys(blobs(part.manifest)):
+                if not self.registry.mount_blob(part.destination, blob.digest, source.repository):
+                    return False
+        for part in parts:
+            self.registry.put_manifest(part.destination, part.manifest)
+        return True
