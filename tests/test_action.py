@@ -149,7 +149,9 @@ def test_the_install_step_installs_exactly_the_lock(installed: Runner) -> None:
 
 def sync(installed: Runner, testbed: Sandbox, **inputs: str) -> tuple[subprocess.CompletedProcess[str], dict]:
     installed.inputs = inputs
-    installed.base_env = testbed.env(PATH="/usr/local/bin:/usr/bin:/bin")
+    # The runner's own cache directory: the blob-location cache never lands in the home here.
+    installed.base_env = testbed.env(PATH="/usr/local/bin:/usr/bin:/bin",
+                                     XDG_CACHE_HOME=str(installed.root / "cache"))
     for name in [n for n in installed.base_env if n.startswith("MIRROR_")]:
         del installed.base_env[name]  # the action's own env decides these
     completed = installed.run("sync")

@@ -3,6 +3,7 @@ starts, a mirrored request keeps its record, and GitHub outages are transient.""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from bot import records
@@ -106,3 +107,25 @@ def test_the_comment_says_what_was_forgiven(testbed: Sandbox, github: GitHubStan
     body = github.bot_comments(issue)[0]["body"]
     assert state(github, issue) == ("closed", {"sync image", "sync image succeeded"})
     assert "another mirror's prefix" in body
+
+
+def test_the_syncing_comment_says_how_much_will_move(testbed: Sandbox, tmp_path: Path,
+                                                     name: str) -> None:
+    from bot.commands.request import request_handler
+    from bot.forge import IssueSnapshot
+    from bot.local_forge import LocalForge
+
+    testbed.seed(name, layer_sizes=(300 * 1024, 200 * 1024))
+    bodies: list[str] = []
+
+    class Recording(LocalForge):
+        def create_comment(self, issue, body):  # type: ignore[no-untyped-def]
+            bodies.append(body)
+            return super().create_comment(issue, body)
+
+    handler = request_handler(testbed.config(), Recording(tmp_path, echo=False), testbed.env())
+    issue = IssueSnapshot(1, f"{name}:1.0", "", "alice", False, ("sync image",), "open", False, 0)
+    assert handler.process(issue).name == "mirrored"
+    # two platforms of two layers (300 KiB + 200 KiB before compression) and their configs
+    size = re.search(r"Copying ([\d.]+) KiB, every platform", bodies[0])
+    assert size is not None and 900 < float(size[1]) < 1100

@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.errors import ErrorKind
 from bot.flows.plan import Plan
+from bot.oci import human_size
 from bot.records import COMMENT_MARKER, Outcome, ResultRecord
 from bot.redaction import redact
 from bot.render import render
@@ -35,8 +36,9 @@ class CommentWriter:
     secrets: tuple[str, ...] = ()
     language: str = "en"
 
-    def syncing(self, plan: Plan, record: ResultRecord) -> str:
-        return self._render(plan=plan, phase="syncing", record=record)
+    def syncing(self, plan: Plan, record: ResultRecord, size: int | None = None) -> str:
+        return self._render(plan=plan, phase="syncing", record=record,
+                            size=human_size(size) if size else "")
 
     def result(self, plan: Plan, outcome: Outcome, results: Sequence[SyncResult],
                record: ResultRecord, *, cap: CapRefusal | None = None, title: str = "") -> str:
@@ -62,7 +64,7 @@ class CommentWriter:
             "outcome": "", "mirrored": [], "refused": [], "failed": [], "any_denied": False,
             "allowlist_url": self.allowlist_url, "example_pattern": "", "suggestion": None,
             "attempts": 0, "mirror_credentials": False, "cap": None, "title": "", "notes": {},
-            "addresses": {},
+            "addresses": {}, "size": "",
         }
         values.update(context)
         body = redact(render("comment.md.j2", self.language, **values), self.secrets).rstrip()

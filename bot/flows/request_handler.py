@@ -35,7 +35,7 @@ from bot.flows.sync_images import ListTags, expand_patterns, sync_plan
 from bot.forge import BotComment, Forge, ForgeError, IssueSnapshot
 from bot.records import Outcome, ResultRecord
 from bot.redaction import redact
-from bot.sync import Syncer, SyncResult
+from bot.sync import Syncer, SyncItem, SyncResult
 
 
 class Superseded(MirrorBotError):
@@ -101,7 +101,8 @@ class RequestHandler:
             return self._conclude(issue, comment, outcome_of(plan, unlisted), plan=plan,
                                   results=unlisted, previous=previous)
         record = syncing_record(issue.number, self._now(), self.run_nonce, previous)
-        comment = self._upsert(issue, comment, self.comments.syncing(plan, record))
+        comment = self._upsert(issue, comment,
+                               self.comments.syncing(plan, record, self._size(plan)))
         results = [*sync_plan(plan, self.syncer, progress=self.log), *unlisted]
         return self._conclude(issue, comment, outcome_of(plan, results), plan=plan,
                               results=results, previous=previous)
@@ -113,6 +114,13 @@ class RequestHandler:
                                  attempts=attempts)
         self.say(f"issue #{issue.number}: gave up after {attempts} attempts")
         return outcome
+
+    def _size(self, plan: Plan) -> int | None:
+        """What the sync will move, for the syncing comment; None when any part is unknown.
+        The manifests read here are the ones the sync then uses."""
+        sizes = [self.syncer.size_of(SyncItem(image.source, image.target, image.platforms))
+                 for image in plan.allowed if image.source and image.target]
+        return None if any(size is None for size in sizes) else sum(s or 0 for s in sizes)
 
     def _previous_record(self, comment: BotComment | None) -> ResultRecord | None:
         if comment is None:

@@ -86,6 +86,8 @@ def _row(entry: IndexEntry, result: SyncResult) -> dict[str, Any]:
     status = result.status
     if status == "failed" and result.error and result.error.kind == "not_found":
         status = "gone_upstream"
+    elif status == "failed" and result.error and result.error.kind == "subset_refused":
+        status = "superseded"  # the tag serves every platform now: nothing is lost
     return {
         "source": entry.source, "target": entry.target, "status": status,
         "digest": result.digest, "previous_digest": entry.digest,
