@@ -115,3 +115,20 @@ def test_shards_are_disjoint_and_cover_everything(targets: list[str], count: int
     assert sum(len(s) for s in shards) == len(targets)
     assert set().union(*shards) == set(targets)
     assert all(shard_of(t, count) == shard_of(t, count) for t in targets)
+
+
+def test_a_subset_record_over_a_tag_now_mirrored_whole_is_superseded(testbed: Sandbox, name: str,
+                                                                      tmp_path: Path) -> None:
+    from bot.platform import Platform
+
+    testbed.seed(name)
+    config = testbed.config()
+    source = parse(f"docker.io/library/{name}:1.0")
+    target = config.namer.target(source)
+    subset = testbed.syncer().sync(SyncItem(source, target, (Platform.parse("linux/arm64"),)))
+    assert subset.status == "copied"
+    assert testbed.syncer().sync(SyncItem(source, target)).status == "copied"  # whole replaces
+    entry = IndexEntry(RecordedImage(str(source), str(target), str(subset.digest), ("linux/arm64",)))
+    report = resync([entry], testbed.syncer(), config)
+    assert [row["status"] for row in report["results"]] == ["superseded"]
+    assert "failed" not in report["counts"]
