@@ -27,6 +27,8 @@ demo: setup
 bench: setup
 	.venv/bin/pip install --quiet -e '.[bench]'
 	.venv/bin/python -m bench.run
+	.venv/bin/python -m bench.allowlist_scale
+	.venv/bin/python -m bench.first_comment
 
 # Regenerate requirements/*.txt after a dependency changes in pyproject.toml (pins stay where they
 # are unless a changed requirement needs a new one; `make lock UPGRADE=--upgrade` moves them all).
