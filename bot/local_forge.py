@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from bot.forge import (
     is_bot_record,
     refuse_foreign,
 )
+
+MARKDOWN_ESCAPE_RE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|~>])")
 
 
 class LocalForge:
@@ -205,4 +208,6 @@ class LocalForge:
 
     def _show(self, issue: IssueSnapshot, body: str) -> None:
         if self.echo:
-            print(f"--- comment on issue #{issue.number} ---\n{body}\n---")
+            # Shown as a person reads it on GitHub: Markdown's backslash escapes removed.
+            shown = MARKDOWN_ESCAPE_RE.sub(r"\1", body)
+            print(f"--- comment on issue #{issue.number} ---\n{shown}\n---")

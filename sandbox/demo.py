@@ -24,7 +24,9 @@ MIRROR_USER, MIRROR_PASSWORD = "demo-pusher", "demo-password-not-secret"
 
 
 def banner(text: str) -> None:
-    print(f"\n\033[1m== {text}\033[0m", flush=True)
+    # Bold only on a terminal, and never with NO_COLOR set (https://no-color.org).
+    bold = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    print(f"\n\033[1m== {text}\033[0m" if bold else f"\n== {text}", flush=True)
 
 
 def main() -> int:
