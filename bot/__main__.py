@@ -1,3 +1,5 @@
+"""`python -m bot`: the same as the `mirror-bot` command."""
+
 from bot.cli import main
 
 raise SystemExit(main())

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bot.blobs import DEFAULT_BLOB_COPY, ProgressPrinter
-from bot.config import Config, number
+from bot.config import Config, bot_login, number
 from bot.containers_conf import Credentials, RegistriesConf
 from bot.errors import ConfigError
-from bot.forge import DEFAULT_BOT_LOGIN, Forge
+from bot.forge import Forge
 from bot.local_forge import LocalForge
 from bot.registry import RegistryClient
 from bot.skopeo import Skopeo
@@ -64,9 +64,9 @@ def build_syncer(config: Config) -> Syncer:
 
 def build_forge(env: Mapping[str, str], local_forge: Path | None = None) -> Forge:
     """The local file-backed forge when asked for, else GitHub from GITHUB_* variables."""
-    bot_login = env.get("MIRROR_BOT_LOGIN") or DEFAULT_BOT_LOGIN
+    login = bot_login(env)
     if local_forge is not None:
-        return LocalForge(local_forge, bot_login=bot_login)
+        return LocalForge(local_forge, bot_login=login)
     token, repository = env.get("GITHUB_TOKEN"), env.get("GITHUB_REPOSITORY")
     if not token or not repository:
         raise ConfigError("GITHUB_TOKEN and GITHUB_REPOSITORY must be set (or use --local-forge DIR)")
@@ -75,7 +75,7 @@ def build_forge(env: Mapping[str, str], local_forge: Path | None = None) -> Forg
 
     return GitHubForge(
         repository, token, env.get("GITHUB_API_URL") or "https://api.github.com",
-        bot_login=bot_login,
+        bot_login=login,
         seconds_between_writes=number(env, "MIRROR_GITHUB_WRITE_INTERVAL", 1.0),
         secondary_rate_wait=number(env, "MIRROR_GITHUB_SECONDARY_WAIT", 60.0),
         trust_comment_count=(env.get("GITHUB_RUN_ATTEMPT") or "1") == "1",

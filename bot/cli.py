@@ -41,6 +41,22 @@ def positive_int(text: str) -> int:
     return value
 
 
+def folder(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("needs a folder (an empty name would mean here)")
+    return Path(text)
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < 1e6:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 and less than 1e6")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = Parser(prog="mirror-bot",
                     description="Mirror container images requested through GitHub issues.")
@@ -70,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sweep = commands.add_parser("sweep", help="finish interrupted requests, retry failed ones")
     sweep.add_argument("--max-issues", type=positive_int, default=20)
-    sweep.add_argument("--time-budget", type=float, default=1800.0, metavar="SECONDS")
+    sweep.add_argument("--time-budget", type=positive_seconds, default=1800.0, metavar="SECONDS")
     sweep.add_argument("--max-attempts", type=positive_int, default=5)
     _forge_option(sweep)
     sweep.set_defaults(func=_command("queue", "sweep"))
@@ -99,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _forge_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--local-forge", type=Path, metavar="DIR",
+    parser.add_argument("--local-forge", type=folder, metavar="DIR",
                         help="use the file-backed forge in DIR instead of GitHub")
 
 

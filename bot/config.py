@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from bot.containers_conf import Credentials
 from bot.errors import ConfigError
+from bot.forge import DEFAULT_BOT_LOGIN
 from bot.naming import DEFAULT_TEMPLATE, Namer, parse_mirror_registries
 from bot.policy import Allowlist, load_allowlist
 from bot.request_address import DEFAULT_MIRROR_PREFIXES
 from bot.sync_settings import EngineSettings
 
-DEFAULT_BOT_LOGIN = "github-actions[bot]"
 GHCR = "ghcr.io"
 N = TypeVar("N", int, float)
 
@@ -63,6 +64,7 @@ class Config:
     engine: EngineSettings = field(default_factory=EngineSettings)  # bot/sync_settings.py
     bot_login: str = DEFAULT_BOT_LOGIN
     language: str = "en"  # of comments, job summaries and the status page
+    other_secrets: tuple[str, ...] = ()  # REGISTRY_AUTH_FILE's passwords, GITHUB_TOKEN
 
     @property
     def mirror(self) -> str:
@@ -81,11 +83,17 @@ class Config:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return (self.mirror_password,) if self.mirror_password else ()
+        """Every password and token this run holds: none may reach a comment or a log."""
+        return tuple(dict.fromkeys(s for s in (self.mirror_password, *self.other_secrets) if s))
 
 
-def number(env: Mapping[str, str], name: str, default: N, *, minimum: float = 0) -> N:
-    """The number in variable `name`, or `default` when it is unset or empty."""
+MAXIMUM = 1e6  # no timeout, delay or count the bot reads is sensibly larger
+
+
+def number(env: Mapping[str, str], name: str, default: N, *, minimum: float = 0,
+           maximum: float = MAXIMUM) -> N:
+    """The number in variable `name`, or `default` when it is unset or empty; finite and
+    within [minimum, maximum]."""
     text = (env.get(name) or "").strip()
     if not text:
         return default
@@ -96,8 +104,9 @@ def number(env: Mapping[str, str], name: str, default: N, *, minimum: float = 0)
         what = "a whole number" if kind is int else "a number"
         raise ConfigError(f"{name}={text[:40]!r} is not {what}; unset it or write e.g. "
                           f"{name}={default}") from error
-    if value < minimum:
-        raise ConfigError(f"{name}={text[:40]!r} must be at least {minimum:g}")
+    if not minimum <= value <= maximum:  # also refuses nan; inf is above any maximum
+        raise ConfigError(f"{name}={text[:40]!r} must be a number from {minimum:g} to "
+                          f"{maximum:g}")
     return value
 
 
@@ -141,11 +150,30 @@ def mirror_setting(env: Mapping[str, str], allowlist: Allowlist) -> MirrorSettin
                          password or env.get("GITHUB_TOKEN") or None)
 
 
+def _auth_file_secrets(path: Path | None) -> list[str]:
+    """The passwords in REGISTRY_AUTH_FILE, to redact. A broken file is reported where the
+    credentials are built (and by the doctor's own check), not here."""
+    try:
+        return Credentials.from_auth_file(path).secrets()
+    except ConfigError:
+        return []
+
+
+def allowlist_path(env: Mapping[str, str]) -> Path:
+    """MIRROR_ALLOWLIST, or allowlist.yaml in the working directory."""
+    return Path(env.get("MIRROR_ALLOWLIST") or "allowlist.yaml")
+
+
+def bot_login(env: Mapping[str, str]) -> str:
+    """The login whose comments are the bot's records (MIRROR_BOT_LOGIN)."""
+    return env.get("MIRROR_BOT_LOGIN") or DEFAULT_BOT_LOGIN
+
+
 def load_config(env: Mapping[str, str] | None = None) -> Config:
     """Read the environment and the allowlist; raise ConfigError when either is wrong."""
     env = os.environ if env is None else env
-    allowlist_path = Path(env.get("MIRROR_ALLOWLIST") or "allowlist.yaml")
-    allowlist = load_allowlist(allowlist_path)
+    path = allowlist_path(env)
+    allowlist = load_allowlist(path)
     mirror = mirror_setting(env, allowlist)
     namer = Namer(mirror.registries[0], allowlist.settings.target_template or DEFAULT_TEMPLATE,
                   also=mirror.registries[1:])
@@ -153,7 +181,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     conf = env.get("CONTAINERS_REGISTRIES_CONF")
     auth_file = env.get("REGISTRY_AUTH_FILE")
     return Config(
-        allowlist_path=allowlist_path,
+        allowlist_path=path,
         allowlist=allowlist,
         namer=namer,
         registries_conf=Path(conf) if conf else None,
@@ -163,6 +191,8 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         labels=Labels(request=env.get("MIRROR_REQUEST_LABEL") or Labels.request),
         limits=limits_from(env),
         engine=EngineSettings.from_env(env),
-        bot_login=env.get("MIRROR_BOT_LOGIN") or DEFAULT_BOT_LOGIN,
+        bot_login=bot_login(env),
         language=allowlist.settings.language,
+        other_secrets=(*_auth_file_secrets(Path(auth_file) if auth_file else None),
+                       env.get("GITHUB_TOKEN") or ""),
     )

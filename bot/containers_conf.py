@@ -112,8 +112,12 @@ def _v2_entries(data: dict, path: Path) -> Iterator[RegistryEntry]:
             raise ConfigError(f"registries.conf {path}: every [[registry]] must be a table")
         location = str(entry.get("location", "")).rstrip("/")
         prefix = str(entry.get("prefix") or location).rstrip("/")
+        insecure = entry.get("insecure", False)
+        if not isinstance(insecure, bool):  # `insecure = "false"` must not mean true
+            raise ConfigError(f"registries.conf {path}: insecure for {prefix or location!r} must "
+                              "be true or false, without quotes")
         if prefix:
-            yield RegistryEntry(prefix, location or prefix, bool(entry.get("insecure", False)))
+            yield RegistryEntry(prefix, location or prefix, insecure)
 
 
 def is_loopback(host: str) -> bool:

@@ -82,11 +82,16 @@ class Reading:
     other_mirrors: Mapping[str, str] = field(default_factory=lambda: DEFAULT_MIRROR_PREFIXES)
 
 
+def _was(event: Event, field_name: str, now: str) -> str:
+    """A field's value before the edit (`changes.<field>.from`), or its value now."""
+    change = event.changes.get(field_name)
+    return str(change.get("from", now)) if isinstance(change, dict) else now
+
+
 def _request_changed(event: Event, reading: Reading) -> bool:
     issue = event.issue
-    old_title = (event.changes.get("title") or {}).get("from", issue.title)
-    old_body = (event.changes.get("body") or {}).get("from", issue.body)
-    before = parse_request(str(old_title), str(old_body), reading.own_prefixes,
+    old_title, old_body = _was(event, "title", issue.title), _was(event, "body", issue.body)
+    before = parse_request(old_title, old_body, reading.own_prefixes,
                            mirror_prefixes=reading.other_mirrors)
     after = parse_request(issue.title, issue.body, reading.own_prefixes,
                           mirror_prefixes=reading.other_mirrors)

@@ -51,8 +51,11 @@ class IssueSnapshot:
     @classmethod
     def from_payload(cls, issue: dict[str, Any]) -> IssueSnapshot:
         user = issue.get("user") or {}
+        number = issue["number"]
+        if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+            raise ValueError(f"issue number {str(number)[:20]!r} is not a positive whole number")
         return cls(
-            number=int(issue["number"]),
+            number=number,
             title=str(issue.get("title") or ""),
             body=str(issue.get("body") or ""),
             author=str(user.get("login") or ""),

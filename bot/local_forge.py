@@ -61,8 +61,7 @@ class LocalForge:
             return {"comments": {}, "issues": {}, "next_id": 1}
         try:
             state = json.loads(self._state_path.read_text(encoding="utf-8"))
-            if not isinstance(state, dict) or not isinstance(state.get("comments"), dict):
-                raise ValueError("not a local forge state")
+            _check_state(state)
         except (OSError, ValueError) as error:
             raise ConfigError(f"--local-forge: {self._state_path} is unreadable ({error}); "
                               "remove it or point --local-forge at another folder") from None
@@ -72,9 +71,6 @@ class LocalForge:
 
     def _save(self, state: dict[str, Any]) -> None:
         self._state_path.write_text(json.dumps(state, indent=2))
-
-    def issue_state(self, number: int) -> dict[str, Any]:
-        return self._load()["issues"].get(str(number), {})
 
     def comments_on(self, number: int) -> list[dict[str, Any]]:
         comments = self._load()["comments"].values()
@@ -211,3 +207,19 @@ class LocalForge:
             # Shown as a person reads it on GitHub: Markdown's backslash escapes removed.
             shown = MARKDOWN_ESCAPE_RE.sub(r"\1", body)
             print(f"--- comment on issue #{issue.number} ---\n{shown}\n---")
+
+
+def _check_state(state: object) -> None:
+    """The shape LocalForge writes: ValueError naming the first thing that is not."""
+    if not isinstance(state, dict) or not isinstance(state.get("comments"), dict):
+        raise ValueError("not a local forge state")
+    for key in ("issues", "known"):
+        if not isinstance(state.get(key, {}), dict):
+            raise ValueError(f"'{key}' is not a mapping")
+    next_id = state.get("next_id", 1)
+    if not isinstance(next_id, int) or isinstance(next_id, bool):
+        raise ValueError("'next_id' is not a whole number")
+    for comment in state["comments"].values():
+        if not isinstance(comment, dict) or not isinstance(comment.get("id"), int) or \
+                not isinstance(comment.get("issue"), int) or not isinstance(comment.get("body"), str):
+            raise ValueError("a comment lacks its id, issue or body")

@@ -155,6 +155,11 @@ class Namer:
                                          repository=source.repository).strip()
         except TemplateError as error:
             raise ConfigError(f"naming template failed: {error}") from error
+        except MirrorBotError:
+            raise
+        except Exception as error:  # a template is code a maintainer wrote: anything may fail
+            raise ConfigError(f"naming template failed: {type(error).__name__}: {error}") \
+                from error
 
     def repository(self, source: Reference) -> str:
         """The mirrored `host/path` for the source repository."""

@@ -69,14 +69,6 @@ class Platform:
         return cls(os_name, arch, variant)
 
     @classmethod
-    def is_platform(cls, text: str) -> bool:
-        try:
-            cls.parse(text)
-        except InvalidPlatform:
-            return False
-        return True
-
-    @classmethod
     def from_descriptor(cls, platform: Mapping[str, Any]) -> Platform:
         """The platform of an index entry's `platform` object (its fields as written)."""
         variant = platform.get("variant") or None

@@ -27,18 +27,23 @@ from bot.redaction import redact
 from bot.reference import Reference
 
 DEFAULT_TIMEOUT = 1800.0
+# Status codes count only beside a word that says they are one: digests, tags and byte counts
+# are full of digits (a blob `sha256:…401…`, a tag `v1.401`).
+STATUS = r"(?:status|code|http|error)\D{0,12}"
 STDERR_KINDS = (
-    (ErrorKind.NOT_FOUND, ("manifest unknown", "name unknown", "not found", "no such manifest")),
-    (ErrorKind.RATE_LIMITED, ("toomanyrequests", "too many requests", "429")),
-    (ErrorKind.UNAUTHORIZED, ("unauthorized", "authentication required", "requested access to "
-                              "the resource is denied", "denied:", "401")),
-    (ErrorKind.TIMEOUT, ("i/o timeout", "timeout", "deadline exceeded")),
-    (ErrorKind.NETWORK, ("connection refused", "connection reset", "no such host", "network is "
-                         "unreachable", "x509:", "eof", "broken pipe", "tls:")),
-    (ErrorKind.SERVER_ERROR, ("500 internal", "502 bad gateway", "503 service", "504 gateway",
-                              "internal server error", "bad gateway", "service unavailable",
-                              "status 500", "status 502", "status 503", "status 504")),
+    (ErrorKind.NOT_FOUND, re.compile(r"manifest unknown|name unknown|blob unknown|no such manifest|"
+                                     rf"\bnot found\b|{STATUS}404\b")),
+    (ErrorKind.RATE_LIMITED, re.compile(rf"toomanyrequests|too many requests|{STATUS}429\b")),
+    (ErrorKind.UNAUTHORIZED, re.compile(r"unauthorized|authentication required|requested access "
+                                        rf"to the resource is denied|denied:|{STATUS}40[13]\b")),
+    (ErrorKind.TIMEOUT, re.compile(r"i/o timeout|timeout|deadline exceeded")),
+    (ErrorKind.NETWORK, re.compile(r"connection refused|connection reset|no such host|network is "
+                                   r"unreachable|x509:|\beof\b|broken pipe|tls:")),
+    (ErrorKind.SERVER_ERROR, re.compile(r"internal server error|bad gateway|service unavailable|"
+                                        rf"gateway time-?out|{STATUS}50[0-4]\b|\b50[0-4] \w")),
 )
+# What names images and blobs: never read as a status.
+NAMES_RE = re.compile(r"sha256:[0-9a-f]+|docker://\S+|\b[\w.-]+(?:/[\w.-]+)+(?::[\w.-]+)?")
 # Where containers/image says which side it was working on; the innermost (last) phrase wins.
 SOURCE_PHRASES = ("initializing source", "reading manifest", "reading blob", "fetching blob",
                   "happened during read")
@@ -56,12 +61,17 @@ def _at_destination(lowered: str) -> bool:
 
 
 def classify(stderr: str) -> ErrorKind:
-    """The error kind of a failed skopeo call, from its stderr."""
+    """The error kind of a failed skopeo call, from its stderr, by the side that failed: the
+    mirror refusing us is the maintainers' (transient), and so is a mirror answering "not
+    found" while we write to it; the source saying either is final."""
     lowered = stderr.lower()
-    for kind, needles in STDERR_KINDS:
-        if any(needle in lowered for needle in needles):
+    words = NAMES_RE.sub(" ", lowered)
+    for kind, pattern in STDERR_KINDS:
+        if pattern.search(words):
             if kind == ErrorKind.UNAUTHORIZED and _at_destination(lowered):
                 return ErrorKind.MIRROR_UNAUTHORIZED
+            if kind == ErrorKind.NOT_FOUND and _at_destination(lowered):
+                return ErrorKind.UNKNOWN
             return kind
     return ErrorKind.UNKNOWN
 

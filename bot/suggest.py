@@ -26,11 +26,6 @@ POPULAR_DISTANCE = 1
 POPULAR_FILE = "popular_images.txt"
 
 
-def edit_distance(a: str, b: str, limit: int = MAX_DISTANCE) -> int:
-    """Optimal-string-alignment distance (Levenshtein plus adjacent swaps), at most limit + 1."""
-    return OSA.distance(a, b, score_cutoff=limit)
-
-
 def closest(name: str, candidates: Sequence[str], limit: int = MAX_DISTANCE) -> str | None:
     """The candidate nearest to `name` within `limit` edits (not `name` itself), or None."""
     others = [candidate for candidate in candidates if candidate != name]

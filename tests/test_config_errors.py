@@ -95,7 +95,10 @@ def test_missing_files(capsys: pytest.CaptureFixture[str], tmp_path: Path,
 
 
 @pytest.mark.parametrize(("content", "words"), [
-    ("{", "not JSON"), ("[]", "not a JSON object"), ('{"results": []}', "lacks"),
+    ("{", "not JSON"), ("[]", "not a JSON object"),
+    ('{"results": []}', "not one mirror-bot resync --output wrote"),
+    ('{"started_at": "", "finished_at": "", "results": [5]}', "each result with a target"),
+    ('{"started_at": "", "finished_at": "", "results": [{"a": 1}]}', "each result with a target"),
 ])
 def test_bad_report_files(capsys: pytest.CaptureFixture[str], tmp_path: Path, content: str,
                           words: str) -> None:
@@ -149,3 +152,77 @@ def test_several_mirrors_the_first_is_the_primary() -> None:
     config = load_config({**BASE, "MIRROR_REGISTRY": "m.example.io, cn.example.io/mirror"})
     assert config.mirror == "m.example.io"
     assert config.namer.mirrors == ("m.example.io", "cn.example.io/mirror")
+
+
+def test_an_output_that_is_a_folder_is_refused_before_any_work(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    report = tmp_path / "report.json"
+    report.write_text('{"started_at": "", "finished_at": "", "results": []}')
+    code, err = run(capsys, ["resync", "--merge", str(report), "--output", str(tmp_path)])
+    assert code == 2
+    assert_one_line(err, "--output", "is a folder")
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    code, err = run(capsys, ["index", "--local-forge", str(tmp_path / "forge"), "--html",
+                             str(afile)])
+    assert code == 2
+    assert_one_line(err, "--html", "is a file")
+
+
+def test_a_naming_template_that_fails_is_one_line(capsys: pytest.CaptureFixture[str],
+                                                  tmp_path: Path) -> None:
+    allowlist = tmp_path / "allowlist.yaml"
+    allowlist.write_text("allow:\n  - docker.io/library/*\nsettings:\n  target_template: "
+                         "\"{{ mirror }}/{{ registry }}/{{ repository }}{{ 1/0 }}\"\n")
+    code, err = run(capsys, ["plan", "nginx"], MIRROR_ALLOWLIST=str(allowlist))
+    assert code == 2
+    assert_one_line(err, "naming template failed", "ZeroDivisionError")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e300"])
+def test_numbers_must_be_finite_and_sensible(capsys: pytest.CaptureFixture[str], value: str) -> None:
+    code, err = run(capsys, ["plan", "nginx"], MIRROR_TIMEOUT=value)
+    assert code == 2
+    assert_one_line(err, "MIRROR_TIMEOUT")
+
+
+@pytest.mark.parametrize("value", ["nan", "-5", "0", "inf"])
+def test_the_sweeps_time_budget(capsys: pytest.CaptureFixture[str], value: str) -> None:
+    code, err = run(capsys, ["sweep", "--time-budget", value])
+    assert code == 2
+    assert_one_line(err, "--time-budget")
+
+
+def test_an_empty_local_forge_name_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run(capsys, ["sweep", "--local-forge", ""])
+    assert code == 2
+    assert_one_line(err, "--local-forge")
+
+
+@pytest.mark.parametrize("state", [
+    '{"comments": {"1": 5}}', '{"comments": {}, "issues": []}', '{"comments": {}, "next_id": "x"}',
+    '{"comments": {}, "known": []}', '{"comments": {"1": {"issue": 1, "body": "x"}}}',
+])
+def test_a_corrupt_local_forge_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                           state: str) -> None:
+    (tmp_path / "state.json").write_text(state)
+    code, err = run(capsys, ["index", "--local-forge", str(tmp_path)])
+    assert code == 2
+    assert_one_line(err, "--local-forge", "state.json")
+
+
+def test_registries_conf_insecure_must_be_a_boolean(capsys: pytest.CaptureFixture[str],
+                                                    tmp_path: Path) -> None:
+    conf = tmp_path / "registries.conf"
+    conf.write_text('[[registry]]\nlocation = "m.example.io"\ninsecure = "false"\n')
+    code, err = run(capsys, ["sync", "nginx"], CONTAINERS_REGISTRIES_CONF=str(conf))
+    assert code == 2
+    assert_one_line(err, "insecure", "true or false")
+
+
+def test_every_secret_the_run_holds_is_redacted(tmp_path: Path) -> None:
+    auth = tmp_path / "auth.json"
+    auth.write_text('{"auths": {"cn.example.io": {"auth": "dXNlcjpzZWNvbmQtcGFzc3dvcmQ="}}}')
+    config = load_config({**BASE, "REGISTRY_AUTH_FILE": str(auth), "MIRROR_PASSWORD": "first",
+                          "MIRROR_USERNAME": "u", "GITHUB_TOKEN": "ghs_token_value"})
+    assert set(config.secrets) == {"first", "second-password", "ghs_token_value"}

@@ -68,8 +68,14 @@ def test_a_payload_without_an_issue_is_not_ours() -> None:
 
 @pytest.mark.parametrize("data", [
     [], "text", {"issue": "x"}, {"issue": {"number": "one"}}, {"issue": {}},
-    {"issue": {"number": 1, "labels": "x"}},
+    {"issue": {"number": 1, "labels": "x"}}, {"issue": {"number": -3}},
+    {"issue": {"number": True}}, {"issue": {"number": "7"}},
 ])
 def test_malformed_payloads_are_configuration_errors(data: object) -> None:
     with pytest.raises(ConfigError):
         Event.from_payload("issues", data)
+
+
+def test_an_edit_whose_changes_are_not_objects_is_read_as_no_change() -> None:
+    data = {**payload("edited"), "changes": {"title": "x", "body": 5}}
+    assert routed("issues", data) is None

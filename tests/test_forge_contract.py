@@ -7,6 +7,7 @@ marker), the bot never changes anyone else's comment, and lists span every page.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -56,7 +57,7 @@ class LocalKit:
         return [(c["author"], c["body"]) for c in self.forge.comments_on(number)]
 
     def issue(self, number: int) -> tuple[str, str | None, set[str]]:
-        state = self.forge.issue_state(number)
+        state = json.loads((self.forge.folder / "state.json").read_text())["issues"][str(number)]
         return state["state"], state["state_reason"], set(state["labels"])
 
     def set_permission(self, user: str, permission: str) -> None:

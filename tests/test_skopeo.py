@@ -44,6 +44,15 @@ BLOB = "sha256:" + "a" * 64
      "required", "mirror_unauthorized"),
     (f"copying image: writing blob: reading blob {BLOB}: fetching blob: unauthorized: "
      "authentication required", "unauthorized"),
+    # digits in digests, tags and names are never status codes
+    ("copying image: reading blob sha256:" + "0401" * 16 + ": read tcp 10.0.0.1:443: connection "
+     "reset by peer", "network"),
+    ("reading manifest v1.401 in 127.0.0.1:5000/x: received unexpected HTTP status: 502 Bad "
+     "Gateway", "server_error"),
+    ("reading manifest 429 in 127.0.0.1:5000/x/429: manifest unknown", "not_found"),
+    # a mirror answering "not found" while we write to it is not the user's image missing
+    ("writing blob: initiating layer upload to /v2/x/blobs/uploads/ in 127.0.0.1:1: "
+     "received unexpected HTTP status: 404 Not Found", "unknown"),
 ])
 def test_stderr_is_classified(stderr: str, kind: str) -> None:
     assert classify(stderr) == ErrorKind(kind)

@@ -6,16 +6,16 @@ import pytest
 
 from bot.policy import parse_allowlist
 from bot.reference import parse
-from bot.suggest import closest, edit_distance, popular_near_miss, popular_official_images, suggest
+from bot.suggest import closest, popular_near_miss, popular_official_images, suggest
 
 STARTER, _ = parse_allowlist("allow:\n  - docker.io/library/*\n  - ghcr.io/fluxcd/flux-cli\n"
                              "  - quay.io/prometheus/*\n")
 
 
 def test_a_swapped_pair_is_one_edit() -> None:
-    assert edit_distance("ngnix", "nginx") == 1
-    assert edit_distance("nginx", "nginx") == 0
-    assert edit_distance("abcdef", "uvwxyz") == 3  # gives up past the limit (2) + 1
+    assert closest("ngnix", ["nginx", "redis"]) == "nginx"  # a swapped pair is one edit
+    assert closest("nginx", ["nginx"]) is None  # never itself
+    assert closest("abcdef", ["uvwxyz"]) is None  # nothing within two edits
 
 
 def test_closest_never_returns_the_name_itself() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.adapters import build_forge, build_syncer
-from bot.config import load_config
+from bot.config import allowlist_path, load_config
 from bot.flows.follow import FollowRun, subscription_problems
 from bot.flows.follow import follow as follow_subscriptions
 from bot.policy import load_allowlist
@@ -49,7 +49,7 @@ def follow(args: argparse.Namespace, env: Env) -> int:
 
 def check_subscriptions(args: argparse.Namespace, env: Env) -> int:
     path = subscriptions_path(args, env)
-    allowlist = load_allowlist(Path(env.get("MIRROR_ALLOWLIST") or "allowlist.yaml"))
+    allowlist = load_allowlist(allowlist_path(env))
     problems = subscription_problems(path, allowlist)
     for problem in problems:
         print(problem, file=sys.stderr)

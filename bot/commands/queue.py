@@ -39,11 +39,41 @@ def read_json(path: Path, what: str) -> dict[str, Any]:
     return data
 
 
+def output_file(path: Path | None, option: str) -> Path | None:
+    """An output file's path, checked before any work is done: its folder exists (or can be
+    made) and it is not a folder itself."""
+    if path is None:
+        return None
+    if path.is_dir():
+        raise ConfigError(f"{option} {path} is a folder; name a file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"{option} {path}: cannot create its folder ({error.strerror})") \
+            from error
+    return path
+
+
+def output_folder(path: Path | None, option: str) -> Path | None:
+    if path is None:
+        return None
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{option} {path} is a file; name a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"{option} {path}: cannot create it ({error.strerror})") from error
+    return path
+
+
 def read_report(path: Path) -> dict[str, Any]:
     report = read_json(path, "resync report")
-    if any(key not in report for key in REPORT_KEYS) or not isinstance(report["results"], list):
-        raise ConfigError(f"the resync report {path} lacks {', '.join(REPORT_KEYS)}; pass a file "
-                          "written by mirror-bot resync --output")
+    if any(key not in report for key in REPORT_KEYS) or not isinstance(report["results"], list) \
+            or not all(isinstance(row, dict) and isinstance(row.get("status"), str)
+                       and isinstance(row.get("target"), str) for row in report["results"]):
+        raise ConfigError(f"the resync report {path} is not one mirror-bot resync --output wrote "
+                          f"(it needs {', '.join(REPORT_KEYS)}, each result with a target and a "
+                          "status)")
     return report
 
 
@@ -70,23 +100,25 @@ def sweep(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def index(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    json_path, html = output_file(args.json_path, "--json"), output_folder(args.html, "--html")
     reports = [read_report(path) for path in args.report]
     config = load_config(env)
     forge = build_forge(env, args.local_forge)
     built = build_index(forge, config, reports)
     repository = env.get("GITHUB_REPOSITORY")
     server = env.get("GITHUB_SERVER_URL") or "https://github.com"
-    write_outputs(built, args.json_path, args.html, f"{server}/{repository}" if repository else "",
+    write_outputs(built, json_path, html, f"{server}/{repository}" if repository else "",
                   config.language)
-    if not args.json_path and not args.html:
+    if not json_path and not html:
         print(json.dumps(built.to_json(), indent=2))
     print(f"index: {len(built.entries)} images, {len(built.queue)} queued", file=sys.stderr)
     return 0
 
 
 def resync_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    output = output_file(args.output, "--output")
     if args.merge:
-        _emit(merge_reports(read_report(path) for path in args.merge), args.output)
+        _emit(merge_reports(read_report(path) for path in args.merge), output)
         return 0
     shard_index, shard_count = parse_shard(args.shard)
     loaded = read_index(args.index) if args.index else None
@@ -102,7 +134,7 @@ def resync_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     entries = loaded.shard(shard_index, shard_count)
     report = resync(entries, build_syncer(config), config, jobs=args.jobs, forge=forge,
                     shard=args.shard)
-    _emit(report, args.output)
+    _emit(report, output)
     print(f"resync {args.shard}: {report['counts']}", file=sys.stderr)
     return 1 if report["counts"].get("failed") else 0
 

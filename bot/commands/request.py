@@ -70,8 +70,7 @@ def request_handler(config: Config, forge: Forge, env: Env) -> RequestHandler:
     repository_url = f"{server}/{repository}" if repository else ""
     comments = CommentWriter(
         run_url=f"{server}/{repository}/actions/runs/{run_id}" if run_id and repository else None,
-        allowlist_url=f"{repository_url}/blob/HEAD/allowlist.yaml" if repository_url
-        else "allowlist.yaml",
+        allowlist_url=_allowlist_url(repository_url, config.allowlist_path),
         secrets=config.secrets, language=config.language)
     syncer = build_syncer(config)
     return RequestHandler(config=config, forge=forge, syncer=syncer, comments=comments,
@@ -93,5 +92,16 @@ def handle_event(args: argparse.Namespace, env: Env) -> int:
     outcome = handle(event, request_handler(config, forge, env))
     summary = env.get("GITHUB_STEP_SUMMARY")
     if summary and outcome.name != "ignored":
-        write_summary(Path(summary), event.issue, outcome, config.secrets, config.language)
+        try:
+            write_summary(Path(summary), event.issue, outcome, config.secrets, config.language)
+        except OSError as error:  # the issue is handled already; only the job summary is lost
+            print(f"mirror-bot: the job summary was not written to {summary}: "
+                  f"{error.strerror or error}", file=sys.stderr)
     return outcome.exit_code
+
+
+def _allowlist_url(repository_url: str, path: Path) -> str:
+    """Where people read the allowlist: the file in the repository, when it is one of its files."""
+    if not repository_url or path.is_absolute() or ".." in path.parts:
+        return path.name
+    return f"{repository_url}/blob/HEAD/{path.as_posix()}"

@@ -7,10 +7,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 
 from bot.adapters import build_forge, build_registry_client, credentials_for
-from bot.config import load_config
+from bot.config import allowlist_path, load_config
 from bot.flows.doctor import Edges, diagnose, exit_code
 from bot.flows.rewrite import Format, Mode, Streams, rewrite_files
 from bot.policy import check_allowlist_file
@@ -21,7 +20,7 @@ Env = Mapping[str, str]
 
 def check_allowlist(args: argparse.Namespace, env: Env) -> int:
 
-    path = args.file or Path(env.get("MIRROR_ALLOWLIST") or "allowlist.yaml")
+    path = args.file or allowlist_path(env)
     allowlist, problems = check_allowlist_file(path)
     for problem in problems:
         print(problem, file=sys.stderr)

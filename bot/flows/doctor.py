@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.config import Config, Labels, load_config
+from bot.config import Config, Labels, allowlist_path, load_config
 from bot.containers_conf import Credentials, RegistriesConf
 from bot.errors import ConfigError, MirrorBotError, TransferError
 from bot.flows.doctor_checks import Check, said
@@ -73,7 +73,7 @@ def check_skopeo(version: Callable[[], str]) -> Check:
 
 
 def check_allowlist(env: Env) -> Check:
-    path = Path(env.get("MIRROR_ALLOWLIST") or "allowlist.yaml")
+    path = allowlist_path(env)
     allowlist, problems = check_allowlist_file(path)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
