@@ -31,30 +31,27 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is below 1")
-    return value
+def _number(kind: Callable[[str], float], what: str) -> Callable[[str], float]:
+    """An argparse type: a `kind` number above 0 and below a million (nan and inf refused)."""
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not 0 < value < 1e6:
+            raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 and less than 1e6")
+        return value
+    return parse
+
+
+positive_int = _number(int, "a whole number")
+positive_seconds = _number(float, "a number of seconds")
 
 
 def folder(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError("needs a folder (an empty name would mean here)")
     return Path(text)
-
-
-def positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value < 1e6:  # also refuses nan and inf
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 and less than 1e6")
-    return value
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.adapters import build_forge, build_syncer
+from bot.commands import report_problems
 from bot.config import allowlist_path, load_config
 from bot.flows.follow import FollowRun, subscription_problems
 from bot.flows.follow import follow as follow_subscriptions
@@ -50,15 +51,7 @@ def follow(args: argparse.Namespace, env: Env) -> int:
 def check_subscriptions(args: argparse.Namespace, env: Env) -> int:
     path = subscriptions_path(args, env)
     allowlist = load_allowlist(allowlist_path(env))
-    problems = subscription_problems(path, allowlist)
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    if problems:
-        print(f"{path}: {len(problems)} problem(s); fix them and run check-subscriptions again",
-              file=sys.stderr)
-        return 1
-    print(f"{path}: ok")
-    return 0
+    return report_problems(path, subscription_problems(path, allowlist), "check-subscriptions")
 
 
 def print_run(run: FollowRun, out: TextIO) -> None:

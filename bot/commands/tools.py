@@ -9,6 +9,7 @@ import sys
 from collections.abc import Mapping
 
 from bot.adapters import build_forge, build_registry_client, credentials_for
+from bot.commands import report_problems
 from bot.config import allowlist_path, load_config
 from bot.flows.doctor import Edges, diagnose, exit_code
 from bot.flows.rewrite import Format, Mode, Streams, rewrite_files
@@ -22,14 +23,8 @@ def check_allowlist(args: argparse.Namespace, env: Env) -> int:
 
     path = args.file or allowlist_path(env)
     allowlist, problems = check_allowlist_file(path)
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    if problems:
-        print(f"{path}: {len(problems)} problem(s); fix them and run check-allowlist again",
-              file=sys.stderr)
-        return 1
-    print(f"{path}: ok ({len(allowlist.allow)} allow, {len(allowlist.deny)} deny)")
-    return 0
+    return report_problems(path, problems, "check-allowlist",
+                           f"{len(allowlist.allow)} allow, {len(allowlist.deny)} deny")
 
 
 def rewrite(args: argparse.Namespace, env: Env) -> int:
