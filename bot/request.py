@@ -51,14 +51,6 @@ class ImageRequest:
     platforms: tuple[Platform, ...] = ()
     problems: tuple[str, ...] = ()
 
-    @property
-    def references(self) -> list[Reference]:
-        return [image.reference for image in self.images if image.reference is not None]
-
-    @property
-    def patterns(self) -> list[TagPattern]:
-        return [image.pattern for image in self.images if image.pattern is not None]
-
 
 def form_sections(body: str) -> dict[str, str]:
     """Issue-form sections (`### Heading` then text) by lowercased heading."""
