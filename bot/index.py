@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from bot.errors import ConfigError
 from bot.records import Outcome, RecordedImage, ResultRecord
@@ -75,7 +75,7 @@ class QueueEntry:
     issue: int
     title: str
     url: str
-    state: str  # pending | failing
+    state: Literal["pending", "failing"]
     updated_at: str = ""
 
 
