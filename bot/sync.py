@@ -24,6 +24,7 @@ from typing import TypeVar
 
 from bot.errors import ErrorKind, TransferError
 from bot.oci import Manifest, blobs, human_size, image_size, select_platforms, signature_tags
+from bot.platform import Platform
 from bot.reference import Reference
 from bot.sync_addresses import AddressWriter
 from bot.sync_copy import BlobStager, CopyEngine, Part
@@ -52,13 +53,17 @@ class Syncer:
     _lookups: Lookups = field(init=False, repr=False)
     _engine: CopyEngine = field(init=False, repr=False)
     _addresses: AddressWriter = field(init=False, repr=False)
+    # What size_of resolved (two HEADs), kept for the sync of the same item that follows it.
+    _resolved: dict[tuple[str, str, tuple[Platform, ...]], Resolved] = field(
+        init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lookups = Lookups(self.registry, lambda ref: self._with_retries(
             lambda: self.copier.inspect_digest(ref)))
         self._engine = CopyEngine(self._skopeo_copy, self.registry, self.staging,
                                   self.copy_processes)
-        self._addresses = AddressWriter(self.registry, self._lookups, self._engine, self._record)
+        self._addresses = AddressWriter(self.registry, self._lookups, self._engine, self._record,
+                                        self._verify)
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -88,6 +93,7 @@ class Syncer:
         current, None when it cannot be told. The manifests read are kept for the sync."""
         try:
             resolved = self._lookups.resolve(item)
+            self._resolved[_key(item)] = resolved
             if not item.platforms and resolved.current == resolved.pinned.digest:
                 return 0
             top = self._lookups.manifest(resolved.pinned)
@@ -117,7 +123,7 @@ class Syncer:
     def _sync_timed(self, item: SyncItem) -> SyncResult:
         started = time.monotonic()
         try:
-            resolved = self._lookups.resolve(item)
+            resolved = self._resolved.pop(_key(item), None) or self._lookups.resolve(item)
             result = (self._sync_subset(item, resolved) if item.platforms
                       else self._sync_whole(item, resolved))
         except TransferError as error:
@@ -125,7 +131,7 @@ class Syncer:
                                 platforms=item.platforms)
         if item.also and result.status in {"copied", "unchanged"} and result.target and result.digest:
             result.also = self._addresses.write(result.target, result.digest, item.also,
-                                                subset=bool(item.platforms))
+                                                platforms=item.platforms)
         result.elapsed = time.monotonic() - started
         return result
 
@@ -218,6 +224,10 @@ class Syncer:
             # A hint for later runs: losing it costs a fetch, not a failure.
             with contextlib.suppress(OSError):
                 self.staging.locations.save()
+
+
+def _key(item: SyncItem) -> tuple[str, str, tuple[Platform, ...]]:
+    return str(item.source), str(item.target), item.platforms
 
 
 def _held_subset(previous: Future[Manifest | None] | None) -> bool:

@@ -16,11 +16,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.errors import ErrorKind, TransferError
+from bot.errors import TransferError
 from bot.oci import Manifest, blobs
+from bot.platform import Platform
 from bot.reference import Reference
 from bot.sync_copy import CopyEngine, Part
 from bot.sync_lookup import Lookups
+from bot.sync_platforms import refuse_narrowing
 from bot.sync_types import AddressResult
 
 
@@ -38,40 +40,35 @@ class AddressWriter:
     lookups: Lookups
     engine: CopyEngine
     record: Callable[[Reference, Sequence[Part]], None]  # what the blob-location cache learns
+    verify: Callable[[Reference, str], None]  # DIGEST_MISMATCH unless it serves that digest
 
     def write(self, primary: Reference, digest: str, targets: Sequence[Reference], *,
-              subset: bool) -> list[AddressResult]:
+              platforms: Sequence[Platform] = ()) -> list[AddressResult]:
+        """Write `primary@digest` to each target; `platforms`: a subset request's platforms."""
         source = primary.with_digest(digest)
-        return [self._one(source, target, digest, subset) for target in targets]
+        return [self._one(source, target, digest, platforms) for target in targets]
 
-    def _one(self, source: Reference, target: Reference, digest: str, subset: bool) -> AddressResult:
+    def _one(self, source: Reference, target: Reference, digest: str,
+             platforms: Sequence[Platform]) -> AddressResult:
         destination = target if target.tag else target.with_digest(digest)
         try:
             current = self.lookups.digest(destination)
             if current == digest:
                 return AddressResult(target, "unchanged")
-            if subset and current is not None and destination.tag:
-                self._refuse_narrowing(destination)
+            if platforms and current is not None and destination.tag:
+                refuse_narrowing(self.registry.get_manifest(destination), destination, platforms)
             top = self.lookups.manifest(source)
             parts = self.lookups.parts(source, top, destination)
+            index = (destination, top) if top.is_index else None
             if destination.registry != source.registry or not self._mount_and_put(parts, source):
-                self.engine.copy(parts)
-            if top.is_index:
-                self.registry.put_manifest(destination, top)
-            actual = self.lookups.digest(destination)
-            if actual != digest:
-                raise TransferError(ErrorKind.DIGEST_MISMATCH, f"the mirror serves {actual or 'nothing'} "
-                                    f"for {destination}, expected {digest}")
+                self.engine.copy(parts, index)
+            elif index is not None:
+                self.registry.put_manifest(*index)
+            self.verify(destination, digest)
             self.record(destination, parts)
             return AddressResult(target, "copied")
         except TransferError as error:
             return AddressResult(target, "failed", error)
-
-    def _refuse_narrowing(self, destination: Reference) -> None:
-        existing = self.registry.get_manifest(destination)
-        if existing is not None and not existing.is_platform_subset:
-            raise TransferError(ErrorKind.SUBSET_REFUSED, f"{destination} already serves every "
-                                "platform; pull it with --platform")
 
     def _mount_and_put(self, parts: Sequence[Part], source: Reference) -> bool:
         """Mount every blob from the primary's repository, then put each manifest by digest.

@@ -30,15 +30,21 @@ class SubsetPlan:
     note: str
 
 
-def plan_subset(upstream: Manifest, requested: Sequence[Platform], existing: Manifest | None,
-                source: Reference, target: Reference) -> SubsetPlan:
-    """The index to write for `requested` at `target`, where the mirror has `existing`."""
+def refuse_narrowing(existing: Manifest | None, target: Reference,
+                     requested: Sequence[Platform]) -> None:
+    """SUBSET_REFUSED when `target` serves the whole image (anything but a subset we wrote)."""
     if existing is not None and not existing.is_platform_subset:
         raise TransferError(
             ErrorKind.SUBSET_REFUSED,
             f"{target} is already mirrored with every platform, so a subset would take platforms "
             "away from its users; the tag already serves every platform: pull it with "
             f"--platform={requested[0] if requested else 'os/arch'}")
+
+
+def plan_subset(upstream: Manifest, requested: Sequence[Platform], existing: Manifest | None,
+                source: Reference, target: Reference) -> SubsetPlan:
+    """The index to write for `requested` at `target`, where the mirror has `existing`."""
+    refuse_narrowing(existing, target, requested)
     kept = [p for p in (existing.platforms() if existing else []) if p not in requested]
     chosen, missing = select_platforms(upstream.entries(), [*requested, *kept])
     unavailable = [p for p in missing if p in requested]

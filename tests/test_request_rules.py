@@ -125,7 +125,10 @@ def test_the_syncing_comment_says_how_much_will_move(testbed: Sandbox, tmp_path:
 
     handler = request_handler(testbed.config(), Recording(tmp_path, echo=False), testbed.env())
     issue = IssueSnapshot(1, f"{name}:1.0", "", "alice", False, ("sync image",), "open", False, 0)
+    testbed.upstream.mark()
     assert handler.process(issue).name == "mirrored"
+    # the size and the sync share one look-up of the tag
+    assert [m for m, p, _ in testbed.upstream.requests() if p.endswith("/manifests/1.0")] == ["HEAD"]
     # two platforms of two layers (300 KiB + 200 KiB before compression) and their configs
     size = re.search(r"Copying ([\d.]+) KiB, every platform", bodies[0])
     assert size is not None and 900 < float(size[1]) < 1100
