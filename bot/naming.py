@@ -104,12 +104,6 @@ def hub_short_form(source: Reference) -> Reference | None:
     return Reference(source.registry, name, source.tag, source.digest)
 
 
-def hub_short_form_of(target: Reference, source: Reference | None) -> bool:
-    """True when `target` is the mirrored address of `source`'s Docker Hub short form."""
-    short = hub_short_form(source) if source is not None else None
-    return short is not None and target.name.endswith(f"/{short.registry}/{short.repository}")
-
-
 @dataclass(frozen=True)
 class Namer:
     """Maps source references to mirrored addresses: under the primary mirror, and under every
@@ -182,10 +176,12 @@ class Namer:
         parsed = reference.parse(self.repository(source))
         return Reference(parsed.registry, parsed.repository, source.tag, source.digest)
 
-    def targets(self, source: Reference) -> list[Reference]:
+    def targets(self, source: Reference, *, short_first: bool = False) -> list[Reference]:
         """Every address `source` is served under: each mirror (the primary first), each form
-        (the canonical `docker.io/library/NAME` first, then `docker.io/NAME`)."""
+        (the canonical `docker.io/library/NAME` first, then `docker.io/NAME`; with
+        `short_first`, as someone who wrote `nginx` reads them)."""
         forms = [source, *filter(None, [hub_short_form(source)])]
+        forms = forms[::-1] if short_first else forms
         found: list[Reference] = []
         for namer in (self, *(replace(self, mirror=mirror, also=()) for mirror in self.also)):
             found.extend(t for t in (namer.target(form) for form in forms) if t not in found)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from bot.errors import MirrorBotError
-from bot.naming import Namer, hub_short_form_of
+from bot.naming import Namer
 from bot.platform import Platform
 from bot.policy import Allowlist
 from bot.reference import Reference, TagPattern
@@ -49,19 +49,13 @@ class PlannedImage:
     error_kind: str | None = None  # the refusal's kind when it is not the decision itself
     # Every further address the image is served under: Docker Hub's short form, other mirrors.
     also: tuple[Reference, ...] = ()
+    # Every address, the form the user wrote first (`nginx` -> `…/docker.io/nginx`).
+    addresses_for_people: tuple[Reference, ...] = ()
 
     @property
     def targets(self) -> tuple[Reference, ...]:
         """Every address, the primary's canonical one first."""
         return (self.target, *self.also) if self.target else ()
-
-    @property
-    def addresses_for_people(self) -> tuple[Reference, ...]:
-        """Every address, the form the user wrote first (`nginx` -> `…/docker.io/nginx`)."""
-        short_first = self.source is not None and "library/" not in self.input.lower()
-        short = [t for t in self.targets if hub_short_form_of(t, self.source)]
-        rest = [t for t in self.targets if t not in short]
-        return tuple([*short, *rest] if short_first else [*rest, *short])
 
     def to_json(self) -> dict[str, Any]:
         source = self.pattern or self.source
@@ -147,8 +141,10 @@ def _plan_reference(image: PlannedImage, ref: Reference, allowlist: Allowlist,
         note = (f"{ref.repository.rsplit('/', 1)[-1]} is one typo away from the official image "
                 f"{near.repository.rsplit('/', 1)[-1]}; if the copy finds nothing, ask for {near}")
         image = replace(image, suggestion=str(near), notes=(*image.notes, note))
+    short_first = "library/" not in image.input.lower()
     return replace(image, target=target, also=tuple(also), decision="allowed",
-                   reason=decision.reason)
+                   reason=decision.reason,
+                   addresses_for_people=tuple(namer.targets(ref, short_first=short_first)))
 
 
 def _frozen_note(moved: Reference) -> str:
