@@ -27,7 +27,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.rss import PeakSampler
+from bench.rss import PeakSampler, children_of
 from sandbox.fault_proxy import proxy_process
 from sandbox.images import BuiltImage, build_image, push
 from sandbox.registries import Registry, start_registry
@@ -129,21 +129,23 @@ class CopyBed:
     def mirror_bot(self, source: str, cache: Path, mirror_host: str | None = None,
                    **settings: str) -> Sample:
         allowlist = self.work / "allowlist-copies.yaml"
-        allowlist.write_text("allow:\n  - docker.io/library/*\n")
+        allowlist.write_text("allow:\n  - docker.io/library/*\n  - docker.io/bench/*\n")
         env = {**{k: v for k, v in os.environ.items() if not k.startswith(("MIRROR_", "GITHUB_"))},
                "CONTAINERS_REGISTRIES_CONF": str(self.conf),
                "MIRROR_REGISTRY": mirror_host or self.mirror_host,
                "MIRROR_ALLOWLIST": str(allowlist), "MIRROR_BLOB_CACHE": str(cache), **settings}
         rss = self.work / "rss.json"
         argv = [sys.executable, "-m", "bench.rss", str(rss), "bot", "sync", "--json", source]
-        started = time.perf_counter()
-        completed = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True,
-                                   check=False)
-        seconds = time.perf_counter() - started
-        if completed.returncode != 0:
-            raise RuntimeError(completed.stdout + completed.stderr)
-        memory = json.loads(rss.read_text())
-        return Sample(seconds, memory["self_kib"], memory["children_kib"])
+        with tempfile.TemporaryFile() as output:
+            started = time.perf_counter()
+            process = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=output, stderr=output)
+            with PeakSampler(lambda: children_of(process.pid)) as children:
+                process.wait()
+            seconds = time.perf_counter() - started
+            if process.returncode != 0:
+                output.seek(0)
+                raise RuntimeError(output.read().decode(errors="replace"))
+        return Sample(seconds, json.loads(rss.read_text())["self_kib"], children.peak)
 
 
 @contextmanager

@@ -2,8 +2,10 @@
 
 `python -m bench.rss OUTFILE MODULE ARG...` runs MODULE as __main__ in this very process (the
 process a user runs, `python -m bot ...`, not a wrapper around it) and writes JSON to OUTFILE:
-`self_kib`, its own peak (VmHWM), and `children_kib`, the largest peak of any child process
-(skopeo), sampled every 20 ms while they run.
+`self_kib`, its own peak (VmHWM, a high-water mark the kernel keeps, read once at the end).
+Its children (skopeo) are sampled from outside, by the bench process (`PeakSampler` over
+`children_of`), as skopeo run alone is: a sampling thread in the measured process would take
+its interpreter's time from the copy being measured.
 
 getrusage's ru_maxrss is not used: a child's value starts from its parent's resident size at
 fork, so it would report the parent's memory, not the child's.
@@ -12,7 +14,6 @@ fork, so it would report the parent's memory, not the child's.
 from __future__ import annotations
 
 import json
-import os
 import runpy
 import sys
 import threading
@@ -76,13 +77,11 @@ def main() -> None:
     out, module, *args = sys.argv[1:]
     sys.argv = [module, *args]
     code: object = 0
-    me = os.getpid()
-    with PeakSampler(lambda: children_of(me)) as children:
-        try:
-            runpy.run_module(module, run_name="__main__", alter_sys=True)
-        except SystemExit as stop:
-            code = stop.code
-    Path(out).write_text(json.dumps({"self_kib": peak_kib(), "children_kib": children.peak}))
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except SystemExit as stop:
+        code = stop.code
+    Path(out).write_text(json.dumps({"self_kib": peak_kib()}))
     raise SystemExit(code)
 
 

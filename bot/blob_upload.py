@@ -1,7 +1,8 @@
 """One blob upload session at a registry: start, append chunks in order, commit, or cancel.
 
 Rule: an upload is POST, then PATCHes in order (each with its Content-Range, following the
-Location every answer gives), then PUT `?digest=`; chunks of one blob never go out of order
+Location every answer gives), then PUT `?digest=` (which may carry the last bytes, or all of a
+small blob: the spec's monolithic upload); chunks of one blob never go out of order
 (the distribution spec answers 416). Anything that fails before the commit cancels the upload
 (DELETE), so a failed copy leaves nothing behind. Upload locations on another host get no
 credentials. Every refusal here is the mirror's (`mirror_unauthorized` for 401/403).
@@ -79,12 +80,16 @@ class Upload:
         self.offset += len(data)
         self._move(response)
 
-    def commit(self, digest: str) -> None:
-        """PUT `?digest=`: the registry checks the digest and makes the blob visible."""
+    def commit(self, digest: str, data: bytes | memoryview = b"") -> None:
+        """PUT `?digest=` with the bytes not yet sent (`data`, often none): the registry checks
+        the digest and makes the blob visible."""
         parts = urllib.parse.urlsplit(self.location)
         query = urllib.parse.urlencode([*urllib.parse.parse_qsl(parts.query), ("digest", digest)])
         url = urllib.parse.urlunsplit(parts._replace(query=query))
-        response = self._send("PUT", url, None, {"Content-Length": "0"})
+        headers = {"Content-Length": str(len(data))}
+        if data:
+            headers["Content-Type"] = OCTET_STREAM
+        response = self._send("PUT", url, data or None, headers)
         if response.status != 201:
             if response.status == 400:
                 raise TransferError(ErrorKind.DIGEST_MISMATCH, f"{self.endpoint.name} refused "

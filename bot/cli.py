@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--platform", action="append", default=[], metavar="OS/ARCH")
     sync.add_argument("--jobs", type=positive_int, default=1, metavar="N")
     sync.add_argument("--json", action="store_true")
-    sync.set_defaults(func=_command("request", "sync"))
+    sync.set_defaults(func=_command("sync", "sync"))
 
     check = commands.add_parser("check-allowlist", help="validate allowlist.yaml")
     check.add_argument("file", nargs="?", type=Path)

@@ -4,7 +4,8 @@ Rule: once the primary address serves the image (copied, or already current, and
 every further address is written from the primary mirror, pinned by digest — never from
 upstream again, so a further address costs no upstream pull. An address on the same registry
 as the primary (the short form `docker.io/NAME`) gets a cross-repository mount of every blob
-and manifest puts: no blob upload; should the registry refuse a mount, the address is copied
+and manifest puts, all at once (the manifests are the ones already read upstream: same digest,
+same bytes): no blob upload, no manifest read; should the registry refuse a mount, the address is copied
 like one on another mirror. Each address is verified by digest and reported on its own: a
 failure on one never undoes the others. A platform subset is never written over an address
 that serves the whole image (`subset_refused`), as on the primary.
@@ -75,10 +76,12 @@ class AddressWriter:
         False (nothing put) when a part is a nested index or the registry refuses a mount."""
         if any(part.is_index for part in parts):
             return False
-        for part in parts:
-            for blob in dict.fromkeys(blobs(part.manifest)):
-                if not self.registry.mount_blob(part.destination, blob.digest, source.repository):
-                    return False
-        for part in parts:
-            self.registry.put_manifest(part.destination, part.manifest)
+        wanted = {blob.digest: part.destination for part in parts for blob in blobs(part.manifest)}
+        mounted = self.lookups.each(
+            lambda digest: self.registry.mount_blob(wanted[digest], digest, source.repository),
+            list(wanted))
+        if not all(mounted):
+            return False
+        self.lookups.each(lambda part: self.registry.put_manifest(part.destination, part.manifest),
+                          parts)
         return True

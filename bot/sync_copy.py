@@ -3,18 +3,27 @@
 Rule: an index is copied as its child manifests, each by digest with digests preserved
 (`skopeo copy --preserve-digests source@child mirror/repo@child`, several at once), then the
 original index bytes are put at the destination, so the mirror serves upstream's digest. Before
-a child's copy, each of its blobs the mirror may lack is staged: a large blob (at least the
-threshold of bot/blobs.py's BlobCopySettings) is mounted from another repository of the mirror
-that the blob-location cache names, else copied by the transport in ranges (one large blob at a
-time per process, so memory stays about one transfer's buffers); a smaller blob the cache
-places elsewhere in the mirror is mounted, and everything else is left to skopeo, which finds
-staged blobs present and skips them. At most `copy_processes` skopeo processes run at once in
-this process, whatever the number of images synced in parallel (`--jobs`).
+a child's copy, each of its blobs the mirror lacks is staged, every platform's at once:
+- a blob the blob-location cache places in another repository of the mirror is mounted;
+- a large one (at least the threshold of bot/blobs.py's BlobCopySettings) is copied by the
+  transport in ranges, one large blob at a time per process;
+- one of at most a chunk is copied whole (one GET, one PUT), up to SMALL_BLOB_STREAMS at once,
+  holding at most half the ranged copy's buffers (`parallel` x `chunk_size` / 2) in flight;
+- the rest (above a chunk, below the threshold) is left to skopeo, one stream each.
+skopeo then finds staged blobs present and skips them. A small blob that fails to stage is left
+to skopeo too, which copies it as it always has (a large one fails its part: retrying it in one
+stream would undo what ranges are for). At most `copy_processes` skopeo processes run at once
+in this process, whatever the number of images synced in parallel (`--jobs`).
+
+Memory: the ranged copy's `parallel + 1` chunks plus the small blobs' half of that, about
+1.5 x `parallel` x `chunk_size` (~104 MiB with the defaults) whatever the image.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -41,6 +50,31 @@ class ManifestWriter(Protocol):
 
 
 SkopeoCopy = Callable[[Reference, Reference, bool], None]  # (source, destination, all_platforms)
+# Small blobs moving at once: each is a few round trips (HEAD, GET, POST, PUT) of mostly waiting,
+# so more of them than skopeo's 6 per process; the byte budget bounds their memory.
+SMALL_BLOB_STREAMS = 32
+
+
+class ByteBudget:
+    """At most `limit` bytes held at once; a holder of more than the limit holds all of it."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self._held = 0
+        self._freed = threading.Condition()
+
+    @contextlib.contextmanager
+    def hold(self, size: int) -> Iterator[None]:
+        size = min(max(size, 0), self.limit)
+        with self._freed:
+            self._freed.wait_for(lambda: self._held + size <= self.limit)
+            self._held += size
+        try:
+            yield
+        finally:
+            with self._freed:
+                self._held -= size
+                self._freed.notify_all()
 
 
 @dataclass(frozen=True)
@@ -59,7 +93,7 @@ class Part:
 
 @dataclass
 class BlobStager:
-    """Makes the mirror hold an image's large (and known-elsewhere) blobs before skopeo runs."""
+    """Makes the mirror hold an image's blobs before skopeo runs (see the module's rule)."""
 
     transport: BlobTransport
     locations: BlobLocations | None
@@ -67,8 +101,12 @@ class BlobStager:
     progress: ProgressSink | None = None  # told as a large blob moves (a line per blob)
     _large: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="large-blob"), repr=False)
-    _mounts: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="mount"), repr=False)
+    _small: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(
+        SMALL_BLOB_STREAMS, thread_name_prefix="small-blob"), repr=False)
+    _budget: ByteBudget = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._budget = ByteBudget(self.settings.parallel * self.settings.chunk_size // 2)
 
     def _known_elsewhere(self, target: Reference, digest: str) -> list[str]:
         if self.locations is None:
@@ -80,9 +118,8 @@ class BlobStager:
         """Start staging `blob`; None when it is left to skopeo."""
         if self.settings.ranged(blob.size):
             return self._large.submit(self._stage_large, source, target, blob)
-        elsewhere = self._known_elsewhere(target, blob.digest)
-        if elsewhere:
-            return self._mounts.submit(self._mount, target, blob, elsewhere)
+        if blob.size <= self.settings.chunk_size or self._known_elsewhere(target, blob.digest):
+            return self._small.submit(self._stage_small, source, target, blob)
         return None
 
     def _mount(self, target: Reference, blob: Blob, repositories: Sequence[str]) -> bool:
@@ -95,6 +132,20 @@ class BlobStager:
             except TransferError:
                 continue
         return False
+
+    def _stage_small(self, source: Reference, target: Reference, blob: Blob) -> None:
+        if self._mount(target, blob, self._known_elsewhere(target, blob.digest)):
+            return
+        if blob.size > self.settings.chunk_size:
+            return  # known elsewhere but no longer there: skopeo copies it
+        try:
+            if self.transport.blob_size(target, blob.digest) is not None:
+                return
+            with self._budget.hold(blob.size):
+                self.transport.copy_blob(source, target, blob.digest, blob.size,
+                                         chunk_size=self.settings.chunk_size, parallel=1)
+        except TransferError:
+            return  # skopeo copies it, and reports what goes wrong in its own words
 
     def _stage_large(self, source: Reference, target: Reference, blob: Blob) -> None:
         if self.transport.blob_size(target, blob.digest) is not None:

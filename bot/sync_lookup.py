@@ -3,9 +3,10 @@
 Rule: a digest is one manifest HEAD (skopeo inspect only when the registry's answer is
 unusable); independent look-ups run at once on a few long-lived threads whose kept-alive
 connections are reused from image to image. A manifest is read by digest at most once per
-process (kept in a small memo, so `size_of` before a sync costs no second GET) and only if its
-bytes hash to that digest. `name:tag@digest` is pinned only while the tag still resolves to
-that digest upstream.
+process (kept in a small memo keyed by digest, so `size_of` before a sync and a further address
+written from the mirror cost no second GET: bytes with one sha256 are the same bytes wherever
+they were read) and only if its bytes hash to that digest. `name:tag@digest` is pinned only
+while the tag still resolves to that digest upstream.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bot.reference import Reference, parse
 from bot.sync_copy import Part
 from bot.sync_types import Registry, SyncItem
 
+A = TypeVar("A")
 T = TypeVar("T")
 # Index entries name their children by sha256 (what Manifest.digest computes and checks).
 CHILD_DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}\Z")
@@ -45,13 +47,17 @@ class Lookups:
     inspect_digest: Callable[[Reference], str | None]  # the skopeo fallback, with its retries
     _pool: ThreadPoolExecutor = field(
         # Enough for an index's children in one round (platforms and their attestations).
-        default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="lookup"),
+        default_factory=lambda: ThreadPoolExecutor(max_workers=16, thread_name_prefix="lookup"),
         repr=False)
     _manifests: OrderedDict[str, Manifest] = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def submit(self, action: Callable[..., T], *args: Any) -> Future[T]:
         return self._pool.submit(action, *args)
+
+    def each(self, action: Callable[[A], T], items: Sequence[A]) -> list[T]:
+        """`action` over `items` at once on the look-up threads; the first failure is raised."""
+        return list(self._pool.map(action, items))
 
     def digest(self, ref: Reference) -> str | None:
         """One manifest HEAD; skopeo inspect only when the registry's answer is unusable."""
@@ -63,11 +69,11 @@ class Lookups:
             return self.inspect_digest(ref)
 
     def digests(self, refs: Sequence[Reference]) -> list[str | None]:
-        return list(self._pool.map(self.digest, refs))
+        return self.each(self.digest, refs)
 
     def manifest(self, ref: Reference) -> Manifest:
         """A manifest by digest, read once per process and checked against its digest."""
-        key = str(ref)
+        key = str(ref.digest)
         with self._lock:
             if key in self._manifests:
                 self._manifests.move_to_end(key)

@@ -9,8 +9,8 @@ processes of one mirror-bot process, shared by every image it syncs: an index's 
 |---|---|---|
 | MIRROR_COPY_PROCESSES | 6 | skopeo processes at once (an index's platforms, several images) |
 | MIRROR_BLOB_THRESHOLD | 32MiB | blobs at least this large are copied in ranges (or mounted) |
-| MIRROR_BLOB_CHUNK | 8MiB | the size of one range |
-| MIRROR_BLOB_PARALLEL | 8 | ranges in flight per blob (memory ~ chunk x parallel) |
+| MIRROR_BLOB_CHUNK | 8MiB | the size of one range; blobs up to this size are copied whole, many at once |
+| MIRROR_BLOB_PARALLEL | 8 | ranges in flight per blob (memory ~ 1.5 x chunk x parallel) |
 | MIRROR_BLOB_CACHE | see bot/sync_cache.py | where the mirror holds blobs; `off` disables it |
 
 Light to import: configuration is read before any command runs, the transport is not.

@@ -154,13 +154,15 @@ def test_bytes_that_do_not_hash_to_the_digest_commit_nothing(testbed: Sandbox, n
     assert cancelled(testbed, f"blobs/{name}")
 
 
-@pytest.mark.parametrize(("served", "gets"), [
-    ({"short_body": True}, (3, 0)),                          # three tries of the one range
-    ({"short_body": True, "mode": "ignore_range"}, (1, 2)),  # a stream, read on twice
+@pytest.mark.parametrize(("served", "size", "gets"), [
+    ({"short_body": True}, CHUNK + 1, (6, 0)),    # three tries of each of the two ranges
+    ({"short_body": True}, CHUNK, (3, 0)),        # a blob of one chunk: three tries of it whole
+    ({"short_body": True, "mode": "ignore_range"}, CHUNK + 1, (1, 2)),  # a stream, read on twice
+    ({"short_body": True, "mode": "ignore_range"}, CHUNK, (1, 2)),
 ], indirect=["served"])
 def test_a_short_body_is_detected(testbed: Sandbox, name: str, tmp_path: Path,
-                                  served: BlobServer, gets: tuple[int, int]) -> None:
-    data = blob(CHUNK)
+                                  served: BlobServer, *, size: int, gets: tuple[int, int]) -> None:
+    data = blob(size)
     digest = served.add(data)
     with pytest.raises(TransferError) as caught:
         client(testbed, tmp_path, served).copy_blob(SOURCE, target(testbed, name), digest,
@@ -168,7 +170,36 @@ def test_a_short_body_is_detected(testbed: Sandbox, name: str, tmp_path: Path,
     assert caught.value.kind == ErrorKind.NETWORK and caught.value.transient
     assert (served.ranged_gets(), served.plain_gets()) == gets
     assert mirrored(testbed, f"blobs/{name}", digest) is None
-    assert cancelled(testbed, f"blobs/{name}")
+    if size > CHUNK:  # the upload was open while the ranges came: cancelled
+        assert cancelled(testbed, f"blobs/{name}")
+    else:  # a blob read whole is checked before any upload starts
+        assert uploads(testbed, f"blobs/{name}") == []
+
+
+@pytest.mark.parametrize("size", [CHUNK, 1, 0])
+def test_one_chunk_goes_whole_in_one_put(testbed: Sandbox, name: str, tmp_path: Path,
+                                         size: int, served: BlobServer) -> None:
+    data = blob(size)
+    digest = served.add(data)
+    client(testbed, tmp_path, served).copy_blob(SOURCE, target(testbed, name), digest, len(data),
+                                                chunk_size=CHUNK, parallel=4)
+    assert served.ranged_gets() + served.plain_gets() == 1
+    assert mirrored(testbed, f"blobs/{name}", digest) == digest
+    assert uploads(testbed, f"blobs/{name}") == [("POST", 202), ("PUT", 201)]
+
+
+def test_a_small_blob_whose_bytes_do_not_hash_starts_no_upload(testbed: Sandbox, name: str,
+                                                               tmp_path: Path,
+                                                               served: BlobServer) -> None:
+    data = blob(CHUNK // 2)
+    digest = "sha256:" + hashlib.sha256(b"other bytes").hexdigest()
+    served.blobs[digest] = data  # upstream serves other bytes than the digest names
+    with pytest.raises(TransferError) as caught:
+        client(testbed, tmp_path, served).copy_blob(SOURCE, target(testbed, name), digest,
+                                                    len(data), chunk_size=CHUNK, parallel=2)
+    assert caught.value.kind == ErrorKind.DIGEST_MISMATCH
+    assert mirrored(testbed, f"blobs/{name}", digest) is None
+    assert uploads(testbed, f"blobs/{name}") == []
 
 
 @pytest.mark.parametrize("refuse_ranges", [False, True])

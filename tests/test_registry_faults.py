@@ -172,8 +172,11 @@ def test_sigterm_during_a_copy_leaves_no_authfile_and_no_skopeo(faulty: FaultyBe
     faulty.upstream.add(Rule("delay", "GET", "/blobs/", times=-1, delay=60))  # a slow upstream
     temp = tmp_path / "tmp"
     temp.mkdir()
+    # Blobs above one chunk and below the threshold are skopeo's: with a chunk of one byte,
+    # skopeo copies every blob here, and it is the one held up.
     env = faulty.testbed.env(CONTAINERS_REGISTRIES_CONF=str(faulty.conf),
-                             MIRROR_REGISTRY=faulty.mirror.host, TMPDIR=str(temp))
+                             MIRROR_REGISTRY=faulty.mirror.host, TMPDIR=str(temp),
+                             MIRROR_BLOB_CHUNK="1")
     process = subprocess.Popen([sys.executable, "-m", "bot", "sync", f"docker.io/library/{name}:1.0"],
                                env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, start_new_session=True)

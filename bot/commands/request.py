@@ -1,4 +1,4 @@
-"""Wiring for `plan`, `sync` and `handle-event`, and the request use case's adapters.
+"""Wiring for `plan` and `handle-event`, and the request use case's adapters.
 
 Rule: every command reads its configuration once (`load_config`), refuses bad input with a
 ConfigError (one line, exit 2) before anything is done, and hands the flow its adapters.
@@ -14,15 +14,12 @@ from pathlib import Path
 
 from bot.adapters import build_forge, build_syncer
 from bot.config import Config, load_config
-from bot.errors import ConfigError
 from bot.events import Event
 from bot.flows.comment_body import CommentWriter
 from bot.flows.handle_event import handle, read_event, write_summary
 from bot.flows.plan import plan_issue
 from bot.flows.request_handler import RequestHandler
-from bot.flows.sync_images import run_sync
 from bot.forge import Forge
-from bot.platform import InvalidPlatform, Platform
 
 Env = Mapping[str, str]
 
@@ -47,18 +44,6 @@ def plan(args: argparse.Namespace, env: Env) -> int:
         if image.suggestion:
             print(f"  did you mean: {image.suggestion}")
     return 0
-
-
-def sync(args: argparse.Namespace, env: Env) -> int:
-
-    try:
-        platforms = [Platform.parse(text) for text in args.platform]
-    except InvalidPlatform as error:
-        raise ConfigError(f"--platform: {error}") from error
-    config = load_config(env)
-    syncer = build_syncer(config)
-    return run_sync(args.images, platforms, config, syncer, syncer.registry.list_tags,
-                    jobs=args.jobs, as_json=args.json)
 
 
 def request_handler(config: Config, forge: Forge, env: Env) -> RequestHandler:

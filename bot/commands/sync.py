@@ -1,0 +1,31 @@
+"""Wiring for `sync`: images named on the command line, copied and verified, no GitHub.
+
+Rule: the configuration is read once and bad input is one ConfigError (exit 2) before any
+copy; only what a copy needs is imported (no comments, templates or forge), because a
+one-image sync pays for every import before its first request.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+
+from bot.adapters import build_syncer
+from bot.config import load_config
+from bot.errors import ConfigError
+from bot.flows.sync_images import run_sync
+from bot.platform import InvalidPlatform, Platform
+
+Env = Mapping[str, str]
+
+
+def sync(args: argparse.Namespace, env: Env) -> int:
+
+    try:
+        platforms = [Platform.parse(text) for text in args.platform]
+    except InvalidPlatform as error:
+        raise ConfigError(f"--platform: {error}") from error
+    config = load_config(env)
+    syncer = build_syncer(config)
+    return run_sync(args.images, platforms, config, syncer, syncer.registry.list_tags,
+                    jobs=args.jobs, as_json=args.json)
