@@ -1,15 +1,18 @@
 """Copies that are slow with skopeo alone (issue 13), mirror-bot and skopeo side by side:
 
-(A) one 4-platform image, cold, every request delayed; (B) one image with a large layer through
-a link that caps each connection's throughput, with the peak memory of the mirror-bot process
-(skopeo's reported apart); (B') the same image through a link that caps all connections
-together, where ranges cannot help; (C) a second repository whose image shares layers with one
-already mirrored: the upstream bytes of the shared layers, with and without the caches a
-workflow keeps between runs.
+(A) one 4-platform image, cold, every request delayed, written to one address as skopeo writes
+it; (A2) the same image as an official one (`docker.io/library/NAME`), for which mirror-bot
+also writes the address people compose, `docker.io/NAME` (skopeo still writes one); (B) one
+image with a large layer through a link that caps each connection's throughput, with the peak
+memory of the mirror-bot process (skopeo's reported apart); (B') the same image through a link
+that caps all connections together, where ranges cannot help; (C) a second repository whose
+image shares layers with one already mirrored: the upstream bytes of the shared layers, with
+and without the caches a workflow keeps between runs.
 
 Every sample copies into a fresh mirror; runs are interleaved across tools. mirror-bot runs as
-`python -m bot sync` with its defaults (bench/rss.py records its peak RSS in-process); skopeo
-as `skopeo copy --all --preserve-digests` (peak RSS from /proc, bench/rss.py).
+`python -m bot sync` with its defaults (its own peak RSS read in-process at exit, bench/rss.py;
+its skopeo children sampled from outside); skopeo as `skopeo copy --all --preserve-digests`
+(peak RSS sampled from /proc, bench/rss.py).
 """
 
 from __future__ import annotations
@@ -158,9 +161,11 @@ def copy_bed(work: Path, upstream: Registry, **link: float) -> Iterator[CopyBed]
             bed.stop()
 
 
-def seed(upstream: Registry, work: Path, name: str, **shape: object) -> BuiltImage:
+def seed(upstream: Registry, work: Path, name: str, namespaces: tuple[str, ...] = ("library",),
+         **shape: object) -> BuiltImage:
     image = build_image(work / "seed-copies" / name, "1.0", seed=name, **shape)  # type: ignore[arg-type]
-    push(image, f"{upstream.host}/docker.io/library/{name}:1.0")
+    for namespace in namespaces:
+        push(image, f"{upstream.host}/docker.io/{namespace}/{name}:1.0")
     return image
 
 
@@ -206,11 +211,11 @@ def shared_layers(bed: CopyBed, first: str, second: str, shared: frozenset[str])
 
 
 def run_copies(work: Path, upstream: Registry) -> list[Row]:
-    print("copies: A (4 platforms), B (a large layer, per-connection cap), B' (total cap), "
-          "C (shared layers)", file=sys.stderr, flush=True)
+    print("copies: A (4 platforms), A2 (official: two addresses), B (a large layer, "
+          "per-connection cap), B' (total cap), C (shared layers)", file=sys.stderr, flush=True)
     layers = tuple(k * 1024 for k in LAYER_KIB)
-    seed(upstream, work, "copies-a", platforms=PLATFORMS, layer_sizes=layers, shared_layers=2,
-         attestation=True)
+    seed(upstream, work, "copies-a", ("bench", "library"), platforms=PLATFORMS,
+         layer_sizes=layers, shared_layers=2, attestation=True)
     large = (LARGE_MIB * MiB, MiB, 256 * 1024)
     seed(upstream, work, "copies-b", platforms=("linux/amd64",), layer_sizes=large,
          shared_base=None)
@@ -221,6 +226,8 @@ def run_copies(work: Path, upstream: Registry) -> list[Row]:
     rows = []
     with copy_bed(work, upstream) as bed:
         rows += side_by_side(bed, f"A: 4 platforms, cold, {LATENCY * 1000:.0f} ms",
+                             "docker.io/bench/copies-a:1.0")
+        rows += side_by_side(bed, "A2: the same, an official image (mirror-bot: two addresses)",
                              "docker.io/library/copies-a:1.0")
     with copy_bed(work, upstream, rate=RATE_MIB * MiB) as bed:
         rows += side_by_side(bed, f"B: {LARGE_MIB} MiB layer, {RATE_MIB:g} MiB/s per connection",
@@ -255,13 +262,16 @@ One image per scenario, copied into a fresh mirror per sample; medians of {RUNS}
 (C: one run; its figure is bytes, which do not vary). "vs skopeo" is the tool's time over
 `skopeo copy --all --preserve-digests`'s, measured in the same run (lower is faster). Every
 request to either registry is delayed {LATENCY * 1000:.0f} ms. (A) is the 4-platform image of the
-tables above; (B) and (B') one platform, a {LARGE_MIB} MiB layer (random, so incompressible) plus
+tables above as `docker.io/bench/copies-a`, written to one address by both tools; (A2) is the
+same image as the official `docker.io/library/copies-a`, for which mirror-bot also writes the
+address people compose (`docker.io/copies-a`, by mounts and manifest puts) while skopeo still
+writes one; (B) and (B') one platform, a {LARGE_MIB} MiB layer (random, so incompressible) plus
 1 MiB and 256 KiB; (B) caps each upstream connection at {RATE_MIB:g} MiB/s, (B') caps all
 upstream connections together at {LINK_MIB:g} MiB/s; (C) mirrors an image, then a second
 repository's image sharing its {LARGE_MIB} MiB and 1 MiB layers, and counts the bytes of the
 shared layers the second copy fetched upstream. mirror-bot runs with its defaults ({DEFAULTS},
-MIRROR_COPY_PROCESSES 6). Peak RSS is the process's own (for mirror-bot, the Python process;
-the largest of its skopeo children is reported apart).
+MIRROR_COPY_PROCESSES 6). Peak RSS is the process's own (for mirror-bot, the Python process,
+read at exit; the largest of its skopeo children, sampled from outside, is reported apart).
 
 {chr(10).join(lines)}
 """

@@ -50,15 +50,27 @@ class Upload:
               from_repository: str) -> bool:
         """Ask for `digest` to be mounted from `from_repository` (same host): True on 201;
         False when the registry opened an ordinary upload instead (cancelled here)."""
+        upload = cls.mount_or_start(transport, endpoint, digest, from_repository)
+        if upload is None:
+            return True
+        upload.cancel()
+        return False
+
+    @classmethod
+    def mount_or_start(cls, transport: Transport, endpoint: Endpoint, digest: str,
+                       from_repository: str) -> Upload | None:
+        """POST `?mount=&from=`: None when the blob is mounted, or was already in this very
+        repository when `from_repository` is it (201); else the upload the registry opened
+        instead (202, the spec's fallback), for the caller to use or cancel."""
         query = urllib.parse.urlencode({"mount": digest, "from": from_repository})
         path = f"/v2/{endpoint.repository}/blobs/uploads/?{query}"
         scopes = (push_scope(endpoint.repository), f"repository:{from_repository}:pull")
         response = transport.request(endpoint, "POST", path, scopes=scopes, at_mirror=True,
                                      headers={"Content-Length": "0"})
         if response.status == 201:
-            return True
-        cls._opened(transport, endpoint, path, response).cancel()
-        return False
+            discard(response)
+            return None
+        return cls._opened(transport, endpoint, path, response)
 
     @classmethod
     def _opened(cls, transport: Transport, endpoint: Endpoint, path: str,

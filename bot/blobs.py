@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -117,14 +118,21 @@ class _Meter:
 def copy_blob(transport: Transport, source: Endpoint, target: Endpoint, digest: str, size: int,
               *, chunk_size: int = DEFAULT_BLOB_COPY.chunk_size,
               parallel: int = DEFAULT_BLOB_COPY.parallel,
-              progress: ProgressSink | None = None) -> None:
-    """Copy one blob from `source` to `target` as one upload, checked before it is committed."""
+              progress: ProgressSink | None = None, upload: Future[Upload | None] | None = None,
+              ) -> bool:
+    """Copy one blob from `source` to `target` as one upload, checked before it is committed.
+    `upload`: one being opened at `target` meanwhile (a blob of one chunk is read upstream
+    while it opens); when it comes back None the mirror holds the blob already and nothing is
+    sent. True when the blob was copied."""
     if size < 0:
+        _cancel(upload)
         raise TransferError(ErrorKind.UNKNOWN, f"blob {digest} has a negative size ({size})")
     if size <= chunk_size:
-        _copy_whole(transport, source, target, digest, size, progress=progress)
-        return
-    upload = Upload.start(transport, target)
+        return _copy_whole(transport, source, target, digest, size, progress=progress,
+                           upload=upload)
+    opened = upload.result() if upload is not None else Upload.start(transport, target)
+    if opened is None:
+        return False
     try:
         hasher = hashlib.sha256()
         meter = _Meter(digest, size, progress)
@@ -132,31 +140,51 @@ def copy_blob(transport: Transport, source: Endpoint, target: Endpoint, digest: 
                               parallel=parallel)
         for piece in reader.pieces():
             hasher.update(piece)
-            upload.append(piece)
+            opened.append(piece)
             meter.advance(len(piece))
         _check(source, digest, hasher.hexdigest())
-        upload.commit(digest)
+        opened.commit(digest)
     except BaseException:
-        upload.cancel()
+        opened.cancel()
         raise
+    return True
 
 
 def _copy_whole(transport: Transport, source: Endpoint, target: Endpoint, digest: str, size: int,
-                *, progress: ProgressSink | None) -> None:
+                *, progress: ProgressSink | None, upload: Future[Upload | None] | None) -> bool:
     """A blob of at most one chunk: read, checked, then put with its upload's commit."""
     reader = RangedSource(transport, source, digest, size, chunk_size=max(size, 1), parallel=1)
-    with contextlib.closing(reader.pieces()) as pieces:
-        # One piece, the whole blob in the reader's buffer (none for an empty blob): checked and
-        # sent from there, so the blob is held once.
-        data = next(pieces, memoryview(b""))
-        _check(source, digest, hashlib.sha256(data).hexdigest())
-        upload = Upload.start(transport, target)
-        try:
-            upload.commit(digest, data)
-        except BaseException:
-            upload.cancel()
-            raise
+    try:
+        with contextlib.closing(reader.pieces()) as pieces:
+            # One piece, the whole blob in the reader's buffer (none for an empty blob): checked
+            # and sent from there, so the blob is held once.
+            data = next(pieces, memoryview(b""))
+            _check(source, digest, hashlib.sha256(data).hexdigest())
+            opened = upload.result() if upload is not None else Upload.start(transport, target)
+            if opened is None:
+                return False
+            try:
+                opened.commit(digest, data)
+            except BaseException:
+                opened.cancel()
+                raise
+    except BaseException:
+        _cancel(upload)
+        raise
     _Meter(digest, size, progress).advance(size)
+    return True
+
+
+def _cancel(upload: Future[Upload | None] | None) -> None:
+    """Cancel an upload being opened for a copy that will not happen."""
+    if upload is None:
+        return
+    try:
+        opened = upload.result()
+    except TransferError:
+        return
+    if opened is not None:
+        opened.cancel()
 
 
 def _check(source: Endpoint, digest: str, sha256: str) -> None:

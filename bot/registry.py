@@ -14,7 +14,8 @@ import json
 import re
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from urllib3.response import BaseHTTPResponse
 
@@ -58,8 +59,12 @@ class RegistryClient:
         self.timeout = timeout
         self.mirrors = tuple(m.rstrip("/") for m in mirrors)
         self.transport = Transport(conf, credentials, timeout, retry or HttpRetry(), sleep)
+        # Requests made while another one is in flight (stage_blob's question to the mirror);
+        # these never wait on anything here, so they cannot starve their callers.
+        self._aside = ThreadPoolExecutor(32, thread_name_prefix="registry-aside")
 
     def close(self) -> None:
+        self._aside.shutdown(wait=False, cancel_futures=True)
         self.transport.close()
 
     def at_mirror(self, ref: Reference) -> bool:
@@ -221,6 +226,37 @@ class RegistryClient:
         blobs.copy_blob(self.transport, self.conf.resolve(source), self.conf.resolve(target),
                         _checked_digest(digest), size, chunk_size=chunk_size, parallel=parallel,
                         progress=progress)
+
+    def stage_blob(self, source: Reference, target: Reference, digest: str, size: int, *,
+                   mount_from: Sequence[str] = (), likely_absent: bool = False,
+                   chunk_size: int = DEFAULT_BLOB_COPY.chunk_size,
+                   parallel: int = DEFAULT_BLOB_COPY.parallel,
+                   progress: ProgressSink | None = None) -> str:
+        """Make `target`'s repository hold blob `digest`: mounted from the first repository of
+        `mount_from` (paths on the same registry) that holds it, found already there, or copied
+        from `source` as copy_blob does. Whether it is there is one `POST ?mount=&from=` from
+        `target`'s own repository (201: it is; 202: the upload to copy into), so a blob already
+        there costs no HEAD; when it is `likely_absent`, a blob of one chunk is read upstream
+        while that POST is answered. Returns "mounted", "present" or "copied"."""
+        endpoint = self.conf.resolve(target)
+        digest = _checked_digest(digest)
+        for repository in mount_from:
+            origin = self.conf.resolve(Reference(target.registry, repository))
+            if origin.host != endpoint.host or origin.repository == endpoint.repository:
+                continue
+            try:
+                if Upload.mount(self.transport, endpoint, digest, origin.repository):
+                    return "mounted"
+            except TransferError:
+                continue  # a failed mount only means the blob is fetched after all
+        asked = self._aside.submit(Upload.mount_or_start, self.transport, endpoint, digest,
+                                   endpoint.repository)
+        if not likely_absent and asked.result() is None:
+            return "present"
+        copied = blobs.copy_blob(self.transport, self.conf.resolve(source), endpoint, digest,
+                                 size, chunk_size=chunk_size, parallel=parallel,
+                                 progress=progress, upload=asked)
+        return "copied" if copied else "present"
 
     def check_push(self, repository: Reference) -> None:
         """Start a blob upload in `repository` and cancel it: raises a classified

@@ -131,7 +131,7 @@ class Syncer:
                                 platforms=item.platforms)
         if item.also and result.status in {"copied", "unchanged"} and result.target and result.digest:
             result.also = self._addresses.write(result.target, result.digest, item.also,
-                                                platforms=item.platforms)
+                                                platforms=item.platforms, current=result.looked_up)
         result.elapsed = time.monotonic() - started
         return result
 
@@ -145,15 +145,23 @@ class Syncer:
         top = self._lookups.manifest(pinned)
         parts = self._lookups.parts(pinned, top, destination)
         size = self._check_size(pinned, parts)
-        self._engine.copy(parts, (destination, top) if top.is_index else None)
+        self._engine.copy(parts, (destination, top) if top.is_index else None,
+                          self._addresses.ahead(destination, item.also))
         tags = signature_tags(digest)
-        mirrored, *signatures = self._lookups.digests([destination, *(pinned.with_tag(t) for t in tags)])
+        # In the same round as the check of the copy and the signature tags upstream: what
+        # every further address serves now (a failure there is the address's, told by write).
+        peeks = {ref: self._lookups.submit(self._lookups.digest, ref)
+                 for ref in (AddressWriter.destination(target, digest) for target in item.also)}
+        mirrored, *signatures = self._lookups.digests([destination,
+                                                       *(pinned.with_tag(t) for t in tags)])
         if mirrored != digest:
             raise _mismatch(destination, mirrored, digest)
         self._record(destination, parts)
         copied = self._copy_signatures(pinned, destination, dict(zip(tags, signatures, strict=True)))
         return SyncResult(item.source, item.target, "copied", digest, signatures=copied,
-                          size=size, note=REPLACED_SUBSET_NOTE if _held_subset(previous) else None)
+                          size=size, note=REPLACED_SUBSET_NOTE if _held_subset(previous) else None,
+                          looked_up={ref: peek.result() for ref, peek in peeks.items()
+                                     if peek.exception() is None})
 
     def _sync_subset(self, item: SyncItem, resolved: Resolved) -> SyncResult:
         upstream = self._lookups.manifest(resolved.pinned)

@@ -5,16 +5,20 @@ every further address is written from the primary mirror, pinned by digest — n
 upstream again, so a further address costs no upstream pull. An address on the same registry
 as the primary (the short form `docker.io/NAME`) gets a cross-repository mount of every blob
 and manifest puts, all at once (the manifests are the ones already read upstream: same digest,
-same bytes): no blob upload, no manifest read; should the registry refuse a mount, the address is copied
-like one on another mirror. Each address is verified by digest and reported on its own: a
-failure on one never undoes the others. A platform subset is never written over an address
-that serves the whole image (`subset_refused`), as on the primary.
+same bytes): no blob upload, no manifest read. During a whole copy this starts as each child
+lands at the primary (`ahead`): its blobs are mounted and its manifest put by digest, which
+serves no tag; the tag (the index) is put only after the primary is verified. Should the
+registry refuse a mount, the address is copied like one on another mirror. Each address is
+verified by digest and reported on its own: a failure on one never undoes the others. A
+platform subset is never written over an address that serves the whole image
+(`subset_refused`), as on the primary.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.errors import TransferError
@@ -42,18 +46,53 @@ class AddressWriter:
     engine: CopyEngine
     record: Callable[[Reference, Sequence[Part]], None]  # what the blob-location cache learns
     verify: Callable[[Reference, str], None]  # DIGEST_MISMATCH unless it serves that digest
+    # (repository name, child digest): written by `ahead` while the primary was being copied.
+    _written: set[tuple[str, str]] = field(default_factory=set, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @staticmethod
+    def destination(target: Reference, digest: str) -> Reference:
+        """Where `target` is written: its tag, or the digest when it names none."""
+        return target if target.tag else target.with_digest(digest)
+
+    def ahead(self, primary: Reference, targets: Sequence[Reference]
+              ) -> Callable[[Part], None] | None:
+        """What to do as each child of a whole copy lands at `primary`: mount its blobs into
+        every target on the same registry and put its manifest by digest. A failure is left
+        for `write`, which does the same again and reports it."""
+        same = [target for target in targets if target.registry == primary.registry]
+        if not same:
+            return None
+
+        def follow(part: Part) -> None:
+            for target in same:
+                copy = Part(part.destination, target.with_digest(part.manifest.digest),
+                            part.manifest)
+                try:
+                    if self._mount_and_put([copy], primary):
+                        with self._lock:
+                            self._written.add((copy.destination.name, part.manifest.digest))
+                except TransferError:
+                    continue
+
+        return follow
 
     def write(self, primary: Reference, digest: str, targets: Sequence[Reference], *,
-              platforms: Sequence[Platform] = ()) -> list[AddressResult]:
-        """Write `primary@digest` to each target; `platforms`: a subset request's platforms."""
+              platforms: Sequence[Platform] = (),
+              current: Mapping[Reference, str | None] | None = None) -> list[AddressResult]:
+        """Write `primary@digest` to each target; `platforms`: a subset request's platforms;
+        `current`: what some destinations serve now, when already looked up."""
         source = primary.with_digest(digest)
-        return [self._one(source, target, digest, platforms) for target in targets]
+        known = current or {}
+        return [self._one(source, target, digest, platforms, known) for target in targets]
 
     def _one(self, source: Reference, target: Reference, digest: str,
-             platforms: Sequence[Platform]) -> AddressResult:
-        destination = target if target.tag else target.with_digest(digest)
+             platforms: Sequence[Platform], known: Mapping[Reference, str | None]
+             ) -> AddressResult:
+        destination = self.destination(target, digest)
         try:
-            current = self.lookups.digest(destination)
+            current = known[destination] if destination in known else self.lookups.digest(
+                destination)
             if current == digest:
                 return AddressResult(target, "unchanged")
             if platforms and current is not None and destination.tag:
@@ -76,6 +115,9 @@ class AddressWriter:
         False (nothing put) when a part is a nested index or the registry refuses a mount."""
         if any(part.is_index for part in parts):
             return False
+        with self._lock:
+            parts = [part for part in parts
+                     if (part.destination.name, part.manifest.digest) not in self._written]
         wanted = {blob.digest: part.destination for part in parts for blob in blobs(part.manifest)}
         mounted = self.lookups.each(
             lambda digest: self.registry.mount_blob(wanted[digest], digest, source.repository),

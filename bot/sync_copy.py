@@ -37,12 +37,12 @@ from bot.sync_settings import DEFAULT_COPY_PROCESSES
 
 
 class BlobTransport(Protocol):
-    """The registry transport's blob API (bot/registry.py, bot/blobs.py)."""
+    """The registry client's blob API (bot/registry.py, bot/blobs.py)."""
 
-    def blob_size(self, repository: Reference, digest: str) -> int | None: ...
     def mount_blob(self, target: Reference, digest: str, from_repository: str) -> bool: ...
-    def copy_blob(self, source: Reference, target: Reference, digest: str, size: int, *,
-                  chunk_size: int, parallel: int, progress: ProgressSink | None = None) -> None: ...
+    def stage_blob(self, source: Reference, target: Reference, digest: str, size: int, *,
+                   mount_from: Sequence[str] = (), likely_absent: bool = False, chunk_size: int,
+                   parallel: int, progress: ProgressSink | None = None) -> str: ...
 
 
 class ManifestWriter(Protocol):
@@ -114,6 +114,12 @@ class BlobStager:
         found = self.locations.repositories(target.registry, digest)
         return [] if target.repository in found else found
 
+    def _known_here(self, target: Reference, digest: str) -> bool:
+        """Whether the cache saw the blob in `target`'s own repository (then it is asked about
+        before anything is fetched: it is most likely there)."""
+        return self.locations is not None and target.repository in self.locations.repositories(
+            target.registry, digest)
+
     def stage(self, source: Reference, target: Reference, blob: Blob) -> Future[None] | None:
         """Start staging `blob`; None when it is left to skopeo."""
         if self.settings.ranged(blob.size):
@@ -134,27 +140,24 @@ class BlobStager:
         return False
 
     def _stage_small(self, source: Reference, target: Reference, blob: Blob) -> None:
-        if self._mount(target, blob, self._known_elsewhere(target, blob.digest)):
-            return
+        elsewhere = self._known_elsewhere(target, blob.digest)
         if blob.size > self.settings.chunk_size:
-            return  # known elsewhere but no longer there: skopeo copies it
+            self._mount(target, blob, elsewhere)  # not there after all: skopeo copies it
+            return
         try:
-            if self.transport.blob_size(target, blob.digest) is not None:
-                return
             with self._budget.hold(blob.size):
-                self.transport.copy_blob(source, target, blob.digest, blob.size,
-                                         chunk_size=self.settings.chunk_size, parallel=1)
+                self.transport.stage_blob(source, target, blob.digest, blob.size,
+                                          mount_from=elsewhere,
+                                          likely_absent=not self._known_here(target, blob.digest),
+                                          chunk_size=self.settings.chunk_size, parallel=1)
         except TransferError:
             return  # skopeo copies it, and reports what goes wrong in its own words
 
     def _stage_large(self, source: Reference, target: Reference, blob: Blob) -> None:
-        if self.transport.blob_size(target, blob.digest) is not None:
-            return
-        if self._mount(target, blob, self._known_elsewhere(target, blob.digest)):
-            return
-        self.transport.copy_blob(source, target, blob.digest, blob.size,
-                                 chunk_size=self.settings.chunk_size,
-                                 parallel=self.settings.parallel, progress=self.progress)
+        self.transport.stage_blob(source, target, blob.digest, blob.size,
+                                  mount_from=self._known_elsewhere(target, blob.digest),
+                                  chunk_size=self.settings.chunk_size,
+                                  parallel=self.settings.parallel, progress=self.progress)
 
 
 @dataclass
@@ -170,8 +173,10 @@ class CopyEngine:
     def __post_init__(self) -> None:
         self._pool = ThreadPoolExecutor(max(1, self.copy_processes), thread_name_prefix="copy")
 
-    def copy(self, parts: Sequence[Part], index: tuple[Reference, Manifest] | None = None) -> None:
-        """Copy every part (blobs staged first), then put `index` (destination, manifest)."""
+    def copy(self, parts: Sequence[Part], index: tuple[Reference, Manifest] | None = None,
+             landed: Callable[[Part], None] | None = None) -> None:
+        """Copy every part (blobs staged first), then put `index` (destination, manifest);
+        `landed` is told of each part once the mirror holds it."""
         staged: dict[str, Future[None] | None] = {}  # a blob shared by two parts: staged once
 
         def stage_blobs(part: Part) -> list[Future[None]]:
@@ -186,6 +191,8 @@ class CopyEngine:
             for future in waiting:
                 future.result()  # a staging failure fails this part
             self.skopeo_copy(part.source, part.destination, part.is_index)
+            if landed is not None and not part.is_index:
+                landed(part)
 
         pending = [(part, stage_blobs(part)) for part in parts]
         # Parts with nothing to wait for first, the largest first: the last copies to finish

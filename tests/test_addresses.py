@@ -129,7 +129,23 @@ def test_the_short_form_is_written_by_mounts_and_manifest_puts_alone(testbed: Sa
         real_copy(source, destination, **options)  # type: ignore[arg-type]
 
     syncer.copier.copy = spy  # type: ignore[method-assign]
+    testbed.mirror.mark()
     result = syncer.sync(SyncItem(source, target, also=tuple(also)))
     assert result.status == "copied" and [a.status for a in result.also] == ["copied"]
     assert copies and all(f"/docker.io/library/{name}" in c for c in copies)
     assert testbed.client().head_digest(also[0]) == image.index_digest
+    requests = testbed.mirror.requests()
+    # Each blob mounted once, as its platform landed at the primary (not again afterwards);
+    # the short form's tag put only after the primary's tag.
+    mounts = [p for m, p, status in requests
+              if m == "POST" and f"/v2/docker.io/{name}/blobs/uploads/?mount=" in p
+              and status == 201]
+    assert len(mounts) == len(set(mounts)) == len(image.blobs)
+    tags = [p for m, p, status in requests if m == "PUT" and p.endswith(f"/{name}/manifests/1.0")
+            and status == 201]
+    assert tags == [f"/v2/docker.io/library/{name}/manifests/1.0",
+                    f"/v2/docker.io/{name}/manifests/1.0"]
+    order = [p for m, p, status in requests if m == "PUT" and "/manifests/" in p and status == 201]
+    children = [p for p in order if p.startswith(f"/v2/docker.io/{name}/manifests/sha256:")]
+    assert len(children) == len(image.manifests)  # the platforms, each put by digest once
+    assert order.index(children[0]) < order.index(tags[0])  # as they landed, before the tag

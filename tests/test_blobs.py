@@ -290,3 +290,58 @@ def test_blob_copy_settings_are_checked() -> None:
     assert settings.ranged(32 * 1024 * KiB) and not settings.ranged(1024)
     with pytest.raises(ConfigError):
         BlobCopySettings(parallel=0)
+
+
+@pytest.mark.parametrize("likely_absent", [False, True])
+def test_stage_blob_asks_and_opens_the_upload_in_one_request(testbed: Sandbox, name: str,
+                                                             tmp_path: Path, served: BlobServer,
+                                                             *, likely_absent: bool) -> None:
+    """Absent: one POST (the mount from the repository itself answers 202 and the copy uses
+    that upload), one GET, one PUT. Present: the same POST answers 201 and no byte is sent;
+    asked first, not even a GET."""
+    data = blob(CHUNK // 2)
+    digest = served.add(data)
+    registry = client(testbed, tmp_path, served)
+    here = target(testbed, name)
+    assert registry.stage_blob(SOURCE, here, digest, len(data), chunk_size=CHUNK,
+                               likely_absent=likely_absent) == "copied"
+    assert mirrored(testbed, f"blobs/{name}", digest) == digest
+    assert uploads(testbed, f"blobs/{name}") == [("POST", 202), ("PUT", 201)]
+    assert served.ranged_gets() + served.plain_gets() == 1
+    assert not [p for m, p, _ in testbed.mirror.requests() if m == "HEAD" and digest in p]
+    testbed.mirror.mark()
+    assert registry.stage_blob(SOURCE, here, digest, len(data), chunk_size=CHUNK,
+                               likely_absent=likely_absent) == "present"
+    assert uploads(testbed, f"blobs/{name}") == [("POST", 201)]
+    assert served.ranged_gets() + served.plain_gets() == (2 if likely_absent else 1)
+
+
+def test_stage_blob_mounts_from_a_repository_the_caller_names(testbed: Sandbox, name: str,
+                                                              tmp_path: Path,
+                                                              served: BlobServer) -> None:
+    data = blob(CHUNK * 3)
+    digest = served.add(data)
+    registry = client(testbed, tmp_path, served)
+    first, second = target(testbed, name), target(testbed, f"{name}-2")
+    assert registry.stage_blob(SOURCE, first, digest, len(data), chunk_size=CHUNK,
+                               parallel=2) == "copied"
+    gets = served.ranged_gets()
+    assert registry.stage_blob(SOURCE, second, digest, len(data), chunk_size=CHUNK,
+                               mount_from=["blobs/elsewhere", f"blobs/{name}"]) == "mounted"
+    assert served.ranged_gets() == gets  # nothing fetched for the mount
+    assert mirrored(testbed, f"blobs/{name}-2", digest) == digest
+
+
+@pytest.mark.parametrize("served", [{"mode": "wrong_bytes"}], indirect=True)
+def test_stage_blob_cancels_its_upload_on_wrong_bytes(
+        testbed: Sandbox, name: str, tmp_path: Path, served: BlobServer) -> None:
+    data = blob(CHUNK // 2)
+    digest = "sha256:" + hashlib.sha256(b"other bytes").hexdigest()
+    served.blobs[digest] = data
+    with pytest.raises(TransferError) as caught:
+        client(testbed, tmp_path, served).stage_blob(SOURCE, target(testbed, name), digest,
+                                                     len(data), chunk_size=CHUNK,
+                                                     likely_absent=True)
+    assert caught.value.kind == ErrorKind.DIGEST_MISMATCH
+    assert mirrored(testbed, f"blobs/{name}", digest) is None
+    assert cancelled(testbed, f"blobs/{name}")

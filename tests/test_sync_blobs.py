@@ -10,8 +10,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from bot.registry import RegistryClient
 from bot.skopeo import Skopeo
 from bot.sync import RetryPolicy, Syncer, SyncItem
 from bot.sync_cache import BlobLocations
-from bot.sync_copy import BlobStager
+from bot.sync_copy import BlobStager, ByteBudget
 from sandbox.fault_proxy import FaultProxy, Rule, serve_proxy
 from sandbox.images import BuiltImage, build_image, push
 from tests.conftest import MIRROR_PASSWORD, MIRROR_USER, REPO_ROOT, Sandbox
@@ -229,3 +231,68 @@ def test_a_ranged_copy_killed_midway_records_nothing_and_the_next_run_completes(
     assert json.loads(rerun.stdout)["results"][0]["digest"] == image.index_digest
     assert bed.client().head_digest(bed.mirror_ref(name)) == image.index_digest
     assert all(bed.cached(name, d) for d in image.blobs)
+
+
+def layers_and_configs(image: BuiltImage) -> tuple[set[str], set[str]]:
+    """The image's layers and configs, from the manifests in its layout."""
+    layers: set[str] = set()
+    configs: set[str] = set()
+    for digest in image.manifests.values():
+        manifest = json.loads((image.layout / "blobs" / "sha256" / digest[7:]).read_bytes())
+        layers |= {layer["digest"] for layer in manifest["layers"]}
+        configs.add(manifest["config"]["digest"])
+    return layers, configs
+
+
+def test_small_blobs_are_copied_by_mirror_bot_and_skopeo_finds_them(bed: Bed, name: str) -> None:
+    image = bed.seed(name)
+    bed.testbed.mirror.mark()
+    result = bed.syncer().sync(bed.item(name))
+    assert result.status == "copied", result.error
+    assert bed.client().head_digest(bed.mirror_ref(name)) == image.index_digest
+    layers, configs = layers_and_configs(image)
+    small = (layers | configs) - large_blobs(image)
+    assert small and len(layers - large_blobs(image)) == 2  # the 4 KiB layer of each platform
+    for digest in small:
+        ours = [r for r in ranged_gets(bed, digest) if r]  # the transport asks for a range
+        assert len(ours) == 1, digest  # fetched once, by mirror-bot
+        assert bed.client().blob_size(bed.mirror_ref(name), digest) is not None
+    for digest in layers - large_blobs(image):
+        assert "" not in ranged_gets(bed, digest)  # skopeo fetched no layer itself
+    commits = [p for m, p, status in bed.testbed.mirror.requests()
+               if m == "PUT" and f"/{name}/blobs/uploads/" in p and status == 201]
+    assert len(commits) == len(small | large_blobs(image))  # skopeo uploaded nothing itself
+
+
+def test_a_small_blob_mirror_bot_cannot_fetch_is_left_to_skopeo(bed: Bed, name: str) -> None:
+    """Our ranged GETs of the small blobs fail; skopeo's plain GETs do not: the copy still
+    ends with upstream's digest, skopeo having copied those blobs itself."""
+    image = bed.seed(name)
+    layers, configs = layers_and_configs(image)
+    small = (layers | configs) - large_blobs(image)
+    for digest in small:
+        bed.upstream.add(Rule("status", "GET", digest, times=-1, status=404, with_header="Range"))
+    result = bed.syncer().sync(bed.item(name))
+    assert result.status == "copied", result.error
+    assert bed.client().head_digest(bed.mirror_ref(name)) == image.index_digest
+    for digest in small:
+        assert "" in ranged_gets(bed, digest)  # skopeo's plain GET
+
+
+def test_a_byte_budget_never_lets_more_than_its_limit_be_held() -> None:
+    budget = ByteBudget(10)
+    held, most = 0, 0
+    lock = threading.Lock()
+
+    def hold(size: int) -> None:
+        nonlocal held, most
+        with budget.hold(size):
+            with lock:
+                held += min(size, 10)
+                most = max(most, held)
+            with lock:
+                held -= min(size, 10)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(hold, [4, 6, 3, 25, 10, 1] * 10))  # 25: above the limit, holds it all
+    assert 0 < most <= 10 and held == 0
