@@ -42,8 +42,9 @@ def build_registry_client(config: Config, credentials: Credentials | None = None
 
 
 def staging(engine: EngineSettings, registry: RegistryClient) -> BlobStager:
-    """Large blobs copied in ranges by the registry client, with a progress line per blob on
-    stderr; blobs the cache places elsewhere in the mirror mounted."""
+    """Blobs staged by the registry client before skopeo runs (large ones in ranges, with a
+    progress line per blob on stderr; small ones whole; those the cache places elsewhere in the
+    mirror mounted)."""
     return BlobStager(registry, BlobLocations.load(engine.cache),
                       engine.blob_copy(DEFAULT_BLOB_COPY), ProgressPrinter(sys.stderr))
 

@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("title")
     plan.add_argument("--body", default="", help="issue body (issue-form sections are read)")
     plan.add_argument("--json", action="store_true")
-    plan.set_defaults(func=_command("request", "plan"))
+    plan.set_defaults(func=_command("plan", "plan"))
 
     sync = commands.add_parser("sync", help="copy images to the mirror now (allowlist applies)")
     sync.add_argument("images", nargs="+", metavar="IMAGE")

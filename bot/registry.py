@@ -161,46 +161,6 @@ class RegistryClient:
 
     # -- blobs ----------------------------------------------------------------------------------
 
-    def blob_size(self, repository: Reference, digest: str) -> int | None:
-        """The size of blob `digest` in `repository` by HEAD (redirects followed without our
-        Authorization), or None when the registry does not have it."""
-        endpoint = self.conf.resolve(repository)
-        at_mirror = self.at_mirror(repository)
-        path = f"/v2/{endpoint.repository}/blobs/{_checked_digest(digest)}"
-        response = self.transport.request(endpoint, "HEAD", path, scopes=_pull(endpoint),
-                                          at_mirror=at_mirror)
-        response, _ = self.transport.follow(endpoint, response, self.transport.url(endpoint, path),
-                                            "HEAD", {}, scopes=_pull(endpoint), at_mirror=at_mirror)
-        if response.status == 404:
-            return None
-        if response.status in {400, 403, 405}:  # a presigned storage URL that allows GET only
-            return self._size_by_range(endpoint, path, repository, at_mirror)
-        if response.status >= 300:
-            raise status_error(response, f"blob {digest} of {repository.name}", at_mirror=at_mirror)
-        return _int_header(response, "Content-Length", repository)
-
-    def _size_by_range(self, endpoint: Endpoint, path: str, repository: Reference,
-                       at_mirror: bool) -> int | None:
-        headers = {"Range": "bytes=0-0"}
-        response = self.transport.request(endpoint, "GET", path, scopes=_pull(endpoint),
-                                          at_mirror=at_mirror, headers=headers, stream=True)
-        response, _ = self.transport.follow(endpoint, response, self.transport.url(endpoint, path),
-                                            "GET", headers, scopes=_pull(endpoint),
-                                            at_mirror=at_mirror, stream=True)
-        if response.status == 404:
-            discard(response)
-            return None
-        if response.status == 206:
-            total = response.headers.get("Content-Range", "").rpartition("/")[2]
-            discard(response)
-            if total.isdigit():
-                return int(total)
-        if response.status == 200:
-            size = _int_header(response, "Content-Length", repository)
-            discard(response)
-            return size
-        raise status_error(response, f"a blob of {repository.name}", at_mirror=at_mirror)
-
     def mount_blob(self, target: Reference, digest: str, from_repository: str) -> bool:
         """Ask the registry of `target` to mount `digest` from `from_repository` (a path on
         that same registry, e.g. `docker.io/library/redis`). True when mounted (201); False

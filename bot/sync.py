@@ -3,11 +3,11 @@
 Rule: an image is `unchanged` when the mirror's digest (one manifest HEAD) equals the source's
 (one manifest HEAD), and then nothing is copied and no manifest is GET from upstream. Otherwise
 its manifests are read upstream by digest (each once per process) and copied with digests
-preserved (bot/sync_copy.py: an index's platforms at once, large blobs in ranges, known blobs
-mounted), and it is reported `copied` only after the mirror answers with upstream's digest.
-Further addresses (Docker Hub's short form, other mirrors) are written from the primary once
-it serves the image (bot/sync_addresses.py). `name:tag@digest` writes the tag only while
-upstream's tag still resolves to that digest. A
+preserved (bot/sync_copy.py: an index's platforms at once, their blobs staged first: known
+ones mounted, large ones in ranges, small ones whole), and it is reported `copied` only after
+the mirror answers with upstream's digest. Further addresses (Docker Hub's short form, other
+mirrors) are written from the primary once it serves the image (bot/sync_addresses.py).
+`name:tag@digest` writes the tag only while upstream's tag still resolves to that digest. A
 platform selection writes a smaller, annotated index whose digest differs from upstream's by
 design, and never narrows a tag mirrored whole (bot/sync_platforms.py). HTTP requests are
 retried by the transport; this module retries only skopeo, which the transport cannot.
@@ -122,6 +122,10 @@ class Syncer:
 
     def _sync_timed(self, item: SyncItem) -> SyncResult:
         started = time.monotonic()
+        # What each further tag serves now, in the same round as the first look-ups (a failure
+        # there is that address's, told by write); writing ahead never moves a tag.
+        peeks = {target: self._lookups.submit(self._lookups.digest, target)
+                 for target in item.also if target.tag}
         try:
             resolved = self._resolved.pop(_key(item), None) or self._lookups.resolve(item)
             result = (self._sync_subset(item, resolved) if item.platforms
@@ -130,8 +134,10 @@ class Syncer:
             result = SyncResult(item.source, item.target, "failed", error=error,
                                 platforms=item.platforms)
         if item.also and result.status in {"copied", "unchanged"} and result.target and result.digest:
-            result.also = self._addresses.write(result.target, result.digest, item.also,
-                                                platforms=item.platforms, current=result.looked_up)
+            result.also = self._addresses.write(
+                result.target, result.digest, item.also, platforms=item.platforms,
+                current={ref: peek.result() for ref, peek in peeks.items()
+                         if peek.exception() is None})
         result.elapsed = time.monotonic() - started
         return result
 
@@ -148,10 +154,6 @@ class Syncer:
         self._engine.copy(parts, (destination, top) if top.is_index else None,
                           self._addresses.ahead(destination, item.also))
         tags = signature_tags(digest)
-        # In the same round as the check of the copy and the signature tags upstream: what
-        # every further address serves now (a failure there is the address's, told by write).
-        peeks = {ref: self._lookups.submit(self._lookups.digest, ref)
-                 for ref in (AddressWriter.destination(target, digest) for target in item.also)}
         mirrored, *signatures = self._lookups.digests([destination,
                                                        *(pinned.with_tag(t) for t in tags)])
         if mirrored != digest:
@@ -159,9 +161,7 @@ class Syncer:
         self._record(destination, parts)
         copied = self._copy_signatures(pinned, destination, dict(zip(tags, signatures, strict=True)))
         return SyncResult(item.source, item.target, "copied", digest, signatures=copied,
-                          size=size, note=REPLACED_SUBSET_NOTE if _held_subset(previous) else None,
-                          looked_up={ref: peek.result() for ref, peek in peeks.items()
-                                     if peek.exception() is None})
+                          size=size, note=REPLACED_SUBSET_NOTE if _held_subset(previous) else None)
 
     def _sync_subset(self, item: SyncItem, resolved: Resolved) -> SyncResult:
         upstream = self._lookups.manifest(resolved.pinned)

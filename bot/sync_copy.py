@@ -5,6 +5,9 @@ Rule: an index is copied as its child manifests, each by digest with digests pre
 original index bytes are put at the destination, so the mirror serves upstream's digest. Before
 a child's copy, each of its blobs the mirror lacks is staged, every platform's at once:
 - a blob the blob-location cache places in another repository of the mirror is mounted;
+- whether the mirror holds it already is asked with the POST that opens its upload (bot/
+  registry.py's stage_blob), so a blob there costs one request and one absent goes straight
+  into that upload;
 - a large one (at least the threshold of bot/blobs.py's BlobCopySettings) is copied by the
   transport in ranges, one large blob at a time per process;
 - one of at most a chunk is copied whole (one GET, one PUT), up to SMALL_BLOB_STREAMS at once,
@@ -13,7 +16,8 @@ a child's copy, each of its blobs the mirror lacks is staged, every platform's a
 skopeo then finds staged blobs present and skips them. A small blob that fails to stage is left
 to skopeo too, which copies it as it always has (a large one fails its part: retrying it in one
 stream would undo what ranges are for). At most `copy_processes` skopeo processes run at once
-in this process, whatever the number of images synced in parallel (`--jobs`).
+in this process, whatever the number of images synced in parallel (`--jobs`). `landed` hears of
+each child as the mirror gets it (further addresses start from there: bot/sync_addresses.py).
 
 Memory: the ranged copy's `parallel + 1` chunks plus the small blobs' half of that, about
 1.5 x `parallel` x `chunk_size` (~104 MiB with the defaults) whatever the image.

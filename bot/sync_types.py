@@ -80,8 +80,6 @@ class SyncResult:
     refusal: str | None = None  # why the plan refused it (denied, invalid): not a transfer error
     refusal_kind: str | None = None  # a finer kind for the refusal (e.g. too_many_tags)
     also: list[AddressResult] = field(default_factory=list)  # each further address, on its own
-    # What further addresses served when the copy was checked (spares them a HEAD each).
-    looked_up: dict[Reference, str | None] = field(default_factory=dict, repr=False)
 
     @property
     def addresses(self) -> list[Reference]:

@@ -13,8 +13,8 @@ the way a registry (or its storage) does, in one of these modes:
 
 With `storage` set, blob GETs and HEADs are redirected (307) to that other server under
 another host name (`localhost` rather than `127.0.0.1`), as ghcr.io redirects to presigned
-storage URLs; with `users`, Basic auth is required; `refuse_ranges` and `refuse_head` make a storage
-server answer 403 to a Range or a HEAD. `rate` caps each connection's throughput
+storage URLs; with `users`, Basic auth is required; `refuse_ranges` makes a storage server
+answer 403 to a Range. `rate` caps each connection's throughput
 (bytes per second) and `first_byte_delay` holds every blob answer, for measurements and for
 keeping a copy running. Every request is recorded with its Range and Authorization headers.
 
@@ -68,7 +68,6 @@ class BlobServer:
     first_byte_delay: float = 0.0
     hostname: str = "127.0.0.1"
     refuse_ranges: bool = False  # 403 to a Range, as a storage service that breaks on it
-    refuse_head: bool = False  # 403 to HEAD, as a URL presigned for GET only
     port: int = 0
     seen: list[Seen] = field(default_factory=list)
     in_flight: int = 0
@@ -120,9 +119,6 @@ def _handler(server: BlobServer) -> type[QuietHandler]:
             data = server.blobs.get(match.group(1)) if match else None
             if data is None:
                 self._status(404)
-                return
-            if server.refuse_head and not body:
-                self._status(403)
                 return
             if server.storage is not None:
                 location = f"http://{server.storage.host}/storage/{match.group(1)}?sig=x"

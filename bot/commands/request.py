@@ -1,4 +1,4 @@
-"""Wiring for `plan` and `handle-event`, and the request use case's adapters.
+"""Wiring for `handle-event`, and the request use case's adapters.
 
 Rule: every command reads its configuration once (`load_config`), refuses bad input with a
 ConfigError (one line, exit 2) before anything is done, and hands the flow its adapters.
@@ -7,7 +7,6 @@ ConfigError (one line, exit 2) before anything is done, and hands the flow its a
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,33 +16,10 @@ from bot.config import Config, load_config
 from bot.events import Event
 from bot.flows.comment_body import CommentWriter
 from bot.flows.handle_event import handle, read_event, write_summary
-from bot.flows.plan import plan_issue
 from bot.flows.request_handler import RequestHandler
 from bot.forge import Forge
 
 Env = Mapping[str, str]
-
-
-def plan(args: argparse.Namespace, env: Env) -> int:
-
-    config = load_config(env)
-    plan = plan_issue(args.title, args.body, config.allowlist, config.namer, config.other_mirrors)
-    if args.json:
-        print(json.dumps(plan.to_json(), indent=2))
-        return 0
-    for image in plan.images:
-        platforms = ", ".join(map(str, image.platforms)) if image.platforms else "all platforms"
-        print(f"{image.input}: {image.decision.upper()}")
-        if image.source:
-            print(f"  source:     {image.source}")
-        if image.target:
-            print(f"  target:     {image.target} ({platforms})")
-        print(f"  reason:     {image.reason}")
-        for note in image.notes:
-            print(f"  note:       {note}")
-        if image.suggestion:
-            print(f"  did you mean: {image.suggestion}")
-    return 0
 
 
 def request_handler(config: Config, forge: Forge, env: Env) -> RequestHandler:
