@@ -209,14 +209,28 @@ class RegistryClient:
                     return "mounted"
             except TransferError:
                 continue  # a failed mount only means the blob is fetched after all
-        asked = self._aside.submit(Upload.mount_or_start, self.transport, endpoint, digest,
-                                   endpoint.repository)
+        asked = self._aside.submit(self._ask, endpoint, digest)
         if not likely_absent and asked.result() is None:
             return "present"
         copied = blobs.copy_blob(self.transport, self.conf.resolve(source), endpoint, digest,
                                  size, chunk_size=chunk_size, parallel=parallel,
                                  progress=progress, upload=asked)
         return "copied" if copied else "present"
+
+    def _ask(self, endpoint: Endpoint, digest: str) -> Upload | None:
+        """None when `endpoint`'s repository holds `digest`; else an upload opened there. A
+        registry that refuses the mount question itself (a repository not created yet, say) is
+        asked the plain way: a HEAD, then an ordinary POST."""
+        try:
+            return Upload.mount_or_start(self.transport, endpoint, digest, endpoint.repository)
+        except TransferError as error:
+            if error.kind == ErrorKind.MIRROR_UNAUTHORIZED:
+                raise
+        path = f"/v2/{endpoint.repository}/blobs/{digest}"
+        response = self.transport.request(endpoint, "HEAD", path, scopes=_push(endpoint),
+                                          at_mirror=True)
+        discard(response)
+        return None if response.status == 200 else Upload.start(self.transport, endpoint)
 
     def check_push(self, repository: Reference) -> None:
         """Start a blob upload in `repository` and cancel it: raises a classified

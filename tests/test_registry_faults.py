@@ -6,6 +6,7 @@ mirrored at the target.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -24,6 +25,7 @@ from bot.reference import Reference, parse
 from bot.registry import RegistryClient
 from bot.skopeo import Skopeo
 from bot.sync import RetryPolicy, Syncer, SyncItem
+from bot.sync_copy import BlobStager
 from bot.transport import HttpRetry
 from sandbox.fault_proxy import FaultProxy, Rule, serve_proxy
 from tests.conftest import MIRROR_PASSWORD, MIRROR_USER, REPO_ROOT, Sandbox
@@ -37,7 +39,8 @@ class FaultyBed:
     conf: Path
 
     def syncer(self, attempts: int = 3, timeout: float = 10,
-               delays: list[float] | None = None) -> Syncer:
+               delays: list[float] | None = None, *, staged: bool = False) -> Syncer:
+        """`staged`: mirror-bot stages blobs before skopeo runs, as `mirror-bot sync` does."""
         credentials = Credentials()
         credentials.add(self.mirror.host, MIRROR_USER, MIRROR_PASSWORD)
         conf = RegistriesConf.load(self.conf)
@@ -46,7 +49,8 @@ class FaultyBed:
                                 retry=HttpRetry(attempts=attempts, backoff=0.01), sleep=sleep,
                                 mirrors=[self.mirror.host])
         return Syncer(client, Skopeo(self.conf, credentials, timeout=120),
-                      RetryPolicy(attempts=attempts, base_delay=0.01), sleep=sleep)
+                      RetryPolicy(attempts=attempts, base_delay=0.01), sleep=sleep,
+                      staging=BlobStager(client, None) if staged else None)
 
     def item(self, name: str) -> SyncItem:
         source = parse(f"docker.io/library/{name}:1.0")
@@ -212,3 +216,25 @@ def child_pids(parent: int) -> list[int]:
         if int(fields[1]) == parent:
             children.append(int(stat.parent.name))
     return children
+
+
+def test_a_mirror_that_refuses_the_mount_question_is_asked_the_plain_way(faulty: FaultyBed,
+                                                                        name: str) -> None:
+    """Some registries answer a mount from a repository that does not exist yet with an error,
+    not with the spec's fallback upload: the blob is then asked about with a HEAD and uploaded
+    after an ordinary POST, and the copy ends with upstream's digest."""
+    image = faulty.testbed.seed(name, layer_sizes=(20_000, 3_000))
+    faulty.mirror.add(Rule("status", "POST", "mount=", times=-1, status=404))
+    result = faulty.syncer(staged=True).sync(faulty.item(name))
+    assert result.status == "copied", result.error
+    target = parse(f"{faulty.mirror.host}/docker.io/library/{name}:1.0")
+    assert faulty.mirrored_digest(target) == image.index_digest
+    asked = [(m, p) for m, p, action in faulty.mirror.hits if action == "status"]
+    assert asked and all("mount=" in p for _, p in asked)
+    plain = [p for m, p, _ in faulty.mirror.seen if m == "POST" and p.endswith("/blobs/uploads/")]
+    assert len(plain) == len(image.blobs)  # each blob uploaded once, after a HEAD
+    for child in image.manifests.values():
+        manifest = json.loads((image.layout / "blobs" / "sha256" / child[7:]).read_bytes())
+        for layer in manifest["layers"]:  # by mirror-bot (its GETs ask for a range), not skopeo
+            gets = [r for m, p, r in faulty.upstream.seen if m == "GET" and layer["digest"] in p]
+            assert gets and all(gets), layer["digest"]
