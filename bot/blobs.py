@@ -154,6 +154,7 @@ def _copy_whole(transport: Transport, source: Endpoint, target: Endpoint, digest
                 *, progress: ProgressSink | None, upload: Future[Upload | None] | None) -> bool:
     """A blob of at most one chunk: read, checked, then put with its upload's commit."""
     reader = RangedSource(transport, source, digest, size, chunk_size=max(size, 1), parallel=1)
+    opened: Upload | None = None
     try:
         with contextlib.closing(reader.pieces()) as pieces:
             # One piece, the whole blob in the reader's buffer (none for an empty blob): checked
@@ -163,13 +164,12 @@ def _copy_whole(transport: Transport, source: Endpoint, target: Endpoint, digest
             opened = upload.result() if upload is not None else Upload.start(transport, target)
             if opened is None:
                 return False
-            try:
-                opened.commit(digest, data)
-            except BaseException:
-                opened.cancel()
-                raise
+            opened.commit(digest, data)
     except BaseException:
-        _cancel(upload)
+        if opened is not None:
+            opened.cancel()
+        else:
+            _cancel(upload)
         raise
     _Meter(digest, size, progress).advance(size)
     return True
