@@ -19,6 +19,7 @@ from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from bot import __version__
 from tests.conftest import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / ".github"))
@@ -291,17 +292,43 @@ def test_jobs_install_the_lock_and_pass_the_mirror_settings(workflow: str, name:
 def test_the_setup_action_installs_hash_pinned_and_keeps_the_copy_caches() -> None:
     steps = load(REPO_ROOT / ".github/actions/setup-mirror-bot/action.yml")["runs"]["steps"]
     python = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python@"))
-    assert python["with"] == {"python-version": "3.12", "cache": "pip",
-                              "cache-dependency-path": "requirements/*.txt"}
-    install = next(s["run"] for s in steps if "pip install" in s.get("run", ""))
-    assert "--require-hashes" in install and "-r requirements/runtime.txt" in install
-    assert "--no-deps" in install
+    assert python["with"] == {"python-version": "3.12"} and python["id"] == "python"
+    environment, blobs = [s for s in steps if s.get("uses", "").startswith("actions/cache@")]
+    # The environment is keyed on everything it was built from: the lock and the exact Python.
+    assert environment["with"] == {
+        "path": "~/.cache/mirror-bot-venv",
+        "key": "mirror-bot-venv-${{ runner.os }}-${{ steps.python.outputs.python-version }}-"
+               "${{ hashFiles('requirements/*.txt') }}"}
+    assert "restore-keys" not in environment["with"]  # never an environment of another lock
+    dependencies, package = [s for s in steps if "pip install" in s.get("run", "")]
+    assert dependencies["if"] == "steps.environment.outputs.cache-hit != 'true'"
+    assert "--require-hashes" in dependencies["run"]
+    assert "-r requirements/runtime.txt" in dependencies["run"]
+    assert "--no-deps" in package["run"] and "if" not in package
     skopeo = next(s for s in steps if "apt-get" in s.get("run", ""))
     assert "if ! command -v skopeo" in skopeo["run"]
     assert skopeo["if"] == "inputs.copies == 'true' || inputs.skopeo == 'true'"
-    cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache@"))
-    assert cache["with"]["path"].split() == ["~/.local/share/containers/cache", "~/.cache/mirror-bot"]
-    assert cache["with"]["restore-keys"] == "mirror-blob-locations-"
+    assert blobs["with"]["path"].split() == ["~/.local/share/containers/cache", "~/.cache/mirror-bot"]
+    assert blobs["with"]["restore-keys"] == "mirror-blob-locations-"
+
+
+def test_the_setup_action_builds_an_environment_then_reuses_it(tmp_path: Path) -> None:
+    """The install steps as a runner runs them: on a cache miss the locked dependencies go into
+    the environment, and with it restored only the package is installed again; either way
+    `mirror-bot` on the PATH the step exports is this checkout's."""
+    steps = load(REPO_ROOT / ".github/actions/setup-mirror-bot/action.yml")["runs"]["steps"]
+    dependencies, package = [s["run"] for s in steps if "pip install" in s.get("run", "")]
+    home, github_path = tmp_path / "home", tmp_path / "github_path"
+    home.mkdir()
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(home),
+           "GITHUB_PATH": str(github_path), "PIP_CACHE_DIR": str(Path.home() / ".cache" / "pip")}
+    for script in (dependencies, package, package):  # a miss, then a restored environment
+        subprocess.run(["bash", "-e", "-c", script], env=env, cwd=REPO_ROOT, check=True)
+    exported = github_path.read_text().split()
+    assert exported == [str(home / ".cache/mirror-bot-venv/bin")] * 2
+    version = subprocess.run([str(Path(exported[0]) / "mirror-bot"), "--version"],
+                             capture_output=True, text=True, check=True)
+    assert version.stdout.strip().endswith(__version__)
 
 
 @pytest.mark.parametrize(("workflow", "triggers", "command"), [
