@@ -57,7 +57,18 @@ class Authenticator:
         self._tokens: dict[tuple[str, tuple[str, ...]], tuple[str, float]] = {}
         self._basic_hosts: set[str] = set()
         self._bearer: dict[str, Challenge] = {}
+        self._open_hosts: set[str] = set()  # answered without a challenge: no login wanted
         self._lock = threading.Lock()
+
+    def knows(self, host: str) -> bool:
+        """Whether `host` has answered once: how it wants to be logged in to, or that it does
+        not (until then, requests to it learn that one at a time: bot/transport.py)."""
+        with self._lock:
+            return host in self._basic_hosts or host in self._bearer or host in self._open_hosts
+
+    def answered_without_challenge(self, host: str) -> None:
+        with self._lock:
+            self._open_hosts.add(host)
 
     def cached(self, endpoint: Endpoint, scopes: Sequence[str], at_mirror: bool) -> str | None:
         """The Authorization value to send up front: a token still valid for these scopes; a

@@ -5,17 +5,21 @@ which requests.Session does not promise). Retries live here and only here for re
 connection errors, timeouts, 429 and 5xx, for idempotent methods, with exponential backoff and
 jitter, `Retry-After` honoured (capped). An https endpoint is always https; an `insecure` one is
 probed once for https and falls back to http. A redirect keeps our Authorization only when it
-stays on the same host. Every failure leaves as a TransferError with its ErrorKind, the side
-(source or mirror) deciding who must act on a refusal.
+stays on the same host. Until a host has answered once, its requests go one at a time, so
+threads starting together draw one auth challenge, not one each. Every failure leaves as a
+TransferError with its ErrorKind, the side (source or mirror) deciding who must act on a
+refusal.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,6 +146,8 @@ class Transport:
                              backoff_max=retry.max_backoff)
         self._retry.sleeper, self._retry.base = sleep, retry.backoff
         self._schemes: dict[str, str] = {}
+        self._first_contacts: dict[str, threading.Lock] = {}
+        self._first_contacts_lock = threading.Lock()
 
     def close(self) -> None:
         self.pool.clear()
@@ -150,7 +156,27 @@ class Transport:
                 at_mirror: bool = False, headers: Mapping[str, str] | None = None,
                 body: bytes | memoryview | None = None, stream: bool = False) -> BaseHTTPResponse:
         """Send to the registry, answering one auth challenge; redirects are returned as they
-        are (see `follow`). `stream` leaves the body unread (release it when done)."""
+        are (see `follow`). `stream` leaves the body unread (release it when done). The first
+        request to a host goes alone: others wait until it has learned how the host wants to
+        be logged in to, rather than each drawing the same challenge."""
+        with self._learning(endpoint.host):
+            return self._send(endpoint, method, path, scopes=scopes, at_mirror=at_mirror,
+                              headers=headers, body=body, stream=stream)
+
+    @contextlib.contextmanager
+    def _learning(self, host: str) -> Iterator[None]:
+        """Holds `host`'s first-contact lock while nobody knows how it wants to be logged in to."""
+        if self.auth.knows(host):
+            yield
+            return
+        with self._first_contacts_lock:
+            lock = self._first_contacts.setdefault(host, threading.Lock())
+        with lock:
+            yield
+
+    def _send(self, endpoint: Endpoint, method: str, path: str, *, scopes: Sequence[str],
+              at_mirror: bool, headers: Mapping[str, str] | None,
+              body: bytes | memoryview | None, stream: bool) -> BaseHTTPResponse:
         scheme = self.scheme(endpoint)
         sent = {"User-Agent": USER_AGENT, **(headers or {})}
         authorization = self.auth.cached(endpoint, scopes, at_mirror)
@@ -160,6 +186,8 @@ class Transport:
             response = self._open(endpoint, scheme, method, path, headers=sent, body=body,
                                   stream=stream)
             challenge = response.headers.get("WWW-Authenticate")
+            if response.status != 401 and not authorization:
+                self.auth.answered_without_challenge(endpoint.host)
             if response.status != 401 or not challenge or attempt == 2:
                 return response
             discard(response)

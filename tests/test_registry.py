@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -216,3 +217,24 @@ def test_put_manifest_needs_push_credentials_at_the_mirror(testbed: Sandbox, nam
     with pytest.raises(TransferError) as caught:  # its blobs are not at the mirror yet
         writer.put_manifest(target, manifest)
     assert caught.value.kind == ErrorKind.UNKNOWN and "HTTP 400" in caught.value.message
+
+
+def test_requests_racing_to_a_new_host_draw_one_challenge(tmp_path: Path) -> None:
+    """Eight first requests at once to a token registry: one learns the challenge, the others
+    wait for it and go with a token (per scope) up front, so one 401 in all, not eight."""
+    with serve_tokens(TokenServer(tmp_path / "tokens", {"puller": "fake-pull-pass"})) as tokens:
+        registry, _ = token_registry(tmp_path, tokens)
+        try:
+            conf = tmp_path / "registries.conf"
+            conf.write_text(f'[[registry]]\nlocation = "{registry.host}"\ninsecure = true\n')
+            credentials = Credentials()
+            credentials.add(registry.host, "puller", "fake-pull-pass")
+            reader = client(conf, credentials)
+            registry.mark()
+            refs = [parse(f"{registry.host}/app{n}:1.0") for n in range(8)]
+            with ThreadPoolExecutor(8) as pool:
+                assert list(pool.map(reader.head_digest, refs)) == [None] * 8
+            answers = [status for m, path, status in registry.requests() if "/manifests/" in path]
+            assert sorted(answers) == [401] + [404] * 8
+        finally:
+            registry.stop()
