@@ -42,6 +42,19 @@ def non_loopback_address() -> str | None:
     return None if address.startswith("127.") else address
 
 
+def insecure_conf(tmp_path: Path, host: str) -> Path:
+    conf = tmp_path / "registries.conf"
+    conf.write_text(f'[[registry]]\nlocation = "{host}"\ninsecure = true\n')
+    return conf
+
+
+def puller(host: str) -> Credentials:
+    """The token registry's pull login."""
+    credentials = Credentials()
+    credentials.add(host, "puller", "fake-pull-pass")
+    return credentials
+
+
 def token_registry(tmp_path: Path, tokens: TokenServer) -> tuple[Registry, str]:
     """A registry that challenges with Bearer at `tokens`, holding app:1.0; its index digest."""
     registry = start_registry(tmp_path / "reg", auth_config=tokens.registry_auth_config())
@@ -92,10 +105,8 @@ def test_a_plain_http_token_realm_gets_credentials_only_when_allowed(tmp_path: P
     with serve_tokens(server, address=address) as tokens:
         registry, digest = token_registry(tmp_path, tokens)
         try:
-            conf = tmp_path / "registries.conf"
-            conf.write_text(f'[[registry]]\nlocation = "{registry.host}"\ninsecure = true\n')
-            credentials = Credentials()
-            credentials.add(registry.host, "puller", "fake-pull-pass")
+            conf = insecure_conf(tmp_path, registry.host)
+            credentials = puller(registry.host)
             ref = parse(f"{registry.host}/app:1.0")
             tokens.authorizations.clear()
             with pytest.raises(TransferError) as caught:
@@ -225,11 +236,7 @@ def test_requests_racing_to_a_new_host_draw_one_challenge(tmp_path: Path) -> Non
     with serve_tokens(TokenServer(tmp_path / "tokens", {"puller": "fake-pull-pass"})) as tokens:
         registry, _ = token_registry(tmp_path, tokens)
         try:
-            conf = tmp_path / "registries.conf"
-            conf.write_text(f'[[registry]]\nlocation = "{registry.host}"\ninsecure = true\n')
-            credentials = Credentials()
-            credentials.add(registry.host, "puller", "fake-pull-pass")
-            reader = client(conf, credentials)
+            reader = client(insecure_conf(tmp_path, registry.host), puller(registry.host))
             registry.mark()
             refs = [parse(f"{registry.host}/app{n}:1.0") for n in range(8)]
             with ThreadPoolExecutor(8) as pool:
