@@ -4,11 +4,11 @@ to the mirror as one upload in order; one of at most a chunk read whole and put 
 Rule: memory stays about `parallel` x `chunk_size` whatever the blob's size (no whole-blob
 buffer, no temporary file); the sha256 of exactly the bytes uploaded is checked before the
 upload is committed, and a mismatch cancels it (nothing is recorded). A blob of at most one
-chunk is checked before its upload even starts, then sent as the spec's monolithic upload
-(POST, then one PUT `?digest=` carrying the bytes): three round trips instead of four. A registry that ignores
-Range (200), refuses it (416), or whose redirect target refuses it, gets one plain stream
-instead; an upstream that lies about Content-Range or sends a short body is detected.
-Redirects to another host (presigned storage URLs) never carry our Authorization header.
+chunk is checked before its upload is used, then sent as the spec's monolithic upload (POST,
+then one PUT `?digest=` carrying the bytes: no PATCH). A registry that ignores Range (200),
+refuses it (416), or whose redirect target refuses it, gets one plain stream instead; an
+upstream that lies about Content-Range or sends a short body is detected. Redirects to another
+host (presigned storage URLs) never carry our Authorization header.
 """
 
 from __future__ import annotations

@@ -175,6 +175,20 @@ class RegistryClient:
             return False
         return Upload.mount(self.transport, endpoint, _checked_digest(digest), origin.repository)
 
+    def mount_from_first(self, target: Reference, digest: str,
+                         repositories: Sequence[str]) -> bool:
+        """Mount `digest` into `target`'s repository from the first of `repositories` that
+        still holds it. A refused or failed mount only means the blob is fetched after all."""
+        for repository in repositories:
+            if repository == target.repository:
+                continue
+            try:
+                if self.mount_blob(target, digest, repository):
+                    return True
+            except TransferError:
+                continue
+        return False
+
     def copy_blob(self, source: Reference, target: Reference, digest: str, size: int, *,
                   chunk_size: int = DEFAULT_BLOB_COPY.chunk_size,
                   parallel: int = DEFAULT_BLOB_COPY.parallel,
@@ -200,15 +214,8 @@ class RegistryClient:
         while that POST is answered. Returns "mounted", "present" or "copied"."""
         endpoint = self.conf.resolve(target)
         digest = _checked_digest(digest)
-        for repository in mount_from:
-            origin = self.conf.resolve(Reference(target.registry, repository))
-            if origin.host != endpoint.host or origin.repository == endpoint.repository:
-                continue
-            try:
-                if Upload.mount(self.transport, endpoint, digest, origin.repository):
-                    return "mounted"
-            except TransferError:
-                continue  # a failed mount only means the blob is fetched after all
+        if self.mount_from_first(target, digest, mount_from):
+            return "mounted"
         asked = self._aside.submit(self._ask, endpoint, digest)
         if not likely_absent and asked.result() is None:
             return "present"

@@ -43,7 +43,8 @@ from bot.sync_settings import DEFAULT_COPY_PROCESSES
 class BlobTransport(Protocol):
     """The registry client's blob API (bot/registry.py, bot/blobs.py)."""
 
-    def mount_blob(self, target: Reference, digest: str, from_repository: str) -> bool: ...
+    def mount_from_first(self, target: Reference, digest: str,
+                         repositories: Sequence[str]) -> bool: ...
     def stage_blob(self, source: Reference, target: Reference, digest: str, size: int, *,
                    mount_from: Sequence[str] = (), likely_absent: bool = False, chunk_size: int,
                    parallel: int, progress: ProgressSink | None = None) -> str: ...
@@ -54,8 +55,8 @@ class ManifestWriter(Protocol):
 
 
 SkopeoCopy = Callable[[Reference, Reference, bool], None]  # (source, destination, all_platforms)
-# Small blobs moving at once: each is a few round trips (HEAD, GET, POST, PUT) of mostly waiting,
-# so more of them than skopeo's 6 per process; the byte budget bounds their memory.
+# Small blobs moving at once: each is a few round trips (POST, GET, PUT) of mostly waiting, so
+# more of them than skopeo's 6 per process; the byte budget bounds their memory.
 SMALL_BLOB_STREAMS = 32
 
 
@@ -132,21 +133,11 @@ class BlobStager:
             return self._small.submit(self._stage_small, source, target, blob)
         return None
 
-    def _mount(self, target: Reference, blob: Blob, repositories: Sequence[str]) -> bool:
-        """Mount from the first repository that still holds the blob. A failed mount only
-        means the blob is fetched upstream after all."""
-        for repository in repositories:
-            try:
-                if self.transport.mount_blob(target, blob.digest, repository):
-                    return True
-            except TransferError:
-                continue
-        return False
-
     def _stage_small(self, source: Reference, target: Reference, blob: Blob) -> None:
         elsewhere = self._known_elsewhere(target, blob.digest)
         if blob.size > self.settings.chunk_size:
-            self._mount(target, blob, elsewhere)  # not there after all: skopeo copies it
+            # Not there after all: skopeo copies it.
+            self.transport.mount_from_first(target, blob.digest, elsewhere)
             return
         try:
             with self._budget.hold(blob.size):
