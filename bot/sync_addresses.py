@@ -115,9 +115,11 @@ class AddressWriter:
         False (nothing put) when a part is a nested index or the registry refuses a mount."""
         if any(part.is_index for part in parts):
             return False
-        with self._lock:
-            parts = [part for part in parts
-                     if (part.destination.name, part.manifest.digest) not in self._written]
+        with self._lock:  # what `ahead` wrote is skipped once, then forgotten
+            done = {key for part in parts
+                    if (key := (part.destination.name, part.manifest.digest)) in self._written}
+            self._written -= done
+        parts = [part for part in parts if (part.destination.name, part.manifest.digest) not in done]
         wanted = {blob.digest: part.destination for part in parts for blob in blobs(part.manifest)}
         mounted = self.lookups.each(
             lambda digest: self.registry.mount_blob(wanted[digest], digest, source.repository),
