@@ -4,11 +4,13 @@ Rule: one urllib3 PoolManager per client, shared by every thread (its pools are 
 which requests.Session does not promise). Retries live here and only here for registry HTTP:
 connection errors, timeouts, 429 and 5xx, for idempotent methods, with exponential backoff and
 jitter, `Retry-After` honoured (capped). An https endpoint is always https; an `insecure` one is
-probed once for https and falls back to http. A redirect keeps our Authorization only when it
-stays on the same host. Until a host has answered once, its requests go one at a time, so
-threads starting together draw one auth challenge, not one each. Every failure leaves as a
-TransferError with its ErrorKind, the side (source or mirror) deciding who must act on a
-refusal.
+probed once for https and falls back to http. TLS settings are built once per run, one
+verifying and one not: urllib3 would build them per connection, reading the system's CA
+certificates into each (~25 ms of CPU, for each of the dozens of connections of a copy). A
+redirect keeps our Authorization only when it stays on the same host. Until a host has
+answered once, its requests go one at a time, so threads starting together draw one auth
+challenge, not one each. Every failure leaves as a TransferError with its ErrorKind, the side
+(source or mirror) deciding who must act on a refusal.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import ssl
 import threading
 import time
 import urllib.parse
@@ -34,6 +37,7 @@ from urllib3.exceptions import (
 )
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
+from urllib3.util.ssl_ import create_urllib3_context
 
 from bot.containers_conf import Credentials, Endpoint, RegistriesConf
 from bot.errors import ErrorKind, TransferError
@@ -148,6 +152,8 @@ class Transport:
         self._schemes: dict[str, str] = {}
         self._first_contacts: dict[str, threading.Lock] = {}
         self._first_contacts_lock = threading.Lock()
+        self._tls: dict[bool, ssl.SSLContext] = {}  # by "verifies certificates"
+        self._tls_lock = threading.Lock()
 
     def close(self) -> None:
         self.pool.clear()
@@ -221,9 +227,10 @@ class Transport:
         elsewhere): no credentials are added."""
         sent = {"User-Agent": USER_AGENT, **(headers or {})}
         try:
-            return self.pool.request(method, url, body=body, headers=sent, retries=self._retry.new(),
-                                     redirect=False, preload_content=not stream,
-                                     decode_content=False)
+            parts = urllib3.util.parse_url(url)
+            return self._pool_at(parts.scheme or "https", parts.host or "", parts.port).urlopen(
+                method, parts.request_uri, body=body, headers=sent, retries=self._retry.new(),
+                redirect=False, preload_content=not stream, decode_content=False)
         except (HTTPError, OSError) as error:
             raise transport_error(host or urllib.parse.urlsplit(url).netloc, error,
                                   self.timeout) from error
@@ -249,11 +256,31 @@ class Transport:
 
     def _pool(self, endpoint: Endpoint, scheme: str) -> urllib3.HTTPConnectionPool:
         parts = urllib3.util.parse_url(f"{scheme}://{endpoint.host}")
-        kwargs = {}
-        if scheme == "https" and endpoint.insecure:  # registries.conf: no certificate check
-            urllib3.disable_warnings(InsecureRequestWarning)
-            kwargs = {"cert_reqs": "CERT_NONE", "assert_hostname": False}
-        return self.pool.connection_from_host(parts.host, parts.port, scheme, pool_kwargs=kwargs)
+        return self._pool_at(scheme, parts.host or "", parts.port,
+                             verify=not endpoint.insecure)
+
+    def _pool_at(self, scheme: str, host: str, port: int | None, *,
+                 verify: bool = True) -> urllib3.HTTPConnectionPool:
+        kwargs: dict[str, Any] = {}
+        if scheme == "https":
+            kwargs["ssl_context"] = self.tls_context(verify=verify)
+            if not verify:  # registries.conf `insecure`: no certificate check
+                urllib3.disable_warnings(InsecureRequestWarning)
+                kwargs |= {"cert_reqs": "CERT_NONE", "assert_hostname": False}
+        return self.pool.connection_from_host(host, port, scheme, pool_kwargs=kwargs)
+
+    def tls_context(self, *, verify: bool) -> ssl.SSLContext:
+        """This run's TLS settings: verifying against the system's CA certificates (read once,
+        honouring SSL_CERT_FILE and SSL_CERT_DIR), or not verifying at all."""
+        with self._tls_lock:
+            context = self._tls.get(verify)
+            if context is None:
+                context = create_urllib3_context(
+                    cert_reqs=ssl.CERT_REQUIRED if verify else ssl.CERT_NONE)
+                if verify:
+                    context.load_default_certs()
+                self._tls[verify] = context
+            return context
 
     def _open(self, endpoint: Endpoint, scheme: str, method: str, path: str, *,
               headers: Mapping[str, str], body: bytes | memoryview | None,

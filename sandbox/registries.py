@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -12,6 +15,11 @@ import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 READY_TIMEOUT = 15.0
 ACCESS_LINE_RE = re.compile(r'"(?P<method>[A-Z]+) (?P<path>/v2/\S*) HTTP/[\d.]+" (?P<status>\d{3})')
@@ -31,6 +39,7 @@ class Registry:
     port: int
     process: subprocess.Popen[bytes]
     htpasswd: Path | None = None
+    certificate: Path | None = None  # serving https with this self-signed certificate
     log_offset: int = field(default=0)
 
     @property
@@ -66,12 +75,39 @@ class Registry:
                 self.process.wait()
 
 
+def self_signed_certificate(folder: Path, address: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A certificate for `address` signed by its own key (no CA trusts it); (cert, key) paths."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, address)])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))]),
+                       critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "registry.crt", folder / "registry.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
 def start_registry(root: Path, users: dict[str, str] | None = None,
-                   auth_config: str = "") -> Registry:
+                   auth_config: str = "", *, tls: bool = False) -> Registry:
     """Start a registry storing under `root`; with `users`, require htpasswd basic auth;
-    `auth_config` is a raw `auth:` section (token auth)."""
+    `auth_config` is a raw `auth:` section (token auth); `tls` serves https with a self-signed
+    certificate (Registry.certificate)."""
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
+    certificate = None
+    listen = f"addr: '127.0.0.1:{port}'"
+    if tls:
+        certificate, key = self_signed_certificate(root)
+        listen += f", tls: {{certificate: {certificate}, key: {key}}}"
     auth = auth_config
     htpasswd = None
     if users:
@@ -88,12 +124,12 @@ def start_registry(root: Path, users: dict[str, str] | None = None,
         "version: 0.1\n"
         "log: {level: info, accesslog: {disabled: false}}\n"
         f"storage: {{filesystem: {{rootdirectory: {root / 'data'}}}, delete: {{enabled: true}}}}\n"
-        f"http: {{addr: '127.0.0.1:{port}'}}\n" + auth
+        f"http: {{{listen}}}\n" + auth
     )
     binary = shutil.which("docker-registry") or "/usr/bin/docker-registry"
     log = (root / "registry.log").open("ab")
     process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log)
-    registry = Registry(root, port, process, htpasswd)
+    registry = Registry(root, port, process, htpasswd, certificate)
     _wait_ready(registry)
     return registry
 
@@ -103,8 +139,11 @@ def _wait_ready(registry: Registry) -> None:
     while time.monotonic() < deadline:
         if registry.process.poll() is not None:
             raise RuntimeError(f"registry exited: {registry.log_path.read_text()[-2000:]}")
+        scheme, context = "http", None
+        if registry.certificate is not None:
+            scheme, context = "https", ssl.create_default_context(cafile=registry.certificate)
         try:
-            urllib.request.urlopen(f"http://{registry.host}/v2/", timeout=1)
+            urllib.request.urlopen(f"{scheme}://{registry.host}/v2/", timeout=1, context=context)
             return
         except urllib.error.HTTPError:
             return  # 401 from an auth-protected registry is ready too
