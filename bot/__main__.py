@@ -1,5 +1,5 @@
 """`python -m bot`: the same as the `mirror-bot` command."""
 
-from bot.cli import main
+from bot.cli import entry
 
-raise SystemExit(main())
+raise SystemExit(entry())
