@@ -20,7 +20,10 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-INTERVAL = 0.02
+# Often enough to see every skopeo (each lives for a few tenths of a second at the least, and
+# VmHWM keeps its peak until it exits), seldom enough that sampling a copy's ~80 threads takes
+# well under 1 % of a core from the copy being measured.
+INTERVAL = 0.05
 
 
 def peak_kib(pid: int | str = "self") -> int | None:
@@ -35,15 +38,19 @@ def peak_kib(pid: int | str = "self") -> int | None:
 
 
 def children_of(parent: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rpartition(")")[2].split()[1]) == parent:
-                found.append(int(entry.name))
+    """`parent`'s child processes, from the kernel's list of each of its threads (a child is
+    listed under the thread that started it). Cheaper than reading every process's stat, which
+    is what a sampler does to the machine whose time it measures."""
+    found: list[int] = []
+    try:
+        threads = [entry.name for entry in Path(f"/proc/{parent}/task").iterdir()]
+    except OSError:
+        return found
+    for thread in threads:
+        try:
+            found += map(int, Path(f"/proc/{parent}/task/{thread}/children").read_text().split())
+        except (OSError, ValueError):
+            continue
     return found
 
 
