@@ -10,6 +10,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from bot.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,3 +55,15 @@ def test_main_as_a_library_leaves_the_collector_as_it_was(tmp_path: Path) -> Non
 def test_the_console_script_is_the_process_entry() -> None:
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts == {"mirror-bot": "bot.cli:entry"}
+
+
+@pytest.mark.parametrize(("command", "not_loaded"), [
+    ("sync", ["github", "jinja2", "rapidfuzz"]),  # no GitHub, no comments, no near misses
+    ("plan", ["urllib3", "github", "jinja2", "rapidfuzz"]),  # asks no registry either
+])
+def test_a_command_imports_only_what_it_runs_with(command: str, not_loaded: list[str]) -> None:
+    probe = (f"import sys, bot.commands.{command}; "
+             f"print(*[name for name in {not_loaded!r} if name in sys.modules])")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            cwd=ROOT, check=True).stdout.split()
+    assert loaded == []
