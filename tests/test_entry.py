@@ -1,6 +1,7 @@
 """The process entry (`mirror-bot`, `python -m bot`): a command's imports are frozen out of the
 garbage collector's passes, and the collector runs for the command itself; `main` called as a
-library (the tests, other tools) leaves the collector as it found it."""
+library (the tests, other tools) leaves the collector as it found it; a command imports only
+what it runs with."""
 
 from __future__ import annotations
 
