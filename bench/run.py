@@ -417,7 +417,7 @@ manifest on a cold copy).
 ```sh
 make bench                                    # defaults above
 BENCH_REPOS=30 BENCH_TAGS=2 BENCH_LAYER_KIB=8192,4096,2048,2048,1024,1024 make bench   # larger
-BENCH_LARGE_MIB=200 BENCH_RATE_MIB=10 BENCH_COPY_RUNS=5 make bench   # a larger layer, a faster link
+BENCH_LARGE_MIB=200 BENCH_RATE_MIB=10 BENCH_COPY_RUNS=9 make bench   # a larger layer, a faster link
 ```
 """
 
