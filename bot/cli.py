@@ -141,8 +141,8 @@ def entry() -> int:
 
     A command's imports are most of a short command's start-up, and what they build lives as
     long as the process: they run without the cyclic garbage collector, and what they built is
-    then frozen out of its later passes, the one at exit included (~30 ms of a one-image sync,
-    measured in docs/benchmarks.md)."""
+    then frozen out of its later passes, the one at exit included (50-65 ms of a one-image
+    sync, measured in docs/benchmarks.md)."""
     gc.disable()
     try:
         return main(after_imports=_freeze_imported)
@@ -166,7 +166,6 @@ class Command:
         handler: Callable[[argparse.Namespace, Env], int] = getattr(
             importlib.import_module(f"bot.commands.{self.module}"), self.function)
         return handler
-
 
 
 # -- rewrite ----------------------------------------------------------------------------------
