@@ -113,44 +113,38 @@ class BlobStager:
     def __post_init__(self) -> None:
         self._budget = ByteBudget(self.settings.parallel * self.settings.chunk_size // 2)
 
-    def _known_elsewhere(self, target: Reference, digest: str) -> list[str]:
-        if self.locations is None:
-            return []
-        found = self.locations.repositories(target.registry, digest)
-        return [] if target.repository in found else found
-
-    def _known_here(self, target: Reference, digest: str) -> bool:
-        """Whether the cache saw the blob in `target`'s own repository (then it is asked about
-        before anything is fetched: it is most likely there)."""
-        return self.locations is not None and target.repository in self.locations.repositories(
-            target.registry, digest)
-
     def stage(self, source: Reference, target: Reference, blob: Blob) -> Future[None] | None:
         """Start staging `blob`; None when it is left to skopeo."""
+        # Where the blob-location cache saw it: in `target`'s own repository (then the mirror
+        # is asked before anything is fetched: it is most likely there), or elsewhere (mounts).
+        seen = [] if self.locations is None else self.locations.repositories(target.registry,
+                                                                             blob.digest)
+        here = target.repository in seen
+        elsewhere = [] if here else seen
         if self.settings.ranged(blob.size):
-            return self._large.submit(self._stage_large, source, target, blob)
-        if blob.size <= self.settings.chunk_size or self._known_elsewhere(target, blob.digest):
-            return self._small.submit(self._stage_small, source, target, blob)
+            return self._large.submit(self._stage_large, source, target, blob, elsewhere)
+        if blob.size <= self.settings.chunk_size:
+            return self._small.submit(self._stage_small, source, target, blob, elsewhere, here)
+        if elsewhere:  # mounted if a repository still holds it, else skopeo copies it
+            return self._small.submit(self._mount, target, blob, elsewhere)
         return None
 
-    def _stage_small(self, source: Reference, target: Reference, blob: Blob) -> None:
-        elsewhere = self._known_elsewhere(target, blob.digest)
-        if blob.size > self.settings.chunk_size:
-            # Not there after all: skopeo copies it.
-            self.transport.mount_from_first(target, blob.digest, elsewhere)
-            return
+    def _mount(self, target: Reference, blob: Blob, elsewhere: list[str]) -> None:
+        self.transport.mount_from_first(target, blob.digest, elsewhere)
+
+    def _stage_small(self, source: Reference, target: Reference, blob: Blob,
+                     elsewhere: list[str], here: bool) -> None:
         try:
             with self._budget.hold(blob.size):
                 self.transport.stage_blob(source, target, blob.digest, blob.size,
-                                          mount_from=elsewhere,
-                                          likely_absent=not self._known_here(target, blob.digest),
+                                          mount_from=elsewhere, likely_absent=not here,
                                           chunk_size=self.settings.chunk_size, parallel=1)
         except TransferError:
             return  # skopeo copies it, and reports what goes wrong in its own words
 
-    def _stage_large(self, source: Reference, target: Reference, blob: Blob) -> None:
-        self.transport.stage_blob(source, target, blob.digest, blob.size,
-                                  mount_from=self._known_elsewhere(target, blob.digest),
+    def _stage_large(self, source: Reference, target: Reference, blob: Blob,
+                     elsewhere: list[str]) -> None:
+        self.transport.stage_blob(source, target, blob.digest, blob.size, mount_from=elsewhere,
                                   chunk_size=self.settings.chunk_size,
                                   parallel=self.settings.parallel, progress=self.progress)
 
