@@ -263,13 +263,13 @@ class Transport:
                  verify: bool = True) -> urllib3.HTTPConnectionPool:
         kwargs: dict[str, Any] = {}
         if scheme == "https":
-            kwargs["ssl_context"] = self.tls_context(verify=verify)
+            kwargs["ssl_context"] = self._tls_context(verify=verify)
             if not verify:  # registries.conf `insecure`: no certificate check
                 urllib3.disable_warnings(InsecureRequestWarning)
                 kwargs |= {"cert_reqs": "CERT_NONE", "assert_hostname": False}
         return self.pool.connection_from_host(host, port, scheme, pool_kwargs=kwargs)
 
-    def tls_context(self, *, verify: bool) -> ssl.SSLContext:
+    def _tls_context(self, *, verify: bool) -> ssl.SSLContext:
         """This run's TLS settings: verifying against the system's CA certificates (read once,
         honouring SSL_CERT_FILE and SSL_CERT_DIR), or not verifying at all."""
         with self._tls_lock:
