@@ -26,8 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.policy import parse_allowlist
-from bot.reference import parse
+from bot.image.reference import parse
+from bot.policy.allowlist_file import parse_allowlist
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = [int(n) for n in os.environ.get("BENCH_ALLOWLIST_SIZES", "10,1000,10000,100000").split(",")]

@@ -257,10 +257,10 @@ def scaling(work: Path, upstream: Registry, images: list[Image]) -> dict[str, li
 
 
 def api_requests_per_issue(work: Path, upstream: Registry, images: list[Image]) -> int:
-    from bot.adapters import build_forge
+    from bot.commands.adapters import build_forge
     from bot.commands.request import request_handler
     from bot.config import load_config
-    from bot.events import Event
+    from bot.flows.events import Event
     from bot.flows.handle_event import handle
 
     with bed_with(0, work, upstream, images) as bed, serve(GitHubStandIn()) as github:

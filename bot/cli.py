@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 from bot import __version__
 from bot.errors import MirrorBotError
-from bot.forge import ForgeError
+from bot.forge.protocol import ForgeError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 Env = Mapping[str, str]

@@ -15,29 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from bot.containers_conf import Credentials
+from bot.copy.settings import EngineSettings
 from bot.errors import ConfigError
-from bot.forge import DEFAULT_BOT_LOGIN
-from bot.naming import DEFAULT_TEMPLATE, Namer, parse_mirror_registries
-from bot.policy import Allowlist, load_allowlist
-from bot.request_address import DEFAULT_MIRROR_PREFIXES
-from bot.sync_settings import EngineSettings
+from bot.forge.protocol import DEFAULT_BOT_LOGIN
+from bot.policy.allowlist_file import Allowlist, load_allowlist
+from bot.policy.naming import DEFAULT_TEMPLATE, Namer, parse_mirror_registries
+from bot.records.labels import Labels
+from bot.registry.containers_conf import Credentials
+from bot.request.address import DEFAULT_MIRROR_PREFIXES
 
 GHCR = "ghcr.io"
 N = TypeVar("N", int, float)
-
-
-@dataclass(frozen=True)
-class Labels:
-    request: str = "sync image"
-    succeeded: str = "sync image succeeded"
-    failure: str = "sync image failure"
-    denied: str = "sync image denied"
-    invalid: str = "sync image invalid"
-
-    @property
-    def terminal(self) -> frozenset[str]:
-        return frozenset({self.succeeded, self.denied, self.invalid})
 
 
 @dataclass(frozen=True)
@@ -61,7 +49,7 @@ class Config:
     auth_file: Path | None
     labels: Labels
     limits: Limits = Limits()
-    engine: EngineSettings = field(default_factory=EngineSettings)  # bot/sync_settings.py
+    engine: EngineSettings = field(default_factory=EngineSettings)  # bot/copy/settings.py
     bot_login: str = DEFAULT_BOT_LOGIN
     language: str = "en"  # of comments, job summaries and the status page
     other_secrets: tuple[str, ...] = ()  # REGISTRY_AUTH_FILE's passwords, GITHUB_TOKEN

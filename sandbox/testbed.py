@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import Config, load_config
-from bot.containers_conf import Credentials, RegistriesConf
-from bot.registry import RegistryClient
-from bot.skopeo import Skopeo
-from bot.sync import RetryPolicy, Syncer
-from bot.transport import HttpRetry
+from bot.copy.syncer import RetryPolicy, Syncer
+from bot.registry.client import RegistryClient
+from bot.registry.containers_conf import Credentials, RegistriesConf
+from bot.registry.skopeo import Skopeo
+from bot.registry.transport import HttpRetry
 from sandbox.images import BuiltImage, build_image, push
 from sandbox.registries import Registry, start_registry, write_registries_conf
 

@@ -16,11 +16,11 @@ import pytest
 
 from bot.cli import main
 from bot.config import load_config
-from bot.forge import COMMENT_MARKER, IssueSnapshot
-from bot.github_forge import GitHubForge
-from bot.records import ResultRecord
-from bot.reference import parse
-from bot.sync import SyncItem
+from bot.copy.syncer import SyncItem
+from bot.forge.github import GitHubForge
+from bot.forge.protocol import COMMENT_MARKER, IssueSnapshot
+from bot.image.reference import parse
+from bot.records.record import ResultRecord
 from sandbox.github_standin import GitHubStandIn
 from tests.conftest import REPO_ROOT, Sandbox
 
@@ -151,7 +151,7 @@ def test_the_stand_in_prices_queries_by_githubs_documented_formula() -> None:
     """GitHub's worked example: 1 + 100 + 100 x 50 = 5,101 requests -> 51 points; and ours."""
     from graphql import parse as parse_graphql
 
-    from bot.github_queries import OPEN_REQUESTS, RECORDS
+    from bot.forge.queries import OPEN_REQUESTS, RECORDS
     from sandbox.github_graphql import points
 
     documented = """query { viewer { login repositories(first: 100) { edges { node { id

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.blobs import BlobCopySettings, BlobProgress, ProgressPrinter
-from bot.containers_conf import Credentials, RegistriesConf
 from bot.errors import ConfigError, ErrorKind, TransferError
-from bot.reference import Reference, parse
-from bot.registry import RegistryClient
-from bot.transport import HttpRetry
+from bot.image.reference import Reference, parse
+from bot.registry.blobs import BlobCopySettings, BlobProgress, ProgressPrinter
+from bot.registry.client import RegistryClient
+from bot.registry.containers_conf import Credentials, RegistriesConf
+from bot.registry.transport import HttpRetry
 from sandbox.blob_servers import BlobServer, serve_blobs
 from tests.conftest import MIRROR_PASSWORD, MIRROR_USER, Sandbox
 

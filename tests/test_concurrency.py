@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from bot.commands.request import request_handler
 from bot.flows.sweep import Sweeper, SweepPolicy
-from bot.forge import BotComment, IssueSnapshot, OpenRequest
-from bot.github_forge import GitHubForge
+from bot.forge.github import GitHubForge
+from bot.forge.protocol import BotComment, IssueSnapshot, OpenRequest
 from sandbox.github_standin import GitHubStandIn
 from tests.conftest import Sandbox
 
@@ -56,7 +56,7 @@ def test_two_issues_for_the_same_image_at_once(testbed: Sandbox, github: GitHubS
         [comment] = github.bot_comments(number)
         assert image.index_digest in comment["body"]
         assert github.issues[number]["state_reason"] == "completed"
-    target = testbed.config().namer.target(__import__("bot.reference").reference.parse(
+    target = testbed.config().namer.target(__import__("bot.image.reference").image.reference.parse(
         f"docker.io/library/{name}:1.0"))
     assert testbed.client().head_digest(target) == image.index_digest
 

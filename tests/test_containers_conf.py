@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.containers_conf import Credentials, Endpoint, Login, RegistriesConf, is_loopback
 from bot.errors import ConfigError
-from bot.reference import parse
+from bot.image.reference import parse
+from bot.registry.containers_conf import Credentials, Endpoint, Login, RegistriesConf, is_loopback
 from tests.conftest import REPO_ROOT, Sandbox
 
 CONF = '''

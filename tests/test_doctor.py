@@ -22,7 +22,7 @@ import pytest
 from bot.cli import main
 from bot.errors import ConfigError
 from bot.flows.doctor_mirrors import dotless_template
-from bot.naming import Namer
+from bot.policy.naming import Namer
 from sandbox.dotless_registry import DotlessRegistry, serve_dotless
 from sandbox.github_standin import GitHubStandIn
 from sandbox.registries import free_port

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.copy.syncer import SyncResult
 from bot.errors import ErrorKind, TransferError
 from bot.flows.conclude import outcome_of
 from bot.flows.plan import Plan
-from bot.records import Outcome
-from bot.sync import SyncResult
+from bot.records.record import Outcome
 from sandbox.github_standin import GitHubStandIn
 from tests.conftest import Sandbox, deliver
 

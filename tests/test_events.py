@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from bot.config import Labels
 from bot.errors import ConfigError
-from bot.events import Behaviour, Event, route
+from bot.flows.events import Behaviour, Event, route
+from bot.records.labels import Labels
 
 LABELS = Labels()
 

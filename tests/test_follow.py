@@ -17,13 +17,13 @@ from bot.config import load_config
 from bot.flows.follow import choose
 from bot.flows.follow_records import FOLLOW_LABEL, GITHUB_COMMENT_LIMIT, RecordWriter
 from bot.flows.index_page import build_index
-from bot.forge import COMMENT_MARKER
-from bot.github_forge import GitHubForge
-from bot.local_forge import LocalForge
-from bot.records import MAX_IMAGES, RecordedImage, ResultRecord, read
-from bot.reference import parse
-from bot.subscriptions import Subscription
-from bot.tags import TagRules
+from bot.forge.github import GitHubForge
+from bot.forge.local import LocalForge
+from bot.forge.protocol import COMMENT_MARKER
+from bot.image.reference import parse
+from bot.policy.subscriptions import Subscription
+from bot.policy.tags import TagRules
+from bot.records.record import MAX_IMAGES, RecordedImage, ResultRecord, read
 from sandbox.github_standin import Fault, GitHubStandIn
 from sandbox.registries import Registry
 from tests.conftest import REPO_ROOT, Sandbox

@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 
 from bot.errors import ConfigError
-from bot.forge import (
+from bot.forge.github import GitHubForge
+from bot.forge.local import LocalForge
+from bot.forge.protocol import (
     COMMENT_MARKER,
     DEFAULT_BOT_LOGIN,
     BotComment,
@@ -25,8 +27,6 @@ from bot.forge import (
     ForgeError,
     IssueSnapshot,
 )
-from bot.github_forge import GitHubForge
-from bot.local_forge import LocalForge
 from sandbox.github_standin import GitHubStandIn, serve
 from tests.conftest import REPO_ROOT
 

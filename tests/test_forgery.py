@@ -10,9 +10,9 @@ from pathlib import Path
 from bot.cli import main
 from bot.commands.request import request_handler
 from bot.flows.sweep import Sweeper, SweepPolicy
-from bot.github_forge import GitHubForge
-from bot.records import COMMENT_MARKER, ResultRecord
-from bot.reference import parse
+from bot.forge.github import GitHubForge
+from bot.image.reference import parse
+from bot.records.record import COMMENT_MARKER, ResultRecord
 from sandbox.github_standin import GitHubStandIn
 from tests.conftest import Sandbox, deliver
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.forge import ForgeError, IssueSnapshot
-from bot.github_forge import GitHubForge
+from bot.forge.github import GitHubForge
+from bot.forge.protocol import ForgeError, IssueSnapshot
 from sandbox.github_standin import Fault, GitHubStandIn
 from tests.conftest import Sandbox, deliver
 

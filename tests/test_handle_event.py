@@ -42,7 +42,7 @@ def test_success_comments_labels_and_closes(testbed: Sandbox, github: GitHubStan
     assert image.index_digest in comment["body"]
     for tool in ("docker pull", "podman pull", "nerdctl pull", "crictl pull", "image: "):
         assert f"{tool}" in comment["body"]
-    assert testbed.client().head_digest(__import__("bot.reference").reference.parse(target)) == (
+    assert testbed.client().head_digest(__import__("bot.image.reference").image.reference.parse(target)) == (
         image.index_digest)
     assert len(github.log) <= MAX_REQUESTS_PER_HANDLED_ISSUE
     assert [m for m, _ in github.writes()] == ["POST", "PATCH", "PATCH"]  # three writes

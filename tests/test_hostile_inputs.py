@@ -10,16 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from bot import records
 from bot.commands.request import request_handler
-from bot.config import Labels, load_config
+from bot.config import load_config
 from bot.flows.comment_body import CapRefusal, CommentWriter
 from bot.flows.plan import plan_issue
-from bot.forge import IssueSnapshot
-from bot.local_forge import LocalForge
-from bot.policy import parse_allowlist
-from bot.reference import parse
-from bot.skopeo import docker_arg
+from bot.forge.local import LocalForge
+from bot.forge.protocol import IssueSnapshot
+from bot.image.reference import parse
+from bot.policy.allowlist_file import parse_allowlist
+from bot.records import record as records
+from bot.records.labels import Labels
+from bot.registry.skopeo import docker_arg
 from tests.conftest import REPO_ROOT, Sandbox
 
 CORPUS = json.loads((REPO_ROOT / "tests" / "data" / "hostile_titles.json").read_text())

@@ -6,14 +6,14 @@ import re
 
 import pytest
 
+from bot.copy.syncer import SyncResult
 from bot.flows.comment_body import CommentWriter
 from bot.flows.plan import plan_issue
-from bot.naming import Namer
-from bot.policy import parse_allowlist
-from bot.records import Outcome, Phase, ResultRecord
-from bot.reference import parse
+from bot.image.reference import parse
+from bot.policy.allowlist_file import parse_allowlist
+from bot.policy.naming import Namer
+from bot.records.record import Outcome, Phase, ResultRecord
 from bot.render import LANGUAGES, _environment, catalog, render
-from bot.sync import SyncResult
 
 TEMPLATES = ("comment.md.j2", "summary.md.j2", "index.html.j2", "follow.md.j2")
 PLACEHOLDER_RE = re.compile(r"%\(\w+\)s|\{\w+\}|`[^`]*`|\[`[^`]*`\]")

@@ -7,14 +7,14 @@ import io
 import json
 from pathlib import Path
 
+from bot.copy.syncer import SyncItem
 from bot.flows.index_page import build_index
 from bot.flows.resync import resync
-from bot.forge import IssueSnapshot
-from bot.index import IndexEntry
-from bot.local_forge import LocalForge
-from bot.records import COMMENT_MARKER, RecordedImage
-from bot.reference import parse
-from bot.sync import SyncItem
+from bot.forge.local import LocalForge
+from bot.forge.protocol import IssueSnapshot
+from bot.image.reference import parse
+from bot.records.index import IndexEntry
+from bot.records.record import COMMENT_MARKER, RecordedImage
 from tests.conftest import Sandbox
 
 DIGEST = "sha256:" + "ef" * 32

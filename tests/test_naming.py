@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.errors import ConfigError
-from bot.naming import COLLISION_PROBES, Namer, NamingError, find_collisions
-from bot.reference import parse
+from bot.image.reference import parse
+from bot.policy.naming import COLLISION_PROBES, Namer, NamingError, find_collisions
 
 DIGEST = "sha256:" + "c" * 64
 

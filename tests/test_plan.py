@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.flows.plan import Plan, expand_pattern, plan_issue
-from bot.naming import Namer
-from bot.policy import parse_allowlist
-from bot.reference import Reference, parse, parse_pattern
+from bot.image.reference import Reference, parse, parse_pattern
+from bot.policy.allowlist_file import parse_allowlist
+from bot.policy.naming import Namer
 from tests.conftest import REPO_ROOT
 
 ALLOWLIST, _ = parse_allowlist(

@@ -14,14 +14,19 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot import yamlfile
-from bot.allowlist import Pattern, PatternIndex, normalise_pattern
 from bot.errors import ConfigError
-from bot.naming import parse_mirror_registries
-from bot.platform import Platform
-from bot.policy import check_allowlist_file, check_allowlist_text, load_allowlist, parse_allowlist
-from bot.reference import Reference, parse
-from bot.settings import SCHEMA, Settings
+from bot.image.platform import Platform
+from bot.image.reference import Reference, parse
+from bot.policy import yamlfile
+from bot.policy.allowlist import Pattern, PatternIndex, normalise_pattern
+from bot.policy.allowlist_file import (
+    check_allowlist_file,
+    check_allowlist_text,
+    load_allowlist,
+    parse_allowlist,
+)
+from bot.policy.naming import parse_mirror_registries
+from bot.policy.settings import SCHEMA, Settings
 from tests.conftest import REPO_ROOT
 
 DIGEST = "sha256:" + "a" * 64

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import records
-from bot.records import COMMENT_MARKER, Outcome, Phase, RecordedImage, RecordError, ResultRecord
+from bot.records import record as records
+from bot.records.record import COMMENT_MARKER, Outcome, Phase, RecordedImage, RecordError, ResultRecord
 
 DIGEST = "sha256:" + "ab" * 32
 IMAGE = RecordedImage("docker.io/library/nginx:1.27", "m.example.io/docker.io/library/nginx:1.27",

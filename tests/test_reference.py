@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.errors import MirrorBotError
-from bot.reference import InvalidReference, Reference, TagPattern, is_tag_pattern, parse, parse_pattern
+from bot.image.reference import InvalidReference, Reference, TagPattern, is_tag_pattern, parse, parse_pattern
 
 DIGEST = "sha256:" + "a" * 64
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.containers_conf import Credentials, RegistriesConf
 from bot.errors import ErrorKind, TransferError
-from bot.reference import parse
-from bot.registry import RegistryClient
-from bot.skopeo import Skopeo
-from bot.transport import HttpRetry
+from bot.image.reference import parse
+from bot.registry.client import RegistryClient
+from bot.registry.containers_conf import Credentials, RegistriesConf
+from bot.registry.skopeo import Skopeo
+from bot.registry.transport import HttpRetry
 from sandbox.blob_servers import BlobServer, serve_blobs
 from sandbox.images import build_image, push
 from sandbox.registries import Registry, start_registry

@@ -18,15 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from bot import authfile
-from bot.containers_conf import Credentials, RegistriesConf
-from bot.naming import Namer
-from bot.reference import Reference, parse
-from bot.registry import RegistryClient
-from bot.skopeo import Skopeo
-from bot.sync import RetryPolicy, Syncer, SyncItem
-from bot.sync_copy import BlobStager
-from bot.transport import HttpRetry
+from bot.copy.engine import BlobStager
+from bot.copy.syncer import RetryPolicy, Syncer, SyncItem
+from bot.image.reference import Reference, parse
+from bot.policy.naming import Namer
+from bot.registry import authfile
+from bot.registry.client import RegistryClient
+from bot.registry.containers_conf import Credentials, RegistriesConf
+from bot.registry.skopeo import Skopeo
+from bot.registry.transport import HttpRetry
 from sandbox.fault_proxy import FaultProxy, Rule, serve_proxy
 from tests.conftest import MIRROR_PASSWORD, MIRROR_USER, REPO_ROOT, Sandbox
 

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.reference import Reference, TagPattern
-from bot.request import ImageRequest, parse_request
-from bot.request_address import DEFAULT_MIRROR_PREFIXES, mirror_prefixes_from, read_address
+from bot.image.reference import Reference, TagPattern
+from bot.request.address import DEFAULT_MIRROR_PREFIXES, mirror_prefixes_from, read_address
+from bot.request.title import ImageRequest, parse_request
 from tests.conftest import REPO_ROOT
 
 MIRROR = "m.example.io"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bot import records
+from bot.records import record as records
 from sandbox.github_standin import Fault, GitHubStandIn
 from tests.conftest import Sandbox, deliver
 
@@ -112,8 +112,8 @@ def test_the_comment_says_what_was_forgiven(testbed: Sandbox, github: GitHubStan
 def test_the_syncing_comment_says_how_much_will_move(testbed: Sandbox, tmp_path: Path,
                                                      name: str) -> None:
     from bot.commands.request import request_handler
-    from bot.forge import IssueSnapshot
-    from bot.local_forge import LocalForge
+    from bot.forge.local import LocalForge
+    from bot.forge.protocol import IssueSnapshot
 
     testbed.seed(name, layer_sizes=(300 * 1024, 200 * 1024))
     bodies: list[str] = []

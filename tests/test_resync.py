@@ -9,14 +9,14 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.copy.syncer import SyncItem
 from bot.flows.index_page import build_index
 from bot.flows.resync import merge_reports, resync
-from bot.forge import IssueSnapshot
-from bot.index import Index, IndexEntry, shard_of
-from bot.local_forge import LocalForge
-from bot.records import COMMENT_MARKER, RecordedImage, ResultRecord
-from bot.reference import parse
-from bot.sync import SyncItem
+from bot.forge.local import LocalForge
+from bot.forge.protocol import IssueSnapshot
+from bot.image.reference import parse
+from bot.records.index import Index, IndexEntry, shard_of
+from bot.records.record import COMMENT_MARKER, RecordedImage, ResultRecord
 from tests.conftest import Sandbox
 
 
@@ -119,7 +119,7 @@ def test_shards_are_disjoint_and_cover_everything(targets: list[str], count: int
 
 def test_a_subset_record_over_a_tag_now_mirrored_whole_is_superseded(testbed: Sandbox, name: str,
                                                                       tmp_path: Path) -> None:
-    from bot.platform import Platform
+    from bot.image.platform import Platform
 
     testbed.seed(name)
     config = testbed.config()

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.reference import parse
-from bot.sync import SyncItem
+from bot.copy.syncer import SyncItem
+from bot.image.reference import parse
 from sandbox.images import build_image, push
 from sandbox.registries import free_port, start_registry
 from sandbox.token_auth import TokenServer, serve_tokens

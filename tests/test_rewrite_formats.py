@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from bot.config import Config, load_config
 from bot.errors import InvalidReference
 from bot.flows.rewrite import Mode, Streams, rewrite_files, verify
-from bot.reference import parse
+from bot.image.reference import parse
 from bot.rewrite.formats import Format, by_name, detect
 from bot.rewrite.model import RewriteError, Role
 

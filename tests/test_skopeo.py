@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from bot import authfile
-from bot.containers_conf import Credentials
+from bot.copy.syncer import RetryPolicy, Syncer
 from bot.errors import ErrorKind, TransferError
+from bot.image.reference import Reference, parse
 from bot.redaction import redact
-from bot.reference import Reference, parse
-from bot.skopeo import Skopeo, classify, docker_arg
-from bot.sync import RetryPolicy, Syncer
+from bot.registry import authfile
+from bot.registry.containers_conf import Credentials
+from bot.registry.skopeo import Skopeo, classify, docker_arg
 from tests.conftest import MIRROR_PASSWORD, MIRROR_USER, Sandbox
 
 BLOB = "sha256:" + "a" * 64

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.flows.index_page import write_outputs
-from bot.index import Index, IndexEntry, QueueEntry
-from bot.records import RecordedImage
+from bot.records.index import Index, IndexEntry, QueueEntry
+from bot.records.record import RecordedImage
 from tests.conftest import REPO_ROOT
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"

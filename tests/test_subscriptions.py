@@ -11,14 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.errors import ConfigError
-from bot.reference import Reference
-from bot.subscriptions import (
+from bot.image.reference import Reference
+from bot.policy.subscriptions import (
     Subscription,
     check_subscriptions_file,
     load_subscriptions,
     parse_subscriptions,
 )
-from bot.tags import TagRules, select_tags
+from bot.policy.tags import TagRules, select_tags
 from tests.conftest import REPO_ROOT
 from tests.test_tags import NGINX
 

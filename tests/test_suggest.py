@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.policy import parse_allowlist
-from bot.reference import parse
-from bot.suggest import closest, popular_near_miss, popular_official_images, suggest
+from bot.image.reference import parse
+from bot.policy.allowlist_file import parse_allowlist
+from bot.policy.suggest import closest, popular_near_miss, popular_official_images, suggest
 
 STARTER, _ = parse_allowlist("allow:\n  - docker.io/library/*\n  - ghcr.io/fluxcd/flux-cli\n"
                              "  - quay.io/prometheus/*\n")

@@ -9,8 +9,8 @@ import pytest
 
 from bot.commands.request import request_handler
 from bot.flows.sweep import Sweeper, SweepPolicy
-from bot.github_forge import GitHubForge
-from bot.records import COMMENT_MARKER, ResultRecord
+from bot.forge.github import GitHubForge
+from bot.records.record import COMMENT_MARKER, ResultRecord
 from sandbox.github_standin import GitHubStandIn
 from tests.conftest import Sandbox
 

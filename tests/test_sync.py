@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from bot.platform import Platform
-from bot.reference import parse
-from bot.sync import SyncItem
+from bot.copy.syncer import SyncItem
+from bot.image.platform import Platform
+from bot.image.reference import parse
 from sandbox.images import push_artifact
 from tests.conftest import REPO_ROOT, Sandbox
 

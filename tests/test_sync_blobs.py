@@ -22,15 +22,15 @@ from pathlib import Path
 
 import pytest
 
-from bot.blobs import BlobCopySettings, ProgressPrinter
-from bot.containers_conf import Credentials, RegistriesConf
+from bot.copy.cache import BlobLocations
+from bot.copy.engine import BlobStager, ByteBudget
+from bot.copy.syncer import RetryPolicy, Syncer, SyncItem
 from bot.errors import ErrorKind
-from bot.reference import Reference, parse
-from bot.registry import RegistryClient
-from bot.skopeo import Skopeo
-from bot.sync import RetryPolicy, Syncer, SyncItem
-from bot.sync_cache import BlobLocations
-from bot.sync_copy import BlobStager, ByteBudget
+from bot.image.reference import Reference, parse
+from bot.registry.blobs import BlobCopySettings, ProgressPrinter
+from bot.registry.client import RegistryClient
+from bot.registry.containers_conf import Credentials, RegistriesConf
+from bot.registry.skopeo import Skopeo
 from sandbox.fault_proxy import FaultProxy, Rule, serve_proxy
 from sandbox.images import BuiltImage, build_image, push
 from tests.conftest import MIRROR_PASSWORD, MIRROR_USER, REPO_ROOT, Sandbox

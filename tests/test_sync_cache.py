@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.blobs import DEFAULT_BLOB_COPY, BlobCopySettings
+from bot.copy.cache import BlobLocations, default_path
+from bot.copy.settings import EngineSettings
 from bot.errors import ConfigError
-from bot.sync_cache import BlobLocations, default_path
-from bot.sync_settings import EngineSettings
+from bot.registry.blobs import DEFAULT_BLOB_COPY, BlobCopySettings
 
 A, B, C = ("sha256:" + ch * 64 for ch in "abc")
 

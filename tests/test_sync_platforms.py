@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from bot.copy.platforms import REPLACED_SUBSET_NOTE
+from bot.copy.syncer import SyncItem
 from bot.errors import ErrorKind
-from bot.oci import SUBSET_ANNOTATION, Manifest
-from bot.platform import Platform
-from bot.reference import Reference, parse
-from bot.skopeo import Skopeo
-from bot.sync import SyncItem
-from bot.sync_platforms import REPLACED_SUBSET_NOTE
+from bot.image.oci import SUBSET_ANNOTATION, Manifest
+from bot.image.platform import Platform
+from bot.image.reference import Reference, parse
+from bot.registry.skopeo import Skopeo
 from sandbox.images import build_image, push
 from tests.conftest import Sandbox
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.errors import MirrorBotError
-from bot.tags import (
+from bot.policy.tags import (
     TagRules,
     TooManyTags,
     VersionTag,

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.containers_conf import Credentials, RegistriesConf
 from bot.errors import ErrorKind, TransferError
-from bot.reference import parse
-from bot.registry import RegistryClient
-from bot.transport import HttpRetry
+from bot.image.reference import parse
+from bot.registry.client import RegistryClient
+from bot.registry.containers_conf import Credentials, RegistriesConf
+from bot.registry.transport import HttpRetry
 from sandbox.registries import Registry, start_registry
 
 CONNECTIONS = 8

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.naming import Namer
-from bot.policy import parse_allowlist
-from bot.records import RecordedImage
-from bot.trust import Standing, check_image
+from bot.policy.allowlist_file import parse_allowlist
+from bot.policy.naming import Namer
+from bot.records.record import RecordedImage
+from bot.records.trust import Standing, check_image
 
 ALLOWLIST, _ = parse_allowlist("allow:\n  - docker.io/library/*\ndeny:\n  - docker.io/library/evil\n")
 NAMER = Namer("m.example.io")

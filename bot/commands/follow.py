@@ -16,14 +16,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from bot.adapters import build_forge, build_syncer
 from bot.commands import report_problems
+from bot.commands.adapters import build_forge, build_syncer
 from bot.config import allowlist_path, load_config
 from bot.flows.follow import FollowRun, subscription_problems
 from bot.flows.follow import follow as follow_subscriptions
-from bot.policy import load_allowlist
-from bot.records import MAX_IMAGES
-from bot.subscriptions import load_subscriptions
+from bot.policy.allowlist_file import load_allowlist
+from bot.policy.subscriptions import load_subscriptions
+from bot.records.record import MAX_IMAGES
 
 Env = Mapping[str, str]
 

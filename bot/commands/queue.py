@@ -13,15 +13,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bot.adapters import build_forge, build_syncer
+from bot.commands.adapters import build_forge, build_syncer
 from bot.commands.request import request_handler
 from bot.config import load_config
 from bot.errors import ConfigError
 from bot.flows.index_page import build_index, write_outputs
 from bot.flows.resync import merge_reports, resync
 from bot.flows.sweep import Sweeper, SweepPolicy
-from bot.forge import Forge
-from bot.index import Index, parse_shard
+from bot.forge.protocol import Forge
+from bot.records.index import Index, parse_shard
 
 REPORT_KEYS = ("started_at", "finished_at", "results")
 

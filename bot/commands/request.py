@@ -11,13 +11,13 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from bot.adapters import build_forge, build_syncer
+from bot.commands.adapters import build_forge, build_syncer
 from bot.config import Config, load_config
-from bot.events import Event
 from bot.flows.comment_body import CommentWriter
+from bot.flows.events import Event
 from bot.flows.handle_event import handle, read_event, write_summary
 from bot.flows.request_handler import RequestHandler
-from bot.forge import Forge
+from bot.forge.protocol import Forge
 
 Env = Mapping[str, str]
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 
-from bot.adapters import build_syncer
+from bot.commands.adapters import build_syncer
 from bot.config import load_config
 from bot.errors import ConfigError
 from bot.flows.sync_images import run_sync
-from bot.platform import InvalidPlatform, Platform
+from bot.image.platform import InvalidPlatform, Platform
 
 Env = Mapping[str, str]
 

@@ -8,13 +8,13 @@ import argparse
 import sys
 from collections.abc import Mapping
 
-from bot.adapters import build_forge, build_registry_client, credentials_for
 from bot.commands import report_problems
+from bot.commands.adapters import build_forge, build_registry_client, credentials_for
 from bot.config import allowlist_path, load_config
 from bot.flows.doctor import Edges, diagnose, exit_code
 from bot.flows.rewrite import Format, Mode, Streams, rewrite_files
-from bot.policy import check_allowlist_file
-from bot.skopeo import Skopeo
+from bot.policy.allowlist_file import check_allowlist_file
+from bot.registry.skopeo import Skopeo
 
 Env = Mapping[str, str]
 

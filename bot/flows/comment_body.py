@@ -12,13 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.copy.syncer import SyncResult
 from bot.errors import ErrorKind
 from bot.flows.plan import Plan
-from bot.oci import human_size
-from bot.records import COMMENT_MARKER, Outcome, ResultRecord
+from bot.image.oci import human_size
+from bot.records.record import COMMENT_MARKER, Outcome, ResultRecord
 from bot.redaction import redact
 from bot.render import render
-from bot.sync import SyncResult
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.config import Labels
+from bot.copy.syncer import SyncResult
 from bot.flows.plan import Plan
-from bot.records import Outcome, Phase, RecordedImage, ResultRecord
-from bot.sync import SyncResult
+from bot.records.labels import Labels
+from bot.records.record import Outcome, Phase, RecordedImage, ResultRecord
 
 
 class RunStatus(StrEnum):

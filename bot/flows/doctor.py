@@ -13,14 +13,15 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.config import Config, Labels, allowlist_path, load_config
-from bot.containers_conf import Credentials, RegistriesConf
+from bot.config import Config, allowlist_path, load_config
 from bot.errors import ConfigError, MirrorBotError, TransferError
 from bot.flows.doctor_checks import Check, said
 from bot.flows.doctor_mirrors import MirrorProbe, PushChecker, Role, check_mirror
-from bot.forge import Forge
-from bot.naming import DEFAULT_TEMPLATE
-from bot.policy import check_allowlist_file
+from bot.forge.protocol import Forge
+from bot.policy.allowlist_file import check_allowlist_file
+from bot.policy.naming import DEFAULT_TEMPLATE
+from bot.records.labels import Labels
+from bot.registry.containers_conf import Credentials, RegistriesConf
 
 Env = Mapping[str, str]
 OLDEST_SKOPEO = (1, 9)  # the oldest skopeo the project is tested with (Debian's 1.9.3)

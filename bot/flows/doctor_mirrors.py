@@ -18,11 +18,11 @@ from enum import Enum
 from typing import Protocol
 
 from bot.config import Config
-from bot.containers_conf import Credentials
 from bot.errors import ConfigError, ErrorKind, MirrorBotError, TransferError
 from bot.flows.doctor_checks import Check, said
-from bot.naming import Namer
-from bot.reference import Reference
+from bot.image.reference import Reference
+from bot.policy.naming import Namer
+from bot.registry.containers_conf import Credentials
 
 PROBE = Reference("docker.io", "library/mirror-bot-doctor")
 # '-' first (the most readable); '_' never occurs in a host name, so it cannot collide.

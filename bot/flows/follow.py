@@ -23,17 +23,17 @@ from typing import Any, TextIO
 
 from bot import timestamps
 from bot.config import Config
+from bot.copy.syncer import Syncer, SyncItem, SyncResult
 from bot.errors import ConfigError, TransferError
 from bot.flows.follow_records import RecordWriter, Tracking, TrackingForge, read_tracking
-from bot.forge import ForgeError
-from bot.naming import Namer
-from bot.policy import Allowlist
-from bot.records import MAX_IMAGES, RecordedImage
-from bot.reference import Reference
-from bot.subscriptions import Subscription, check_subscriptions_file
-from bot.sync import Syncer, SyncItem, SyncResult
-from bot.tags import select_tags
-from bot.yamlfile import Problem
+from bot.forge.protocol import ForgeError
+from bot.image.reference import Reference
+from bot.policy.allowlist_file import Allowlist
+from bot.policy.naming import Namer
+from bot.policy.subscriptions import Subscription, check_subscriptions_file
+from bot.policy.tags import select_tags
+from bot.policy.yamlfile import Problem
+from bot.records.record import MAX_IMAGES, RecordedImage
 
 ListTags = Callable[[Reference], list[str]]
 MIRRORED = frozenset({"copied", "unchanged"})

@@ -16,9 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, TextIO
 
-from bot import records, reference, timestamps
-from bot.forge import BotComment, Forge, IssueSnapshot
-from bot.records import COMMENT_MARKER, Outcome, Phase, RecordedImage, RecordError, ResultRecord
+from bot import timestamps
+from bot.forge.protocol import BotComment, Forge, IssueSnapshot
+from bot.image import reference
+from bot.records import record as records
+from bot.records.record import COMMENT_MARKER, Outcome, Phase, RecordedImage, RecordError, ResultRecord
 from bot.redaction import redact
 from bot.render import render
 

@@ -1,7 +1,7 @@
 """`mirror-bot handle-event`: one GitHub event in, the outcomes table of the README out.
 
 Rule: the event file is untrusted input (a missing, unreadable or malformed file is a
-configuration error: one line, exit 2, no comment). The route table (bot/events.py) decides
+configuration error: one line, exit 2, no comment). The route table (bot/flows/events.py) decides
 whether the event needs the bot; a `/retry` is honoured only from the issue's author or a user
 with write access to the repository, and a failure to ask GitHub who that is, is transient
 (exit 1), never a misconfiguration. Exit 0 when the issue was handled or needed nothing.
@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import ConfigError
-from bot.events import Behaviour, Event, route
 from bot.flows.conclude import RunOutcome, RunStatus
+from bot.flows.events import Behaviour, Event, route
 from bot.flows.request_handler import RequestHandler
-from bot.forge import ForgeError, IssueSnapshot
+from bot.forge.protocol import ForgeError, IssueSnapshot
 from bot.redaction import redact
 from bot.render import render
 

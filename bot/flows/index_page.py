@@ -1,6 +1,6 @@
 """`mirror-bot index`: build the index from the bot's comments and render the status page.
 
-Rule: the index is derived (see bot/index.py) from the records on request issues and on
+Rule: the index is derived (see bot/records/index.py) from the records on request issues and on
 follow's tracking issues, costing one API request per 100 issues of each label plus one per 100
 open requests for the queue; resync reports, when given, add when each image was
 last verified and its current digest. The page is static HTML plus index.json.
@@ -16,14 +16,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot import records, timestamps
+from bot import timestamps
 from bot.config import Config
 from bot.flows.follow_records import FOLLOW_LABEL
-from bot.forge import BotComment, Forge
-from bot.index import Index, IndexEntry, QueueEntry, entries_from_record
-from bot.records import RecordError
+from bot.forge.protocol import BotComment, Forge
+from bot.records import record as records
+from bot.records.index import Index, IndexEntry, QueueEntry, entries_from_record
+from bot.records.record import RecordError
+from bot.records.trust import Standing, check_image
 from bot.render import render
-from bot.trust import Standing, check_image
 
 
 def build_index(forge: Forge, config: Config, reports: Iterable[dict[str, Any]] = (),

@@ -17,15 +17,15 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from bot.errors import MirrorBotError
-from bot.naming import Namer
-from bot.platform import Platform
-from bot.policy import Allowlist
-from bot.reference import Reference, TagPattern
-from bot.request import ImageRequest, parse_request
-from bot.request_address import DEFAULT_MIRROR_PREFIXES
-from bot.suggest import popular_near_miss, suggest
-from bot.tags import TooManyTags
-from bot.tags import expand_pattern as select_pattern
+from bot.image.platform import Platform
+from bot.image.reference import Reference, TagPattern
+from bot.policy.allowlist_file import Allowlist
+from bot.policy.naming import Namer
+from bot.policy.suggest import popular_near_miss, suggest
+from bot.policy.tags import TooManyTags
+from bot.policy.tags import expand_pattern as select_pattern
+from bot.request.address import DEFAULT_MIRROR_PREFIXES
+from bot.request.title import ImageRequest, parse_request
 
 Verdict = Literal["allowed", "denied", "invalid"]
 FROZEN_REGISTRY = "k8s.gcr.io"

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TextIO
 
-from bot import records, timestamps
+from bot import timestamps
 from bot.config import Config
+from bot.copy.syncer import Syncer, SyncItem, SyncResult
 from bot.errors import MirrorBotError
 from bot.flows.comment_body import CapRefusal, CommentWriter
 from bot.flows.conclude import (
@@ -32,10 +33,10 @@ from bot.flows.conclude import (
 )
 from bot.flows.plan import Plan, plan_issue
 from bot.flows.sync_images import ListTags, expand_patterns, sync_plan
-from bot.forge import BotComment, Forge, ForgeError, IssueSnapshot
-from bot.records import Outcome, ResultRecord
+from bot.forge.protocol import BotComment, Forge, ForgeError, IssueSnapshot
+from bot.records import record as records
+from bot.records.record import Outcome, ResultRecord
 from bot.redaction import redact
-from bot.sync import Syncer, SyncItem, SyncResult
 
 
 class Superseded(MirrorBotError):

@@ -18,14 +18,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any, TextIO
 
-from bot import records, reference, timestamps
+from bot import timestamps
 from bot.config import Config
+from bot.copy.syncer import Syncer, SyncItem, SyncResult
 from bot.errors import MirrorBotError
-from bot.forge import Forge
-from bot.index import IndexEntry
-from bot.platform import Platform
-from bot.sync import Syncer, SyncItem, SyncResult
-from bot.trust import Standing, check_image
+from bot.forge.protocol import Forge
+from bot.image import reference
+from bot.image.platform import Platform
+from bot.records import record as records
+from bot.records.index import IndexEntry
+from bot.records.trust import Standing, check_image
 
 DEFAULT_MAX_RECORD_UPDATES = 100  # per shard and run: 2 GitHub requests each
 

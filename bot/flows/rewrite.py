@@ -21,10 +21,10 @@ from enum import Enum, StrEnum
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from bot import reference
 from bot.config import Config
 from bot.errors import ErrorKind, MirrorBotError, TransferError
-from bot.reference import Reference
+from bot.image import reference
+from bot.image.reference import Reference
 from bot.rewrite.files import STDIN, read_input, write_atomic
 from bot.rewrite.formats import Format, detect
 from bot.rewrite.model import Found, RewriteError, Scan, splice

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from bot import records, timestamps
-from bot.config import Labels
+from bot import timestamps
 from bot.flows.conclude import RunOutcome
 from bot.flows.request_handler import RequestHandler
-from bot.forge import Forge, ForgeError, IssueSnapshot
-from bot.records import Outcome, Phase, ResultRecord
+from bot.forge.protocol import Forge, ForgeError, IssueSnapshot
+from bot.records import record as records
+from bot.records.labels import Labels
+from bot.records.record import Outcome, Phase, ResultRecord
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,13 @@ from dataclasses import replace
 from typing import TextIO
 
 from bot.config import Config
+from bot.copy.syncer import Syncer, SyncItem, SyncResult
 from bot.errors import TransferError
 from bot.flows.plan import Plan, PlannedImage, expand_pattern, plan_request
-from bot.oci import human_size
-from bot.platform import Platform
-from bot.reference import Reference
-from bot.request import ImageRequest, RequestedImage, requested_image
-from bot.sync import Syncer, SyncItem, SyncResult
+from bot.image.oci import human_size
+from bot.image.platform import Platform
+from bot.image.reference import Reference
+from bot.request.title import ImageRequest, RequestedImage, requested_image
 
 
 def plan_images(images: Sequence[str], platforms: Sequence[Platform], config: Config) -> Plan:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from bot.errors import MirrorBotError
-from bot.reference import Reference
+from bot.image.reference import Reference
 
 
 class RewriteError(MirrorBotError):

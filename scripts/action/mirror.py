@@ -20,8 +20,8 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from bot import reference
 from bot.errors import InvalidReference
+from bot.image import reference
 
 TAG_GLOB = re.compile(r"[*?\[]")
 

@@ -1,0 +1,115 @@
+"""The sync engine's values: requests, results, the retry policy, and the ports it uses.
+
+Rule: `SyncItem` and `SyncResult` are the engine's contract with the flows (fields are added,
+never renamed); `to_json` is the `sync --json` contract.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from bot.errors import TransferError
+from bot.image.oci import Manifest
+from bot.image.platform import Platform
+from bot.image.reference import Reference
+
+Status = Literal["copied", "unchanged", "failed", "denied", "invalid"]
+AddressStatus = Literal["copied", "unchanged", "failed"]
+
+
+class Registry(Protocol):
+    def head_digest(self, ref: Reference) -> str | None: ...
+    def get_manifest(self, ref: Reference) -> Manifest | None: ...
+    def put_manifest(self, ref: Reference, manifest: Manifest) -> str: ...
+    def mount_blob(self, target: Reference, digest: str, from_repository: str) -> bool: ...
+    def list_tags(self, repository: Reference) -> list[str]: ...
+
+
+class Copier(Protocol):
+    def copy(self, source: Reference, destination: Reference, *, all_platforms: bool = True,
+             platform: Platform | None = None) -> None: ...
+    def inspect_digest(self, ref: Reference) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3
+    base_delay: float = 2.0
+    max_delay: float = 60.0
+
+    def delay(self, attempt: int, error: TransferError) -> float:
+        if error.retry_after is not None:
+            return min(error.retry_after, self.max_delay)
+        backoff = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        return backoff * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not a secret
+
+
+@dataclass(frozen=True)
+class SyncItem:
+    source: Reference | str
+    target: Reference  # the primary mirror's canonical address
+    platforms: tuple[Platform, ...] = ()
+    also: tuple[Reference, ...] = ()  # further addresses: Docker Hub's short form, other mirrors
+
+
+@dataclass(frozen=True)
+class AddressResult:
+    target: Reference
+    status: AddressStatus
+    error: TransferError | None = None
+
+    def to_json(self) -> dict[str, object]:
+        error = {"kind": str(self.error.kind), "message": self.error.message} if self.error else None
+        return {"target": str(self.target), "status": self.status, "error": error}
+
+
+@dataclass
+class SyncResult:
+    source: Reference | str
+    target: Reference | None
+    status: Status
+    digest: str | None = None
+    error: TransferError | None = None
+    platforms: tuple[Platform, ...] = ()
+    signatures: list[str] = field(default_factory=list)
+    size: int | None = None  # bytes of the config and layers of what was copied
+    elapsed: float = 0.0
+    note: str | None = None
+    refusal: str | None = None  # why the plan refused it (denied, invalid): not a transfer error
+    refusal_kind: str | None = None  # a finer kind for the refusal (e.g. too_many_tags)
+    also: list[AddressResult] = field(default_factory=list)  # each further address, on its own
+
+    @property
+    def addresses(self) -> list[Reference]:
+        """Every address that serves the image now: the primary, then the further ones."""
+        if self.status not in {"copied", "unchanged"} or self.target is None:
+            return []
+        return [self.target, *(a.target for a in self.also if a.status != "failed")]
+
+    @property
+    def transient(self) -> bool:
+        return self.error is not None and self.error.transient
+
+    def _error_json(self) -> dict[str, str] | None:
+        if self.error is not None:
+            return {"kind": str(self.error.kind), "message": self.error.message}
+        if self.refusal is not None:
+            return {"kind": self.refusal_kind or self.status, "message": self.refusal}
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": str(self.source),
+            "target": str(self.target) if self.target else None,
+            "digest": self.digest,
+            "status": self.status,
+            "error": self._error_json(),
+            "platforms": [str(p) for p in self.platforms] if self.platforms else "all",
+            "signatures": self.signatures,
+            "size": self.size,
+            "note": self.note,
+            "targets": [str(t) for t in [self.target, *(a.target for a in self.also)] if t],
+            "target_results": [a.to_json() for a in self.also],
+        }

@@ -1,0 +1,253 @@
+"""Look up -> compare -> copy -> verify, for one image or many.
+
+Rule: an image is `unchanged` when the mirror's digest (one manifest HEAD) equals the source's
+(one manifest HEAD), and then nothing is copied and no manifest is GET from upstream. Otherwise
+its manifests are read upstream by digest (each once per process) and copied with digests
+preserved (bot/copy/engine.py: an index's platforms at once, their blobs staged first: known
+ones mounted, large ones in ranges, small ones whole), and it is reported `copied` only after
+the mirror answers with upstream's digest. Further addresses (Docker Hub's short form, other
+mirrors) are written from the primary once it serves the image (bot/copy/addresses.py).
+`name:tag@digest` writes the tag only while upstream's tag still resolves to that digest. A
+platform selection writes a smaller, annotated index whose digest differs from upstream's by
+design, and never narrows a tag mirrored whole (bot/copy/platforms.py). HTTP requests are
+retried by the transport; this module retries only skopeo, which the transport cannot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from bot.copy.addresses import AddressWriter
+from bot.copy.engine import BlobStager, CopyEngine, Part
+from bot.copy.lookup import Lookups, Resolved
+from bot.copy.model import Copier, Registry, RetryPolicy, SyncItem, SyncResult
+from bot.copy.platforms import REPLACED_SUBSET_NOTE, SUBSET_NOTE, plan_subset
+from bot.copy.settings import DEFAULT_COPY_PROCESSES
+from bot.errors import ErrorKind, TransferError
+from bot.image.oci import Manifest, blobs, human_size, image_size, select_platforms, signature_tags
+from bot.image.platform import Platform
+from bot.image.reference import Reference
+
+__all__ = ["SUBSET_NOTE", "Copier", "Registry", "RetryPolicy", "SyncItem", "SyncResult", "Syncer"]
+
+T = TypeVar("T")
+
+
+@dataclass
+class Syncer:
+    """Syncs images with a registry client for look-ups and a copier (skopeo) for bytes."""
+
+    registry: Registry
+    copier: Copier
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    max_size: int | None = None
+    sleep: Callable[[float], None] = time.sleep
+    # Stages large and known blobs before skopeo runs; None: skopeo moves every blob itself.
+    staging: BlobStager | None = None
+    copy_processes: int = DEFAULT_COPY_PROCESSES
+    _lookups: Lookups = field(init=False, repr=False)
+    _engine: CopyEngine = field(init=False, repr=False)
+    _addresses: AddressWriter = field(init=False, repr=False)
+    # What size_of resolved (two HEADs), kept for the sync of the same item that follows it.
+    _resolved: dict[tuple[str, str, tuple[Platform, ...]], Resolved] = field(
+        init=False, repr=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._lookups = Lookups(self.registry, lambda ref: self._with_retries(
+            lambda: self.copier.inspect_digest(ref)))
+        self._engine = CopyEngine(self._skopeo_copy, self.registry, self.staging,
+                                  self.copy_processes)
+        self._addresses = AddressWriter(self.registry, self._lookups, self._engine, self._record,
+                                        self._verify)
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def sync(self, item: SyncItem) -> SyncResult:
+        result = self._sync_timed(item)
+        self._save_locations()
+        return result
+
+    def sync_all(self, items: Sequence[SyncItem], jobs: int = 1,
+                 on_done: Callable[[SyncResult], None] | None = None) -> list[SyncResult]:
+        def run(item: SyncItem) -> SyncResult:
+            result = self._sync_timed(item)
+            if on_done:
+                on_done(result)
+            return result
+
+        try:
+            if jobs <= 1 or len(items) <= 1:
+                return [run(item) for item in items]
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                return list(pool.map(run, items))
+        finally:
+            self._save_locations()
+
+    def size_of(self, item: SyncItem) -> int | None:
+        """Bytes (configs and layers) a sync of `item` would move now: 0 when the mirror is
+        current, None when it cannot be told. The manifests read are kept for the sync."""
+        try:
+            resolved = self._lookups.resolve(item)
+            self._resolved[_key(item)] = resolved
+            if not item.platforms and resolved.current == resolved.pinned.digest:
+                return 0
+            top = self._lookups.manifest(resolved.pinned)
+            entries = None
+            if item.platforms and top.is_index:
+                entries = select_platforms(top.entries(), item.platforms)[0]
+            parts = self._lookups.parts(resolved.pinned, top, resolved.destination, entries)
+        except TransferError:
+            return None
+        return sum(image_size(part.manifest) for part in parts)
+
+    # -- retries (of skopeo: HTTP is retried by the transport) --------------------------------
+
+    def _with_retries(self, action: Callable[[], T]) -> T:
+        attempt = 1
+        while True:
+            try:
+                return action()
+            except TransferError as error:
+                if not error.transient or attempt >= self.retry.attempts:
+                    raise
+                self.sleep(self.retry.delay(attempt, error))
+                attempt += 1
+
+    # -- one image ----------------------------------------------------------------------------
+
+    def _sync_timed(self, item: SyncItem) -> SyncResult:
+        started = time.monotonic()
+        # What each further tag serves now, in the same round as the first look-ups (a failure
+        # there is that address's, told by write); writing ahead never moves a tag.
+        peeks = {target: self._lookups.submit(self._lookups.digest, target)
+                 for target in item.also if target.tag}
+        try:
+            resolved = self._resolved.pop(_key(item), None) or self._lookups.resolve(item)
+            result = (self._sync_subset(item, resolved) if item.platforms
+                      else self._sync_whole(item, resolved))
+        except TransferError as error:
+            result = SyncResult(item.source, item.target, "failed", error=error,
+                                platforms=item.platforms)
+        if item.also and result.status in {"copied", "unchanged"} and result.target and result.digest:
+            result.also = self._addresses.write(
+                result.target, result.digest, item.also, platforms=item.platforms,
+                current={ref: peek.result() for ref, peek in peeks.items()
+                         if peek.exception() is None})
+        result.elapsed = time.monotonic() - started
+        return result
+
+    def _sync_whole(self, item: SyncItem, resolved: Resolved) -> SyncResult:
+        pinned, destination = resolved.pinned, resolved.destination
+        digest = str(pinned.digest)
+        if resolved.current == digest:
+            return SyncResult(item.source, item.target, "unchanged", digest)
+        previous = (self._lookups.submit(self.registry.get_manifest, destination)
+                    if resolved.current else None)
+        top = self._lookups.manifest(pinned)
+        parts = self._lookups.parts(pinned, top, destination)
+        size = self._check_size(pinned, parts)
+        self._engine.copy(parts, (destination, top) if top.is_index else None,
+                          self._addresses.ahead(destination, item.also))
+        tags = signature_tags(digest)
+        mirrored, *signatures = self._lookups.digests([destination,
+                                                       *(pinned.with_tag(t) for t in tags)])
+        if mirrored != digest:
+            raise _mismatch(destination, mirrored, digest)
+        self._record(destination, parts)
+        copied = self._copy_signatures(pinned, destination, dict(zip(tags, signatures, strict=True)))
+        return SyncResult(item.source, item.target, "copied", digest, signatures=copied,
+                          size=size, note=REPLACED_SUBSET_NOTE if _held_subset(previous) else None)
+
+    def _sync_subset(self, item: SyncItem, resolved: Resolved) -> SyncResult:
+        upstream = self._lookups.manifest(resolved.pinned)
+        if not upstream.is_index:
+            # A single-platform image has nothing to select: copy it whole, digest preserved.
+            return self._sync_whole(SyncItem(item.source, item.target), resolved)
+        destination = resolved.destination
+        existing = (self.registry.get_manifest(destination)
+                    if destination.tag and resolved.current else None)
+        plan = plan_subset(upstream, item.platforms, existing, resolved.pinned, destination)
+        digest = plan.index.digest
+        if not destination.tag:  # a digest-only request: the new index lives at its own digest
+            destination = destination.with_digest(digest)
+        current = resolved.current if destination.tag else self._lookups.digest(destination)
+        result = SyncResult(item.source, destination, "unchanged", digest,
+                            platforms=item.platforms, note=plan.note)
+        if current == digest:
+            return result
+        parts = self._lookups.parts(resolved.pinned, upstream, destination, plan.chosen)
+        result.size = self._check_size(resolved.pinned, parts)
+        self._engine.copy(parts, (destination, plan.index))
+        self._verify(destination, digest)
+        self._record(destination, parts)
+        result.status = "copied"
+        return result
+
+    def _skopeo_copy(self, source: Reference, destination: Reference, all_platforms: bool) -> None:
+        self._with_retries(lambda: self.copier.copy(source, destination,
+                                                    all_platforms=all_platforms))
+
+    def _verify(self, target: Reference, expected: str) -> None:
+        actual = self._lookups.digest(target)
+        if actual != expected:
+            raise _mismatch(target, actual, expected)
+
+    def _check_size(self, pinned: Reference, parts: Sequence[Part]) -> int:
+        size = sum(image_size(part.manifest) for part in parts)
+        if self.max_size is not None and size > self.max_size:
+            raise TransferError(ErrorKind.TOO_LARGE,
+                                f"{pinned.name} is {human_size(size)} over all platforms, above "
+                                f"this mirror's limit of {human_size(self.max_size)}; ask for "
+                                "fewer platforms with --platform=os/arch")
+        return size
+
+    def _copy_signatures(self, source: Reference, target: Reference,
+                         found: dict[str, str | None]) -> list[str]:
+        """Copy the cosign-style signature tags that upstream has (`found`: tag -> digest)."""
+        copied = []
+        for tag, signature_digest in found.items():
+            if signature_digest is None:
+                continue
+            signature_target = target.with_tag(tag)
+            if self._lookups.digest(signature_target) != signature_digest:
+                self._skopeo_copy(source.with_tag(tag).with_digest(signature_digest),
+                                  signature_target, True)
+                self._verify(signature_target, signature_digest)
+            copied.append(str(signature_target))
+        return copied
+
+    def _record(self, destination: Reference, parts: Sequence[Part]) -> None:
+        """After a verified copy only: the mirror now holds these blobs in this repository."""
+        if self.staging is not None and self.staging.locations is not None:
+            self.staging.locations.record(destination.registry, destination.repository,
+                                  {blob.digest for part in parts for blob in blobs(part.manifest)})
+
+    def _save_locations(self) -> None:
+        if self.staging is not None and self.staging.locations is not None:
+            # A hint for later runs: losing it costs a fetch, not a failure.
+            with contextlib.suppress(OSError):
+                self.staging.locations.save()
+
+
+def _key(item: SyncItem) -> tuple[str, str, tuple[Platform, ...]]:
+    return str(item.source), str(item.target), item.platforms
+
+
+def _held_subset(previous: Future[Manifest | None] | None) -> bool:
+    """Whether the manifest the mirror served before the copy was a platform subset."""
+    try:
+        manifest = previous.result() if previous is not None else None
+    except TransferError:
+        return False  # only the note depends on it
+    return manifest is not None and manifest.is_platform_subset
+
+
+def _mismatch(target: Reference, actual: str | None, expected: str) -> TransferError:
+    return TransferError(ErrorKind.DIGEST_MISMATCH, f"the mirror serves {actual or 'nothing'} for "
+                                                    f"{target}, expected {expected}; not recorded "
+                                                    "as mirrored")

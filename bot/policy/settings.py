@@ -1,0 +1,189 @@
+"""The `settings:` section of allowlist.yaml: one table of every setting, its type and check.
+
+Rule: `Settings` names each setting with its type and default; `SCHEMA` gives each the one
+function that checks and converts what the file says (raising ValueError with what to write
+instead). A problem names the setting and the line of its key — of the item, for a list. The
+mirror and the naming template are checked together, by the same code every command runs, so
+`check-allowlist` refuses exactly what would stop the bot.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import yaml
+
+from bot.errors import MirrorBotError
+from bot.image.platform import InvalidPlatform, Platform
+from bot.policy.naming import DEFAULT_TEMPLATE, Namer, parse_mirror_registries
+from bot.policy.yamlfile import Problem, line_of, mapping_items, to_python
+from bot.request.address import mirror_prefixes_from
+
+LANGUAGES = ("en", "zh-CN")
+# Stands in for the mirror when the file names none (it comes from MIRROR_REGISTRY at run time).
+PROBE_MIRROR = "mirror.example"
+SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\Z")
+SIZE_UNITS = {
+    None: 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+    "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Limits and site settings; every field has a safe default."""
+
+    mirrors: tuple[str, ...] = ()  # settings.mirror_registry; the first is the primary
+    target_template: str | None = None
+    max_images_per_issue: int = 10
+    max_open_requests_per_user: int = 5
+    platforms: tuple[Platform, ...] | None = None  # None: every platform may be asked for
+    max_image_size: int | None = None  # bytes
+    language: str = "en"
+    # other mirrors' prefixes -> the registry each stands for ("" when a full name follows);
+    # None: the built-in list (bot.request.address.DEFAULT_MIRROR_PREFIXES)
+    mirror_prefixes: Mapping[str, str] | None = None
+    max_tags_per_request: int = 20
+    max_new_tags_per_follow: int = 50
+
+    @property
+    def mirror_registry(self) -> str | None:
+        """The primary mirror, when the file names one."""
+        return self.mirrors[0] if self.mirrors else None
+
+
+def whole_number(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError("must be a whole number of at least 1")
+    return value
+
+
+def size(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    match = SIZE_RE.match(str(value).strip())
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(f"'{value}' is not a size (for example 5GiB or 500MB)")
+    return int(float(match.group(1)) * SIZE_UNITS[match.group(2)])
+
+
+def text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a non-empty string")
+    return value.strip()
+
+
+def mirrors(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, str):
+        raise ValueError("must be host[:port][/path], or several separated by commas")
+    return parse_mirror_registries(value)
+
+
+def mirror_prefix(entry: tuple[Any, Any]) -> dict[str, str]:
+    """One `prefix: registry` entry, checked by the request reader's own rule."""
+    try:
+        return mirror_prefixes_from(dict([entry]))
+    except ValueError as error:
+        raise ValueError(str(error).removeprefix("mirror_prefixes: ")) from error
+
+
+def platform(value: Any) -> Platform:
+    if not isinstance(value, str):
+        raise ValueError("each entry must be os/arch, e.g. linux/arm64")
+    try:
+        return Platform.parse(value)
+    except InvalidPlatform as error:
+        raise ValueError(str(error)) from error
+
+
+def language(value: Any) -> str:
+    if value in LANGUAGES:
+        return str(value)
+    near = [known for known in LANGUAGES if str(value).replace("_", "-").lower() == known.lower()]
+    hint = f"write '{near[0]}'" if near else f"one of {', '.join(LANGUAGES)}"
+    raise ValueError(f"'{value}' is not a language this bot speaks ({hint})")
+
+
+@dataclass(frozen=True)
+class Field:
+    """How one YAML setting becomes one `Settings` field."""
+
+    attribute: str
+    convert: Callable[[Any], Any]
+    # a list or a mapping converted entry by entry; problems carry the entry's line
+    each: Literal["list", "mapping"] | None = None
+    example: str = ""
+
+
+SCHEMA: dict[str, Field] = {
+    "mirror_registry": Field("mirrors", mirrors),
+    "target_template": Field("target_template", text),
+    "max_images_per_issue": Field("max_images_per_issue", whole_number),
+    "max_open_requests_per_user": Field("max_open_requests_per_user", whole_number),
+    "platforms": Field("platforms", platform, each="list", example="[linux/amd64, linux/arm64]"),
+    "max_image_size": Field("max_image_size", size),
+    "language": Field("language", language),
+    "mirror_prefixes": Field("mirror_prefixes", mirror_prefix, each="mapping",
+                             example='{m.daocloud.io: "", docker.m.daocloud.io: docker.io}'),
+    "max_tags_per_request": Field("max_tags_per_request", whole_number),
+    "max_new_tags_per_follow": Field("max_new_tags_per_follow", whole_number),
+}
+
+
+def parse_settings(node: yaml.Node, source: str, problems: list[Problem]) -> Settings:
+    """The settings a mapping node gives; each bad one is a problem and keeps its default."""
+    if not isinstance(node, yaml.MappingNode):
+        problems.append(Problem(line_of(node), "'settings' must be a mapping", source))
+        return Settings()
+    values: dict[str, Any] = {}
+    lines: dict[str, int] = {}
+    for key, value_node, line in mapping_items(node, "settings: ", tuple(SCHEMA), source, problems):
+        field = SCHEMA[key]
+        try:
+            if field.each:
+                values[field.attribute] = _convert_each(field, value_node, key, source, problems)
+            else:
+                values[field.attribute] = field.convert(to_python(value_node))
+            lines[key] = line
+        except (ValueError, MirrorBotError) as error:
+            problems.append(Problem(line, f"settings.{key}: {error}", source))
+    settings = Settings(**values)
+    _check_naming(settings, lines, source, problems)
+    return settings
+
+
+def _convert_each(field: Field, node: yaml.Node, key: str, source: str,
+                  problems: list[Problem]) -> Any:
+    if field.each == "list" and isinstance(node, yaml.SequenceNode):
+        entries = [(item, to_python(item)) for item in node.value]
+    elif field.each == "mapping" and isinstance(node, yaml.MappingNode):
+        entries = [(k, (to_python(k), to_python(v))) for k, v in node.value]
+    else:
+        kind = "list" if field.each == "list" else "mapping"
+        raise ValueError(f"must be a {kind} like {field.example}")
+    converted = []
+    for entry_node, value in entries:
+        try:
+            converted.append(field.convert(value))
+        except (ValueError, MirrorBotError) as error:
+            problems.append(Problem(line_of(entry_node), f"settings.{key}: {error}", source))
+    if field.each == "mapping":
+        return {prefix: target for entry in converted for prefix, target in entry.items()}
+    return tuple(converted)
+
+
+def _check_naming(settings: Settings, lines: dict[str, int], source: str,
+                  problems: list[Problem]) -> None:
+    """The template must name every source apart, under every mirror (the run-time check)."""
+    if settings.target_template is None or settings.target_template == DEFAULT_TEMPLATE:
+        return
+    for mirror in settings.mirrors or (PROBE_MIRROR,):
+        try:
+            Namer(mirror, settings.target_template).validate()
+        except MirrorBotError as error:
+            problems.append(Problem(lines.get("target_template"), f"settings.target_template: {error}",
+                                    source))
+            return

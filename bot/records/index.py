@@ -1,0 +1,151 @@
+"""The index of what is mirrored, derived from the bot's own records.
+
+Rule: each succeeded request issue carries, in the bot's one comment, a record (source, target,
+digest, platforms, first and last sync; see bot/records/record.py). The index is rebuilt from those
+records, never written as shared state, so overlapping runs cannot lose each other's updates:
+every issue's record is written only by the run that holds that issue. The newest record per
+target wins; a stale entry (its address is not what today's naming gives) is listed as stale
+and never resynced. Shards split the index deterministically by a hash of the target.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+from bot.errors import ConfigError
+from bot.records.record import Outcome, RecordedImage, ResultRecord
+from bot.records.trust import ImageCheck, Standing
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """A recorded image, where its record is, and whether today's naming still gives it."""
+
+    image: RecordedImage
+    last_sync: str = ""
+    issue: int | None = None
+    issue_url: str = ""
+    comment_id: int | None = None
+    stale: str = ""  # why the entry is stale; empty when it is current
+
+    @property
+    def source(self) -> str:
+        return self.image.source
+
+    @property
+    def target(self) -> str:
+        return self.image.target
+
+    @property
+    def digest(self) -> str:
+        return self.image.digest
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        return self.image.platforms
+
+    @property
+    def first_sync(self) -> str:
+        return self.image.first_sync
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """Every address that serves the image: the primary's canonical one first."""
+        return (self.image.target, *self.image.also)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.image.to_json(), "last_sync": self.last_sync, "issue": self.issue,
+                "issue_url": self.issue_url, "comment_id": self.comment_id, "stale": self.stale}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> IndexEntry:
+        image = RecordedImage(str(data["source"]), str(data["target"]), str(data["digest"]),
+                              tuple(data.get("platforms") or ()), str(data.get("first_sync", "")),
+                              tuple(map(str, data.get("also") or ())))
+        return cls(image, last_sync=str(data.get("last_sync", "")), issue=data.get("issue"),
+                   issue_url=str(data.get("issue_url", "")), comment_id=data.get("comment_id"),
+                   stale=str(data.get("stale") or ""))
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    issue: int
+    title: str
+    url: str
+    state: Literal["pending", "failing"]
+    updated_at: str = ""
+
+
+@dataclass
+class Index:
+    entries: dict[str, IndexEntry] = field(default_factory=dict)  # by target
+    queue: list[QueueEntry] = field(default_factory=list)
+    last_resync: dict[str, Any] | None = None
+    generated_at: str = ""
+
+    def add(self, entry: IndexEntry) -> None:
+        current = self.entries.get(entry.target)
+        if current is None or entry.last_sync >= current.last_sync:
+            first = min(filter(None, [entry.first_sync, current.first_sync if current else ""]),
+                        default="")
+            self.entries[entry.target] = replace(entry, image=replace(entry.image, first_sync=first))
+
+    def sorted_entries(self) -> list[IndexEntry]:
+        return sorted(self.entries.values(), key=lambda e: e.target)
+
+    def shard(self, index: int, count: int) -> list[IndexEntry]:
+        """The current (not stale) entries of shard `index` of `count`."""
+        return [e for e in self.sorted_entries()
+                if not e.stale and shard_of(e.target, count) == index]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "generated_at": self.generated_at,
+            "images": [e.to_json() for e in self.sorted_entries()],
+            "queue": [asdict(q) for q in self.queue],
+            "last_resync": self.last_resync,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Index:
+        index = cls(generated_at=str(data.get("generated_at", "")),
+                    last_resync=data.get("last_resync"))
+        for item in data.get("images", []):
+            index.add(IndexEntry.from_json(item))
+        index.queue = [QueueEntry(**q) for q in data.get("queue", [])]
+        return index
+
+
+def shard_of(key: str, count: int) -> int:
+    """Stable across runs and machines (unlike hash()), so matrix jobs agree on the split."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % count
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`I/N` with 0 <= I < N."""
+    try:
+        index_text, count_text = text.split("/")
+        index, count = int(index_text), int(count_text)
+    except ValueError as error:
+        raise ConfigError(f"--shard takes I/N, e.g. 0/4, not {text!r}") from error
+    if count < 1 or not 0 <= index < count:
+        raise ConfigError(f"--shard {text}: need 0 <= I < N")
+    return index, count
+
+
+def entries_from_record(record: ResultRecord, checks: Iterable[ImageCheck], issue_url: str = "",
+                        comment_id: int | None = None) -> list[IndexEntry]:
+    """Index entries for a mirrored record's images that are trusted or stale (not rejected)."""
+    if record.outcome != Outcome.MIRRORED:
+        return []
+    return [
+        IndexEntry(
+            replace(check.image, first_sync=check.image.first_sync or record.at),
+            last_sync=record.at, issue=record.issue, issue_url=issue_url, comment_id=comment_id,
+            stale=check.reason if check.standing == Standing.STALE else "",
+        )
+        for check in checks if check.standing != Standing.REJECTED
+    ]

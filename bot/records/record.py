@@ -1,0 +1,207 @@
+"""The bot's records: the machine-readable result marker at the end of its one comment per issue.
+
+Rule: a record is a single line `<!-- mirror-bot:result {json} -->` that ends a comment which
+begins with the comment marker; the forge has already checked that the bot's own login wrote
+that comment. Reading is strict: the marker must be the comment's last line, its JSON must have
+exactly the expected fields and types, and anything else is a `RecordError` naming what is wrong
+(never a crash, never a partial record). Writing escapes `--` and `>` so the JSON can never end
+the HTML comment early. Whether a well-formed record still describes what today's allowlist and
+naming would mirror is decided by `bot.records.trust`, not here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from bot import timestamps
+from bot.errors import MirrorBotError
+
+COMMENT_MARKER = "<!-- mirror-bot:comment -->"
+RESULT_PREFIX = "<!-- mirror-bot:result "
+RESULT_SUFFIX = " -->"
+DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}\Z")
+MAX_IMAGES = 100
+MAX_ADDRESSES = 16  # further addresses of one image: mirrors x Docker Hub forms
+E = TypeVar("E", bound=StrEnum)
+
+
+class RecordError(MirrorBotError):
+    """A marker that is not a well-formed record of ours."""
+
+
+class Phase(StrEnum):
+    SYNCING = "syncing"
+    RESULT = "result"
+
+
+class Outcome(StrEnum):
+    MIRRORED = "mirrored"
+    DENIED = "denied"
+    INVALID = "invalid"
+    FAILED = "failed"
+    GAVE_UP = "gave_up"
+
+
+@dataclass(frozen=True)
+class RecordedImage:
+    """One mirrored image: where it came from, where it is, and the digest verified there."""
+
+    source: str
+    target: str  # the primary mirror's canonical address
+    digest: str
+    platforms: tuple[str, ...] = ()
+    first_sync: str = ""
+    also: tuple[str, ...] = ()  # further addresses verified to serve it (short form, mirrors)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"source": self.source, "target": self.target,
+                                "digest": self.digest, "platforms": list(self.platforms),
+                                "first_sync": self.first_sync}
+        if self.also:
+            data["also"] = list(self.also)
+        return data
+
+    @classmethod
+    def from_json(cls, data: object) -> RecordedImage:
+        fields = _object(data, "an image", required={"source", "target", "digest"},
+                         optional={"platforms", "first_sync", "also"})
+        digest = _string(fields, "digest")
+        if not DIGEST_RE.match(digest):
+            raise RecordError(f"image digest {digest[:80]!r} is not sha256:<64 hex>")
+        platforms = fields.get("platforms", [])
+        if not isinstance(platforms, list) or not all(isinstance(p, str) for p in platforms):
+            raise RecordError("image platforms must be a list of strings")
+        first_sync = fields.get("first_sync", "")
+        if first_sync and timestamps.parse(first_sync) is None:
+            raise RecordError("image first_sync is not a timestamp")
+        also = fields.get("also", [])
+        if not isinstance(also, list) or len(also) > MAX_ADDRESSES or not all(
+                isinstance(a, str) and 0 < len(a) <= 512 for a in also):
+            raise RecordError(f"image also must be a list of at most {MAX_ADDRESSES} addresses")
+        return cls(_string(fields, "source"), _string(fields, "target"), digest,
+                   tuple(platforms), str(first_sync or ""), tuple(also))
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    """What the bot last did on one issue."""
+
+    issue: int
+    phase: Phase
+    at: str
+    outcome: Outcome | None = None
+    attempts: int = 0
+    run: str = ""
+    images: tuple[RecordedImage, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"issue": self.issue, "phase": str(self.phase), "at": self.at,
+                                "attempts": self.attempts,
+                                "images": [image.to_json() for image in self.images]}
+        if self.outcome is not None:
+            data["outcome"] = str(self.outcome)
+        if self.run:
+            data["run"] = self.run
+        return data
+
+    def render(self) -> str:
+        """The marker line. `--` and `>` are escaped, so no value can close the HTML comment."""
+        payload = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        payload = payload.replace(">", "\\u003e").replace("--", "-\\u002d")
+        return f"{RESULT_PREFIX}{payload}{RESULT_SUFFIX}"
+
+    def with_images(self, images: tuple[RecordedImage, ...], at: str) -> ResultRecord:
+        return replace(self, images=images, at=at)
+
+    @classmethod
+    def from_json(cls, data: object) -> ResultRecord:
+        fields = _object(data, "the record", required={"issue", "phase", "at"},
+                         optional={"outcome", "attempts", "run", "images"})
+        issue, attempts = fields["issue"], fields.get("attempts", 0)
+        if not _whole(issue) or issue < 1:
+            raise RecordError("record issue must be a positive whole number")
+        if not _whole(attempts) or not 0 <= attempts <= 1000:
+            raise RecordError("record attempts must be a whole number from 0 to 1000")
+        at = _string(fields, "at")
+        if timestamps.parse(at) is None:
+            raise RecordError(f"record time {at[:40]!r} is not a timestamp")
+        images = fields.get("images", [])
+        if not isinstance(images, list) or len(images) > MAX_IMAGES:
+            raise RecordError(f"record images must be a list of at most {MAX_IMAGES}")
+        return cls(issue=issue, phase=_enum(Phase, fields["phase"], "phase"), at=at,
+                   outcome=_enum(Outcome, fields["outcome"], "outcome")
+                   if fields.get("outcome") is not None else None,
+                   attempts=attempts, run=str(fields.get("run") or "")[:64],
+                   images=tuple(RecordedImage.from_json(image) for image in images))
+
+
+def read(body: str) -> ResultRecord | None:
+    """The record that ends a bot comment, None when the comment carries none.
+
+    Raises RecordError when the last line is a marker but not a well-formed record.
+    """
+    lines = (body or "").rstrip().splitlines()
+    if not lines or not lines[0].startswith(COMMENT_MARKER):
+        raise RecordError("the comment does not start with the bot's comment marker")
+    last = lines[-1].strip()
+    if not last.startswith(RESULT_PREFIX):
+        return None
+    if not last.endswith(RESULT_SUFFIX):
+        raise RecordError("the result marker is not closed on its line")
+    try:
+        data = json.loads(last[len(RESULT_PREFIX) : -len(RESULT_SUFFIX)])
+    except ValueError as error:
+        raise RecordError(f"the result marker is not JSON: {error}") from error
+    return ResultRecord.from_json(data)
+
+
+def read_or_none(body: str) -> ResultRecord | None:
+    """Like `read`, but a malformed record counts as none (for callers that only need to know
+    whether the bot finished something; those that list records report the error instead)."""
+    try:
+        return read(body)
+    except RecordError:
+        return None
+
+
+def replace_record(body: str, record: ResultRecord) -> str:
+    """The comment with its last line (the record) replaced, or the record appended."""
+    lines = (body or "").rstrip().splitlines()
+    if lines and lines[-1].strip().startswith(RESULT_PREFIX):
+        lines = lines[:-1]
+    return "\n".join([*lines, record.render()]) + "\n"
+
+
+def _object(data: object, what: str, *, required: set[str], optional: set[str]) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise RecordError(f"{what} must be a JSON object")
+    missing = sorted(required - data.keys())
+    unknown = sorted(data.keys() - required - optional)
+    if missing:
+        raise RecordError(f"{what} lacks {', '.join(missing)}")
+    if unknown:
+        raise RecordError(f"{what} has unknown fields {', '.join(map(str, unknown))[:80]}")
+    return data
+
+
+def _string(fields: dict[str, Any], key: str) -> str:
+    value = fields[key]
+    if not isinstance(value, str) or not value or len(value) > 512:
+        raise RecordError(f"{key} must be a non-empty string of at most 512 characters")
+    return value
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _enum(kind: type[E], value: object, name: str) -> E:
+    try:
+        return kind(value)
+    except ValueError as error:
+        raise RecordError(f"record {name} {str(value)[:40]!r} is not one of "
+                          f"{', '.join(kind)}") from error

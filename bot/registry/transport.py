@@ -1,0 +1,299 @@
+"""HTTP to registries over urllib3: pooled kept-alive connections, retries, auth, redirects.
+
+Rule: one urllib3 PoolManager per client, shared by every thread (its pools are thread-safe,
+which requests.Session does not promise). Retries live here and only here for registry HTTP:
+connection errors, timeouts, 429 and 5xx, for idempotent methods, with exponential backoff and
+jitter, `Retry-After` honoured (capped). An https endpoint is always https; an `insecure` one is
+probed once for https and falls back to http. TLS settings are built once per run, one
+verifying and one not: urllib3 would build them per connection, reading the system's CA
+certificates into each (~25 ms of CPU, for each of the dozens of connections of a copy). A
+redirect keeps our Authorization only when it stays on the same host. Until a host has
+answered once, its requests go one at a time, so threads starting together draw one auth
+challenge, not one each. Every failure leaves as a TransferError with its ErrorKind, the side
+(source or mirror) deciding who must act on a refusal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import ssl
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    InsecureRequestWarning,
+    MaxRetryError,
+    NewConnectionError,
+    ReadTimeoutError,
+)
+from urllib3.response import BaseHTTPResponse
+from urllib3.util.retry import Retry
+from urllib3.util.ssl_ import create_urllib3_context
+
+from bot.errors import ErrorKind, TransferError
+from bot.registry.auth import Authenticator, refused
+from bot.registry.containers_conf import Credentials, Endpoint, RegistriesConf
+
+USER_AGENT = "mirror-bot"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
+MAX_ERROR_BODY = 64 * 1024
+MAX_TOKEN_BODY = 1 << 20
+
+
+@dataclass(frozen=True)
+class HttpRetry:
+    """Tries per request (the first included) and the backoff between them."""
+
+    attempts: int = 3
+    backoff: float = 2.0
+    max_backoff: float = 60.0
+
+
+class _Retry(Retry):
+    """urllib3's Retry with our backoff (base x 2^n, jitter of up to half) and a sleep that
+    tests can record instead of waiting."""
+
+    sleeper: Callable[[float], None] = staticmethod(time.sleep)
+    base: float = 2.0
+
+    def new(self, **kw: Any) -> _Retry:
+        retry = super().new(**kw)
+        retry.sleeper, retry.base = self.sleeper, self.base
+        return retry
+
+    def get_backoff_time(self) -> float:
+        errors = len([h for h in self.history if h.redirect_location is None])
+        backoff = self.base * 2 ** max(errors - 1, 0)
+        return min(self.backoff_max, backoff * (0.5 + random.random() / 2))  # noqa: S311
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        retry_after = self.get_retry_after(response) if response is not None else None
+        delay = retry_after if retry_after is not None else self.get_backoff_time()
+        self.sleeper(min(delay, self.backoff_max))
+
+
+def error_message(body: bytes) -> str:
+    """The `errors[].message` texts of a registry's JSON error body, if any."""
+    try:
+        errors = json.loads(body[:MAX_ERROR_BODY]).get("errors") or []
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return ""
+    return "; ".join(str(e.get("message", "")) for e in errors if isinstance(e, dict))[:300]
+
+
+def discard(response: BaseHTTPResponse) -> bytes:
+    """Done with an answer: its first bytes are returned and the connection goes back to the
+    pool, or is closed when more is left (a hostile registry may send gigabytes)."""
+    try:
+        head = response.read(MAX_ERROR_BODY) or response.data or b""
+        if response.read(1):
+            response.close()
+    except (HTTPError, OSError):
+        response.close()
+        head = b""
+    response.release_conn()
+    return head
+
+
+def status_error(response: BaseHTTPResponse, what: str, *, at_mirror: bool) -> TransferError:
+    """The TransferError for an unwanted answer to a request about `what`."""
+    status = response.status
+    message = error_message(discard(response))
+    detail = f"{what}: HTTP {status}" + (f": {message}" if message else "")
+    if status in {401, 403}:
+        kind = refused(at_mirror) if status == 401 or at_mirror else ErrorKind.DENIED
+        return TransferError(kind, detail + (" (the mirror refused our push credentials; "
+                                             "the maintainers must fix them)" if at_mirror else ""))
+    if status == 404:
+        return TransferError(ErrorKind.NOT_FOUND, detail)
+    if status == 429:
+        retry_after = response.headers.get("Retry-After", "")
+        return TransferError(ErrorKind.RATE_LIMITED, f"{what}: too many requests",
+                             retry_after=float(retry_after) if retry_after.isdigit() else None)
+    if status >= 500:
+        return TransferError(ErrorKind.SERVER_ERROR, detail)
+    return TransferError(ErrorKind.UNKNOWN, detail)
+
+
+def transport_error(host: str, error: Exception, timeout: float) -> TransferError:
+    """A connection-level failure (after retries) as a TransferError."""
+    reason = error.reason if isinstance(error, MaxRetryError) and error.reason else error
+    # NewConnectionError (refused, unreachable) derives from ConnectTimeoutError in urllib3.
+    if isinstance(reason, ConnectTimeoutError | ReadTimeoutError | TimeoutError) and not (
+            isinstance(reason, NewConnectionError)):
+        return TransferError(ErrorKind.TIMEOUT, f"{host}: no answer within {timeout:.0f}s")
+    return TransferError(ErrorKind.NETWORK, f"{host}: {reason.__class__.__name__}: {reason}")
+
+
+class Transport:
+    """Authenticated requests to registry endpoints, and plain ones to redirect targets."""
+
+    def __init__(self, conf: RegistriesConf, credentials: Credentials, timeout: float,
+                 retry: HttpRetry, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.timeout = timeout
+        self.pool = urllib3.PoolManager(num_pools=64, maxsize=32, block=False,
+                                        timeout=urllib3.Timeout(connect=timeout, read=timeout))
+        self.auth = Authenticator(credentials, conf, self._get_token)
+        self._retry = _Retry(total=max(retry.attempts - 1, 0), status_forcelist=RETRY_STATUSES,
+                             respect_retry_after_header=True, raise_on_status=False,
+                             backoff_max=retry.max_backoff)
+        self._retry.sleeper, self._retry.base = sleep, retry.backoff
+        self._schemes: dict[str, str] = {}
+        self._first_contacts: dict[str, threading.Lock] = {}
+        self._first_contacts_lock = threading.Lock()
+        self._tls: dict[bool, ssl.SSLContext] = {}  # by "verifies certificates"
+        self._tls_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.pool.clear()
+
+    def request(self, endpoint: Endpoint, method: str, path: str, *, scopes: Sequence[str] = (),
+                at_mirror: bool = False, headers: Mapping[str, str] | None = None,
+                body: bytes | memoryview | None = None, stream: bool = False) -> BaseHTTPResponse:
+        """Send to the registry, answering one auth challenge; redirects are returned as they
+        are (see `follow`). `stream` leaves the body unread (release it when done). The first
+        request to a host goes alone: others wait until it has learned how the host wants to
+        be logged in to, rather than each drawing the same challenge."""
+        with self._learning(endpoint.host):
+            return self._send(endpoint, method, path, scopes=scopes, at_mirror=at_mirror,
+                              headers=headers, body=body, stream=stream)
+
+    @contextlib.contextmanager
+    def _learning(self, host: str) -> Iterator[None]:
+        """Holds `host`'s first-contact lock while nobody knows how it wants to be logged in to."""
+        if self.auth.knows(host):
+            yield
+            return
+        with self._first_contacts_lock:
+            lock = self._first_contacts.setdefault(host, threading.Lock())
+        with lock:
+            yield
+
+    def _send(self, endpoint: Endpoint, method: str, path: str, *, scopes: Sequence[str],
+              at_mirror: bool, headers: Mapping[str, str] | None,
+              body: bytes | memoryview | None, stream: bool) -> BaseHTTPResponse:
+        scheme = self.scheme(endpoint)
+        sent = {"User-Agent": USER_AGENT, **(headers or {})}
+        authorization = self.auth.cached(endpoint, scopes, at_mirror)
+        for attempt in (1, 2):
+            if authorization:
+                sent["Authorization"] = authorization
+            response = self._open(endpoint, scheme, method, path, headers=sent, body=body,
+                                  stream=stream)
+            challenge = response.headers.get("WWW-Authenticate")
+            if response.status != 401 and not authorization:
+                self.auth.answered_without_challenge(endpoint.host)
+            if response.status != 401 or not challenge or attempt == 2:
+                return response
+            discard(response)
+            authorization = self.auth.answer(endpoint, scheme, scopes, challenge, at_mirror)
+        raise AssertionError("unreachable")
+
+    def follow(self, endpoint: Endpoint, response: BaseHTTPResponse, url: str, method: str,
+               headers: Mapping[str, str], *, scopes: Sequence[str] = (), at_mirror: bool = False,
+               stream: bool = False) -> tuple[BaseHTTPResponse, str]:
+        """Follow redirects from `response` (an answer to `url`); our Authorization goes
+        along only while the host stays the same. Returns the last answer and its URL."""
+        for _ in range(MAX_REDIRECTS):
+            location = response.headers.get("Location")
+            if response.status not in REDIRECTS or not location:
+                return response, url
+            discard(response)
+            url = urllib.parse.urljoin(url, location)
+            sent = dict(headers)
+            if urllib.parse.urlsplit(url).netloc == endpoint.host:
+                authorization = self.auth.cached(endpoint, scopes, at_mirror)
+                if authorization:
+                    sent["Authorization"] = authorization
+            response = self.open_url(url, method, sent, stream=stream, host=endpoint.host)
+        raise TransferError(ErrorKind.UNKNOWN, f"{endpoint.host}: more than {MAX_REDIRECTS} "
+                            "redirects")
+
+    def open_url(self, url: str, method: str = "GET", headers: Mapping[str, str] | None = None, *,
+                 body: bytes | memoryview | None = None, stream: bool = False, host: str = "",
+                 ) -> BaseHTTPResponse:
+        """A request to an absolute URL on another host (a redirect target, an upload location
+        elsewhere): no credentials are added."""
+        sent = {"User-Agent": USER_AGENT, **(headers or {})}
+        try:
+            parts = urllib3.util.parse_url(url)
+            return self._pool_at(parts.scheme or "https", parts.host or "", parts.port).urlopen(
+                method, parts.request_uri, body=body, headers=sent, retries=self._retry.new(),
+                redirect=False, preload_content=not stream, decode_content=False)
+        except (HTTPError, OSError) as error:
+            raise transport_error(host or urllib.parse.urlsplit(url).netloc, error,
+                                  self.timeout) from error
+
+    def scheme(self, endpoint: Endpoint) -> str:
+        """https, or for an insecure endpoint whatever it answers on (probed once)."""
+        if endpoint.host in self._schemes:
+            return self._schemes[endpoint.host]
+        scheme = "https"
+        if endpoint.insecure:
+            try:
+                self._pool(endpoint, "https").urlopen(
+                    "GET", "/v2/", headers={"User-Agent": USER_AGENT}, retries=False,
+                    redirect=False).drain_conn()
+            except (HTTPError, OSError):
+                scheme = "http"
+        self._schemes[endpoint.host] = scheme
+        return scheme
+
+    def url(self, endpoint: Endpoint, path: str) -> str:
+        """The absolute URL of `path` at `endpoint` (redirects resolve against it)."""
+        return f"{self.scheme(endpoint)}://{endpoint.host}{path}"
+
+    def _pool(self, endpoint: Endpoint, scheme: str) -> urllib3.HTTPConnectionPool:
+        parts = urllib3.util.parse_url(f"{scheme}://{endpoint.host}")
+        return self._pool_at(scheme, parts.host or "", parts.port,
+                             verify=not endpoint.insecure)
+
+    def _pool_at(self, scheme: str, host: str, port: int | None, *,
+                 verify: bool = True) -> urllib3.HTTPConnectionPool:
+        kwargs: dict[str, Any] = {}
+        if scheme == "https":
+            kwargs["ssl_context"] = self._tls_context(verify=verify)
+            if not verify:  # registries.conf `insecure`: no certificate check
+                urllib3.disable_warnings(InsecureRequestWarning)
+                kwargs |= {"cert_reqs": "CERT_NONE", "assert_hostname": False}
+        return self.pool.connection_from_host(host, port, scheme, pool_kwargs=kwargs)
+
+    def _tls_context(self, *, verify: bool) -> ssl.SSLContext:
+        """This run's TLS settings: verifying against the system's CA certificates (read once,
+        honouring SSL_CERT_FILE and SSL_CERT_DIR), or not verifying at all."""
+        with self._tls_lock:
+            context = self._tls.get(verify)
+            if context is None:
+                context = create_urllib3_context(
+                    cert_reqs=ssl.CERT_REQUIRED if verify else ssl.CERT_NONE)
+                if verify:
+                    context.load_default_certs()
+                self._tls[verify] = context
+            return context
+
+    def _open(self, endpoint: Endpoint, scheme: str, method: str, path: str, *,
+              headers: Mapping[str, str], body: bytes | memoryview | None,
+              stream: bool) -> BaseHTTPResponse:
+        try:
+            return self._pool(endpoint, scheme).urlopen(
+                method, path, body=body, headers=dict(headers), retries=self._retry.new(),
+                redirect=False, preload_content=not stream, decode_content=False)
+        except (HTTPError, OSError) as error:
+            raise transport_error(endpoint.host, error, self.timeout) from error
+
+    def _get_token(self, url: str, headers: dict[str, str]) -> tuple[int, bytes]:
+        response = self.open_url(url, "GET", headers, stream=True)
+        body = response.read(MAX_TOKEN_BODY)
+        discard(response)
+        return response.status, body

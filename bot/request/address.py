@@ -1,0 +1,218 @@
+"""One word meant as an image -> the reference text it stands for, or why it names none.
+
+Rule: what people paste around an image name is forgiven and said so: a scheme; Docker Hub
+pages (`hub.docker.com/r/ns/repo`, `/_/name`, `/layers/…`, `ns/repo` without `/r/`) and Quay
+pages with `/tags`, `?tab=tags`; GitHub package pages; registry API URLs (`/v2/…`); this
+mirror's address and other mirrors' prefixes (`m.daocloud.io/docker.io/…`,
+`docker.m.daocloud.io/…`), each of which adds a note. A registry host, a web site or a mirror's
+address with no image after it is "no image named", with a hint. The result is text for the
+reference grammar, which alone decides validity.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from bot.image import reference
+from bot.request.words import SCHEME_RE, is_host
+
+# Other mirrors' addresses, as pasted in front of an image: prefix -> what it stands for
+# ("" when the source's full name follows the prefix). Lower case, without a trailing '/'.
+DEFAULT_MIRROR_PREFIXES: Mapping[str, str] = {
+    "m.daocloud.io": "",
+    "docker.m.daocloud.io": "docker.io",
+    "gcr.m.daocloud.io": "gcr.io",
+    "ghcr.m.daocloud.io": "ghcr.io",
+    "k8s-gcr.m.daocloud.io": "k8s.gcr.io",
+    "k8s.m.daocloud.io": "registry.k8s.io",
+    "mcr.m.daocloud.io": "mcr.microsoft.com",
+    "nvcr.m.daocloud.io": "nvcr.io",
+    "quay.m.daocloud.io": "quay.io",
+    "elastic.m.daocloud.io": "docker.elastic.co",
+    "l5d.m.daocloud.io": "cr.l5d.io",
+    "kubesre.xyz": "",
+    "dhub.kubesre.xyz": "docker.io",
+    "gcr.kubesre.xyz": "gcr.io",
+    "ghcr.kubesre.xyz": "ghcr.io",
+    "k8s.kubesre.xyz": "registry.k8s.io",
+    "quay.kubesre.xyz": "quay.io",
+    "swr.cn-north-4.myhuaweicloud.com/ddn-k8s": "",
+    "docker.nju.edu.cn": "docker.io",
+    "ghcr.nju.edu.cn": "ghcr.io",
+    "gcr.nju.edu.cn": "gcr.io",
+    "quay.nju.edu.cn": "quay.io",
+    "docker.mirrors.ustc.edu.cn": "docker.io",
+    "hub-mirror.c.163.com": "docker.io",
+    "mirror.ccs.tencentyun.com": "docker.io",
+    "registry.docker-cn.com": "docker.io",
+    "dockerhub.azk8s.cn": "docker.io",
+    "gcr.azk8s.cn": "gcr.io",
+    "quay.azk8s.cn": "quay.io",
+    "mirror.gcr.io": "docker.io",
+    "public.ecr.aws/docker/library": "docker.io/library",
+}
+DOCKER_HUB_SITES = ("hub.docker.com", "registry.hub.docker.com")
+PAGE_SUFFIXES = frozenset({"tags", "tag", "layers", "general", "builds", "dockerfile", "history",
+                           "manifest"})
+QUAY_SITE = "quay.io"
+MAX_PREFIX_ROUNDS = 3
+EXAMPLE = "e.g. docker.io/library/nginx:1.27"
+QUERY_RE = re.compile(r"[?#][^/]*=")  # `?tab=tags`: a query, never a tag pattern
+DIGEST_ALONE_RE = re.compile(r"sha256:[0-9a-f]{64}\Z", re.ASCII)
+API_MANIFEST_RE = re.compile(r"v2/(.+)/manifests/([^/]+)\Z")
+API_TAGS_RE = re.compile(r"v2/(.+)/tags/list\Z")
+GITHUB_PACKAGE_RE = re.compile(
+    r"github\.com/(?:(?:orgs|users)/([^/]+)/packages/container/package|([^/]+)/[^/]+/pkgs/container)"
+    r"/([^/?#]+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Address:
+    """Reference text to parse (or None with the error), and the notes on what was forgiven."""
+
+    text: str | None
+    notes: tuple[str, ...] = ()
+    error: str | None = None
+
+
+def mirror_prefixes_from(value: object) -> dict[str, str]:
+    """`settings.mirror_prefixes` (a mapping prefix -> registry, "" when a full name follows),
+    lowercased; raise ValueError with what to write when it is not that."""
+    if not isinstance(value, Mapping):
+        raise ValueError("mirror_prefixes must map a prefix to the registry it stands for "
+                         "(\"\" when the full image name follows), e.g. {docker.m.daocloud.io: docker.io}")
+    prefixes: dict[str, str] = {}
+    for prefix, registry in value.items():
+        if not isinstance(prefix, str) or not isinstance(registry, str | None):
+            raise ValueError(f"mirror_prefixes: '{prefix}' must map to a registry name or \"\"")
+        host = prefix.strip().strip("/").lower()
+        if not reference.is_valid_domain(host.split("/", 1)[0]):
+            raise ValueError(f"mirror_prefixes: '{prefix}' does not start with a registry host")
+        prefixes[host] = (registry or "").strip().strip("/").lower()
+    return prefixes
+
+
+def read_address(word: str, own_prefixes: Sequence[str],
+                 mirror_prefixes: Mapping[str, str] = DEFAULT_MIRROR_PREFIXES) -> Address:
+    """The reference text `word` stands for, with notes; or the error when it names none."""
+    had_scheme = bool(SCHEME_RE.match(word))
+    text = SCHEME_RE.sub("", word)
+    if had_scheme or QUERY_RE.search(text):
+        text = re.split(r"[?#]", text, maxsplit=1)[0]
+    page = _page(text)
+    if page is not None:
+        return page
+    notes: list[str] = []
+    for _ in range(MAX_PREFIX_ROUNDS):
+        stripped = _strip_prefix(text, own_prefixes, mirror_prefixes, notes)
+        if stripped is None:
+            break
+        if not stripped:
+            return Address(None, error=f"no image named: '{word}' is a mirror's address with "
+                                       f"nothing after it; write the image's own name, {EXAMPLE}")
+        text = stripped
+    api = _registry_api(text)
+    if api is not None:
+        text = api
+    if DIGEST_ALONE_RE.match(text):
+        return Address(None, error=f"no image named: '{word}' is a digest alone; write "
+                                   "name@sha256:<hex>")
+    if _names_only_a_host(text):
+        return Address(None, error=f"no image named: '{word}' is a registry host; write the "
+                                   f"image after it, {EXAMPLE}")
+    return Address(text.rstrip("/"), tuple(notes))
+
+
+def _names_only_a_host(text: str) -> bool:
+    """`docker.io`, `docker.io/`, `docker.io/docker.io`: a host with no repository after it."""
+    bare = text.rstrip("/")
+    if is_host(bare):
+        return True
+    first, sep, rest = bare.partition("/")
+    return bool(sep) and is_host(first) and "/" not in rest and ":" not in rest and is_host(rest)
+
+
+def _strip_prefix(text: str, own: Sequence[str], others: Mapping[str, str],
+                  notes: list[str]) -> str | None:
+    """The text after a known mirror prefix (None when there is none), noting which."""
+    lowered = text.lower()
+    candidates = [(prefix.lower().rstrip("/"), "", True) for prefix in own if prefix]
+    candidates += [(prefix, registry, False) for prefix, registry in others.items()]
+    for prefix, registry, is_own in sorted(candidates, key=lambda c: -len(c[0])):
+        if lowered.rstrip("/") == prefix:
+            return ""
+        if lowered.startswith(f"{prefix}/"):
+            rest = text[len(prefix) + 1 :]
+            if is_own:
+                notes.append(f"{prefix}/ is this mirror's own address; the image behind it is "
+                             "requested from its source")
+            elif registry:
+                notes.append(f"{prefix}/ is another mirror's address for {registry}; the image is "
+                             f"requested from {registry} itself")
+            else:
+                notes.append(f"{prefix}/ is another mirror's prefix; the image is requested from "
+                             "its source registry")
+            return f"{registry}/{rest}" if registry and rest else rest
+    return None
+
+
+def _page(text: str) -> Address | None:
+    """Docker Hub, Quay and GitHub web pages: the image they show, or why they show none."""
+    host, _, path = text.partition("/")
+    host = host.lower()
+    path = re.split(r"[?#]", path, maxsplit=1)[0].strip("/")
+    if host in DOCKER_HUB_SITES and (host == "hub.docker.com" or path.startswith(("r/", "_/"))):
+        return _docker_hub_page(text, path)
+    if host == QUAY_SITE and len(parts := path.split("/")) == 3 and parts[2] in PAGE_SUFFIXES:
+        return Address(f"quay.io/{parts[0]}/{parts[1]}")
+    if host == QUAY_SITE and path.startswith("repository/"):
+        parts = path.split("/")
+        digest = f"@{parts[4]}" if len(parts) >= 5 and parts[3] == "manifest" else ""
+        return Address(f"quay.io/{'/'.join(parts[1:3])}{digest}") if len(parts) >= 3 else _site(text)
+    if host == "github.com":
+        match = GITHUB_PACKAGE_RE.match(text)
+        if not match:
+            return Address(None, error=f"no image named: '{text}' is a GitHub page; write the "
+                                       "image, e.g. ghcr.io/fluxcd/flux-cli:v2.4.0")
+        owner = (match.group(1) or match.group(2)).lower()
+        return Address(f"ghcr.io/{owner}/{match.group(3).replace('%2F', '/').replace('%2f', '/')}")
+    return None
+
+
+def _docker_hub_page(text: str, path: str) -> Address:
+    parts = [part for part in path.split("/") if part]
+    if parts[:1] == ["layers"] and len(parts) >= 4:
+        namespace = "library" if parts[1] == "_" else parts[1]
+        return Address(f"docker.io/{namespace}/{parts[2]}:{parts[3]}")
+    if parts[:2] == ["repository", "docker"]:
+        parts = parts[2:]
+    elif parts[:1] in (["r"], ["_"]):
+        parts = (["library"] if parts[0] == "_" else []) + parts[1:]
+    elif parts[:1] in (["u"], ["search"], ["layers"], ["orgs"], ["repositories"]):
+        return _site(text)
+    if len(parts) > 2 and parts[2].lower() in PAGE_SUFFIXES:
+        parts = parts[:2]
+    if not parts:
+        return _site(text)
+    return Address(f"docker.io/{'/'.join(parts)}")
+
+
+def _site(text: str) -> Address:
+    return Address(None, error=f"no image named: '{text}' is a web page; write the image's "
+                               f"name, {EXAMPLE}")
+
+
+def _registry_api(text: str) -> str | None:
+    """`host/v2/name/manifests/ref` -> `host/name:ref` (or `@digest`); `host/v2/name/tags/list`
+    -> `host/name`; `host/v2/` -> `host/` (a host alone)."""
+    host, sep, path = text.partition("/")
+    if not sep or not is_host(host) or not (path == "v2" or path.startswith("v2/")):
+        return None
+    if manifest := API_MANIFEST_RE.match(path):
+        name, ref = manifest.groups()
+        return f"{host}/{name}{'@' if ':' in ref else ':'}{ref}"
+    if tags := API_TAGS_RE.match(path):
+        return f"{host}/{tags.group(1)}"
+    return f"{host}/" if path.strip("/") == "v2" else None

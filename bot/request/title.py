@@ -1,0 +1,150 @@
+"""Issue title and body -> the references asked for and the platforms wanted.
+
+Rule: images come from the title, or from an issue form's `### Image` section when the body
+has one; platforms come from the title and, in a form body, from the `### Platform` section
+only (no other section, Notes included, changes the request); in a body that is not a form,
+only a line of nothing but platform flags counts. Which words name images is
+`request_words`'s rule, what a pasted address stands for is `request_address`'s, validity is
+the reference grammar's. A tag with `*` or `?` is a tag pattern, kept unexpanded. Every word
+meant as an image yields exactly one entry: a reference, a pattern, or the reason it is none.
+Nothing here raises on input.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from bot.errors import InvalidReference
+from bot.image import reference
+from bot.image.platform import Platform
+from bot.image.reference import Reference, TagPattern
+from bot.request import words
+from bot.request.address import DEFAULT_MIRROR_PREFIXES, read_address
+
+DEFAULT_MAX_IMAGES = 10
+MAX_TITLE_LENGTH = 1024
+NO_RESPONSE = "_No response_"
+FORM_SECTION_RE = re.compile(r"^###\s+(.+?)\s*$", re.MULTILINE)
+ALL_PLATFORMS = "all platforms"
+NO_IMAGE = ("no image named; write the image as the issue title, e.g. "
+            "docker.io/library/nginx:1.27 (bare words are read as images only when the title "
+            "is nothing but a list of images)")
+
+
+@dataclass(frozen=True)
+class RequestedImage:
+    """One image named in an issue: the reference or the tag pattern, or why there is none."""
+
+    input: str
+    reference: Reference | None
+    error: str | None = None
+    notes: tuple[str, ...] = ()
+    pattern: TagPattern | None = None
+    # What a request that names no image probably meant (`nginx:1.27` in "mirror nginx 1.27").
+    suggestion: str | None = None
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    images: tuple[RequestedImage, ...]
+    platforms: tuple[Platform, ...] = ()
+    problems: tuple[str, ...] = ()
+
+
+def form_sections(body: str) -> dict[str, str]:
+    """Issue-form sections (`### Heading` then text) by lowercased heading."""
+    sections: dict[str, str] = {}
+    matches = list(FORM_SECTION_RE.finditer(body))
+    for match, following in zip(matches, [*matches[1:], None], strict=False):
+        end = following.start() if following else len(body)
+        text = body[match.end() : end].strip()
+        sections[match.group(1).strip().lower()] = "" if text == NO_RESPONSE else text
+    return sections
+
+
+def parse_request(
+    title: str,
+    body: str = "",
+    mirror_hosts: Sequence[str] = (),
+    max_images: int = DEFAULT_MAX_IMAGES,
+    mirror_prefixes: Mapping[str, str] = DEFAULT_MIRROR_PREFIXES,
+) -> ImageRequest:
+    """Read the images and platforms an issue asks for. Never raises for any input text.
+
+    `mirror_hosts` are this mirror's own address forms; `mirror_prefixes` other mirrors'
+    (prefix -> the registry it stands for, "" when the full name follows).
+    """
+    title = title[: MAX_TITLE_LENGTH + 1]
+    sections = form_sections(body or "")
+    image_text = sections.get("image") or sections.get("images") or title
+    if len(image_text) > MAX_TITLE_LENGTH:
+        return ImageRequest((RequestedImage(image_text[:80] + "…", None,
+                                            f"the request is longer than {MAX_TITLE_LENGTH} characters"),))
+    reading = words.read(image_text)
+    platforms = list(reading.platforms)
+    problems = list(reading.problems)
+    body_platforms = _body_platforms(body or "", sections)
+    platforms += body_platforms.platforms
+    problems += body_platforms.problems
+    images = _dedupe([requested_image(word, word, mirror_hosts, mirror_prefixes)
+                      for word in reading.images])
+    if len(images) > max_images:
+        extra = len(images) - max_images
+        images = images[:max_images] + [
+            RequestedImage(image.input, None,
+                           f"more than {max_images} images in one issue; open another issue for "
+                           f"the remaining {extra}")
+            for image in images[max_images:]
+        ]
+    if not images:
+        hint = reading.hints[0] if len(set(reading.hints)) == 1 else None
+        images = [RequestedImage(title.strip()[:80], None, NO_IMAGE, suggestion=hint)]
+    return ImageRequest(tuple(images), tuple(dict.fromkeys(platforms)), tuple(problems))
+
+
+def _body_platforms(body: str, sections: dict[str, str]) -> words.Reading:
+    """Platforms from the form's Platform section, or from lines that are only platform flags."""
+    if sections:
+        chosen = "\n".join(sections.get(key, "") for key in ("platform", "platforms"))
+        if chosen.strip().lower() == ALL_PLATFORMS:
+            return words.Reading()
+        return words.read_platforms(chosen)
+    reading = words.Reading()
+    for line in body.splitlines():
+        if "--platform" in line:
+            found = words.read_platforms(line)
+            if found.leftover == 0:
+                reading.platforms += found.platforms
+                reading.problems += found.problems
+    return reading
+
+
+def requested_image(raw: str, token: str, mirror_hosts: Sequence[str],
+                    mirror_prefixes: Mapping[str, str] = DEFAULT_MIRROR_PREFIXES) -> RequestedImage:
+    """One word meant as an image: its reference or tag pattern, or why it has none."""
+    if token.startswith("-"):
+        return RequestedImage(raw, None, f"'{token}' looks like a command-line option; options are "
+                                         "not accepted (name platforms as --platform=os/arch)")
+    address = read_address(token, mirror_hosts, mirror_prefixes)
+    if address.text is None:
+        return RequestedImage(raw, None, address.error, address.notes)
+    try:
+        if reference.is_tag_pattern(address.text):
+            return RequestedImage(raw, None, notes=address.notes,
+                                  pattern=reference.parse_pattern(address.text))
+        return RequestedImage(raw, reference.parse(address.text), notes=address.notes)
+    except InvalidReference as error:
+        return RequestedImage(raw, None, error.reason, address.notes)
+
+
+def _dedupe(images: list[RequestedImage]) -> list[RequestedImage]:
+    seen: set[Reference | TagPattern | str] = set()
+    unique = []
+    for image in images:
+        key: Reference | TagPattern | str = image.reference or image.pattern or image.input
+        if key not in seen:
+            seen.add(key)
+            unique.append(image)
+    return unique
