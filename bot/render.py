@@ -76,6 +76,8 @@ def _environment(language: str) -> Environment:
     def ngettext(singular: str, plural: str, count: int) -> str:
         return gettext(singular if count == 1 else plural)
 
+    # The i18n extension adds this method to the Environment at run time; jinja2's types do not
+    # declare it.
     environment.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
     environment.filters["code"] = code
     environment.filters["text"] = text

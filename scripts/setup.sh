@@ -24,10 +24,12 @@ if [[ ! -x .venv/bin/python ]]; then
   "$python" -m venv .venv
 fi
 stamp=.venv/.installed
-if [[ ! -f $stamp || pyproject.toml -nt $stamp || requirements/runtime.txt -nt $stamp ]]; then
+if [[ ! -f $stamp || pyproject.toml -nt $stamp || requirements/runtime.txt -nt $stamp \
+      || requirements/lint.txt -nt $stamp ]]; then
   .venv/bin/pip install --quiet --upgrade pip >/dev/null
   # The runtime dependencies at the versions and hashes the workflows deploy, then the test tools.
   .venv/bin/pip install --quiet --require-hashes -r requirements/runtime.txt
+  .venv/bin/pip install --quiet --require-hashes -r requirements/lint.txt
   .venv/bin/pip install --quiet -e '.[test]'
   touch "$stamp"
 fi

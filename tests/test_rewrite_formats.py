@@ -42,7 +42,7 @@ def rewrite_text(config: Config, text: str, format: Format) -> tuple[str, str]:
 
 
 def found_texts(text: str, format: Format) -> list[str]:
-    return [found.text for found in format.find(text, "test").found]
+    return [found.text for found in format.scan(text, "test").found]
 
 
 # -- Dockerfiles --------------------------------------------------------------------------------
@@ -56,7 +56,7 @@ def test_dockerfile_escape_directive_continuations_and_comments_inside() -> None
             "FROM web\r\n"
             "RUN echo \\\r\n"
             "FROM not-an-instruction:1\r\n")
-    scan = Format.DOCKERFILE.find(text, "Dockerfile")
+    scan = Format.DOCKERFILE.scan(text, "Dockerfile")
     assert [found.text for found in scan.found] == ["nginx:1.27", "not-an-instruction:1"]
     assert scan.found[0].line == 5
 
@@ -104,7 +104,7 @@ def test_yaml_scalars_written_verbatim_only() -> None:
             "f:\n  image: nginx\n    :4\n"
             "g:\n  image: 5\n"
             "h:\n  image:\n")
-    scan = Format.KUBERNETES.find(text, "k.yaml")
+    scan = Format.KUBERNETES.scan(text, "k.yaml")
     assert [found.text for found in scan.found] == ["nginx:1", "busybox:1"]
     assert [(ignored.text, ignored.line) for ignored in scan.ignored] == [
         ("nginx:2\n", 8), ("nginx:3", 11), ("nginx :4", 13)]
@@ -129,7 +129,7 @@ def test_helm_maps_with_and_without_registry() -> None:
             "digest: 'sha256:" + "a" * 64 + "'}\n"
             "d:\n  image: {repository: nginx}\n"
             "e:\n  image: {repository: '{{ .Values.repo }}', tag: '1'}\n")
-    scan = Format.HELM.find(text, "values.yaml")
+    scan = Format.HELM.scan(text, "values.yaml")
     assert [(found.text, [span.role for span in found.spans]) for found in scan.found] == [
         ("docker.io/bitnami/redis:7.2", [Role.REGISTRY, Role.REPOSITORY]),
         ("nginx:1", [Role.REGISTRY, Role.REPOSITORY]),
@@ -303,7 +303,7 @@ def test_libyaml_and_pure_python_composers_find_the_same_spans(
     text = (Path(__file__).parent / "data" / "rewrite" / "input" / name).read_text()
     text = text.replace("\n", "\r\n").replace("# ", "# \u00e9t\u00e9 ")
     format = by_name(name) or Format.KUBERNETES
-    fast = format.find(text, name)
+    fast = format.scan(text, name)
     monkeypatch.setattr(yamldoc, "FAST_LOADER", yaml.SafeLoader)
-    assert format.find(text, name) == fast
+    assert format.scan(text, name) == fast
     assert len(fast.found) >= 4

@@ -140,7 +140,7 @@ class RecordWriter:
             body = self._render(image, record, [])
         return body
 
-    def _render(self, image: str, record: ResultRecord, rows: list[tuple[str, str, str]]) -> str:
+    def _render(self, image: str, record: ResultRecord, rows: list[tuple[str | None, str, str]]) -> str:
         text = render(TEMPLATE, self.language, part="comment", marker=COMMENT_MARKER, image=image,
                       rows=rows, count=len(record.images))
         return f"{redact(text, self.secrets).rstrip()}\n{record.render()}\n"

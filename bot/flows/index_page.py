@@ -21,7 +21,7 @@ from bot.config import Config
 from bot.flows.follow_records import FOLLOW_LABEL
 from bot.forge.protocol import BotComment, Forge
 from bot.records import record as records
-from bot.records.index import Index, IndexEntry, QueueEntry, entries_from_record
+from bot.records.index import Index, IndexEntry, QueueEntry, QueueState, entries_from_record
 from bot.records.record import RecordError
 from bot.records.trust import Standing, check_image
 from bot.render import render
@@ -39,7 +39,7 @@ def build_index(forge: Forge, config: Config, reports: Iterable[dict[str, Any]] 
     for issue in forge.open_request_issues(labels.request):
         if labels.terminal & set(issue.labels):
             continue
-        state = "failing" if labels.failure in issue.labels else "pending"
+        state: QueueState = "failing" if labels.failure in issue.labels else "pending"
         index.queue.append(QueueEntry(issue.number, issue.title[:200], issue.html_url, state,
                                       issue.created_at))
     for report in reports:

@@ -106,7 +106,7 @@ class Document:
 
 def load_document(name: str, text: str, format: Format | None) -> Document:
     chosen = format or detect(name, text)
-    return Document(name, text, chosen, chosen.find(text, name))
+    return Document(name, text, chosen, chosen.scan(text, name))
 
 
 def decide(texts: Iterable[str], config: Config, checker: Checker | None) -> dict[str, Decision]:
@@ -170,7 +170,7 @@ def verify(document: Document, new_text: str, decisions: dict[str, Decision]) ->
     """The new text must name the same images in the same places, the rewritten ones mirrored."""
     if new_text == document.text:
         return
-    after = document.format.find(new_text, document.name)
+    after = document.format.scan(new_text, document.name)
     changes = document.changes(decisions)
     expected = [changes.get(found, found.text) for found in document.scan.found]
     actual = [found.text for found in after.found]

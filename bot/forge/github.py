@@ -258,7 +258,7 @@ class GitHubForge:
         One GraphQL query per 100 issues (1 point); `label` narrows the search to the issues
         that carry it (the bot writes only on those).
         """
-        found = []
+        found: list[BotComment] = []
         for page in self._issue_pages(RECORDS, {"labels": [label] if label else None}):
             found.extend(filter(None, map(self._oldest_bot_comment, page.issues)))
         return iter(found)

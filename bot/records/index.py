@@ -69,13 +69,15 @@ class IndexEntry:
                    issue_url=str(data.get("issue_url", "")), comment_id=data.get("comment_id"),
                    stale=str(data.get("stale") or ""))
 
+QueueState = Literal["pending", "failing"]  # waiting for its first run / failed, waiting to retry
+
 
 @dataclass(frozen=True)
 class QueueEntry:
     issue: int
     title: str
     url: str
-    state: Literal["pending", "failing"]
+    state: QueueState
     updated_at: str = ""
 
 

@@ -31,7 +31,7 @@ class Format(StrEnum):
     DOCKERFILE = "dockerfile"
     HELM = "helm"
 
-    def find(self, text: str, name: str) -> Scan:
+    def scan(self, text: str, name: str) -> Scan:
         """The image references of `text`; RewriteError when it is not valid in this format."""
         module = {Format.KUBERNETES: kubernetes, Format.COMPOSE: compose,
                   Format.DOCKERFILE: dockerfile, Format.HELM: helm}[self]

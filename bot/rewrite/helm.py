@@ -20,7 +20,7 @@ def image_map(node: yaml.Node, text: str) -> Found | Ignored | None:
     fields = dict(yamldoc.mapping_items(node))
     repository = fields.get("repository")
     repository_text = yamldoc.string_value(repository) if repository is not None else None
-    if not repository_text:
+    if repository is None or not repository_text:
         return None
     registry = fields.get("registry")
     registry_text = yamldoc.string_value(registry) if registry is not None else None

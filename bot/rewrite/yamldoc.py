@@ -71,11 +71,14 @@ def string_value(node: yaml.Node) -> str | None:
     return None
 
 
-def scalar_span(node: yaml.ScalarNode, text: str, role: Role) -> Span | None:
-    """Where the value's own characters lie, or None when they are not written verbatim.
+def scalar_span(node: yaml.Node, text: str, role: Role) -> Span | None:
+    """Where the scalar's own characters lie, or None when they are not written verbatim (or
+    the node is no scalar).
 
     The node's marks also cover an anchor or tag written before the value (`&img nginx`).
     """
+    if not isinstance(node, yaml.ScalarNode):
+        return None
     quote = {"'": 1, '"': 1, None: 0, "": 0}.get(node.style)  # plain is None, or "" from libyaml
     if quote is None:
         return None
