@@ -11,7 +11,6 @@ while the tag still resolves to that digest upstream.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -22,13 +21,12 @@ from typing import Any, TypeVar
 from bot.copy.engine import Part
 from bot.copy.model import Registry, SyncItem
 from bot.errors import ErrorKind, TransferError
+from bot.image.grammar import SHA256_DIGEST_RE
 from bot.image.oci import Manifest
 from bot.image.reference import Reference, parse
 
 A = TypeVar("A")
 T = TypeVar("T")
-# Index entries name their children by sha256 (what Manifest.digest computes and checks).
-CHILD_DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}\Z")
 MANIFEST_MEMO = 256
 
 
@@ -123,7 +121,8 @@ class Lookups:
 def _entry_digest(pinned: Reference, entry: dict[str, Any]) -> str:
     """An index entry's digest, checked before it reaches a URL or skopeo's arguments."""
     digest = entry.get("digest")
-    if not isinstance(digest, str) or not CHILD_DIGEST_RE.match(digest):
+    # Index entries name their children by sha256 (what Manifest.digest computes and checks).
+    if not isinstance(digest, str) or not SHA256_DIGEST_RE.match(digest):
         raise TransferError(ErrorKind.UNKNOWN, f"{pinned.name}: the index lists an invalid "
                                                f"digest {str(digest)[:80]!r}")
     return digest

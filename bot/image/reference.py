@@ -4,54 +4,31 @@ Rule: a reference is `[registry/]path[:tag][@digest]`; it is normalised the way 
 (`nginx` -> `docker.io/library/nginx:latest`) and anything outside the grammar is refused with
 the precise reason (64 hex characters alone are an image ID, not a name, as distribution says).
 A tag pattern (`nginx:1.27.*`) is not a reference: it is its own type, a repository that obeys
-the grammar and a glob of tag characters with `*` and `?`. All patterns are ASCII-only so
-look-alike characters never match.
+the grammar and a glob of tag characters with `*` and `?`. The patterns themselves live in
+bot/image/grammar.py (ASCII-only, so look-alike characters never match); this module says why a
+text does not match them.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from bot.errors import InvalidReference
+from bot.image.grammar import (
+    DIGEST_RE,
+    DOMAIN_RE,
+    IMAGE_ID_RE,
+    PATH_COMPONENT_RE,
+    TAG_PATTERN_RE,
+    TAG_RE,
+)
 
 DEFAULT_REGISTRY = "docker.io"
 DEFAULT_TAG = "latest"
 OFFICIAL_NAMESPACE = "library"
 DOCKER_HUB_ALIASES = frozenset({"index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"})
 MAX_REPOSITORY_LENGTH = 255
-
-# Composable pieces, named as in distribution/reference/regexp.go.
-# A path component: lowercase alphanumerics joined by one separator.
-ALPHANUMERIC = r"[a-z0-9]+"
-SEPARATOR = r"(?:[._]|__|-+)"
-PATH_COMPONENT = rf"{ALPHANUMERIC}(?:{SEPARATOR}{ALPHANUMERIC})*"
-# A registry: a DNS name or a bracketed IPv6 address, and an optional port.
-DOMAIN_NAME_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-DOMAIN_NAME = rf"{DOMAIN_NAME_COMPONENT}(?:\.{DOMAIN_NAME_COMPONENT})*"
-IPV6_ADDRESS = r"\[[a-fA-F0-9:]+\]"
-HOST = rf"(?:{DOMAIN_NAME}|{IPV6_ADDRESS})"
-DOMAIN = rf"{HOST}(?::[0-9]+)?"
-# A tag, a tag glob (patterns in requests and allowlists), an image ID, a digest.
-TAG = r"\w[\w.-]{0,127}"
-TAG_GLOB = r"[\w*?][\w.*?-]{0,127}"
-IMAGE_ID = r"[a-f0-9]{64}"
-DIGEST_ALGORITHM = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*"
-DIGEST_HEX = r"[0-9a-fA-F]+"  # lengths are checked per algorithm below
-DIGEST = rf"{DIGEST_ALGORITHM}:{DIGEST_HEX}"
-
-
-def _full(pattern: str) -> re.Pattern[str]:
-    return re.compile(rf"(?:{pattern})\Z", re.ASCII)
-
-
-DOMAIN_RE = _full(DOMAIN)
-PATH_COMPONENT_RE = _full(PATH_COMPONENT)
-TAG_RE = _full(TAG)
-TAG_GLOB_RE = _full(TAG_GLOB)
-IMAGE_ID_RE = _full(IMAGE_ID)
-DIGEST_RE = _full(DIGEST)
 DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 
@@ -225,7 +202,7 @@ def parse_pattern(text: str) -> TagPattern:
     if colon <= text.rfind("/"):
         raise _refuse(text, "a tag pattern needs ':' and a tag glob, e.g. nginx:1.27.*")
     name, glob = text[:colon], text[colon + 1 :]
-    if not TAG_GLOB_RE.match(glob):
+    if not TAG_PATTERN_RE.match(glob):
         raise _refuse(text, f"'{glob}' is not a tag pattern (tag characters with * and ?, at most 128)")
     base = parse(name)
     return TagPattern(base.registry, base.repository, glob)

@@ -18,16 +18,16 @@ from functools import cached_property
 from pathlib import Path
 
 from bot.image import reference
+from bot.image.grammar import PATH_COMPONENT, TAG_GLOB_RE
 from bot.image.platform import Platform
 from bot.image.reference import Reference
 from bot.policy.settings import Settings
 
-TAG_GLOB_RE = re.compile(r"[\w.*?\[\]!-]{1,128}\Z", re.ASCII)
 WILDCARDS = frozenset({"*", "**"})
 GLOB_CHARACTERS = frozenset("*?[")
 # An already normalised pattern, checked in one match; anything else takes the slow path below,
 # which also says what is wrong.
-_COMPONENT = rf"(?:{reference.PATH_COMPONENT}|\*\*?)"
+_COMPONENT = rf"(?:{PATH_COMPONENT}|\*\*?)"
 NORMALISED_RE = re.compile(
     rf"(?P<registry>[a-z0-9.:-]+)/(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)(?::(?P<tag>[^/:]+))?\Z",
     re.ASCII)

@@ -27,6 +27,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from bot.errors import MirrorBotError
+from bot.image.grammar import TAG_GLOB_RE, TAG_PATTERN_RE, TAG_RE
 
 if TYPE_CHECKING:
     from semantic_version import NpmSpec
@@ -38,9 +39,6 @@ PRERELEASE_WORD_RE = re.compile(
     r"(?:alpha|beta|rc|pre|preview|dev|snapshot|nightly|canary|next|milestone|ea|a|b|m)(?:[._]?[0-9]+)*\Z",
     re.ASCII | re.IGNORECASE)
 SEMVER_IDENTIFIER_RE = re.compile(r"[0-9A-Za-z-]+\Z", re.ASCII)
-TAG_RE = re.compile(r"\w[\w.-]{0,127}\Z", re.ASCII)
-TAG_GLOB_RE = re.compile(r"[\w.*?\[\]!-]{1,128}\Z", re.ASCII)
-REQUEST_PATTERN_RE = re.compile(r"[\w.*?-]{1,128}\Z", re.ASCII)
 RANGE_OPERATOR_SPACE_RE = re.compile(r"(<=|>=|<|>|=|~|\^)\s+")
 MAX_RANGE_LENGTH = 256
 MAX_REGEX_LENGTH = 256
@@ -212,7 +210,7 @@ def expand_pattern(glob: str, tags: Iterable[str], cap: int) -> list[str]:
     Raises ValueError for a pattern that is not tag characters with `*` and `?`, and
     TooManyTags when more than `cap` tags match.
     """
-    if not REQUEST_PATTERN_RE.match(glob):
+    if not TAG_PATTERN_RE.match(glob):
         raise ValueError(f"'{glob}' is not a tag pattern (tag characters with * and ?)")
     # fnmatch's translation does not backtrack exponentially on '*a*a*a…' (a request is hostile).
     matches = order_tags(dict.fromkeys(tag for tag in tags if fnmatchcase(tag, glob)))

@@ -12,18 +12,17 @@ naming would mirror is decided by `bot.records.trust`, not here.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from bot import timestamps
 from bot.errors import MirrorBotError
+from bot.image.grammar import SHA256_DIGEST_RE
 
 COMMENT_MARKER = "<!-- mirror-bot:comment -->"
 RESULT_PREFIX = "<!-- mirror-bot:result "
 RESULT_SUFFIX = " -->"
-DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}\Z")
 MAX_IMAGES = 100
 MAX_ADDRESSES = 16  # further addresses of one image: mirrors x Docker Hub forms
 E = TypeVar("E", bound=StrEnum)
@@ -70,7 +69,7 @@ class RecordedImage:
         fields = _object(data, "an image", required={"source", "target", "digest"},
                          optional={"platforms", "first_sync", "also"})
         digest = _string(fields, "digest")
-        if not DIGEST_RE.match(digest):
+        if not SHA256_DIGEST_RE.match(digest):
             raise RecordError(f"image digest {digest[:80]!r} is not sha256:<64 hex>")
         platforms = fields.get("platforms", [])
         if not isinstance(platforms, list) or not all(isinstance(p, str) for p in platforms):

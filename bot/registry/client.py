@@ -20,8 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib3.response import BaseHTTPResponse
 
 from bot.errors import ErrorKind, TransferError
+from bot.image.grammar import SHA256_DIGEST_RE, TAG_RE
 from bot.image.oci import ACCEPT, Manifest
-from bot.image.reference import TAG_RE, Reference, is_valid_path_component
+from bot.image.reference import Reference, is_valid_path_component
 from bot.registry import blobs
 from bot.registry.blob_upload import Upload
 from bot.registry.blobs import DEFAULT_BLOB_COPY, ProgressSink
@@ -29,13 +30,12 @@ from bot.registry.containers_conf import Credentials, Endpoint, RegistriesConf
 from bot.registry.transport import HttpRetry, Transport, discard, status_error
 
 DEFAULT_TIMEOUT = 30.0
-SHA256_RE = re.compile(r"sha256:[0-9a-f]{64}\Z")
 NEXT_LINK_RE = re.compile(r'<([^>]+)>\s*;[^,]*\brel="?next"?')
 MAX_TAG_PAGES = 1000
 MAX_TAGS_BODY = 16 << 20
 
 def _checked_digest(digest: str) -> str:
-    if not SHA256_RE.match(digest):
+    if not SHA256_DIGEST_RE.match(digest):
         raise TransferError(ErrorKind.UNKNOWN, f"{digest[:80]!r} is not a sha256 digest")
     return digest
 
@@ -79,7 +79,7 @@ class RegistryClient:
         if response is None:
             return None
         digest = response.headers.get("Docker-Content-Digest", "")
-        if SHA256_RE.match(digest):
+        if SHA256_DIGEST_RE.match(digest):
             return digest
         manifest = self.get_manifest(ref)  # no usable digest header: hash the body
         return manifest.digest if manifest else None
@@ -93,7 +93,7 @@ class RegistryClient:
     def put_manifest(self, ref: Reference, manifest: Manifest) -> str:
         response = self._manifest(ref, "PUT", manifest)
         digest = response.headers.get("Docker-Content-Digest", "") if response else ""
-        return digest if SHA256_RE.match(digest) else manifest.digest
+        return digest if SHA256_DIGEST_RE.match(digest) else manifest.digest
 
     def _manifest(self, ref: Reference, method: str,
                   manifest: Manifest | None = None) -> BaseHTTPResponse | None:

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.image import reference
+from bot.image.grammar import SHA256_DIGEST_RE
 from bot.request.words import SCHEME_RE, is_host
 
 # Other mirrors' addresses, as pasted in front of an image: prefix -> what it stands for
@@ -60,7 +61,6 @@ QUAY_SITE = "quay.io"
 MAX_PREFIX_ROUNDS = 3
 EXAMPLE = "e.g. docker.io/library/nginx:1.27"
 QUERY_RE = re.compile(r"[?#][^/]*=")  # `?tab=tags`: a query, never a tag pattern
-DIGEST_ALONE_RE = re.compile(r"sha256:[0-9a-f]{64}\Z", re.ASCII)
 API_MANIFEST_RE = re.compile(r"v2/(.+)/manifests/([^/]+)\Z")
 API_TAGS_RE = re.compile(r"v2/(.+)/tags/list\Z")
 GITHUB_PACKAGE_RE = re.compile(
@@ -116,7 +116,7 @@ def read_address(word: str, own_prefixes: Sequence[str],
     api = _registry_api(text)
     if api is not None:
         text = api
-    if DIGEST_ALONE_RE.match(text):
+    if SHA256_DIGEST_RE.match(text):
         return Address(None, error=f"no image named: '{word}' is a digest alone; write "
                                    "name@sha256:<hex>")
     if _names_only_a_host(text):

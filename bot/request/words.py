@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from enum import Enum
 
+from bot.image.grammar import PATH_COMPONENT, TAG
 from bot.image.platform import ARCH_ALIASES, KNOWN_ARCHITECTURES, KNOWN_OS, InvalidPlatform, Platform
 
 # Full-width and CJK punctuation that users type for its ASCII meaning (colon, comma,
@@ -66,8 +67,9 @@ PROSE_WORDS = frozenset({
     "latest", "stable", "platform", "platforms", "arch", "architecture", "all", "not", "no",
     "failed", "failure", "error", "issue", "test", "todo", "via", "using", "use", "also",
 })
-BARE_NAME_RE = re.compile(r"[a-z][a-z0-9]*(?:(?:[._]|__|-+)[a-z0-9]+)*\Z", re.ASCII)
-VERSION_RE = re.compile(r"v?[0-9][\w.-]{0,127}\Z", re.ASCII)
+# A path component that starts with a letter; a tag that starts with a digit, after a `v`.
+BARE_NAME_RE = re.compile(rf"(?=[a-z]){PATH_COMPONENT}\Z", re.ASCII)
+VERSION_RE = re.compile(rf"v?(?=[0-9]){TAG}\Z", re.ASCII)
 HOST_RE = re.compile(
     r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,63}(?::[0-9]+)?\Z"
     r"|localhost(?::[0-9]+)?\Z|[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?::[0-9]+)?\Z",
