@@ -16,10 +16,10 @@ import pytest
 
 from bot.errors import ConfigError, ErrorKind, TransferError
 from bot.image.reference import Reference, parse
+from bot.registry.backoff import Backoff
 from bot.registry.blobs import BlobCopySettings, BlobProgress, ProgressPrinter
 from bot.registry.client import RegistryClient
 from bot.registry.containers_conf import Credentials, RegistriesConf
-from bot.registry.transport import HttpRetry
 from sandbox.blob_servers import BlobServer, serve_blobs
 from tests.conftest import MIRROR_PASSWORD, MIRROR_USER, Sandbox
 
@@ -44,7 +44,7 @@ def client(testbed: Sandbox, tmp_path: Path, server: BlobServer | None = None,
     if with_mirror_creds:
         credentials.add(testbed.mirror.host, MIRROR_USER, MIRROR_PASSWORD)
     return RegistryClient(RegistriesConf.load(conf), credentials, 10,
-                          retry=HttpRetry(attempts=2, backoff=0.01), mirrors=[testbed.mirror.host])
+                          retry=Backoff(attempts=2, base_delay=0.01), mirrors=[testbed.mirror.host])
 
 
 def mirrored(testbed: Sandbox, repository: str, digest: str) -> str | None:
@@ -261,7 +261,7 @@ def test_progress_lines_are_throttled_and_end_with_done() -> None:
 
 
 def test_a_negative_size_or_a_digest_that_is_not_one_is_refused_before_any_request() -> None:
-    offline = RegistryClient(RegistriesConf(), Credentials(), 1, retry=HttpRetry(attempts=1))
+    offline = RegistryClient(RegistriesConf(), Credentials(), 1, retry=Backoff(attempts=1))
     with pytest.raises(TransferError, match="negative size"):
         offline.copy_blob(SOURCE, parse("127.0.0.1:9/x"), "sha256:" + "a" * 64, -1)
     with pytest.raises(TransferError, match="not a sha256 digest"):

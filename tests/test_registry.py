@@ -13,17 +13,17 @@ import pytest
 
 from bot.errors import ErrorKind, TransferError
 from bot.image.reference import parse
+from bot.registry.backoff import Backoff
 from bot.registry.client import RegistryClient
 from bot.registry.containers_conf import Credentials, RegistriesConf
 from bot.registry.skopeo import Skopeo
-from bot.registry.transport import HttpRetry
 from sandbox.blob_servers import BlobServer, serve_blobs
 from sandbox.images import build_image, push
 from sandbox.registries import Registry, start_registry
 from sandbox.token_auth import TokenServer, serve_tokens
 from tests.conftest import MIRROR_PASSWORD, MIRROR_USER, SOURCE_PASSWORD, SOURCE_USER, Sandbox
 
-QUICK = HttpRetry(attempts=2, backoff=0.01)
+QUICK = Backoff(attempts=2, base_delay=0.01)
 
 
 def client(conf: Path, credentials: Credentials, **options: object) -> RegistryClient:

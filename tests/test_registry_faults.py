@@ -19,14 +19,14 @@ from pathlib import Path
 import pytest
 
 from bot.copy.engine import BlobStager
-from bot.copy.syncer import RetryPolicy, Syncer, SyncItem
+from bot.copy.syncer import Syncer, SyncItem
 from bot.image.reference import Reference, parse
 from bot.policy.naming import Namer
 from bot.registry import authfile
+from bot.registry.backoff import Backoff
 from bot.registry.client import RegistryClient
 from bot.registry.containers_conf import Credentials, RegistriesConf
 from bot.registry.skopeo import Skopeo
-from bot.registry.transport import HttpRetry
 from sandbox.fault_proxy import FaultProxy, Rule, serve_proxy
 from tests.conftest import MIRROR_PASSWORD, MIRROR_USER, REPO_ROOT, Sandbox
 
@@ -46,10 +46,10 @@ class FaultyBed:
         conf = RegistriesConf.load(self.conf)
         sleep = delays.append if delays is not None else time.sleep
         client = RegistryClient(conf, credentials, timeout,
-                                retry=HttpRetry(attempts=attempts, backoff=0.01), sleep=sleep,
+                                retry=Backoff(attempts=attempts, base_delay=0.01), sleep=sleep,
                                 mirrors=[self.mirror.host])
         return Syncer(client, Skopeo(self.conf, credentials, timeout=120),
-                      RetryPolicy(attempts=attempts, base_delay=0.01), sleep=sleep,
+                      Backoff(attempts=attempts, base_delay=0.01), sleep=sleep,
                       staging=BlobStager(client, None) if staged else None)
 
     def item(self, name: str) -> SyncItem:

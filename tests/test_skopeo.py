@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.copy.syncer import RetryPolicy, Syncer
+from bot.copy.syncer import Syncer
 from bot.errors import ErrorKind, TransferError
 from bot.image.reference import Reference, parse
 from bot.redaction import redact
 from bot.registry import authfile
+from bot.registry.backoff import Backoff
 from bot.registry.containers_conf import Credentials
 from bot.registry.skopeo import Skopeo, classify, docker_arg
 from tests.conftest import MIRROR_PASSWORD, MIRROR_USER, Sandbox
@@ -161,13 +162,23 @@ class Flaky:
 
 def test_transient_errors_are_retried_with_backoff_and_retry_after() -> None:
     delays: list[float] = []
-    syncer = Syncer(registry=None, copier=None, retry=RetryPolicy(attempts=3, base_delay=1.0),  # type: ignore[arg-type]
-                    sleep=delays.append)
+    syncer = Syncer(registry=None, copier=None,  # type: ignore[arg-type]  # the retries alone: no registry, no copier
+                    retry=Backoff(attempts=3, base_delay=1.0), sleep=delays.append)
     flaky = Flaky([TransferError("server_error", "502"),
                    TransferError("rate_limited", "429", retry_after=7)])
     assert syncer._with_retries(flaky) == "ok"
     assert flaky.calls == 3
     assert 0.5 <= delays[0] <= 1.0 and delays[1] == 7
+
+
+def test_the_backoff_doubles_less_its_jitter_up_to_its_cap_and_a_retry_after_replaces_it() -> None:
+    backoff = Backoff(attempts=5, base_delay=1.0, max_delay=3.0, jitter=0.5)
+    for attempt, full in [(1, 1.0), (2, 2.0), (3, 3.0), (4, 3.0)]:
+        delays = [backoff.delay(attempt) for _ in range(50)]
+        assert all(full / 2 <= delay <= full for delay in delays), attempt
+    assert Backoff(jitter=0.0).delay(3) == 8.0
+    assert backoff.delay(1, retry_after=2.5) == 2.5 and backoff.delay(1, retry_after=90) == 3.0
+    assert [backoff.again(attempt) for attempt in (1, 4, 5)] == [True, True, False]
 
 
 @pytest.mark.parametrize("kind", ["not_found", "unauthorized", "denied"])

@@ -24,9 +24,10 @@ import pytest
 
 from bot.copy.cache import BlobLocations
 from bot.copy.engine import BlobStager, ByteBudget
-from bot.copy.syncer import RetryPolicy, Syncer, SyncItem
+from bot.copy.syncer import Syncer, SyncItem
 from bot.errors import ErrorKind
 from bot.image.reference import Reference, parse
+from bot.registry.backoff import Backoff
 from bot.registry.blobs import BlobCopySettings, ProgressPrinter
 from bot.registry.client import RegistryClient
 from bot.registry.containers_conf import Credentials, RegistriesConf
@@ -61,7 +62,7 @@ class Bed:
         staging = BlobStager(client, BlobLocations.load(self.cache), SETTINGS,
                              ProgressPrinter(self.progress, interval=0))
         return Syncer(client, Skopeo(self.conf, credentials, timeout=120),
-                      RetryPolicy(attempts=2, base_delay=0.01), staging=staging)
+                      Backoff(attempts=2, base_delay=0.01), staging=staging)
 
     def seed(self, name: str, shared: str | None = None, shared_layers: int = 1,
              tag: str = "1.0") -> BuiltImage:

@@ -12,9 +12,9 @@ import pytest
 
 from bot.errors import ErrorKind, TransferError
 from bot.image.reference import parse
+from bot.registry.backoff import Backoff
 from bot.registry.client import RegistryClient
 from bot.registry.containers_conf import Credentials, RegistriesConf
-from bot.registry.transport import HttpRetry
 from sandbox.registries import Registry, start_registry
 
 CONNECTIONS = 8
@@ -46,7 +46,7 @@ def client(tmp_path: Path, registry: Registry, *, insecure: bool) -> RegistryCli
     conf.write_text(f'[[registry]]\nlocation = "{registry.host}"\n'
                     f"insecure = {str(insecure).lower()}\n")
     return RegistryClient(RegistriesConf.load(conf), Credentials(), 10,
-                          retry=HttpRetry(attempts=1))
+                          retry=Backoff(attempts=1))
 
 
 def ask_on_new_connections(reader: RegistryClient, registry: Registry) -> list[str | None]:

@@ -1,4 +1,4 @@
-"""The sync engine's values: requests, results, the retry policy, and the ports it uses.
+"""The sync engine's values: requests, results, and the ports it uses.
 
 Rule: `SyncItem` and `SyncResult` are the engine's contract with the flows (fields are added,
 never renamed); `to_json` is the `sync --json` contract.
@@ -6,7 +6,6 @@ never renamed); `to_json` is the `sync --json` contract.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -14,6 +13,7 @@ from bot.errors import TransferError
 from bot.image.oci import Manifest
 from bot.image.platform import Platform
 from bot.image.reference import Reference
+from bot.registry.backoff import Backoff
 
 Status = Literal["copied", "unchanged", "failed", "denied", "invalid"]
 AddressStatus = Literal["copied", "unchanged", "failed"]
@@ -33,17 +33,9 @@ class Copier(Protocol):
     def inspect_digest(self, ref: Reference) -> str | None: ...
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 3
-    base_delay: float = 2.0
-    max_delay: float = 60.0
-
-    def delay(self, attempt: int, error: TransferError) -> float:
-        if error.retry_after is not None:
-            return min(error.retry_after, self.max_delay)
-        backoff = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        return backoff * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not a secret
+# The engine's retries of skopeo wait as the transport's do: one Backoff. This name stays for
+# the callers not moved to Backoff yet (bot/commands/adapters.py, sandbox/testbed.py).
+RetryPolicy = Backoff
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from bot.errors import ErrorKind, TransferError
 from bot.image.oci import Manifest, blobs, human_size, image_size, select_platforms, signature_tags
 from bot.image.platform import Platform
 from bot.image.reference import Reference
+from bot.registry.backoff import Backoff
 
 __all__ = ["SUBSET_NOTE", "Copier", "Registry", "RetryPolicy", "SyncItem", "SyncResult", "Syncer"]
 
@@ -44,7 +45,7 @@ class Syncer:
 
     registry: Registry
     copier: Copier
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    retry: Backoff = field(default_factory=Backoff)
     max_size: int | None = None
     sleep: Callable[[float], None] = time.sleep
     # Stages large and known blobs before skopeo runs; None: skopeo moves every blob itself.
@@ -108,15 +109,7 @@ class Syncer:
     # -- retries (of skopeo: HTTP is retried by the transport) --------------------------------
 
     def _with_retries(self, action: Callable[[], T]) -> T:
-        attempt = 1
-        while True:
-            try:
-                return action()
-            except TransferError as error:
-                if not error.transient or attempt >= self.retry.attempts:
-                    raise
-                self.sleep(self.retry.delay(attempt, error))
-                attempt += 1
+        return self.retry.run(action, lambda error: error.transient, self.sleep)
 
     # -- one image ----------------------------------------------------------------------------
 

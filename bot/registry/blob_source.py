@@ -17,21 +17,22 @@ import queue
 import re
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
 
 from urllib3.exceptions import HTTPError
 from urllib3.response import BaseHTTPResponse
 
 from bot.errors import ErrorKind, TransferError
+from bot.registry.backoff import Backoff
 from bot.registry.containers_conf import Endpoint
 from bot.registry.transport import Transport, discard, status_error, transport_error
 
 CONTENT_RANGE_RE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)\Z")
-ATTEMPTS = 3  # per range, and per stream (which resumes where it broke)
+# Per range, and per stream (which resumes where it broke), at once: the registry answered and
+# the connection broke, and the transport has already waited out whatever refused to connect.
+RESUME = Backoff(attempts=3, base_delay=0.0)
 READ_STEP = 1 << 20  # read in pieces this big, so no chunk-sized temporary is ever allocated
-T = TypeVar("T")
 
 
 class Buffers:
@@ -128,18 +129,7 @@ class RangedSource:
             response = next(answers, None) or self._open((start, end))
             return self._read(self._checked(response, start, end), end - start + 1)
 
-        return self._retrying(fetch)
-
-    @staticmethod
-    def _retrying(fetch: Callable[[], T]) -> T:
-        """`fetch`, tried again after a dropped connection or a short body."""
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                return fetch()
-            except TransferError as error:
-                if error.kind != ErrorKind.NETWORK or attempt == ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")
+        return RESUME.run(fetch, _broken)
 
     def _checked(self, response: BaseHTTPResponse, start: int, end: int) -> BaseHTTPResponse:
         """`response` if it is a 206 for exactly bytes start-end; RangesUnusable if not."""
@@ -192,15 +182,17 @@ class RangedSource:
         """The blob from byte `skip` on, from a plain answer for the whole blob; a stream that
         breaks is opened again and read on from where it broke."""
         position = skip
-        for attempt in range(1, ATTEMPTS + 1):
+        attempt = 1
+        while True:
             try:
                 for piece in self._read_stream(response, position):
                     position += len(piece)
                     yield piece
                 return
             except TransferError as error:
-                if error.kind != ErrorKind.NETWORK or attempt == ATTEMPTS:
+                if not _broken(error) or not RESUME.again(attempt):
                     raise
+            attempt += 1
             response = self._open(None)
 
     def _read_stream(self, response: BaseHTTPResponse, skip: int) -> Iterator[memoryview]:
@@ -253,3 +245,9 @@ class RangedSource:
 
     def _what(self) -> str:
         return f"blob {self.digest} of {self.endpoint.name}"
+
+
+def _broken(error: TransferError) -> bool:
+    """A dropped connection or a short body: read again (anything else is the registry's
+    answer, which another read would not change)."""
+    return error.kind == ErrorKind.NETWORK

@@ -24,10 +24,11 @@ from bot.image.grammar import SHA256_DIGEST_RE, TAG_RE
 from bot.image.oci import ACCEPT, Manifest
 from bot.image.reference import Reference, is_valid_path_component
 from bot.registry import blobs
+from bot.registry.backoff import Backoff
 from bot.registry.blob_upload import Upload
 from bot.registry.blobs import DEFAULT_BLOB_COPY, ProgressSink
 from bot.registry.containers_conf import Credentials, Endpoint, RegistriesConf
-from bot.registry.transport import HttpRetry, Transport, discard, status_error
+from bot.registry.transport import Transport, discard, status_error
 
 DEFAULT_TIMEOUT = 30.0
 NEXT_LINK_RE = re.compile(r'<([^>]+)>\s*;[^,]*\brel="?next"?')
@@ -52,13 +53,13 @@ class RegistryClient:
     """The registry API over one shared Transport; safe to use from several threads."""
 
     def __init__(self, conf: RegistriesConf, credentials: Credentials,
-                 timeout: float = DEFAULT_TIMEOUT, *, retry: HttpRetry | None = None,
+                 timeout: float = DEFAULT_TIMEOUT, *, retry: Backoff | None = None,
                  mirrors: Iterable[str] = (), sleep: Callable[[float], None] = time.sleep) -> None:
         self.conf = conf
         self.credentials = credentials
         self.timeout = timeout
         self.mirrors = tuple(m.rstrip("/") for m in mirrors)
-        self.transport = Transport(conf, credentials, timeout, retry or HttpRetry(), sleep)
+        self.transport = Transport(conf, credentials, timeout, retry or Backoff(), sleep)
         # Requests made while another one is in flight (stage_blob's question to the mirror);
         # these never wait on anything here, so they cannot starve their callers.
         self._aside = ThreadPoolExecutor(32, thread_name_prefix="registry-aside")

@@ -2,9 +2,10 @@
 
 Rule: one urllib3 PoolManager per client, shared by every thread (its pools are thread-safe,
 which requests.Session does not promise). Retries live here and only here for registry HTTP:
-connection errors, timeouts, 429 and 5xx, for idempotent methods, with exponential backoff and
-jitter, `Retry-After` honoured (capped). An https endpoint is always https; an `insecure` one is
-probed once for https and falls back to http. TLS settings are built once per run, one
+connection errors, timeouts, 429 and 5xx, for idempotent methods, waiting as the one Backoff
+says (bot/registry/backoff.py: exponential, with jitter, `Retry-After` honoured and capped). An
+https endpoint is always https; an `insecure` one is probed once for https and falls back to
+http. TLS settings are built once per run, one
 verifying and one not: urllib3 would build them per connection, reading the system's CA
 certificates into each (~25 ms of CPU, for each of the dozens of connections of a copy). A
 redirect keeps our Authorization only when it stays on the same host. Until a host has
@@ -17,13 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import random
 import ssl
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import urllib3
@@ -41,6 +40,7 @@ from urllib3.util.ssl_ import create_urllib3_context
 
 from bot.errors import ErrorKind, TransferError
 from bot.registry.auth import Authenticator, refused
+from bot.registry.backoff import Backoff
 from bot.registry.containers_conf import Credentials, Endpoint, RegistriesConf
 
 USER_AGENT = "mirror-bot"
@@ -51,36 +51,33 @@ MAX_ERROR_BODY = 64 * 1024
 MAX_TOKEN_BODY = 1 << 20
 
 
-@dataclass(frozen=True)
-class HttpRetry:
-    """Tries per request (the first included) and the backoff between them."""
-
-    attempts: int = 3
-    backoff: float = 2.0
-    max_backoff: float = 60.0
+def HttpRetry(attempts: int = 3, backoff: float = 2.0, max_backoff: float = 60.0) -> Backoff:
+    """A Backoff under the transport's former name and fields, for the callers not moved to
+    Backoff yet (bot/commands/adapters.py, sandbox/testbed.py); goes when they have moved."""
+    return Backoff(attempts, backoff, max_backoff)
 
 
 class _Retry(Retry):
-    """urllib3's Retry with our backoff (base x 2^n, jitter of up to half) and a sleep that
-    tests can record instead of waiting."""
+    """urllib3's Retry waiting as our Backoff says, with a sleep that tests can record instead
+    of waiting."""
 
     sleeper: Callable[[float], None] = staticmethod(time.sleep)
-    base: float = 2.0
+    backoff: Backoff = Backoff()
 
     def new(self, **kw: Any) -> _Retry:
         retry = super().new(**kw)
-        retry.sleeper, retry.base = self.sleeper, self.base
+        retry.sleeper, retry.backoff = self.sleeper, self.backoff
         return retry
 
+    def _failures(self) -> int:
+        return len([h for h in self.history if h.redirect_location is None])
+
     def get_backoff_time(self) -> float:
-        errors = len([h for h in self.history if h.redirect_location is None])
-        backoff = self.base * 2 ** max(errors - 1, 0)
-        return min(self.backoff_max, backoff * (0.5 + random.random() / 2))  # noqa: S311
+        return self.backoff.delay(self._failures())
 
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
         retry_after = self.get_retry_after(response) if response is not None else None
-        delay = retry_after if retry_after is not None else self.get_backoff_time()
-        self.sleeper(min(delay, self.backoff_max))
+        self.sleeper(self.backoff.delay(self._failures(), retry_after))
 
 
 def error_message(body: bytes) -> str:
@@ -140,15 +137,15 @@ class Transport:
     """Authenticated requests to registry endpoints, and plain ones to redirect targets."""
 
     def __init__(self, conf: RegistriesConf, credentials: Credentials, timeout: float,
-                 retry: HttpRetry, sleep: Callable[[float], None] = time.sleep) -> None:
+                 retry: Backoff, sleep: Callable[[float], None] = time.sleep) -> None:
         self.timeout = timeout
         self.pool = urllib3.PoolManager(num_pools=64, maxsize=32, block=False,
                                         timeout=urllib3.Timeout(connect=timeout, read=timeout))
         self.auth = Authenticator(credentials, conf, self._get_token)
         self._retry = _Retry(total=max(retry.attempts - 1, 0), status_forcelist=RETRY_STATUSES,
                              respect_retry_after_header=True, raise_on_status=False,
-                             backoff_max=retry.max_backoff)
-        self._retry.sleeper, self._retry.base = sleep, retry.backoff
+                             backoff_max=retry.max_delay)
+        self._retry.sleeper, self._retry.backoff = sleep, retry
         self._schemes: dict[str, str] = {}
         self._first_contacts: dict[str, threading.Lock] = {}
         self._first_contacts_lock = threading.Lock()
