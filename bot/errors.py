@@ -29,12 +29,17 @@ class ConfigError(MirrorBotError):
 
 
 class ErrorKind(StrEnum):
-    """Why a transfer failed. The value is the stable name used in JSON and records."""
+    """Why a transfer failed, or why an image was refused before any transfer. The value is the
+    stable name used in JSON and records."""
 
     NOT_FOUND = "not_found"
-    UNAUTHORIZED = "unauthorized"  # the source refused us: private, or does not exist
+    # The source refused us (401 or 403): private, or does not exist.
+    UNAUTHORIZED = "unauthorized"
     MIRROR_UNAUTHORIZED = "mirror_unauthorized"  # the mirror refused our push credentials
-    DENIED = "denied"  # a registry answered 403
+    NOT_ALLOWED = "not_allowed"  # this mirror's allowlist refuses it: no registry was asked
+    # Produced by nothing since a source's 403 is `unauthorized`; kept only while
+    # bot/flows/rewrite.py's REFUSALS names it (its import would fail): delete both together.
+    DENIED = "denied"
     RATE_LIMITED = "rate_limited"
     NETWORK = "network"
     TIMEOUT = "timeout"

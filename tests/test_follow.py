@@ -310,7 +310,7 @@ def test_a_subscription_the_allowlist_denies_is_reported_not_followed(
     code, run = site.follow(capsys)
     assert code == 0
     result = only(run, "docker.io/library/forbidden")
-    assert result["error"]["kind"] == "denied" and result["selected"] == []
+    assert result["error"]["kind"] == "not_allowed" and result["selected"] == []
 
 
 def test_a_tag_that_leaves_the_selection_leaves_the_record_and_so_does_a_dropped_subscription(

@@ -108,6 +108,27 @@ def test_persistent_5xx_is_a_failure_and_nothing_is_recorded(faulty: FaultyBed, 
     assert faulty.mirrored_digest(result.target) is None
 
 
+@pytest.mark.parametrize(("side", "request_", "kind"), [
+    ("upstream", ("HEAD", "/manifests/"), "unauthorized"),  # the registry client's look-up
+    ("upstream", ("GET", "/blobs/"), "unauthorized"),  # skopeo reading the source
+    ("mirror", ("HEAD", "/manifests/"), "mirror_unauthorized"),  # the client asking the mirror
+    ("mirror", ("POST", "/blobs/uploads/"), "mirror_unauthorized"),  # skopeo writing to it
+])
+def test_a_403_is_the_requesters_from_a_source_and_the_maintainers_from_the_mirror(
+        faulty: FaultyBed, name: str, side: str, request_: tuple[str, str], kind: str) -> None:
+    method, path = request_
+    faulty.testbed.seed(name)
+    proxy = faulty.upstream if side == "upstream" else faulty.mirror
+    # A 403 with the DENIED code registries send with one (the proxy's "status" rule sends
+    # UNAVAILABLE, which skopeo would print instead of the status).
+    proxy.add(Rule("echo_credentials", method, path, times=-1, status=403))
+    result = faulty.syncer(attempts=2).sync(faulty.item(name))
+    assert result.status == "failed" and result.error is not None, result
+    assert (result.error.kind, result.transient) == (kind, side == "mirror"), result.error.message
+    assert any(action == "echo_credentials" for *_, action in proxy.hits)
+    assert faulty.mirrored_digest(result.target) is None
+
+
 def test_connection_reset_mid_blob_is_retried_and_verified(faulty: FaultyBed, name: str) -> None:
     image = faulty.testbed.seed(name, layer_sizes=(200_000, 100_000))
     faulty.upstream.add(Rule("reset", "GET", "/blobs/", times=1, after_bytes=4096))

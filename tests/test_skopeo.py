@@ -16,7 +16,8 @@ from bot.redaction import redact
 from bot.registry import authfile
 from bot.registry.backoff import Backoff
 from bot.registry.containers_conf import Credentials
-from bot.registry.skopeo import Skopeo, classify, docker_arg
+from bot.registry.failures import from_status, from_stderr
+from bot.registry.skopeo import Skopeo, docker_arg
 from tests.conftest import MIRROR_PASSWORD, MIRROR_USER, Sandbox
 
 BLOB = "sha256:" + "a" * 64
@@ -28,6 +29,15 @@ BLOB = "sha256:" + "a" * 64
     ("unauthorized: authentication required", "unauthorized"),
     ("toomanyrequests: You have reached your pull rate limit", "rate_limited"),
     ("received unexpected HTTP status: 429 Too Many Requests", "rate_limited"),
+    ("reading manifest 1 in 127.0.0.1:5000/x: received unexpected HTTP status: 403 Forbidden",
+     "unauthorized"),
+    ("writing manifest: uploading manifest 1 to 127.0.0.1:1/x: received unexpected HTTP "
+     "status: 403 Forbidden", "mirror_unauthorized"),
+    (f"reading blob {BLOB}: Error fetching blob: invalid status code from registry 403 "
+     "(Forbidden)", "unauthorized"),
+    # a registry's error code in skopeo's words counts as the code
+    ("writing blob: initiating layer upload to /v2/x/blobs/uploads/ in 127.0.0.1:1: unavailable: "
+     "try later", "server_error"),
     ("dial tcp 127.0.0.1:9: connect: connection refused", "network"),
     ("read tcp 1.2.3.4:443: i/o timeout", "timeout"),
     ("x509: certificate signed by unknown authority", "network"),
@@ -56,7 +66,26 @@ BLOB = "sha256:" + "a" * 64
      "received unexpected HTTP status: 404 Not Found", "unknown"),
 ])
 def test_stderr_is_classified(stderr: str, kind: str) -> None:
-    assert classify(stderr) == ErrorKind(kind)
+    assert from_stderr(stderr) == ErrorKind(kind)
+
+
+@pytest.mark.parametrize(("status", "codes", "at_mirror", "kind"), [
+    (401, (), False, "unauthorized"),
+    (403, ("DENIED",), False, "unauthorized"),  # a source's 403 as its 401: the requester's
+    (403, (), True, "mirror_unauthorized"),
+    (401, (), True, "mirror_unauthorized"),
+    (404, ("MANIFEST_UNKNOWN",), True, "not_found"),
+    (404, ("UNAVAILABLE",), False, "not_found"),  # the status decides when it is in the table
+    (429, (), False, "rate_limited"),
+    (502, (), False, "server_error"),
+    (400, ("NAME_UNKNOWN",), False, "not_found"),  # the code, for a status in no row
+    (400, ("DENIED",), True, "mirror_unauthorized"),
+    (400, ("MANIFEST_INVALID",), False, "unknown"),
+    (418, (), False, "unknown"),
+])
+def test_answers_are_classified_by_status_then_by_error_code_and_by_side(
+        status: int, codes: tuple[str, ...], at_mirror: bool, kind: str) -> None:
+    assert from_status(status, codes, at_mirror=at_mirror) == ErrorKind(kind)
 
 
 def test_redaction_removes_secrets_userinfo_and_tokens() -> None:
@@ -181,7 +210,7 @@ def test_the_backoff_doubles_less_its_jitter_up_to_its_cap_and_a_retry_after_rep
     assert [backoff.again(attempt) for attempt in (1, 4, 5)] == [True, True, False]
 
 
-@pytest.mark.parametrize("kind", ["not_found", "unauthorized", "denied"])
+@pytest.mark.parametrize("kind", ["not_found", "unauthorized", "not_allowed"])
 def test_final_errors_are_not_retried(kind: str) -> None:
     syncer = Syncer(registry=None, copier=None, sleep=lambda _: None)  # type: ignore[arg-type]
     flaky = Flaky([TransferError(kind, "no")])

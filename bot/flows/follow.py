@@ -24,7 +24,7 @@ from typing import Any, TextIO
 from bot import timestamps
 from bot.config import Config
 from bot.copy.syncer import Syncer, SyncItem, SyncResult
-from bot.errors import ConfigError, TransferError
+from bot.errors import ConfigError, ErrorKind, TransferError
 from bot.flows.follow_records import RecordWriter, Tracking, TrackingForge, read_tracking
 from bot.forge.protocol import ForgeError
 from bot.image.reference import Reference
@@ -43,12 +43,12 @@ MIRRORED = frozenset({"copied", "unchanged"})
 class Failure:
     """Why a subscription was not followed this run."""
 
-    kind: str
+    kind: str  # an ErrorKind's value, or `record`
     message: str
     fails_run: bool = True  # a refusal by the allowlist is reported but fails nothing
 
     def to_json(self) -> dict[str, str]:
-        return {"kind": self.kind, "message": self.message}
+        return {"kind": str(self.kind), "message": self.message}
 
 
 @dataclass
@@ -119,12 +119,12 @@ def choose(subscription: Subscription, config: Config, list_tags: ListTags,
     repository = Reference(subscription.registry, subscription.repository)
     decision = config.allowlist.decide_repository(repository)
     if not decision.allowed:
-        following.error = Failure("denied", decision.reason, fails_run=False)
+        following.error = Failure(ErrorKind.NOT_ALLOWED, decision.reason, fails_run=False)
         return following
     try:
         tags = list_tags(repository)
     except TransferError as error:
-        following.error = Failure(str(error.kind), error.message)
+        following.error = Failure(error.kind, error.message)
         return following
     selection = select_tags(tags, subscription.rules)
     following.selected, following.missing = selection.tags, selection.missing

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from bot.errors import ErrorKind, TransferError
 from bot.registry.containers_conf import Credentials, Endpoint, Login, RegistriesConf, is_loopback
+from bot.registry.failures import from_status, refusal
 
 DEFAULT_TOKEN_LIFETIME = 60.0  # seconds, as the token specification assumes when none is given
 EXPIRY_MARGIN = 10.0
@@ -40,11 +41,6 @@ class Challenge:
         params = urllib.request.parse_keqv_list(
             [item for item in urllib.request.parse_http_list(rest) if "=" in item])
         return cls(scheme.lower(), {key.lower(): value for key, value in params.items()})
-
-
-def refused(at_mirror: bool) -> ErrorKind:
-    """Who must act when a registry refuses us: the maintainers (mirror) or the requester."""
-    return ErrorKind.MIRROR_UNAUTHORIZED if at_mirror else ErrorKind.UNAUTHORIZED
 
 
 class Authenticator:
@@ -93,10 +89,10 @@ class Authenticator:
         if challenge.scheme == "basic":
             login = self.credentials.for_name(endpoint.name)
             if login is None:
-                raise TransferError(refused(at_mirror), f"{endpoint.registry} requires a login; "
+                raise TransferError(refusal(at_mirror), f"{endpoint.registry} requires a login; "
                                     "none is configured for it")
             if not self._may_send(scheme, endpoint.host):
-                raise TransferError(refused(at_mirror), f"{endpoint.registry} asks for a password "
+                raise TransferError(refusal(at_mirror), f"{endpoint.registry} asks for a password "
                                     "over plain http; mark it insecure in registries.conf to allow it")
             with self._lock:
                 self._basic_hosts.add(endpoint.host)
@@ -148,11 +144,10 @@ class Authenticator:
 
 
 def _token_refusal(status: int, at_mirror: bool) -> ErrorKind:
-    if status in {401, 403}:
-        return refused(at_mirror)
-    if status == 429:
-        return ErrorKind.RATE_LIMITED
-    return ErrorKind.SERVER_ERROR if status >= 500 else ErrorKind.UNKNOWN
+    """The table's kind of the token service's answer, but a token service has no image to
+    miss: its 404 is not the image's."""
+    kind = from_status(status, at_mirror=at_mirror)
+    return ErrorKind.UNKNOWN if kind is ErrorKind.NOT_FOUND else kind
 
 
 def _parse_token(body: bytes, endpoint: Endpoint, at_mirror: bool) -> tuple[str, float]:
@@ -163,6 +158,6 @@ def _parse_token(body: bytes, endpoint: Endpoint, at_mirror: bool) -> tuple[str,
     except (ValueError, AttributeError, TypeError):
         token, lifetime = None, 0.0
     if not isinstance(token, str) or not token:
-        raise TransferError(refused(at_mirror), f"{endpoint.registry}: the token service "
+        raise TransferError(refusal(at_mirror), f"{endpoint.registry}: the token service "
                             "answered without a token")
     return f"Bearer {token}", lifetime

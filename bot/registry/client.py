@@ -5,7 +5,7 @@ over kept-alive connections, with the same registries.conf and credentials as sk
 only when a body is needed. Everything a registry sends is untrusted: digests are checked
 against the grammar before they reach a URL, tags against the tag grammar. A refusal by a
 mirror (a name under one of `mirrors`, or any push) is `mirror_unauthorized`, the maintainers'
-to fix; a refusal by a source is the requester's (`unauthorized`, `denied`).
+to fix; a refusal by a source is the requester's (`unauthorized`): bot/registry/failures.py.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 Rule: argument lists only (never a shell); every image is `docker://` plus an already
 validated Reference, so user text can never become an option; every call has a timeout;
 credentials travel in a temporary 0600 authfile (bot.registry.authfile), never on a command line; a
-terminated run stops the skopeo it started. stderr is classified into the transfer error kinds,
-with secrets redacted, and by side: a refusal while writing to the destination (always the
-mirror) is `mirror_unauthorized`, the maintainers' to fix, not the requester's.
+terminated run stops the skopeo it started. stderr, with secrets redacted, is classified by
+bot/registry/failures.py's table, by side: a refusal while writing to the destination (always
+the mirror) is `mirror_unauthorized`, the maintainers' to fix, not the requester's.
 """
 
 from __future__ import annotations
@@ -23,57 +23,13 @@ from bot.image.oci import digest_of
 from bot.image.platform import Platform
 from bot.image.reference import Reference
 from bot.redaction import redact
+from bot.registry import failures
 from bot.registry.authfile import AuthDir, on_terminate
 from bot.registry.containers_conf import Credentials
 
 DEFAULT_TIMEOUT = 1800.0
-# Status codes count only beside a word that says they are one: digests, tags and byte counts
-# are full of digits (a blob `sha256:…401…`, a tag `v1.401`).
-STATUS = r"(?:status|code|http|error)\D{0,12}"
-STDERR_KINDS = (
-    (ErrorKind.NOT_FOUND, re.compile(r"manifest unknown|name unknown|blob unknown|no such manifest|"
-                                     rf"\bnot found\b|{STATUS}404\b")),
-    (ErrorKind.RATE_LIMITED, re.compile(rf"toomanyrequests|too many requests|{STATUS}429\b")),
-    (ErrorKind.UNAUTHORIZED, re.compile(r"unauthorized|authentication required|requested access "
-                                        rf"to the resource is denied|denied:|{STATUS}40[13]\b")),
-    (ErrorKind.TIMEOUT, re.compile(r"i/o timeout|timeout|deadline exceeded")),
-    (ErrorKind.NETWORK, re.compile(r"connection refused|connection reset|no such host|network is "
-                                   r"unreachable|x509:|\beof\b|broken pipe|tls:")),
-    (ErrorKind.SERVER_ERROR, re.compile(r"internal server error|bad gateway|service unavailable|"
-                                        rf"gateway time-?out|{STATUS}50[0-4]\b|\b50[0-4] \w")),
-)
-# What names images and blobs: never read as a status.
-NAMES_RE = re.compile(r"sha256:[0-9a-f]+|docker://\S+|\b[\w.-]+(?:/[\w.-]+)+(?::[\w.-]+)?")
-# Where containers/image says which side it was working on; the innermost (last) phrase wins.
-SOURCE_PHRASES = ("initializing source", "reading manifest", "reading blob", "fetching blob",
-                  "happened during read")
-DESTINATION_PHRASES = ("initializing destination", "at destination", "exists in",
-                       "writing blob", "writing manifest", "uploading manifest",
-                       "initiating layer upload", "uploading layer", "writing signature")
 LOG_PREFIX_RE = re.compile(r'time="[^"]*" level=\w+ msg=')
 VERSION_RE = re.compile(rb"\bversion (\d+\.\d+(?:\.\d+)?)\b")
-
-
-def _at_destination(lowered: str) -> bool:
-    last_source = max((lowered.rfind(p) for p in SOURCE_PHRASES), default=-1)
-    last_destination = max((lowered.rfind(p) for p in DESTINATION_PHRASES), default=-1)
-    return last_destination > last_source
-
-
-def classify(stderr: str) -> ErrorKind:
-    """The error kind of a failed skopeo call, from its stderr, by the side that failed: the
-    mirror refusing us is the maintainers' (transient), and so is a mirror answering "not
-    found" while we write to it; the source saying either is final."""
-    lowered = stderr.lower()
-    words = NAMES_RE.sub(" ", lowered)
-    for kind, pattern in STDERR_KINDS:
-        if pattern.search(words):
-            if kind == ErrorKind.UNAUTHORIZED and _at_destination(lowered):
-                return ErrorKind.MIRROR_UNAUTHORIZED
-            if kind == ErrorKind.NOT_FOUND and _at_destination(lowered):
-                return ErrorKind.UNKNOWN
-            return kind
-    return ErrorKind.UNKNOWN
 
 
 def _user_message(stderr: str) -> str:
@@ -167,7 +123,7 @@ class Skopeo:
                 _running.discard(child)
         if child.returncode != 0:
             text = redact(stderr.decode(errors="replace"), secrets)
-            raise TransferError(classify(text), _user_message(text))
+            raise TransferError(failures.from_stderr(text), _user_message(text))
         return stdout
 
     def copy(self, source: Reference, destination: Reference, *, all_platforms: bool = True,

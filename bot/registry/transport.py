@@ -11,7 +11,7 @@ certificates into each (~25 ms of CPU, for each of the dozens of connections of 
 redirect keeps our Authorization only when it stays on the same host. Until a host has
 answered once, its requests go one at a time, so threads starting together draw one auth
 challenge, not one each. Every failure leaves as a TransferError with its ErrorKind, the side
-(source or mirror) deciding who must act on a refusal.
+(source or mirror) deciding who must act on a refusal (bot/registry/failures.py's table).
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ from urllib3.util.retry import Retry
 from urllib3.util.ssl_ import create_urllib3_context
 
 from bot.errors import ErrorKind, TransferError
-from bot.registry.auth import Authenticator, refused
+from bot.registry import failures
+from bot.registry.auth import Authenticator
 from bot.registry.backoff import Backoff
 from bot.registry.containers_conf import Credentials, Endpoint, RegistriesConf
 
@@ -80,13 +81,16 @@ class _Retry(Retry):
         self.sleeper(self.backoff.delay(self._failures(), retry_after))
 
 
-def error_message(body: bytes) -> str:
-    """The `errors[].message` texts of a registry's JSON error body, if any."""
+def registry_errors(body: bytes) -> tuple[str, tuple[str, ...]]:
+    """The `errors[].message` texts of a registry's JSON error body and its `errors[].code`s,
+    if any."""
     try:
         errors = json.loads(body[:MAX_ERROR_BODY]).get("errors") or []
     except (ValueError, AttributeError, UnicodeDecodeError):
-        return ""
-    return "; ".join(str(e.get("message", "")) for e in errors if isinstance(e, dict))[:300]
+        return "", ()
+    errors = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+    message = "; ".join(str(e.get("message", "")) for e in errors)[:300]
+    return message, tuple(str(e["code"]) for e in errors if e.get("code"))
 
 
 def discard(response: BaseHTTPResponse) -> bytes:
@@ -106,21 +110,17 @@ def discard(response: BaseHTTPResponse) -> bytes:
 def status_error(response: BaseHTTPResponse, what: str, *, at_mirror: bool) -> TransferError:
     """The TransferError for an unwanted answer to a request about `what`."""
     status = response.status
-    message = error_message(discard(response))
+    message, codes = registry_errors(discard(response))
     detail = f"{what}: HTTP {status}" + (f": {message}" if message else "")
-    if status in {401, 403}:
-        kind = refused(at_mirror) if status == 401 or at_mirror else ErrorKind.DENIED
-        return TransferError(kind, detail + (" (the mirror refused our push credentials; "
-                                             "the maintainers must fix them)" if at_mirror else ""))
-    if status == 404:
-        return TransferError(ErrorKind.NOT_FOUND, detail)
-    if status == 429:
+    kind = failures.from_status(status, codes, at_mirror=at_mirror)
+    if kind is ErrorKind.MIRROR_UNAUTHORIZED:
+        return TransferError(kind, f"{detail} (the mirror refused our push credentials; the "
+                                   "maintainers must fix them)")
+    if kind is ErrorKind.RATE_LIMITED:
         retry_after = response.headers.get("Retry-After", "")
-        return TransferError(ErrorKind.RATE_LIMITED, f"{what}: too many requests",
+        return TransferError(kind, f"{what}: too many requests",
                              retry_after=float(retry_after) if retry_after.isdigit() else None)
-    if status >= 500:
-        return TransferError(ErrorKind.SERVER_ERROR, detail)
-    return TransferError(ErrorKind.UNKNOWN, detail)
+    return TransferError(kind, detail)
 
 
 def transport_error(host: str, error: Exception, timeout: float) -> TransferError:
