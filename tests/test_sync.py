@@ -156,5 +156,6 @@ def test_cli_sync_refuses_what_the_allowlist_denies(testbed: Sandbox, image: str
     testbed.mirror.mark()
     completed = run_cli(testbed, "sync", "--json", image)
     assert completed.returncode == 1
-    assert json.loads(completed.stdout)["results"][0]["status"] == "denied"
+    [result] = json.loads(completed.stdout)["results"]
+    assert (result["status"], result["error"]["kind"]) == ("denied", "not_allowed")
     assert testbed.mirror.manifest_requests()["PUT"] == 0

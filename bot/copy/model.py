@@ -1,7 +1,9 @@
 """The sync engine's values: requests, results, and the ports it uses.
 
 Rule: `SyncItem` and `SyncResult` are the engine's contract with the flows (fields are added,
-never renamed); `to_json` is the `sync --json` contract.
+never renamed); a result's status is only what the engine did (what the flows decide around
+it, a plan's refusal or resync's reading of a failure, is theirs: bot/flows/outcomes.py);
+`to_json` is the `sync --json` contract.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from bot.image.platform import Platform
 from bot.image.reference import Reference
 from bot.registry.backoff import Backoff
 
-Status = Literal["copied", "unchanged", "failed", "denied", "invalid"]
+Status = Literal["copied", "unchanged", "failed"]
 AddressStatus = Literal["copied", "unchanged", "failed"]
 
 
@@ -69,8 +71,6 @@ class SyncResult:
     size: int | None = None  # bytes of the config and layers of what was copied
     elapsed: float = 0.0
     note: str | None = None
-    refusal: str | None = None  # why the plan refused it (denied, invalid): not a transfer error
-    refusal_kind: str | None = None  # a finer kind for the refusal (e.g. too_many_tags)
     also: list[AddressResult] = field(default_factory=list)  # each further address, on its own
 
     @property
@@ -84,20 +84,14 @@ class SyncResult:
     def transient(self) -> bool:
         return self.error is not None and self.error.transient
 
-    def _error_json(self) -> dict[str, str] | None:
-        if self.error is not None:
-            return {"kind": str(self.error.kind), "message": self.error.message}
-        if self.refusal is not None:
-            return {"kind": self.refusal_kind or self.status, "message": self.refusal}
-        return None
-
     def to_json(self) -> dict[str, Any]:
         return {
             "source": str(self.source),
             "target": str(self.target) if self.target else None,
             "digest": self.digest,
             "status": self.status,
-            "error": self._error_json(),
+            "error": {"kind": str(self.error.kind), "message": self.error.message}
+            if self.error else None,
             "platforms": [str(p) for p in self.platforms] if self.platforms else "all",
             "signatures": self.signatures,
             "size": self.size,

@@ -16,12 +16,12 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 from bot import timestamps
 from bot.config import Config
 from bot.copy.syncer import Syncer, SyncItem, SyncResult
-from bot.errors import MirrorBotError
+from bot.errors import ErrorKind, MirrorBotError
 from bot.forge.protocol import Forge
 from bot.image import reference
 from bot.image.platform import Platform
@@ -30,6 +30,8 @@ from bot.records.index import IndexEntry
 from bot.records.trust import Standing, check_image
 
 DEFAULT_MAX_RECORD_UPDATES = 100  # per shard and run: 2 GitHub requests each
+# A report row's status: the engine's, or what a failure that loses nothing means here.
+ResyncStatus = Literal["copied", "unchanged", "failed", "gone_upstream", "superseded"]
 
 
 def trusted_items(entries: Iterable[IndexEntry], config: Config,
@@ -84,14 +86,20 @@ def resync(entries: list[IndexEntry], syncer: Syncer, config: Config, *, jobs: i
             "counts": dict(counts), "results": rows}
 
 
+def resync_status(result: SyncResult) -> ResyncStatus:
+    """The engine's status, but a failure that loses nothing is named for what it is: the
+    image is gone upstream (the mirror keeps its copy), or the tag serves every platform now."""
+    kind = result.error.kind if result.status == "failed" and result.error else None
+    if kind is ErrorKind.NOT_FOUND:
+        return "gone_upstream"
+    if kind is ErrorKind.SUBSET_REFUSED:
+        return "superseded"
+    return result.status
+
+
 def _row(entry: IndexEntry, result: SyncResult) -> dict[str, Any]:
-    status = result.status
-    if status == "failed" and result.error and result.error.kind == "not_found":
-        status = "gone_upstream"
-    elif status == "failed" and result.error and result.error.kind == "subset_refused":
-        status = "superseded"  # the tag serves every platform now: nothing is lost
     return {
-        "source": entry.source, "target": entry.target, "status": status,
+        "source": entry.source, "target": entry.target, "status": resync_status(result),
         "digest": result.digest, "previous_digest": entry.digest,
         "targets": [a.to_json() for a in result.also],
         "error": {"kind": str(result.error.kind), "message": result.error.message}

@@ -1,8 +1,8 @@
 """`mirror-bot sync`: copy named images now, with the allowlist applied.
 
-Rule: each image is planned like an issue request (invalid and denied images are reported,
-never copied), then synced; one progress line per image goes to stderr so stdout stays
-machine-readable with --json. Exit 0 when nothing failed, 1 otherwise.
+Rule: each image is planned like an issue request (invalid and denied images are reported as
+unsynced, never copied: bot/flows/outcomes.py), then synced; one progress line per image goes
+to stderr so stdout stays machine-readable with --json. Exit 0 when nothing failed, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import TextIO
 from bot.config import Config
 from bot.copy.syncer import Syncer, SyncItem, SyncResult
 from bot.errors import TransferError
+from bot.flows.outcomes import ImageOutcome, Unsynced
 from bot.flows.plan import Plan, PlannedImage, expand_pattern, plan_request
 from bot.image.oci import human_size
 from bot.image.platform import Platform
@@ -32,11 +33,11 @@ def plan_images(images: Sequence[str], platforms: Sequence[Platform], config: Co
 
 
 def expand_patterns(plan: Plan, list_tags: Callable[[Reference], list[str]], config: Config,
-                    ) -> tuple[Plan, list[SyncResult]]:
+                    ) -> tuple[Plan, list[Unsynced]]:
     """Each allowed tag pattern replaced by the upstream tags it matches (one request lists a
-    repository's tags once); a listing that fails is a failed result, transient or not."""
+    repository's tags once); a listing that fails is a failed outcome, transient or not."""
     images: list[PlannedImage] = []
-    failures: list[SyncResult] = []
+    failures: list[Unsynced] = []
     for image in plan.images:
         if image.pattern is None or image.decision != "allowed":
             images.append(image)
@@ -44,7 +45,7 @@ def expand_patterns(plan: Plan, list_tags: Callable[[Reference], list[str]], con
         try:
             tags = list_tags(Reference(image.pattern.registry, image.pattern.repository))
         except TransferError as error:
-            failures.append(SyncResult(str(image.pattern), None, "failed", error=error))
+            failures.append(Unsynced.unlisted(image.pattern, error))
             continue
         images.extend(expand_pattern(image, tags, config.allowlist, config.namer,
                                      config.allowlist.settings.max_tags_per_request))
@@ -52,8 +53,9 @@ def expand_patterns(plan: Plan, list_tags: Callable[[Reference], list[str]], con
 
 
 def sync_plan(plan: Plan, syncer: Syncer, jobs: int = 1,
-              progress: TextIO | None = None) -> list[SyncResult]:
-    """Sync the allowed images of a plan; denied and invalid ones become results as they are."""
+              progress: TextIO | None = None) -> list[ImageOutcome]:
+    """Sync the allowed images of a plan (its tag patterns expanded); the outcomes in the plan's
+    order, the refused images unsynced."""
     items = [SyncItem(image.source, image.target, image.platforms, image.also)
              for image in plan.allowed if image.source and image.target]
 
@@ -65,15 +67,8 @@ def sync_plan(plan: Plan, syncer: Syncer, jobs: int = 1,
               f"{result.elapsed:.1f}s", file=progress, flush=True)
 
     synced = iter(syncer.sync_all(items, jobs, report))
-    results = []
-    for image in plan.images:
-        if image.decision == "allowed" and image.source and image.target:
-            results.append(next(synced))
-        else:
-            results.append(SyncResult(image.source or image.input, image.target,
-                                      image.decision, refusal=image.reason,
-                                      refusal_kind=image.error_kind))
-    return results
+    return [next(synced) if image.decision == "allowed" and image.source and image.target
+            else Unsynced.refused(image) for image in plan.images]
 
 
 ListTags = Callable[[Reference], list[str]]
@@ -90,8 +85,8 @@ def run_sync(images: Sequence[str], platforms: Sequence[Platform], config: Confi
             line = f"{result.status}: {result.source}"
             if result.target and result.status in {"copied", "unchanged"}:
                 line += f" -> {result.target} ({result.digest})"
-            if result.error or result.refusal:
-                error = result.to_json()["error"]
+            error = result.to_json()["error"]
+            if error:
                 line += f"\n  {error['kind']}: {error['message']}"
             print(line)
     return 0 if all(r.status in {"copied", "unchanged"} for r in results) else 1
