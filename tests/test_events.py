@@ -9,6 +9,7 @@ import pytest
 from bot.errors import ConfigError
 from bot.flows.events import Behaviour, Event, route
 from bot.records.labels import Labels
+from bot.request.address import DEFAULT_MIRROR_PREFIXES
 
 LABELS = Labels()
 
@@ -23,7 +24,7 @@ def payload(action: str = "opened", **issue: Any) -> dict[str, Any]:
 def routed(name: str, data: dict[str, Any]) -> Behaviour | None:
     event = Event.from_payload(name, data)
     assert event is not None
-    return route(event, LABELS).behaviour
+    return route(event, LABELS, (), DEFAULT_MIRROR_PREFIXES).behaviour
 
 
 @pytest.mark.parametrize(("name", "data", "behaviour"), [
@@ -59,7 +60,7 @@ def test_routes(name: str, data: dict[str, Any], behaviour: Behaviour | None) ->
 def test_an_ignored_event_says_why_with_its_name(name: str, reason: str) -> None:
     event = Event.from_payload(name, payload("transferred"))
     assert event is not None
-    assert route(event, LABELS).reason == reason
+    assert route(event, LABELS, (), DEFAULT_MIRROR_PREFIXES).reason == reason
 
 
 def test_a_payload_without_an_issue_is_not_ours() -> None:

@@ -13,6 +13,7 @@ from bot.flows.plan import Plan, expand_pattern, plan_issue
 from bot.image.reference import Reference, parse, parse_pattern
 from bot.policy.allowlist_file import parse_allowlist
 from bot.policy.naming import Namer
+from bot.request.address import DEFAULT_MIRROR_PREFIXES
 from tests.conftest import REPO_ROOT
 
 ALLOWLIST, _ = parse_allowlist(
@@ -23,7 +24,7 @@ NAMER = Namer("m.example.io")
 
 
 def plan(title: str, body: str = "") -> list[dict]:
-    return plan_issue(title, body, ALLOWLIST, NAMER).to_json()["images"]
+    return plan_issue(title, body, ALLOWLIST, NAMER, DEFAULT_MIRROR_PREFIXES).to_json()["images"]
 
 
 def run_plan(*args: str) -> subprocess.CompletedProcess[str]:
@@ -103,7 +104,7 @@ def test_plan_json_carries_the_notes() -> None:
 
 
 def test_k8s_gcr_io_is_planned_from_registry_k8s_io_when_allowed() -> None:
-    [image] = plan_issue("k8s.gcr.io/pause:3.9", "", K8S, NAMER).images
+    [image] = plan_issue("k8s.gcr.io/pause:3.9", "", K8S, NAMER, DEFAULT_MIRROR_PREFIXES).images
     assert image.decision == "allowed" and str(image.source) == "registry.k8s.io/pause:3.9"
     assert str(image.target) == "m.example.io/registry.k8s.io/pause:3.9"
     assert image.notes == ("k8s.gcr.io is frozen and redirected to registry.k8s.io by the "
@@ -112,14 +113,15 @@ def test_k8s_gcr_io_is_planned_from_registry_k8s_io_when_allowed() -> None:
 
 def test_k8s_gcr_io_is_refused_with_the_new_name_when_that_is_not_allowed() -> None:
     only_old = parse_allowlist("allow:\n  - k8s.gcr.io/**\n")[0]
-    [image] = plan_issue("k8s-gcr.m.daocloud.io/pause:3.9", "", only_old, NAMER).to_json()["images"]
+    [image] = plan_issue("k8s-gcr.m.daocloud.io/pause:3.9", "", only_old, NAMER,
+                         DEFAULT_MIRROR_PREFIXES).to_json()["images"]
     assert image["decision"] == "denied" and image["suggestion"] == "registry.k8s.io/pause:3.9"
     assert "frozen and redirected to registry.k8s.io" in image["reason"]
     assert image["notes"][0].startswith("k8s-gcr.m.daocloud.io/ is another mirror's address")
 
 
 def test_a_tag_pattern_is_planned_unexpanded() -> None:
-    result = plan_issue("docker.io/library/nginx:1.27.*", "", ALLOWLIST, NAMER)
+    result = plan_issue("docker.io/library/nginx:1.27.*", "", ALLOWLIST, NAMER, DEFAULT_MIRROR_PREFIXES)
     [image] = result.to_json()["images"]
     assert image == {
         "input": "docker.io/library/nginx:1.27.*",
@@ -134,17 +136,17 @@ def test_a_tag_pattern_is_planned_unexpanded() -> None:
 
 
 def test_a_pattern_is_decided_on_its_repository() -> None:
-    [narrowed] = plan_issue("nginx:1.27.*", "", TAGGED, NAMER).images
+    [narrowed] = plan_issue("nginx:1.27.*", "", TAGGED, NAMER, DEFAULT_MIRROR_PREFIXES).images
     assert narrowed.decision == "allowed" and "each tag must match '1.*'" in narrowed.reason
-    [denied] = plan_issue("ghcr.io/acme/secret:v*", "", TAGGED, NAMER).images
+    [denied] = plan_issue("ghcr.io/acme/secret:v*", "", TAGGED, NAMER, DEFAULT_MIRROR_PREFIXES).images
     assert denied.decision == "denied" and "ghcr.io/acme/secret" in denied.reason
-    [absent] = plan_issue("redis:7.*", "", TAGGED, NAMER).images
+    [absent] = plan_issue("redis:7.*", "", TAGGED, NAMER, DEFAULT_MIRROR_PREFIXES).images
     assert absent.decision == "denied" and "not in" in absent.reason
     assert not TAGGED.decide_repository(Reference("quay.io", "x/y")).allowed
 
 
 def test_a_pattern_expands_to_one_decision_per_matching_tag() -> None:
-    [pattern] = plan_issue("nginx:1.2*", "", TAGGED, NAMER).patterns
+    [pattern] = plan_issue("nginx:1.2*", "", TAGGED, NAMER, DEFAULT_MIRROR_PREFIXES).patterns
     tags = ["1.27.0", "1.27.1-rc1", "1.28.0", "1.3.0", "latest", "1.26.2", "1.2 bad"]
     planned = expand_pattern(pattern, tags, TAGGED, NAMER, cap=20)
     assert [(str(p.source), p.decision) for p in planned] == [
@@ -156,7 +158,7 @@ def test_a_pattern_expands_to_one_decision_per_matching_tag() -> None:
 
 
 def test_a_pattern_over_the_cap_is_invalid_with_the_count_and_first_matches() -> None:
-    [pattern] = plan_issue("nginx:1.*", "", TAGGED, NAMER).patterns
+    [pattern] = plan_issue("nginx:1.*", "", TAGGED, NAMER, DEFAULT_MIRROR_PREFIXES).patterns
     [refused] = expand_pattern(pattern, [f"1.{n}" for n in range(30)], TAGGED, NAMER, cap=20)
     assert refused.decision == "invalid" and refused.error_kind == "too_many_tags"
     assert refused.reason.startswith("'1.*' matches 30 tags, more than the 20")
@@ -208,7 +210,7 @@ TITLES = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=8)), ma
 @given(TITLES, st.one_of(st.text(max_size=200), TITLES.map(lambda t: f"### Platform\n\n{t}")))
 def test_no_title_or_body_crashes_plan_or_yields_a_source_outside_the_grammar(
         title: str, body: str) -> None:
-    result = plan_issue(title, body, K8S if "k8s" in title else ALLOWLIST, NAMER)
+    result = plan_issue(title, body, K8S if "k8s" in title else ALLOWLIST, NAMER, DEFAULT_MIRROR_PREFIXES)
     json.dumps(result.to_json())
     assert result.images
     for image in result.images:
@@ -222,8 +224,9 @@ def test_no_title_or_body_crashes_plan_or_yields_a_source_outside_the_grammar(
 
 def test_every_address_is_planned_and_people_see_the_form_they_wrote_first() -> None:
     namer = Namer("m.example.io", also=("cn.example.io",))
-    [short] = plan_issue("nginx:1.27", "", ALLOWLIST, namer).images
-    [canonical] = plan_issue("docker.io/library/nginx:1.27", "", ALLOWLIST, namer).images
+    [short] = plan_issue("nginx:1.27", "", ALLOWLIST, namer, DEFAULT_MIRROR_PREFIXES).images
+    [canonical] = plan_issue("docker.io/library/nginx:1.27", "", ALLOWLIST, namer,
+                             DEFAULT_MIRROR_PREFIXES).images
     assert [str(t) for t in short.targets] == [
         "m.example.io/docker.io/library/nginx:1.27", "m.example.io/docker.io/nginx:1.27",
         "cn.example.io/docker.io/library/nginx:1.27", "cn.example.io/docker.io/nginx:1.27"]

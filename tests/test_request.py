@@ -60,7 +60,8 @@ def sources(request: Any) -> list[str]:
 
 @pytest.mark.parametrize("row", TABLE, ids=[row["title"][:60] for row in TABLE])
 def test_title_table(row: dict[str, Any]) -> None:
-    request = parse_request(row["title"], row.get("body", ""), [MIRROR])
+    request = parse_request(row["title"], row.get("body", ""), [MIRROR],
+                            mirror_prefixes=DEFAULT_MIRROR_PREFIXES)
     assert sources(request) == row["sources"]
     errors = [image.error for image in request.images if image.error]
     assert len(errors) == len(row.get("invalid", [])), errors
@@ -98,19 +99,20 @@ REFUSED = [
 
 @pytest.mark.parametrize(("title", "reason"), REFUSED)
 def test_refused_titles_say_why(title: str, reason: str) -> None:
-    images = parse_request(title, "", [MIRROR]).images
+    images = parse_request(title, "", [MIRROR], mirror_prefixes=DEFAULT_MIRROR_PREFIXES).images
     assert any(image.error and reason in image.error for image in images), images
 
 
 def test_prose_and_command_words_never_become_images() -> None:
     for title in ("docker pull", "and", "&&", "Please mirror", "sync image", "[PORTER]",
                   "请求同步镜像", "latest", "1.27"):
-        request = parse_request(title, "")
+        request = parse_request(title, "", mirror_prefixes=DEFAULT_MIRROR_PREFIXES)
         assert references(request) == [] and patterns(request) == [], title
 
 
 def test_a_mirror_prefix_says_what_it_dropped() -> None:
-    [image] = parse_request("docker.m.daocloud.io/node:latest", "").images
+    [image] = parse_request("docker.m.daocloud.io/node:latest", "",
+                            mirror_prefixes=DEFAULT_MIRROR_PREFIXES).images
     assert str(image.reference) == "docker.io/library/node:latest"
     assert image.notes == ("docker.m.daocloud.io/ is another mirror's address for docker.io; the "
                            "image is requested from docker.io itself",)
@@ -142,13 +144,14 @@ def test_every_default_mirror_prefix_is_read_back() -> None:
             rest, expected = "ghcr.io/a/b:1", "ghcr.io/a/b:1"
         else:
             rest, expected = "a/b:1", f"{registry}/a/b:1"
-        address = read_address(f"{prefix}/{rest}", ())
+        address = read_address(f"{prefix}/{rest}", (), DEFAULT_MIRROR_PREFIXES)
         assert address.text == expected and len(address.notes) == 1, prefix
-        assert read_address(f"https://{prefix}", ()).error, prefix
+        assert read_address(f"https://{prefix}", (), DEFAULT_MIRROR_PREFIXES).error, prefix
 
 
 def test_tag_patterns_are_kept_unexpanded() -> None:
-    [image] = parse_request("docker.io/library/nginx:1.27.*", "").images
+    [image] = parse_request("docker.io/library/nginx:1.27.*", "",
+                            mirror_prefixes=DEFAULT_MIRROR_PREFIXES).images
     assert image.reference is None and image.pattern is not None
     assert (image.pattern.name, image.pattern.glob) == ("docker.io/library/nginx", "1.27.*")
     assert image.pattern.matches("1.27.3") and not image.pattern.matches("1.28.0")
@@ -156,47 +159,49 @@ def test_tag_patterns_are_kept_unexpanded() -> None:
 
 def test_tag_and_digest_stay_as_given() -> None:
     digest = "sha256:" + "c" * 64
-    [image] = parse_request(f"ghcr.io/a/b:v1@{digest}", "").images
+    [image] = parse_request(f"ghcr.io/a/b:v1@{digest}", "", mirror_prefixes=DEFAULT_MIRROR_PREFIXES).images
     assert image.reference is not None
     assert (image.reference.tag, image.reference.digest) == ("v1", digest)
 
 
 def test_more_images_than_the_limit_are_refused_beyond_it() -> None:
-    request = parse_request(" ".join(f"img{i}" for i in range(5)), "", max_images=3)
+    request = parse_request(" ".join(f"img{i}" for i in range(5)), "", max_images=3,
+                            mirror_prefixes=DEFAULT_MIRROR_PREFIXES)
     assert len(references(request)) == 3
     assert [i.error for i in request.images[3:]] == [
         "more than 3 images in one issue; open another issue for the remaining 2"] * 2
 
 
 def test_bad_platform_is_reported() -> None:
-    request = parse_request("nginx --platform=linux", "")
+    request = parse_request("nginx --platform=linux", "", mirror_prefixes=DEFAULT_MIRROR_PREFIXES)
     assert request.problems and "not a platform" in request.problems[0]
 
 
 def test_platform_flag_without_a_value_is_reported() -> None:
-    request = parse_request("nginx --platform", "")
+    request = parse_request("nginx --platform", "", mirror_prefixes=DEFAULT_MIRROR_PREFIXES)
     assert [str(r) for r in references(request)] == ["docker.io/library/nginx:latest"]
     assert request.problems == ("--platform needs a value (write --platform=linux/arm64)",)
 
 
 def test_form_notes_never_change_the_request() -> None:
-    base = parse_request("nginx:1.27", "### Platform\n\nlinux/arm64\n\n### Notes\n\n_No response_\n")
+    base = parse_request("nginx:1.27", "### Platform\n\nlinux/arm64\n\n### Notes\n\n_No response_\n",
+                         mirror_prefixes=DEFAULT_MIRROR_PREFIXES)
     for notes in ("No --platform needed", "I tried docker pull --platform=linux/s390x",
                   "also redis:7 and ghcr.io/a/b please", "--platform", "### Image"):
         body = f"### Platform\n\nlinux/arm64\n\n### Notes\n\n{notes}\n"
-        request = parse_request("nginx:1.27", body)
+        request = parse_request("nginx:1.27", body, mirror_prefixes=DEFAULT_MIRROR_PREFIXES)
         assert (request.images, request.platforms, request.problems) == (
             base.images, base.platforms, base.problems), notes
 
 
 def test_huge_title_is_refused_quickly() -> None:
-    request = parse_request("a" * 65536, "")
+    request = parse_request("a" * 65536, "", mirror_prefixes=DEFAULT_MIRROR_PREFIXES)
     assert request.images[0].error and "longer than" in request.images[0].error
 
 
 @given(st.text(max_size=500), st.text(max_size=500))
 def test_parsing_never_raises(title: str, body: str) -> None:
-    request = parse_request(title, body, [MIRROR])
+    request = parse_request(title, body, [MIRROR], mirror_prefixes=DEFAULT_MIRROR_PREFIXES)
     assert request.images
     for image in request.images:
         assert [image.reference, image.pattern, image.error].count(None) == 2
@@ -216,7 +221,7 @@ def test_pathological_titles_finish(title: str) -> None:
     previous = signal.signal(signal.SIGALRM, hung)
     signal.alarm(30)
     try:
-        request = parse_request(title, "", [MIRROR])
+        request = parse_request(title, "", [MIRROR], mirror_prefixes=DEFAULT_MIRROR_PREFIXES)
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)

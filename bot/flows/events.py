@@ -19,7 +19,6 @@ from typing import Any
 from bot.errors import ConfigError
 from bot.forge.protocol import IssueSnapshot
 from bot.records.labels import Labels
-from bot.request.address import DEFAULT_MIRROR_PREFIXES
 from bot.request.title import parse_request
 
 RETRY_COMMAND = "/retry"
@@ -78,8 +77,8 @@ class Route:
 class Reading:
     """How titles are read: this mirror's own prefixes and other mirrors' (see bot/request)."""
 
-    own_prefixes: Sequence[str] = ()
-    other_mirrors: Mapping[str, str] = field(default_factory=lambda: DEFAULT_MIRROR_PREFIXES)
+    own_prefixes: Sequence[str]
+    other_mirrors: Mapping[str, str]
 
 
 def _was(event: Event, field_name: str, now: str) -> str:
@@ -132,9 +131,10 @@ ROUTES: dict[tuple[str, str], RouteRule] = {
 }
 
 
-def route(event: Event, labels: Labels, own_prefixes: Sequence[str] = (),
-          other_mirrors: Mapping[str, str] = DEFAULT_MIRROR_PREFIXES) -> Route:
-    """Which behaviour handles `event`, or why none does (pure)."""
+def route(event: Event, labels: Labels, own_prefixes: Sequence[str],
+          other_mirrors: Mapping[str, str]) -> Route:
+    """Which behaviour handles `event`, or why none does (pure). The prefixes are this
+    mirror's own and other mirrors' (Config.own_prefixes, Config.other_mirrors)."""
     issue = event.issue
     if issue.is_pull_request:
         return Route(None, "pull requests are not image requests")

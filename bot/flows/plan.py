@@ -24,7 +24,6 @@ from bot.policy.naming import Namer
 from bot.policy.suggest import popular_near_miss, suggest
 from bot.policy.tags import TooManyTags
 from bot.policy.tags import expand_pattern as select_pattern
-from bot.request.address import DEFAULT_MIRROR_PREFIXES
 from bot.request.title import ImageRequest, parse_request
 
 Verdict = Literal["allowed", "denied", "invalid"]
@@ -197,8 +196,10 @@ def plan_issue(
     body: str,
     allowlist: Allowlist,
     namer: Namer,
-    mirror_prefixes: Mapping[str, str] = DEFAULT_MIRROR_PREFIXES,
+    mirror_prefixes: Mapping[str, str],
 ) -> Plan:
+    """The plan for an issue; `mirror_prefixes` are other mirrors' (Config.other_mirrors)."""
     request = parse_request(title, body, namer.pasted_prefixes,
-                            allowlist.settings.max_images_per_issue, mirror_prefixes)
+                            allowlist.settings.max_images_per_issue,
+                            mirror_prefixes=mirror_prefixes)
     return plan_request(request, allowlist, namer)

@@ -95,8 +95,10 @@ def mirror_prefixes_from(value: object) -> dict[str, str]:
 
 
 def read_address(word: str, own_prefixes: Sequence[str],
-                 mirror_prefixes: Mapping[str, str] = DEFAULT_MIRROR_PREFIXES) -> Address:
-    """The reference text `word` stands for, with notes; or the error when it names none."""
+                 mirror_prefixes: Mapping[str, str]) -> Address:
+    """The reference text `word` stands for, with notes; or the error when it names none.
+    `mirror_prefixes`: other mirrors' (the configuration's, DEFAULT_MIRROR_PREFIXES unless it
+    names its own: bot/config.py decides, and only there)."""
     had_scheme = bool(SCHEME_RE.match(word))
     text = SCHEME_RE.sub("", word)
     if had_scheme or QUERY_RE.search(text):

@@ -21,7 +21,7 @@ from bot.image import reference
 from bot.image.platform import Platform
 from bot.image.reference import Reference, TagPattern
 from bot.request import words
-from bot.request.address import DEFAULT_MIRROR_PREFIXES, read_address
+from bot.request.address import read_address
 
 DEFAULT_MAX_IMAGES = 10
 MAX_TITLE_LENGTH = 1024
@@ -69,7 +69,8 @@ def parse_request(
     body: str = "",
     mirror_hosts: Sequence[str] = (),
     max_images: int = DEFAULT_MAX_IMAGES,
-    mirror_prefixes: Mapping[str, str] = DEFAULT_MIRROR_PREFIXES,
+    *,
+    mirror_prefixes: Mapping[str, str],
 ) -> ImageRequest:
     """Read the images and platforms an issue asks for. Never raises for any input text.
 
@@ -122,7 +123,7 @@ def _body_platforms(body: str, sections: dict[str, str]) -> words.Reading:
 
 
 def requested_image(raw: str, token: str, mirror_hosts: Sequence[str],
-                    mirror_prefixes: Mapping[str, str] = DEFAULT_MIRROR_PREFIXES) -> RequestedImage:
+                    mirror_prefixes: Mapping[str, str]) -> RequestedImage:
     """One word meant as an image: its reference or tag pattern, or why it has none."""
     if token.startswith("-"):
         return RequestedImage(raw, None, f"'{token}' looks like a command-line option; options are "
