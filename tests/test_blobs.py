@@ -16,8 +16,9 @@ import pytest
 
 from bot.errors import ConfigError, ErrorKind, TransferError
 from bot.image.reference import Reference, parse
+from bot.registry import blobs
 from bot.registry.backoff import Backoff
-from bot.registry.blobs import BlobCopySettings, BlobProgress, ProgressPrinter
+from bot.registry.blobs import DEFAULT_BLOB_COPY, BlobCopySettings, BlobProgress, ProgressPrinter
 from bot.registry.client import RegistryClient
 from bot.registry.containers_conf import Credentials, RegistriesConf
 from sandbox.blob_servers import BlobServer, serve_blobs
@@ -45,6 +46,16 @@ def client(testbed: Sandbox, tmp_path: Path, server: BlobServer | None = None,
         credentials.add(testbed.mirror.host, MIRROR_USER, MIRROR_PASSWORD)
     return RegistryClient(RegistriesConf.load(conf), credentials, 10,
                           retry=Backoff(attempts=2, base_delay=0.01), mirrors=[testbed.mirror.host])
+
+
+def copy_blob(registry: RegistryClient, source: Reference, target: Reference, digest: str,
+              size: int, *, chunk_size: int = DEFAULT_BLOB_COPY.chunk_size,
+              parallel: int = DEFAULT_BLOB_COPY.parallel) -> bool:
+    """The copy production runs (bot.registry.blobs.copy_blob, as stage_blob calls it), between
+    the endpoints the client's registries.conf gives, over its transport."""
+    return blobs.copy_blob(registry.transport, registry.conf.resolve(source),
+                           registry.conf.resolve(target), digest, size, chunk_size=chunk_size,
+                           parallel=parallel)
 
 
 def mirrored(testbed: Sandbox, repository: str, digest: str) -> str | None:
@@ -101,8 +112,8 @@ def test_ranged_copy_between_real_registries_keeps_the_digest(testbed: Sandbox, 
     source = parse(f"docker.io/library/{name}")
     registry = client(testbed, tmp_path)
     testbed.upstream.mark()
-    registry.copy_blob(source, target(testbed, name), digest, sizes[digest], chunk_size=CHUNK,
-                       parallel=3)
+    copy_blob(registry, source, target(testbed, name), digest, sizes[digest], chunk_size=CHUNK,
+              parallel=3)
     gets = [p for m, p, _ in testbed.upstream.requests() if m == "GET" and digest in p]
     assert len(gets) == -(-sizes[digest] // CHUNK)  # one GET per range
     assert mirrored(testbed, f"blobs/{name}", digest) == digest
@@ -114,8 +125,8 @@ def test_ranges_are_fetched_at_most_parallel_at_a_time(testbed: Sandbox, name: s
                                                        tmp_path: Path, served: BlobServer) -> None:
     data = blob(20 * CHUNK + 5)
     digest = served.add(data)
-    client(testbed, tmp_path, served).copy_blob(SOURCE, target(testbed, name), digest, len(data),
-                                                chunk_size=CHUNK, parallel=4)
+    copy_blob(client(testbed, tmp_path, served), SOURCE, target(testbed, name), digest, len(data),
+              chunk_size=CHUNK, parallel=4)
     assert served.ranged_gets() == 21 and served.plain_gets() == 0
     assert 1 < served.most_in_flight <= 4
     assert mirrored(testbed, f"blobs/{name}", digest) == digest
@@ -131,8 +142,8 @@ def test_unusable_ranges_fall_back_to_one_stream(testbed: Sandbox, name: str, tm
                                                  served: BlobServer, gets: tuple[int, int]) -> None:
     data = blob(5 * CHUNK + 7)
     digest = served.add(data)
-    client(testbed, tmp_path, served).copy_blob(SOURCE, target(testbed, name), digest, len(data),
-                                                chunk_size=CHUNK, parallel=4)
+    copy_blob(client(testbed, tmp_path, served), SOURCE, target(testbed, name), digest, len(data),
+              chunk_size=CHUNK, parallel=4)
     assert (served.ranged_gets(), served.plain_gets()) == gets
     assert mirrored(testbed, f"blobs/{name}", digest) == digest
     assert committed_once(testbed, f"blobs/{name}")
@@ -145,8 +156,8 @@ def test_bytes_that_do_not_hash_to_the_digest_commit_nothing(testbed: Sandbox, n
     data = blob(3 * CHUNK)
     digest = served.add(data)
     with pytest.raises(TransferError) as caught:
-        client(testbed, tmp_path, served).copy_blob(SOURCE, target(testbed, name), digest,
-                                                    len(data), chunk_size=CHUNK, parallel=2)
+        copy_blob(client(testbed, tmp_path, served), SOURCE, target(testbed, name), digest,
+                  len(data), chunk_size=CHUNK, parallel=2)
     assert caught.value.kind == ErrorKind.DIGEST_MISMATCH
     assert mirrored(testbed, f"blobs/{name}", digest) is None
     assert cancelled(testbed, f"blobs/{name}")
@@ -163,8 +174,8 @@ def test_a_short_body_is_detected(testbed: Sandbox, name: str, tmp_path: Path,
     data = blob(size)
     digest = served.add(data)
     with pytest.raises(TransferError) as caught:
-        client(testbed, tmp_path, served).copy_blob(SOURCE, target(testbed, name), digest,
-                                                    len(data), chunk_size=CHUNK, parallel=2)
+        copy_blob(client(testbed, tmp_path, served), SOURCE, target(testbed, name), digest,
+                  len(data), chunk_size=CHUNK, parallel=2)
     assert caught.value.kind == ErrorKind.NETWORK and caught.value.transient
     assert (served.ranged_gets(), served.plain_gets()) == gets
     assert mirrored(testbed, f"blobs/{name}", digest) is None
@@ -179,8 +190,8 @@ def test_one_chunk_goes_whole_in_one_put(testbed: Sandbox, name: str, tmp_path: 
                                          size: int, served: BlobServer) -> None:
     data = blob(size)
     digest = served.add(data)
-    client(testbed, tmp_path, served).copy_blob(SOURCE, target(testbed, name), digest, len(data),
-                                                chunk_size=CHUNK, parallel=4)
+    copy_blob(client(testbed, tmp_path, served), SOURCE, target(testbed, name), digest, len(data),
+              chunk_size=CHUNK, parallel=4)
     assert served.ranged_gets() + served.plain_gets() == 1
     assert mirrored(testbed, f"blobs/{name}", digest) == digest
     assert uploads(testbed, f"blobs/{name}") == [("POST", 202), ("PUT", 201)]
@@ -193,8 +204,8 @@ def test_a_small_blob_whose_bytes_do_not_hash_starts_no_upload(testbed: Sandbox,
     digest = "sha256:" + hashlib.sha256(b"other bytes").hexdigest()
     served.blobs[digest] = data  # upstream serves other bytes than the digest names
     with pytest.raises(TransferError) as caught:
-        client(testbed, tmp_path, served).copy_blob(SOURCE, target(testbed, name), digest,
-                                                    len(data), chunk_size=CHUNK, parallel=2)
+        copy_blob(client(testbed, tmp_path, served), SOURCE, target(testbed, name), digest,
+                  len(data), chunk_size=CHUNK, parallel=2)
     assert caught.value.kind == ErrorKind.DIGEST_MISMATCH
     assert mirrored(testbed, f"blobs/{name}", digest) is None
     assert uploads(testbed, f"blobs/{name}") == []
@@ -212,8 +223,8 @@ def test_redirects_to_storage_never_carry_our_credentials(testbed: Sandbox, name
         storage.blobs = front.blobs
         registry = client(testbed, tmp_path, front)
         registry.credentials.add(front.host, "u", "fake-upstream-pass")
-        registry.copy_blob(SOURCE, target(testbed, name), digest, len(data), chunk_size=CHUNK,
-                           parallel=2)
+        copy_blob(registry, SOURCE, target(testbed, name), digest, len(data), chunk_size=CHUNK,
+                  parallel=2)
     assert mirrored(testbed, f"blobs/{name}", digest) == digest
     assert all(s.authorization is None for s in storage.seen)
     assert any(s.authorization for s in front.seen)
@@ -230,7 +241,7 @@ def test_mount_from_another_repository_of_the_mirror(testbed: Sandbox, name: str
         data = blob(CHUNK)
         digest = served.add(data)
         registry = client(testbed, tmp_path, served)
-        registry.copy_blob(SOURCE, target(testbed, name), digest, len(data), chunk_size=CHUNK)
+        copy_blob(registry, SOURCE, target(testbed, name), digest, len(data), chunk_size=CHUNK)
     other = parse(f"{testbed.mirror.host}/mounted/{name}")
     assert registry.mount_blob(other, digest, f"blobs/{name}") is True
     assert mirrored(testbed, f"mounted/{name}", digest) == digest
@@ -263,7 +274,7 @@ def test_progress_lines_are_throttled_and_end_with_done() -> None:
 def test_a_negative_size_or_a_digest_that_is_not_one_is_refused_before_any_request() -> None:
     offline = RegistryClient(RegistriesConf(), Credentials(), 1, retry=Backoff(attempts=1))
     with pytest.raises(TransferError, match="negative size"):
-        offline.copy_blob(SOURCE, parse("127.0.0.1:9/x"), "sha256:" + "a" * 64, -1)
+        copy_blob(offline, SOURCE, parse("127.0.0.1:9/x"), "sha256:" + "a" * 64, -1)
     with pytest.raises(TransferError, match="not a sha256 digest"):
         offline.stage_blob(SOURCE, parse("127.0.0.1:9/x"), "sha256:../../etc", 1)
     with pytest.raises(ValueError, match="not a repository path"):

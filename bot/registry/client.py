@@ -190,18 +190,6 @@ class RegistryClient:
                 continue
         return False
 
-    def copy_blob(self, source: Reference, target: Reference, digest: str, size: int, *,
-                  chunk_size: int = DEFAULT_BLOB_COPY.chunk_size,
-                  parallel: int = DEFAULT_BLOB_COPY.parallel,
-                  progress: ProgressSink | None = None) -> None:
-        """Copy blob `digest` of `size` bytes from `source`'s repository to `target`'s: ranges
-        of `chunk_size` fetched `parallel` at a time, uploaded in order as one upload, sha256
-        checked before the commit (`digest_mismatch`, nothing committed, otherwise). Falls
-        back to one stream when ranges are not served. `progress` is called as bytes move."""
-        blobs.copy_blob(self.transport, self.conf.resolve(source), self.conf.resolve(target),
-                        _checked_digest(digest), size, chunk_size=chunk_size, parallel=parallel,
-                        progress=progress)
-
     def stage_blob(self, source: Reference, target: Reference, digest: str, size: int, *,
                    mount_from: Sequence[str] = (), likely_absent: bool = False,
                    chunk_size: int = DEFAULT_BLOB_COPY.chunk_size,
@@ -209,8 +197,10 @@ class RegistryClient:
                    progress: ProgressSink | None = None) -> str:
         """Make `target`'s repository hold blob `digest`: mounted from the first repository of
         `mount_from` (paths on the same registry) that holds it, found already there, or copied
-        from `source` as copy_blob does. Whether it is there is one `POST ?mount=&from=` from
-        `target`'s own repository (201: it is; 202: the upload to copy into), so a blob already
+        from `source` (bot.registry.blobs.copy_blob: ranges of `chunk_size` fetched `parallel`
+        at a time, uploaded in order as one upload, the sha256 checked before the commit).
+        Whether it is there is one `POST ?mount=&from=` from `target`'s own repository (201:
+        it is; 202: the upload to copy into), so a blob already
         there costs no HEAD; when it is `likely_absent`, a blob of one chunk is read upstream
         while that POST is answered. Returns "mounted", "present" or "copied"."""
         endpoint = self.conf.resolve(target)
@@ -245,11 +235,3 @@ class RegistryClient:
         TransferError (`mirror_unauthorized` when our credentials cannot push)."""
         Upload.start(self.transport, self.conf.resolve(repository)).cancel()
 
-
-def _int_header(response: BaseHTTPResponse, name: str, repository: Reference) -> int:
-    value = response.headers.get(name, "")
-    if not value.isdigit():
-        discard(response)
-        raise TransferError(ErrorKind.UNKNOWN, f"{repository.name}: the registry's {name} "
-                            f"is {value[:40]!r}, not a size")
-    return int(value)
