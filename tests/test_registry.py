@@ -4,8 +4,10 @@ host they are for, tags/list pages, error kinds by side."""
 from __future__ import annotations
 
 import base64
+import http.server
 import json
 import socket
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -206,6 +208,30 @@ def test_a_next_page_link_that_loops_or_leads_away_is_not_followed(tmp_path: Pat
     with serve_blobs(away) as server, pytest.raises(TransferError) as caught:
         tags_client(tmp_path, server).list_tags(parse("nginx"), page_size=1)
     assert "points elsewhere" in caught.value.message
+
+
+@pytest.mark.parametrize("body", [b'{"tags": "latest"}', b'{"tags": {"latest": 1}}', b"[1]",
+                                  b"not json"])
+def test_an_answer_that_is_no_tag_list_is_an_error(tmp_path: Path, body: bytes) -> None:
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        conf = tmp_path / "registries.conf"
+        conf.write_text(f'[[registry]]\nlocation = "127.0.0.1:{server.server_port}"\n'
+                        'insecure = true\n')
+        with pytest.raises(TransferError) as caught:
+            client(conf, Credentials()).list_tags(parse(f"127.0.0.1:{server.server_port}/app"))
+        server.shutdown()
+    assert caught.value.kind == ErrorKind.UNKNOWN and "not a tag list" in caught.value.message
 
 
 def test_an_unreachable_registry_is_a_network_error(tmp_path: Path) -> None:

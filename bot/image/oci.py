@@ -90,7 +90,9 @@ class Blob:
 def blobs(manifest: Manifest) -> list[Blob]:
     """The config and layers an image manifest declares (none for an index)."""
     data = manifest.json()
-    layers = data.get("layers") if isinstance(data.get("layers"), list) else []
+    layers = data.get("layers")
+    if not isinstance(layers, list):
+        layers = []
     found = []
     for descriptor in [data.get("config"), *layers]:
         if (isinstance(descriptor, dict) and isinstance(descriptor.get("digest"), str)
@@ -120,7 +122,9 @@ def subset_index(index: Manifest, chosen: list[dict[str, Any]]) -> Manifest:
     """A new index listing only `chosen`, marked with SUBSET_ANNOTATION; its digest differs
     from the original's by design, and is the same for the same index and platforms."""
     data = index.json()
-    annotations = data.get("annotations") if isinstance(data.get("annotations"), dict) else {}
+    annotations = data.get("annotations")
+    if not isinstance(annotations, dict):
+        annotations = {}
     data.update(manifests=chosen, annotations={**annotations, SUBSET_ANNOTATION: "true"})
     body = json.dumps(data, indent=3).encode()
     return Manifest(body, index.media_type, digest_of(body))

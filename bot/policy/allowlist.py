@@ -113,8 +113,7 @@ def normalise_pattern(text: str) -> tuple[str, str, tuple[str, ...], str | None]
     """Split and normalise a pattern; return (normalised text, registry, path, tag glob)."""
     fast = NORMALISED_RE.match(text)
     if fast and _is_normalised(fast):
-        path, tag_glob = tuple(fast["path"].split("/")), fast["tag"]
-        return text, fast["registry"], path, tag_glob
+        return text, fast["registry"], tuple(fast["path"].split("/")), fast["tag"]
     if not text or any(c.isspace() or ord(c) < 0x20 for c in text):
         raise ValueError("a pattern cannot be empty or contain whitespace")
     body, tag_glob = text, None
@@ -127,7 +126,7 @@ def normalise_pattern(text: str) -> tuple[str, str, tuple[str, ...], str | None]
     registry, rest = reference.split_domain(body)
     if rest != body and not reference.is_valid_domain(first):
         raise ValueError(f"'{first}' is not a valid registry host")
-    path = rest.split("/")
+    path = tuple(rest.split("/"))
     if any(not part for part in path):
         raise ValueError("the path is empty or has an empty component ('//')")
     for part in path:
@@ -135,9 +134,9 @@ def normalise_pattern(text: str) -> tuple[str, str, tuple[str, ...], str | None]
             hint = " (repository names are lowercase)" if part != part.lower() else ""
             raise ValueError(f"'{part}' is not a valid path component{hint}")
     if registry == reference.DEFAULT_REGISTRY and len(path) == 1 and path[0] != "**":
-        path = [reference.OFFICIAL_NAMESPACE, *path]
+        path = (reference.OFFICIAL_NAMESPACE, *path)
     normalised = f"{registry}/{'/'.join(path)}" + (f":{tag_glob}" if tag_glob else "")
-    return normalised, registry, tuple(path), tag_glob
+    return normalised, registry, path, tag_glob
 
 
 def _is_normalised(match: re.Match[str]) -> bool:

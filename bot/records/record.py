@@ -200,6 +200,8 @@ def _whole(value: object) -> bool:
 
 def _enum(kind: type[E], value: object, name: str) -> E:
     try:
+        if not isinstance(value, str):
+            raise ValueError(value)
         return kind(value)
     except ValueError as error:
         raise RecordError(f"record {name} {str(value)[:40]!r} is not one of "

@@ -17,7 +17,7 @@ import queue
 import re
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from urllib3.exceptions import HTTPError
@@ -73,7 +73,7 @@ class RangedSource:
         self._buffers = Buffers(parallel + 1, min(chunk_size, max(size, 1)))
         self.ranged = False  # whether ranges were used (for tests and measurements)
 
-    def pieces(self) -> Iterator[memoryview]:
+    def pieces(self) -> Generator[memoryview, None, None]:
         """The blob in order; each piece is a view of a reused buffer, valid until the next
         piece is asked for."""
         first = self._first()
@@ -114,7 +114,7 @@ class RangedSource:
                     if following is not None:
                         window.append((following, pool.submit(self._fetch, following)))
                     yield data
-                    self._buffers.give(data.obj)  # type: ignore[arg-type]
+                    self._buffers.give(data.obj)  # type: ignore[arg-type]  # a view of a pool buffer: .obj is that bytearray
             finally:
                 for _, pending in window:
                     pending.cancel()

@@ -143,10 +143,12 @@ class RegistryClient:
         discard(response)
         try:
             page = json.loads(body) if len(body) <= MAX_TAGS_BODY else None
-            listed = page.get("tags") or []
-        except (ValueError, AttributeError):
+        except ValueError:
+            page = None
+        listed = (page.get("tags") or []) if isinstance(page, dict) else None
+        if not isinstance(listed, list):
             raise TransferError(ErrorKind.UNKNOWN, f"tags of {repository.name}: the registry's "
-                                "answer is not a tag list") from None
+                                "answer is not a tag list")
         return [tag for tag in listed if isinstance(tag, str) and TAG_RE.match(tag)]
 
     @staticmethod
