@@ -1,6 +1,9 @@
 """Command line: argument parsing; each command's wiring is in bot/commands/, its work in
 bot/flows/.
 
+The process's environment enters here, once: `main` hands it to bot/config.py, which reads and
+checks it, and each command gets the result (bot.config.Loaded), never the environment itself.
+
 Exit codes: 0 done, 1 the work failed (a refused allowlist, a failed copy, a transient failure
 to retry), 2 bad usage or configuration — always one line saying what to do, never a traceback.
 """
@@ -15,14 +18,16 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from bot import __version__
+from bot import __version__, units
 from bot.errors import MirrorBotError
 from bot.forge.protocol import ForgeError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-Env = Mapping[str, str]
+if TYPE_CHECKING:
+    from bot.config import Loaded
+
+EXIT_FAILED, EXIT_USAGE = 1, 2
 
 
 class Parser(argparse.ArgumentParser):
@@ -33,21 +38,20 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def _number(kind: Callable[[str], float], what: str) -> Callable[[str], float]:
-    """An argparse type: a `kind` number above 0 and below a million (nan and inf refused)."""
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-        if not 0 < value < 1e6:
-            raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 and less than 1e6")
-        return value
-    return parse
+def positive_int(text: str) -> int:
+    """An argparse type: a count of at least 1 (bot/units.py)."""
+    try:
+        return units.whole_number(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{units.quoted(text)} {error}") from None
 
 
-positive_int = _number(int, "a whole number")
-positive_seconds = _number(float, "a number of seconds")
+def positive_seconds(text: str) -> float:
+    """An argparse type: a duration of more than 0 seconds (bot/units.py)."""
+    try:
+        return units.duration(text, above=True)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{units.quoted(text)} {error}") from None
 
 
 def folder(text: str) -> Path:
@@ -118,14 +122,21 @@ def _forge_option(parser: argparse.ArgumentParser) -> None:
                         help="use the file-backed forge in DIR instead of GitHub")
 
 
-def main(argv: Sequence[str] | None = None, env: Env | None = None, *,
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None, *,
          after_imports: Callable[[], None] | None = None) -> int:
+    """Run one command. `env` is the environment to configure it from: this process's when
+    None (the process entry), a mapping of its own for a library caller or a test."""
     args = _parser().parse_args(argv)
     handler = args.func.load()
+    # Imported here, not at the top: `--help` and `--version` need no configuration. Every
+    # command module imports it already, so this costs nothing more.
+    from bot.config import read_config
+
+    loaded = read_config(os.environ if env is None else env)  # never raises: problems collected
     if after_imports is not None:
         after_imports()
     try:
-        return int(handler(args, os.environ if env is None else env))
+        return int(handler(args, loaded))
     except ForgeError as error:
         # GitHub failed after its retries: transient, the next scheduled run tries again.
         print(f"mirror-bot {args.command}: {error}; the next run will try again", file=sys.stderr)
@@ -162,8 +173,8 @@ class Command:
     module: str
     function: str
 
-    def load(self) -> Callable[[argparse.Namespace, Env], int]:
-        handler: Callable[[argparse.Namespace, Env], int] = getattr(
+    def load(self) -> Callable[[argparse.Namespace, Loaded], int]:
+        handler: Callable[[argparse.Namespace, Loaded], int] = getattr(
             importlib.import_module(f"bot.commands.{self.module}"), self.function)
         return handler
 

@@ -1,10 +1,16 @@
-"""Configuration from the environment and the allowlist's settings, validated once.
+"""Configuration: the environment the process entry hands in, and the allowlist's settings,
+read once and checked section by section.
 
-Rule: environment variables win over file settings; every value is checked when it is read and
-a bad one is a ConfigError that names the variable and what to write instead (exit 2, nothing
-done); nothing here touches the network. There is no placeholder mirror: with no mirror
+Rule: this module and bot/cli.py are the only ones that see the environment; everything else
+receives the values read here. `read_config` never raises: it checks every section and collects
+every problem (a ConfigError message naming the variable and what to write instead), so
+`doctor` can list each. A command asks for the sections it needs (`Loaded.config`,
+`Loaded.require`) and gets a ConfigError for the first problem among those (exit 2, nothing
+done): a bad GitHub setting does not stop `plan` or `sync`. Environment variables win over file
+settings; nothing here touches the network. There is no placeholder mirror: with no mirror
 configured, inside GitHub Actions the mirror is the repository owner's GHCR namespace pushed
-with the workflow's token, and anywhere else it is an error naming MIRROR_REGISTRY.
+with the workflow's token, and anywhere else it is an error naming MIRROR_REGISTRY. skopeo gets
+an environment built here, without the tokens and passwords this process holds.
 """
 
 from __future__ import annotations
@@ -12,10 +18,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import TypeVar
 
-from bot.copy.settings import EngineSettings
+from bot import units
+from bot.copy.settings import DEFAULT_COPY_PROCESSES, EngineSettings
 from bot.errors import ConfigError
 from bot.forge.protocol import DEFAULT_BOT_LOGIN
 from bot.policy.allowlist_file import Allowlist, load_allowlist
@@ -25,7 +33,57 @@ from bot.registry.containers_conf import Credentials
 from bot.request.address import DEFAULT_MIRROR_PREFIXES
 
 GHCR = "ghcr.io"
-N = TypeVar("N", int, float)
+T = TypeVar("T")
+# What skopeo inherits: where it runs and how it reaches registries. HOME keeps
+# containers/image's blob-info cache (which tells it where a blob can be mounted from); tokens,
+# passwords and everything else stay in this process.
+CHILD_VARIABLES = (
+    "PATH", "HOME", "TMPDIR", "XDG_RUNTIME_DIR", "LANG",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+    "SSL_CERT_FILE", "SSL_CERT_DIR",
+)
+
+
+class Section(Enum):
+    """A part of the configuration that is checked as one; the order is the order problems are
+    reported in."""
+
+    ALLOWLIST = "allowlist"  # MIRROR_ALLOWLIST and the file itself
+    MIRROR = "mirror"  # MIRROR_REGISTRY (or the setting, or GHCR), the naming template
+    LIMITS = "limits"  # MIRROR_TIMEOUT, MIRROR_COPY_TIMEOUT, MIRROR_RETRY_*
+    ENGINE = "engine"  # MIRROR_COPY_PROCESSES, MIRROR_BLOB_*
+    GITHUB = "github"  # MIRROR_GITHUB_*
+
+
+# What `Config` is made of: every command that builds one needs these.
+CONFIG_SECTIONS = (Section.ALLOWLIST, Section.MIRROR, Section.LIMITS, Section.ENGINE)
+
+
+@dataclass(frozen=True)
+class Problem:
+    section: Section
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class MirrorSource(Enum):
+    """Where the mirror came from (the doctor says so, and whose credentials push to it)."""
+
+    VARIABLE = "MIRROR_REGISTRY"
+    SETTING = "settings.mirror_registry"
+    GHCR_DEFAULT = "the GHCR default inside GitHub Actions, pushed with GITHUB_TOKEN"
+
+
+@dataclass(frozen=True)
+class Files:
+    """The files the environment names (read by whoever needs them)."""
+
+    allowlist: Path = Path("allowlist.yaml")  # MIRROR_ALLOWLIST
+    subscriptions: Path = Path("subscriptions.yaml")  # MIRROR_SUBSCRIPTIONS
+    registries_conf: Path | None = None  # CONTAINERS_REGISTRIES_CONF
+    auth_file: Path | None = None  # REGISTRY_AUTH_FILE
 
 
 @dataclass(frozen=True)
@@ -39,7 +97,54 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class GitHubSettings:
+    """How this run reaches GitHub and links to itself: GITHUB_* (set by Actions) and
+    MIRROR_GITHUB_*. A missing token is not a problem here: it is one only for a command that
+    talks to GitHub (bot/commands/adapters.py says so)."""
+
+    token: str | None = None
+    repository: str | None = None  # owner/name
+    api_url: str = "https://api.github.com"
+    server_url: str = "https://github.com"
+    run_id: str | None = None
+    first_attempt: bool = True  # GITHUB_RUN_ATTEMPT is 1: the event's payload is fresh
+    step_summary: Path | None = None  # GITHUB_STEP_SUMMARY
+    write_interval: float = 1.0  # seconds between writes (GitHub's content-creation limit)
+    secondary_wait: float = 60.0  # seconds to wait out a secondary rate limit
+    backoff: float = 1.0
+    timeout: int = 30
+
+    @property
+    def repository_url(self) -> str:
+        return f"{self.server_url}/{self.repository}" if self.repository else ""
+
+    @property
+    def run_url(self) -> str | None:
+        if not self.repository or not self.run_id:
+            return None
+        return f"{self.repository_url}/actions/runs/{self.run_id}"
+
+
+@dataclass(frozen=True)
+class EventSource:
+    """The event `handle-event` handles: GITHUB_EVENT_PATH and GITHUB_EVENT_NAME."""
+
+    path: Path | None = None
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class MirrorSetting:
+    registries: tuple[str, ...]  # the primary first
+    username: str | None  # the primary's credentials; the others' come from REGISTRY_AUTH_FILE
+    password: str | None
+    source: MirrorSource = MirrorSource.VARIABLE
+
+
+@dataclass(frozen=True)
 class Config:
+    """What a command that mirrors, plans or rewrites runs with; every section checked."""
+
     allowlist_path: Path
     allowlist: Allowlist
     namer: Namer
@@ -53,6 +158,9 @@ class Config:
     bot_login: str = DEFAULT_BOT_LOGIN
     language: str = "en"  # of comments, job summaries and the status page
     other_secrets: tuple[str, ...] = ()  # REGISTRY_AUTH_FILE's passwords, GITHUB_TOKEN
+    mirror_source: MirrorSource = MirrorSource.VARIABLE
+    github: GitHubSettings = GitHubSettings()  # checked only when a command asks for it
+    skopeo_environment: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def mirror(self) -> str:
@@ -75,43 +183,97 @@ class Config:
         return tuple(dict.fromkeys(s for s in (self.mirror_password, *self.other_secrets) if s))
 
 
-MAXIMUM = 1e6  # no timeout, delay or count the bot reads is sensibly larger
-
-
-def number(env: Mapping[str, str], name: str, default: N, *, minimum: float = 0,
-           maximum: float = MAXIMUM) -> N:
-    """The number in variable `name`, or `default` when it is unset or empty; finite and
-    within [minimum, maximum]."""
-    text = (env.get(name) or "").strip()
-    if not text:
-        return default
-    kind: Callable[[str], N] = type(default)
-    try:
-        value = kind(text)
-    except ValueError as error:
-        what = "a whole number" if kind is int else "a number"
-        raise ConfigError(f"{name}={text[:40]!r} is not {what}; unset it or write e.g. "
-                          f"{name}={default}") from error
-    if not minimum <= value <= maximum:  # also refuses nan; inf is above any maximum
-        raise ConfigError(f"{name}={text[:40]!r} must be a number from {minimum:g} to "
-                          f"{maximum:g}")
-    return value
-
-
-def limits_from(env: Mapping[str, str]) -> Limits:
-    return Limits(
-        registry_timeout=number(env, "MIRROR_TIMEOUT", Limits.registry_timeout, minimum=1),
-        copy_timeout=number(env, "MIRROR_COPY_TIMEOUT", Limits.copy_timeout, minimum=1),
-        retry_attempts=number(env, "MIRROR_RETRY_ATTEMPTS", Limits.retry_attempts, minimum=1),
-        retry_base_delay=number(env, "MIRROR_RETRY_BASE_DELAY", Limits.retry_base_delay),
-    )
-
-
 @dataclass(frozen=True)
-class MirrorSetting:
-    registries: tuple[str, ...]  # the primary first
-    username: str | None  # the primary's credentials; the others' come from REGISTRY_AUTH_FILE
-    password: str | None
+class Loaded:
+    """Everything the environment says, each section read once, and every problem found.
+
+    A section with a problem keeps its defaults for what was wrong (so the rest can still be
+    reported), but a command must not run on it: `require` and `config` refuse it."""
+
+    files: Files
+    limits: Limits
+    engine: EngineSettings
+    github: GitHubSettings
+    event: EventSource
+    labels: Labels
+    bot_login: str
+    skopeo_environment: Mapping[str, str]
+    other_secrets: tuple[str, ...]
+    problems: tuple[Problem, ...] = ()
+    allowlist: Allowlist | None = None  # None: it did not load (a problem says why)
+    mirror: MirrorSetting | None = None  # None: no mirror, or the allowlist did not load
+    namer: Namer | None = None
+
+    def problems_in(self, *sections: Section) -> list[Problem]:
+        return [problem for problem in self.problems if problem.section in sections]
+
+    def require(self, *sections: Section) -> None:
+        """Raise a ConfigError for the first problem among `sections`, saying how many more
+        there are (the doctor lists each)."""
+        found = self.problems_in(*sections)
+        if found:
+            more = f" ({len(found) - 1} more: run mirror-bot doctor)" if len(found) > 1 else ""
+            raise ConfigError(f"{found[0]}{more}")
+
+    def config(self, *also: Section) -> Config:
+        """The checked configuration (its sections and `also`, e.g. Section.GITHUB for a
+        command that talks to GitHub); a ConfigError for the first problem among them."""
+        self.require(*CONFIG_SECTIONS, *also)
+        if self.allowlist is None or self.mirror is None or self.namer is None:
+            raise AssertionError("a section without a problem is loaded")  # unreachable
+        return Config(
+            allowlist_path=self.files.allowlist,
+            allowlist=self.allowlist,
+            namer=self.namer,
+            registries_conf=self.files.registries_conf,
+            mirror_username=self.mirror.username,
+            mirror_password=self.mirror.password,
+            auth_file=self.files.auth_file,
+            labels=self.labels,
+            limits=self.limits,
+            engine=self.engine,
+            bot_login=self.bot_login,
+            language=self.allowlist.settings.language,
+            other_secrets=self.other_secrets,
+            mirror_source=self.mirror.source,
+            github=self.github,
+            skopeo_environment=self.skopeo_environment,
+        )
+
+
+class _Problems:
+    """Collects problems while the sections are read; a bad value keeps its default."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.found: list[Problem] = []
+
+    def text(self, name: str) -> str:
+        return (self.env.get(name) or "").strip()
+
+    def value(self, section: Section, name: str, parse: Callable[[str], T], default: T) -> T:
+        """Variable `name` as `parse` reads it; `default` when it is unset, empty or bad."""
+        text = self.text(name)
+        if not text:
+            return default
+        return self.checked(section, lambda: units.read(name, text, parse), default)
+
+    def checked(self, section: Section, read: Callable[[], T], default: T) -> T:
+        try:
+            return read()
+        except ConfigError as error:
+            self.found.append(Problem(section, str(error)))
+            return default
+
+
+def files_from(env: Mapping[str, str]) -> Files:
+    conf, auth_file = env.get("CONTAINERS_REGISTRIES_CONF"), env.get("REGISTRY_AUTH_FILE")
+    return Files(
+        allowlist=Path(env.get("MIRROR_ALLOWLIST") or "allowlist.yaml"),
+        subscriptions=Path(env.get("MIRROR_SUBSCRIPTIONS") or "subscriptions.yaml"),
+        registries_conf=Path(conf) if conf else None,
+        auth_file=Path(auth_file) if auth_file else None,
+    )
 
 
 def mirror_setting(env: Mapping[str, str], allowlist: Allowlist) -> MirrorSetting:
@@ -126,7 +288,7 @@ def mirror_setting(env: Mapping[str, str], allowlist: Allowlist) -> MirrorSettin
         except ConfigError as error:
             raise ConfigError(f"MIRROR_REGISTRY: {error}") from error
     if allowlist.settings.mirrors:
-        return MirrorSetting(allowlist.settings.mirrors, username, password)
+        return MirrorSetting(allowlist.settings.mirrors, username, password, MirrorSource.SETTING)
     if env.get("GITHUB_ACTIONS") != "true":
         raise ConfigError("no mirror registry is configured: set MIRROR_REGISTRY (e.g. "
                           "MIRROR_REGISTRY=m.example.io) or settings.mirror_registry")
@@ -135,7 +297,80 @@ def mirror_setting(env: Mapping[str, str], allowlist: Allowlist) -> MirrorSettin
         raise ConfigError("MIRROR_REGISTRY is empty and GITHUB_REPOSITORY_OWNER is not set, so "
                           "the GHCR default cannot be used; set MIRROR_REGISTRY")
     return MirrorSetting((f"{GHCR}/{owner.lower()}",), username or env.get("GITHUB_ACTOR") or None,
-                         password or env.get("GITHUB_TOKEN") or None)
+                         password or env.get("GITHUB_TOKEN") or None, MirrorSource.GHCR_DEFAULT)
+
+
+def naming(mirror: MirrorSetting, allowlist: Allowlist) -> Namer:
+    """The mirrors' naming, checked: the template names every source apart."""
+    namer = Namer(mirror.registries[0], allowlist.settings.target_template or DEFAULT_TEMPLATE,
+                  also=mirror.registries[1:])
+    namer.validate()
+    return namer
+
+
+def limits_from(found: _Problems) -> Limits:
+    def seconds(name: str, default: float, minimum: float = 0) -> float:
+        return found.value(Section.LIMITS, name,
+                           lambda text: units.duration(text, minimum=minimum), default)
+
+    return Limits(
+        registry_timeout=seconds("MIRROR_TIMEOUT", Limits.registry_timeout, minimum=1),
+        copy_timeout=seconds("MIRROR_COPY_TIMEOUT", Limits.copy_timeout, minimum=1),
+        retry_attempts=found.value(Section.LIMITS, "MIRROR_RETRY_ATTEMPTS", units.whole_number,
+                                   Limits.retry_attempts),
+        retry_base_delay=seconds("MIRROR_RETRY_BASE_DELAY", Limits.retry_base_delay),
+    )
+
+
+def default_cache_path(env: Mapping[str, str]) -> Path:
+    """`${XDG_CACHE_HOME:-$HOME/.cache}/mirror-bot/blob-locations.json` (workflows keep it
+    between runs with actions/cache); without HOME, the user's home directory."""
+    home = env.get("HOME") or os.path.expanduser("~")
+    base = env.get("XDG_CACHE_HOME") or os.path.join(home, ".cache")
+    return Path(base) / "mirror-bot" / "blob-locations.json"
+
+
+def engine_from(found: _Problems) -> EngineSettings:
+    """The copy engine's settings (the table in bot/copy/settings.py)."""
+    cache_setting = found.text("MIRROR_BLOB_CACHE")
+    cache = (None if cache_setting.lower() == "off"
+             else Path(cache_setting) if cache_setting else default_cache_path(found.env))
+    return EngineSettings(
+        copy_processes=found.value(Section.ENGINE, "MIRROR_COPY_PROCESSES", units.whole_number,
+                                   DEFAULT_COPY_PROCESSES),
+        blob_threshold=found.value(Section.ENGINE, "MIRROR_BLOB_THRESHOLD", units.size, None),
+        blob_chunk=found.value(Section.ENGINE, "MIRROR_BLOB_CHUNK", units.size, None),
+        blob_parallel=found.value(Section.ENGINE, "MIRROR_BLOB_PARALLEL", units.whole_number, None),
+        cache=cache,
+    )
+
+
+def github_from(found: _Problems) -> GitHubSettings:
+    env, defaults = found.env, GitHubSettings()
+
+    def seconds(name: str, default: float) -> float:
+        return found.value(Section.GITHUB, name, units.duration, default)
+
+    summary = env.get("GITHUB_STEP_SUMMARY")
+    return GitHubSettings(
+        token=env.get("GITHUB_TOKEN") or None,
+        repository=env.get("GITHUB_REPOSITORY") or None,
+        api_url=env.get("GITHUB_API_URL") or defaults.api_url,
+        server_url=env.get("GITHUB_SERVER_URL") or defaults.server_url,
+        run_id=env.get("GITHUB_RUN_ID") or None,
+        first_attempt=(env.get("GITHUB_RUN_ATTEMPT") or "1") == "1",
+        step_summary=Path(summary) if summary else None,
+        write_interval=seconds("MIRROR_GITHUB_WRITE_INTERVAL", defaults.write_interval),
+        secondary_wait=seconds("MIRROR_GITHUB_SECONDARY_WAIT", defaults.secondary_wait),
+        backoff=seconds("MIRROR_GITHUB_BACKOFF", defaults.backoff),
+        timeout=found.value(Section.GITHUB, "MIRROR_GITHUB_TIMEOUT", units.whole_number,
+                            defaults.timeout),
+    )
+
+
+def child_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """skopeo's whole environment: CHILD_VARIABLES that are set, nothing else."""
+    return {name: env[name] for name in CHILD_VARIABLES if name in env}
 
 
 def _auth_file_secrets(path: Path | None) -> list[str]:
@@ -147,40 +382,36 @@ def _auth_file_secrets(path: Path | None) -> list[str]:
         return []
 
 
-def allowlist_path(env: Mapping[str, str]) -> Path:
-    """MIRROR_ALLOWLIST, or allowlist.yaml in the working directory."""
-    return Path(env.get("MIRROR_ALLOWLIST") or "allowlist.yaml")
-
-
-def bot_login(env: Mapping[str, str]) -> str:
-    """The login whose comments are the bot's records (MIRROR_BOT_LOGIN)."""
-    return env.get("MIRROR_BOT_LOGIN") or DEFAULT_BOT_LOGIN
-
-
-def load_config(env: Mapping[str, str] | None = None) -> Config:
-    """Read the environment and the allowlist; raise ConfigError when either is wrong."""
-    env = os.environ if env is None else env
-    path = allowlist_path(env)
-    allowlist = load_allowlist(path)
-    mirror = mirror_setting(env, allowlist)
-    namer = Namer(mirror.registries[0], allowlist.settings.target_template or DEFAULT_TEMPLATE,
-                  also=mirror.registries[1:])
-    namer.validate()
-    conf = env.get("CONTAINERS_REGISTRIES_CONF")
-    auth_file = env.get("REGISTRY_AUTH_FILE")
-    return Config(
-        allowlist_path=path,
-        allowlist=allowlist,
-        namer=namer,
-        registries_conf=Path(conf) if conf else None,
-        mirror_username=mirror.username,
-        mirror_password=mirror.password,
-        auth_file=Path(auth_file) if auth_file else None,
+def read_config(env: Mapping[str, str]) -> Loaded:
+    """Read every section of `env` (the process's environment, handed in by bot/cli.py) and
+    the allowlist it names; never raises: what is wrong is in `problems`."""
+    found = _Problems(env)
+    files = files_from(env)
+    allowlist = found.checked(Section.ALLOWLIST, lambda: load_allowlist(files.allowlist), None)
+    mirror = namer = None
+    if allowlist is not None:  # the mirror may come from the allowlist's settings
+        mirror = found.checked(Section.MIRROR, lambda: mirror_setting(env, allowlist), None)
+    if allowlist is not None and mirror is not None:
+        namer = found.checked(Section.MIRROR, lambda: naming(mirror, allowlist), None)
+    limits, engine, github = limits_from(found), engine_from(found), github_from(found)
+    return Loaded(
+        files=files,
+        limits=limits,
+        engine=engine,
+        github=github,
+        event=EventSource(Path(env["GITHUB_EVENT_PATH"]) if env.get("GITHUB_EVENT_PATH") else None,
+                          env.get("GITHUB_EVENT_NAME", "")),
         labels=Labels(request=env.get("MIRROR_REQUEST_LABEL") or Labels.request),
-        limits=limits_from(env),
-        engine=EngineSettings.from_env(env),
-        bot_login=bot_login(env),
-        language=allowlist.settings.language,
-        other_secrets=(*_auth_file_secrets(Path(auth_file) if auth_file else None),
-                       env.get("GITHUB_TOKEN") or ""),
+        bot_login=env.get("MIRROR_BOT_LOGIN") or DEFAULT_BOT_LOGIN,
+        skopeo_environment=child_environment(env),
+        other_secrets=(*_auth_file_secrets(files.auth_file), github.token or ""),
+        problems=tuple(found.found),
+        allowlist=allowlist,
+        mirror=mirror,
+        namer=namer,
     )
+
+
+def load_config(env: Mapping[str, str]) -> Config:
+    """The checked configuration of `env`, or a ConfigError for its first problem."""
+    return read_config(env).config()

@@ -45,7 +45,7 @@ def test_two_issues_for_the_same_image_at_once(testbed: Sandbox, github: GitHubS
         github.add_issue(f"docker.io/library/{name}:1.0", author=author)
 
     def run(number: int) -> str:
-        handler = request_handler(testbed.config(), forge_for(github), testbed.env())
+        handler = request_handler(testbed.config(), forge_for(github))
         snapshot = IssueSnapshot.from_payload(github.event("opened", number)["issue"])
         return handler.process_safely(snapshot).name
 
@@ -74,8 +74,8 @@ def test_handle_event_and_sweep_on_one_issue_leave_one_comment(testbed: Sandbox,
                             seconds_between_writes=None, trust_comment_count=False)
         forge.barrier = barrier
         forges.append(forge)
-    event_handler = request_handler(testbed.config(), forges[0], testbed.env())
-    sweep_handler = request_handler(testbed.config(), forges[1], testbed.env())
+    event_handler = request_handler(testbed.config(), forges[0])
+    sweep_handler = request_handler(testbed.config(), forges[1])
     snapshot = IssueSnapshot.from_payload(github.event("opened", 1)["issue"])
 
     with ThreadPoolExecutor(2) as pool:

@@ -226,3 +226,50 @@ def test_every_secret_the_run_holds_is_redacted(tmp_path: Path) -> None:
     config = load_config({**BASE, "REGISTRY_AUTH_FILE": str(auth), "MIRROR_PASSWORD": "first",
                           "MIRROR_USERNAME": "u", "GITHUB_TOKEN": "ghs_token_value"})
     assert set(config.secrets) == {"first", "second-password", "ghs_token_value"}
+
+
+# -- each command checks the sections it uses, and says how many problems there are -----------
+
+BAD_GITHUB = {"MIRROR_GITHUB_TIMEOUT": "soon", "MIRROR_GITHUB_BACKOFF": "later"}
+
+
+def test_a_bad_github_setting_does_not_stop_plan_or_sync(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run(capsys, ["plan", "nginx"], **BAD_GITHUB)
+    assert (code, err) == (0, "")
+    # Refused by the allowlist (exit 1, no registry asked): the configuration was accepted.
+    code, err = run(capsys, ["sync", "quay.io/nobody/x:1"], **BAD_GITHUB)
+    assert code == 1
+    assert "MIRROR_GITHUB" not in err
+
+
+def test_a_bad_github_setting_stops_a_command_that_talks_to_github(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, err = run(capsys, ["sweep"], **BAD_GITHUB, GITHUB_TOKEN="t", GITHUB_REPOSITORY="a/b")
+    assert code == 2
+    assert_one_line(err, "mirror-bot sweep: MIRROR_GITHUB_BACKOFF='later' is not a duration",
+                    "(1 more: run mirror-bot doctor)")
+    # With the local forge, GitHub is not asked, so its settings are not checked.
+    code, err = run(capsys, ["sweep", "--local-forge", str(tmp_path / "forge")], **BAD_GITHUB)
+    assert code == 0, err
+
+
+def test_the_first_problem_says_how_many_more_the_doctor_lists(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run(capsys, ["plan", "nginx"], MIRROR_TIMEOUT="abc", MIRROR_BLOB_CHUNK="0",
+                    MIRROR_COPY_PROCESSES="many")
+    assert code == 2
+    assert_one_line(err, "mirror-bot plan: MIRROR_TIMEOUT='abc' is not a duration",
+                    "(2 more: run mirror-bot doctor)")
+    code, err = run(capsys, ["plan", "nginx"], MIRROR_TIMEOUT="abc")
+    assert code == 2
+    assert_one_line(err, "MIRROR_TIMEOUT='abc'")
+    assert "more" not in err
+
+
+def test_an_ignored_event_needs_no_configuration(capsys: pytest.CaptureFixture[str],
+                                                 tmp_path: Path) -> None:
+    code, err = run(capsys, ["handle-event"], GITHUB_EVENT_NAME="push",
+                    GITHUB_EVENT_PATH=event_file(tmp_path, b'{"ref": "main"}'),
+                    MIRROR_REGISTRY="", MIRROR_TIMEOUT="abc")
+    assert code == 0
+    assert_one_line(err, "ignored: the push event is not about an issue")

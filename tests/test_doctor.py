@@ -237,6 +237,25 @@ def test_a_bad_registries_conf_fails_and_skips_the_mirrors(
         f"- mirror {testbed.mirror.host}: skipped: registries.conf must be fixed first (above)")
 
 
+def test_every_configuration_problem_is_listed_on_a_line_of_its_own(
+        testbed: Sandbox, github: GitHubStandIn, capsys: pytest.CaptureFixture[str]) -> None:
+    env = with_github(testbed, github, MIRROR_TIMEOUT="abc", MIRROR_BLOB_CHUNK="0",
+                      MIRROR_GITHUB_BACKOFF="later")
+    code, lines = doctor(env, capsys)
+    assert code == 1
+    failed = [text for text in lines if text.startswith("✗")]
+    assert failed == [
+        "✗ configuration: MIRROR_TIMEOUT='abc' is not a duration (write seconds, e.g. 30, or with "
+        "a unit: 500ms, 90s, 5m, 1h)",
+        "✗ configuration: MIRROR_BLOB_CHUNK='0' is not a size: it must be at least one byte (e.g. "
+        "5GiB or 500MB)",
+        "✗ github settings: MIRROR_GITHUB_BACKOFF='later' is not a duration (write seconds, e.g. "
+        "30, or with a unit: 500ms, 90s, 5m, 1h)"]
+    assert line(lines, "mirrors") == "- mirrors: skipped: the configuration did not load (above)"
+    assert line(lines, "github") == "- github: skipped: the GitHub settings must be fixed first (above)"
+    assert github.log == []  # nothing asked of GitHub with settings that are wrong
+
+
 def test_github_is_skipped_without_a_token_and_a_repository(
         testbed: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
     code, lines = doctor(testbed.env(GITHUB_REPOSITORY="acme/mirror"), capsys)

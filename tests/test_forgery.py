@@ -29,7 +29,7 @@ def forged(number: int, **fields: object) -> str:
 def sweeper(testbed: Sandbox, github: GitHubStandIn) -> Sweeper:
     forge = GitHubForge(github.repository, github.token, github.base_url,
                         seconds_between_writes=None)
-    handler = request_handler(testbed.config(), forge, testbed.env())
+    handler = request_handler(testbed.config(), forge)
     handler.clock = lambda: NOW
     return Sweeper(handler, forge, SweepPolicy(max_attempts=3), clock=lambda: NOW)
 

@@ -85,7 +85,7 @@ def test_private_hosts_are_refused_unless_named(host: str) -> None:
 def test_no_hostile_title_copies_anything(testbed: Sandbox, tmp_path: Path) -> None:
     """The whole corpus through the real handler and syncer: the mirror receives nothing."""
     config = testbed.config(MIRROR_ALLOWLIST=str(REPO_ROOT / "allowlist.yaml"))
-    handler = request_handler(config, LocalForge(tmp_path / "forge", echo=False), testbed.env())
+    handler = request_handler(config, LocalForge(tmp_path / "forge", echo=False))
     handler.log = io.StringIO()
     testbed.mirror.mark()
     for number, title in enumerate(CORPUS, 1):

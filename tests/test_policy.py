@@ -161,7 +161,6 @@ def test_settings_defaults() -> None:
     assert settings_ == Settings()
     assert (settings_.mirrors, settings_.language, settings_.mirror_prefixes,
             settings_.max_tags_per_request, settings_.max_new_tags_per_follow) == ((), "en", None, 20, 50)
-    assert settings_.mirror_registry is None
 
 
 @pytest.mark.parametrize(("body", "attribute", "value"), [

@@ -123,7 +123,7 @@ def test_the_syncing_comment_says_how_much_will_move(testbed: Sandbox, tmp_path:
             bodies.append(body)
             return super().create_comment(issue, body)
 
-    handler = request_handler(testbed.config(), Recording(tmp_path, echo=False), testbed.env())
+    handler = request_handler(testbed.config(), Recording(tmp_path, echo=False))
     issue = IssueSnapshot(1, f"{name}:1.0", "", "alice", False, ("sync image",), "open", False, 0)
     testbed.upstream.mark()
     assert handler.process(issue).name == "mirrored"

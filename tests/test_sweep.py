@@ -25,7 +25,7 @@ def render_record(data: dict) -> str:
 def sweeper(testbed: Sandbox, github: GitHubStandIn, now: datetime = NOW) -> Sweeper:
     forge = GitHubForge(github.repository, github.token, github.base_url,
                         seconds_between_writes=None)
-    handler = request_handler(testbed.config(), forge, testbed.env())
+    handler = request_handler(testbed.config(), forge)
     handler.clock = lambda: now
     return Sweeper(handler, forge, SweepPolicy(max_attempts=3), clock=lambda: now)
 
@@ -105,8 +105,7 @@ def test_failed_attempts_are_counted_in_the_marker(testbed: Sandbox, github: Git
                                                                         "127.0.0.1:9"))
     forge = GitHubForge(github.repository, github.token, github.base_url,
                         seconds_between_writes=None)
-    handler = request_handler(testbed.config(CONTAINERS_REGISTRIES_CONF=str(unreachable)), forge,
-                            testbed.env(CONTAINERS_REGISTRIES_CONF=str(unreachable)))
+    handler = request_handler(testbed.config(CONTAINERS_REGISTRIES_CONF=str(unreachable)), forge)
     for expected in (1, 2):
         moment = NOW + timedelta(days=expected)
         handler.clock = lambda moment=moment: moment

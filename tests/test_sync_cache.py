@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.copy.cache import BlobLocations, default_path
-from bot.copy.settings import EngineSettings
+from bot.config import Section, default_cache_path, read_config
+from bot.copy.cache import BlobLocations
 from bot.errors import ConfigError
 from bot.registry.blobs import DEFAULT_BLOB_COPY, BlobCopySettings
 
@@ -82,25 +82,29 @@ def test_the_file_is_bounded(tmp_path: Path) -> None:
     assert cache.repositories("m", A) == ["z", "y"]
 
 
-def test_default_path_follows_xdg_cache_home(tmp_path: Path) -> None:
-    assert default_path({"XDG_CACHE_HOME": str(tmp_path)}) == (
+def test_default_path_follows_xdg_cache_home_then_home(tmp_path: Path) -> None:
+    assert default_cache_path({"XDG_CACHE_HOME": str(tmp_path)}) == (
         tmp_path / "mirror-bot" / "blob-locations.json")
-    assert default_path({}) == Path(os.path.expanduser("~")) / ".cache" / "mirror-bot" / (
+    assert default_cache_path({"HOME": str(tmp_path)}) == (
+        tmp_path / ".cache" / "mirror-bot" / "blob-locations.json")
+    assert default_cache_path({}) == Path(os.path.expanduser("~")) / ".cache" / "mirror-bot" / (
         "blob-locations.json")
 
 
 def test_settings_parse_sizes_counts_and_the_cache_switch(tmp_path: Path) -> None:
-    settings = EngineSettings.from_env({
+    loaded = read_config({
         "MIRROR_COPY_PROCESSES": "2", "MIRROR_BLOB_THRESHOLD": "64MiB",
         "MIRROR_BLOB_CHUNK": "1048576", "MIRROR_BLOB_PARALLEL": "3",
         "XDG_CACHE_HOME": str(tmp_path)})
+    loaded.require(Section.ENGINE)
+    settings = loaded.engine
     blobs = settings.blob_copy(DEFAULT_BLOB_COPY)
     assert (settings.copy_processes, blobs.threshold, blobs.chunk_size,
             blobs.parallel) == (2, 64 << 20, 1 << 20, 3)
     assert settings.cache == tmp_path / "mirror-bot" / "blob-locations.json"
-    assert EngineSettings.from_env({"MIRROR_BLOB_CACHE": "off"}).cache is None
-    assert EngineSettings.from_env({"MIRROR_BLOB_CACHE": "/x/y.json"}).cache == Path("/x/y.json")
-    defaults = EngineSettings.from_env({})
+    assert read_config({"MIRROR_BLOB_CACHE": "off"}).engine.cache is None
+    assert read_config({"MIRROR_BLOB_CACHE": "/x/y.json"}).engine.cache == Path("/x/y.json")
+    defaults = read_config({}).engine
     assert defaults.copy_processes == 6
     assert defaults.blob_copy(DEFAULT_BLOB_COPY) == DEFAULT_BLOB_COPY == BlobCopySettings(
         threshold=32 << 20, chunk_size=8 << 20, parallel=8)
@@ -111,5 +115,7 @@ def test_settings_parse_sizes_counts_and_the_cache_switch(tmp_path: Path) -> Non
     ("MIRROR_BLOB_THRESHOLD", "big"), ("MIRROR_BLOB_CHUNK", "0"), ("MIRROR_BLOB_PARALLEL", "-1"),
 ])
 def test_settings_that_do_not_parse_are_configuration_errors(name: str, value: str) -> None:
+    loaded = read_config({name: value})
     with pytest.raises(ConfigError, match=name):
-        EngineSettings.from_env({name: value})
+        loaded.require(Section.ENGINE)
+    assert loaded.engine.copy_processes == 6  # the bad value keeps its default, reported

@@ -1,24 +1,33 @@
-"""Builds the edge adapters (registry client, skopeo, syncer) from a Config."""
+"""Builds the edge adapters (registry client, skopeo, syncer, the forge) from the configuration's
+values.
+
+Rule: an adapter is built from a checked section of bot/config.py, never from the environment;
+skopeo runs with the environment config built for it (no tokens or passwords), and the GitHub
+forge only for a command that talks to GitHub, which is where a missing token is an error.
+"""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bot.config import Config, bot_login, number
+from bot.config import Config, GitHubSettings, Section
 from bot.copy.cache import BlobLocations
 from bot.copy.engine import BlobStager
 from bot.copy.settings import EngineSettings
 from bot.copy.syncer import RetryPolicy, Syncer
 from bot.errors import ConfigError
 from bot.forge.local import LocalForge
-from bot.forge.protocol import Forge
 from bot.registry.blobs import DEFAULT_BLOB_COPY, ProgressPrinter
 from bot.registry.client import RegistryClient
 from bot.registry.containers_conf import Credentials, RegistriesConf
 from bot.registry.skopeo import Skopeo
 from bot.registry.transport import HttpRetry
+
+if TYPE_CHECKING:  # types only: the follow flow (templates) and PyGithub load where they are used
+    from bot.flows.follow_records import TrackingForge
+    from bot.forge.github import GitHubForge
 
 
 def credentials_for(config: Config) -> Credentials:
@@ -49,13 +58,20 @@ def staging(engine: EngineSettings, registry: RegistryClient) -> BlobStager:
                       engine.blob_copy(DEFAULT_BLOB_COPY), ProgressPrinter(sys.stderr))
 
 
+def build_skopeo(config: Config, credentials: Credentials | None = None) -> Skopeo:
+    """skopeo with registries.conf, the credentials (in an authfile of its own) and the
+    environment config built for it."""
+    return Skopeo(config.registries_conf, credentials, timeout=config.limits.copy_timeout,
+                  environment=config.skopeo_environment)
+
+
 def build_syncer(config: Config) -> Syncer:
     credentials = credentials_for(config)
     limits = config.limits
     registry = build_registry_client(config, credentials)
     return Syncer(
         registry=registry,
-        copier=Skopeo(config.registries_conf, credentials, timeout=limits.copy_timeout),
+        copier=build_skopeo(config, credentials),
         retry=RetryPolicy(attempts=limits.retry_attempts, base_delay=limits.retry_base_delay),
         max_size=config.allowlist.settings.max_image_size,
         staging=staging(config.engine, registry),
@@ -63,23 +79,33 @@ def build_syncer(config: Config) -> Syncer:
     )
 
 
-def build_forge(env: Mapping[str, str], local_forge: Path | None = None) -> Forge:
-    """The local file-backed forge when asked for, else GitHub from GITHUB_* variables."""
-    login = bot_login(env)
+def needs_github(local_forge: Path | None, wanted: bool = True) -> tuple[Section, ...]:
+    """The GitHub section, when the command will talk to GitHub (`wanted`, and no local forge)."""
+    return (Section.GITHUB,) if wanted and local_forge is None else ()
+
+
+def build_forge(github: GitHubSettings, bot_login: str,
+                local_forge: Path | None = None) -> TrackingForge:
+    """The local file-backed forge when asked for, else GitHub."""
     if local_forge is not None:
-        return LocalForge(local_forge, bot_login=login)
-    token, repository = env.get("GITHUB_TOKEN"), env.get("GITHUB_REPOSITORY")
-    if not token or not repository:
+        return LocalForge(local_forge, bot_login=bot_login)
+    return github_forge(github, bot_login)
+
+
+def github_forge(github: GitHubSettings, bot_login: str) -> GitHubForge:
+    """GitHub, from its checked settings; a ConfigError when the token or repository is
+    missing."""
+    if not github.token or not github.repository:
         raise ConfigError("GITHUB_TOKEN and GITHUB_REPOSITORY must be set (or use --local-forge DIR)")
     # PyGithub costs ~300 ms to import: only commands that talk to GitHub pay for it.
     from bot.forge.github import GitHubForge
 
     return GitHubForge(
-        repository, token, env.get("GITHUB_API_URL") or "https://api.github.com",
-        bot_login=login,
-        seconds_between_writes=number(env, "MIRROR_GITHUB_WRITE_INTERVAL", 1.0),
-        secondary_rate_wait=number(env, "MIRROR_GITHUB_SECONDARY_WAIT", 60.0),
-        trust_comment_count=(env.get("GITHUB_RUN_ATTEMPT") or "1") == "1",
-        backoff=number(env, "MIRROR_GITHUB_BACKOFF", 1.0),
-        timeout=number(env, "MIRROR_GITHUB_TIMEOUT", 30, minimum=1),
+        github.repository, github.token, github.api_url,
+        bot_login=bot_login,
+        seconds_between_writes=github.write_interval,
+        secondary_rate_wait=github.secondary_wait,
+        trust_comment_count=github.first_attempt,
+        backoff=github.backoff,
+        timeout=github.timeout,
     )

@@ -12,32 +12,27 @@ import argparse
 import contextlib
 import json
 import sys
-from collections.abc import Mapping
-from pathlib import Path
 from typing import TextIO
 
 from bot.commands import report_problems
-from bot.commands.adapters import build_forge, build_syncer
-from bot.config import allowlist_path, load_config
+from bot.commands.adapters import build_forge, build_syncer, needs_github
+from bot.config import Loaded
 from bot.flows.follow import FollowRun, subscription_problems
 from bot.flows.follow import follow as follow_subscriptions
+from bot.flows.follow_records import TrackingForge
 from bot.policy.allowlist_file import load_allowlist
 from bot.policy.subscriptions import load_subscriptions
 from bot.records.record import MAX_IMAGES
 
-Env = Mapping[str, str]
 
-
-def subscriptions_path(args: argparse.Namespace, env: Env) -> Path:
-    return args.file or Path(env.get("MIRROR_SUBSCRIPTIONS") or "subscriptions.yaml")
-
-
-def follow(args: argparse.Namespace, env: Env) -> int:
-    subscriptions = load_subscriptions(subscriptions_path(args, env))
-    config = load_config(env)
-    forge = None
-    if not args.dry_run or args.local_forge or env.get("GITHUB_TOKEN"):
-        forge = build_forge(env, args.local_forge)
+def follow(args: argparse.Namespace, loaded: Loaded) -> int:
+    subscriptions = load_subscriptions(args.file or loaded.files.subscriptions)
+    # A dry run reads the records only where it can; a real run records, so needs a forge.
+    with_forge = bool(not args.dry_run or args.local_forge or loaded.github.token)
+    config = loaded.config(*needs_github(args.local_forge, with_forge))
+    forge: TrackingForge | None = None
+    if with_forge:
+        forge = build_forge(config.github, config.bot_login, args.local_forge)
     with contextlib.redirect_stdout(sys.stderr):  # stdout is the report's (the local forge echoes)
         run = follow_subscriptions(subscriptions, config, build_syncer(config), forge,
                                    dry_run=args.dry_run, log=sys.stderr)
@@ -48,9 +43,9 @@ def follow(args: argparse.Namespace, env: Env) -> int:
     return 1 if run.failed else 0
 
 
-def check_subscriptions(args: argparse.Namespace, env: Env) -> int:
-    path = subscriptions_path(args, env)
-    allowlist = load_allowlist(allowlist_path(env))
+def check_subscriptions(args: argparse.Namespace, loaded: Loaded) -> int:
+    path = args.file or loaded.files.subscriptions
+    allowlist = load_allowlist(loaded.files.allowlist)
     return report_problems(path, subscription_problems(path, allowlist), "check-subscriptions")
 
 

@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Mapping
 
-from bot.config import load_config
+from bot.config import Loaded
 from bot.flows.plan import plan_issue
 
-Env = Mapping[str, str]
 
-
-def plan(args: argparse.Namespace, env: Env) -> int:
-
-    config = load_config(env)
+def plan(args: argparse.Namespace, loaded: Loaded) -> int:
+    config = loaded.config()
     plan = plan_issue(args.title, args.body, config.allowlist, config.namer, config.other_mirrors)
     if args.json:
         print(json.dumps(plan.to_json(), indent=2))

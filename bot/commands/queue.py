@@ -9,13 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bot.commands.adapters import build_forge, build_syncer
+from bot.commands.adapters import build_forge, build_syncer, needs_github
 from bot.commands.request import request_handler
-from bot.config import load_config
+from bot.config import Loaded
 from bot.errors import ConfigError
 from bot.flows.index_page import build_index, write_outputs
 from bot.flows.resync import merge_reports, resync
@@ -86,12 +85,12 @@ def read_index(path: Path) -> Index:
             from error
 
 
-def sweep(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    config = load_config(env)
-    forge = build_forge(env, args.local_forge)
+def sweep(args: argparse.Namespace, loaded: Loaded) -> int:
+    config = loaded.config(*needs_github(args.local_forge))
+    forge = build_forge(config.github, config.bot_login, args.local_forge)
     policy = SweepPolicy(max_issues=args.max_issues, time_budget=args.time_budget,
                          max_attempts=args.max_attempts)
-    decisions = Sweeper(request_handler(config, forge, env), forge, policy).run()
+    decisions = Sweeper(request_handler(config, forge), forge, policy).run()
     for decision, outcome in decisions:
         print(f"sweep: issue #{decision.issue}: {decision.action} ({decision.reason})"
               + (f" -> {outcome.name}" if outcome else ""))
@@ -99,39 +98,37 @@ def sweep(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return 1 if any(o and o.name == "failed" for _, o in decisions) else 0
 
 
-def index(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+def index(args: argparse.Namespace, loaded: Loaded) -> int:
     json_path, html = output_file(args.json_path, "--json"), output_folder(args.html, "--html")
     reports = [read_report(path) for path in args.report]
-    config = load_config(env)
-    forge = build_forge(env, args.local_forge)
+    config = loaded.config(*needs_github(args.local_forge))
+    forge = build_forge(config.github, config.bot_login, args.local_forge)
     built = build_index(forge, config, reports)
-    repository = env.get("GITHUB_REPOSITORY")
-    server = env.get("GITHUB_SERVER_URL") or "https://github.com"
-    write_outputs(built, json_path, html, f"{server}/{repository}" if repository else "",
-                  config.language)
+    write_outputs(built, json_path, html, config.github.repository_url, config.language)
     if not json_path and not html:
         print(json.dumps(built.to_json(), indent=2))
     print(f"index: {len(built.entries)} images, {len(built.queue)} queued", file=sys.stderr)
     return 0
 
 
-def resync_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+def resync_command(args: argparse.Namespace, loaded: Loaded) -> int:
     output = output_file(args.output, "--output")
     if args.merge:
         _emit(merge_reports(read_report(path) for path in args.merge), output)
         return 0
     shard_index, shard_count = parse_shard(args.shard)
-    loaded = read_index(args.index) if args.index else None
-    config = load_config(env)
+    index = read_index(args.index) if args.index else None
     # Without a forge (no token, no --local-forge) moved tags are copied but not recorded.
+    with_forge = bool(args.local_forge or loaded.github.token)
+    config = loaded.config(*needs_github(args.local_forge, with_forge))
     forge: Forge | None = None
-    if args.local_forge or env.get("GITHUB_TOKEN"):
-        forge = build_forge(env, args.local_forge)
-    if loaded is None:
+    if with_forge:
+        forge = build_forge(config.github, config.bot_login, args.local_forge)
+    if index is None:
         if forge is None:
             raise ConfigError("resync needs --index FILE, GITHUB_TOKEN or --local-forge DIR")
-        loaded = build_index(forge, config)
-    entries = loaded.shard(shard_index, shard_count)
+        index = build_index(forge, config)
+    entries = index.shard(shard_index, shard_count)
     report = resync(entries, build_syncer(config), config, jobs=args.jobs, forge=forge,
                     shard=args.shard)
     _emit(report, output)

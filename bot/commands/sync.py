@@ -8,24 +8,20 @@ one-image sync pays for every import before its first request.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
 
 from bot.commands.adapters import build_syncer
-from bot.config import load_config
+from bot.config import Loaded
 from bot.errors import ConfigError
 from bot.flows.sync_images import run_sync
 from bot.image.platform import InvalidPlatform, Platform
 
-Env = Mapping[str, str]
 
-
-def sync(args: argparse.Namespace, env: Env) -> int:
-
+def sync(args: argparse.Namespace, loaded: Loaded) -> int:
     try:
         platforms = [Platform.parse(text) for text in args.platform]
     except InvalidPlatform as error:
         raise ConfigError(f"--platform: {error}") from error
-    config = load_config(env)
+    config = loaded.config()  # no GitHub: its settings are not this command's business
     syncer = build_syncer(config)
     return run_sync(args.images, platforms, config, syncer, syncer.registry.list_tags,
                     jobs=args.jobs, as_json=args.json)

@@ -6,43 +6,40 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping
+from functools import partial
 
 from bot.commands import report_problems
-from bot.commands.adapters import build_forge, build_registry_client, credentials_for
-from bot.config import allowlist_path, load_config
+from bot.commands.adapters import build_registry_client, credentials_for, github_forge
+from bot.config import Loaded
 from bot.flows.doctor import Edges, diagnose, exit_code
 from bot.flows.rewrite import Format, Mode, Streams, rewrite_files
 from bot.policy.allowlist_file import check_allowlist_file
 from bot.registry.skopeo import Skopeo
 
-Env = Mapping[str, str]
 
-
-def check_allowlist(args: argparse.Namespace, env: Env) -> int:
-
-    path = args.file or allowlist_path(env)
+def check_allowlist(args: argparse.Namespace, loaded: Loaded) -> int:
+    path = args.file or loaded.files.allowlist
     allowlist, problems = check_allowlist_file(path)
     return report_problems(path, problems, "check-allowlist",
                            f"{len(allowlist.allow)} allow, {len(allowlist.deny)} deny")
 
 
-def rewrite(args: argparse.Namespace, env: Env) -> int:
-
+def rewrite(args: argparse.Namespace, loaded: Loaded) -> int:
     mode = Mode.CHECK if args.check else Mode.DIFF if args.diff else Mode.WRITE
-    config = load_config(env)
+    config = loaded.config()
     checker = None if args.all_allowed else build_registry_client(config).head_digest
     return rewrite_files(args.files, mode=mode, config=config, checker=checker,
                          format=Format(args.format) if args.format else None,
                          streams=Streams(sys.stdin.buffer, sys.stdout.buffer, sys.stderr))
 
 
-def doctor(args: argparse.Namespace, env: Env) -> int:
-
-    edges = Edges(skopeo_version=Skopeo().version, credentials=credentials_for,
-                  registry_client=build_registry_client, forge=build_forge)
+def doctor(args: argparse.Namespace, loaded: Loaded) -> int:
+    # `skopeo --version` runs as every other skopeo call: with the environment config built.
+    edges = Edges(skopeo_version=Skopeo(environment=loaded.skopeo_environment).version,
+                  credentials=credentials_for, registry_client=build_registry_client,
+                  forge=partial(github_forge, loaded.github, loaded.bot_login))
     checks = []
-    for check in diagnose(env, edges):
+    for check in diagnose(loaded, edges):
         print(check.line(), flush=True)
         checks.append(check)
     return exit_code(checks)

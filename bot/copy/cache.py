@@ -9,8 +9,9 @@ temporary file and a rename, merged with what another process wrote meanwhile, s
 run leaves the previous file whole. The file is bounded: the least recently recorded digests
 are dropped beyond `max_digests`, and each digest keeps its `max_repositories` newest places.
 
-Default path: `${XDG_CACHE_HOME:-~/.cache}/mirror-bot/blob-locations.json` (workflows keep it
-between runs with actions/cache).
+The path is the configuration's (bot/config.py works out the default,
+`${XDG_CACHE_HOME:-~/.cache}/mirror-bot/blob-locations.json`, which workflows keep between runs
+with actions/cache).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,11 +34,6 @@ MAX_REPOSITORIES = 4
 
 # {registry: {digest: [repository, ...]}}, repositories newest last
 Locations = dict[str, dict[str, list[str]]]
-
-
-def default_path(env: Mapping[str, str]) -> Path:
-    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "mirror-bot" / "blob-locations.json"
 
 
 def _valid(data: object) -> Locations:

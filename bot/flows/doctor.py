@@ -9,49 +9,49 @@ allowlist, registries.conf and the auth file, the configuration, each mirror, th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.config import Config, allowlist_path, load_config
+from bot.config import CONFIG_SECTIONS, Config, GitHubSettings, Loaded, MirrorSource, Problem, Section
 from bot.errors import ConfigError, MirrorBotError, TransferError
 from bot.flows.doctor_checks import Check, said
 from bot.flows.doctor_mirrors import MirrorProbe, PushChecker, Role, check_mirror
 from bot.forge.protocol import Forge
 from bot.policy.allowlist_file import check_allowlist_file
 from bot.policy.naming import DEFAULT_TEMPLATE
-from bot.records.labels import Labels
 from bot.registry.containers_conf import Credentials, RegistriesConf
 
-Env = Mapping[str, str]
 OLDEST_SKOPEO = (1, 9)  # the oldest skopeo the project is tested with (Debian's 1.9.3)
 
 
 @dataclass(frozen=True)
 class Edges:
-    """How the doctor reaches skopeo, the mirrors and GitHub (built in cli.py)."""
+    """How the doctor reaches skopeo, the mirrors and GitHub (built in bot/commands/tools.py)."""
 
     skopeo_version: Callable[[], str]
     credentials: Callable[[Config], Credentials]
     registry_client: Callable[[Config, Credentials], PushChecker]
-    forge: Callable[[Env], Forge]
+    forge: Callable[[], Forge]  # GitHub, from the configuration's GitHub settings
 
 
-def diagnose(env: Env, edges: Edges) -> Iterator[Check]:
-    """Every check, each as soon as it is done."""
+def diagnose(loaded: Loaded, edges: Edges) -> Iterator[Check]:
+    """Every check, each as soon as it is done: the configuration's problems, each on its own
+    line, and what the doctor probes."""
     yield check_skopeo(edges.skopeo_version)
-    allowlist = check_allowlist(env)
+    allowlist = check_allowlist(loaded.files.allowlist)
     yield allowlist
-    conf = check_registries_conf(env)
+    conf = check_registries_conf(loaded.files.registries_conf)
     yield conf
-    auth = check_auth_file(env)
+    auth = check_auth_file(loaded.files.auth_file)
     if auth is not None:
         yield auth
-    config, loaded = check_configuration(env, allowlist_failed=allowlist.failing)
-    yield loaded
+    checks, config = check_configuration(loaded, allowlist_failed=allowlist.failing)
+    yield from checks
     blocker = next((c.name for c in (conf, auth) if c is not None and c.failing), None)
-    yield from check_mirrors(env, config, edges, blocker)
-    yield from check_github(env, edges.forge)
+    yield from check_mirrors(config, edges, blocker)
+    yield from check_github(loaded.github, loaded.problems_in(Section.GITHUB),
+                            loaded.labels.request, edges.forge)
 
 
 def exit_code(checks: list[Check]) -> int:
@@ -73,8 +73,7 @@ def check_skopeo(version: Callable[[], str]) -> Check:
     return Check.passed("skopeo", f"version {found}")
 
 
-def check_allowlist(env: Env) -> Check:
-    path = allowlist_path(env)
+def check_allowlist(path: Path) -> Check:
     allowlist, problems = check_allowlist_file(path)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -84,13 +83,12 @@ def check_allowlist(env: Env) -> Check:
                         f"{len(allowlist.deny)} deny")
 
 
-def check_registries_conf(env: Env) -> Check:
-    path = env.get("CONTAINERS_REGISTRIES_CONF")
-    if not path:
+def check_registries_conf(path: Path | None) -> Check:
+    if path is None:
         return Check.skipped("registries.conf", "CONTAINERS_REGISTRIES_CONF is not set; "
                              "every image is pulled from the registry its name says")
     try:
-        conf = RegistriesConf.load(Path(path))
+        conf = RegistriesConf.load(path)
     except ConfigError as error:
         return Check.failed("registries.conf", str(error),
                             "fix the file (containers-registries.conf(5), TOML) or unset "
@@ -98,13 +96,12 @@ def check_registries_conf(env: Env) -> Check:
     return Check.passed("registries.conf", f"{path}: {len(conf.entries)} registry entries")
 
 
-def check_auth_file(env: Env) -> Check | None:
+def check_auth_file(path: Path | None) -> Check | None:
     """REGISTRY_AUTH_FILE, when set (the other mirrors' logins); None when it is not."""
-    path = env.get("REGISTRY_AUTH_FILE")
-    if not path:
+    if path is None:
         return None
     try:
-        credentials = Credentials.from_auth_file(Path(path))
+        credentials = Credentials.from_auth_file(path)
     except ConfigError as error:
         return Check.failed("auth file", str(error))
     hosts = ", ".join(sorted(credentials.logins)) or "none"
@@ -113,44 +110,43 @@ def check_auth_file(env: Env) -> Check | None:
 
 # -- configuration ----------------------------------------------------------------------------
 
-def mirror_roles(env: Env, config: Config) -> list[tuple[str, Role]]:
+def mirror_roles(config: Config) -> list[tuple[str, Role]]:
     """Each mirror, the primary first, with whose credentials it is pushed."""
-    ghcr_default = not (env.get("MIRROR_REGISTRY") or "").strip() and \
-        not config.allowlist.settings.mirrors
-    primary = Role.GHCR_DEFAULT if ghcr_default else Role.PRIMARY
+    primary = Role.GHCR_DEFAULT if config.mirror_source is MirrorSource.GHCR_DEFAULT \
+        else Role.PRIMARY
     return [(config.mirror, primary), *((m, Role.SECONDARY) for m in config.namer.also)]
 
 
-def describe(env: Env, config: Config) -> str:
-    roles = mirror_roles(env, config)
+def describe(config: Config) -> str:
+    roles = mirror_roles(config)
     listed = ", ".join([f"{roles[0][0]} (primary)", *(mirror for mirror, _ in roles[1:])])
-    source = ("the GHCR default inside GitHub Actions, pushed with GITHUB_TOKEN"
-              if roles[0][1] is Role.GHCR_DEFAULT
-              else "MIRROR_REGISTRY" if (env.get("MIRROR_REGISTRY") or "").strip()
-              else "settings.mirror_registry")
     naming = "" if config.namer.template == DEFAULT_TEMPLATE else \
         f"; naming {config.namer.template}"
-    return f"mirror{'s' if len(roles) > 1 else ''} {listed}, from {source}{naming}"
+    return f"mirror{'s' if len(roles) > 1 else ''} {listed}, from {config.mirror_source.value}{naming}"
 
 
-def check_configuration(env: Env, *, allowlist_failed: bool) -> tuple[Config | None, Check]:
-    try:
-        config = load_config(env)
-    except ConfigError as error:
-        if allowlist_failed:
-            return None, Check.skipped("configuration", "it needs a valid allowlist (above)")
-        return None, Check.failed("configuration", str(error))
-    return config, Check.passed("configuration", describe(env, config))
+def check_configuration(loaded: Loaded, *,
+                        allowlist_failed: bool) -> tuple[list[Check], Config | None]:
+    """One line for a configuration that loaded, else one failed line per problem. An
+    allowlist that did not load was reported by its own check: what needs it is skipped."""
+    problems: list[Problem] = loaded.problems_in(*CONFIG_SECTIONS)
+    if not problems:
+        config = loaded.config()
+        return [Check.passed("configuration", describe(config))], config
+    checks = []
+    if allowlist_failed and loaded.problems_in(Section.ALLOWLIST):
+        checks.append(Check.skipped("configuration", "it needs a valid allowlist (above)"))
+        problems = [p for p in problems if p.section is not Section.ALLOWLIST]
+    return [*checks, *(Check.failed("configuration", str(p)) for p in problems)], None
 
 
 # -- mirrors ----------------------------------------------------------------------------------
 
-def check_mirrors(env: Env, config: Config | None, edges: Edges,
-                  blocker: str | None) -> Iterator[Check]:
+def check_mirrors(config: Config | None, edges: Edges, blocker: str | None) -> Iterator[Check]:
     if config is None:
         yield Check.skipped("mirrors", "the configuration did not load (above)")
         return
-    roles = mirror_roles(env, config)
+    roles = mirror_roles(config)
     if blocker is not None:
         for mirror, _ in roles:
             yield Check.skipped(f"mirror {mirror}", f"{blocker} must be fixed first (above)")
@@ -161,27 +157,33 @@ def check_mirrors(env: Env, config: Config | None, edges: Edges,
         yield Check.failed("mirror credentials", str(error))
         return
     client = edges.registry_client(config, credentials)
-    secrets = [*credentials.secrets(), *config.secrets, env.get("GITHUB_TOKEN") or ""]
+    secrets = [*credentials.secrets(), *config.secrets]
     for mirror, role in roles:
         yield check_mirror(MirrorProbe(mirror, role, config, credentials), client, secrets)
 
 
 # -- GitHub -----------------------------------------------------------------------------------
 
-def check_github(env: Env, build_forge: Callable[[Env], Forge]) -> Iterator[Check]:
-    """The token reads the repository's issues, and the request label exists; nothing is
-    written."""
-    missing = [name for name in ("GITHUB_TOKEN", "GITHUB_REPOSITORY") if not env.get(name)]
+def check_github(github: GitHubSettings, problems: list[Problem], label: str,
+                 build_forge: Callable[[], Forge]) -> Iterator[Check]:
+    """The GitHub settings are valid, the token reads the repository's issues, and the request
+    label exists; nothing is written."""
+    for problem in problems:
+        yield Check.failed("github settings", str(problem))
+    missing = [name for name, value in (("GITHUB_TOKEN", github.token),
+                                        ("GITHUB_REPOSITORY", github.repository)) if not value]
     if missing:
         verb = "are" if len(missing) > 1 else "is"
         yield Check.skipped("github", f"{' and '.join(missing)} {verb} not set (the token and "
                             "the request label are checked with GITHUB_TOKEN and GITHUB_REPOSITORY)")
         return
-    repository = env["GITHUB_REPOSITORY"]
-    label = env.get("MIRROR_REQUEST_LABEL") or Labels.request
-    secrets = [env["GITHUB_TOKEN"]]
+    if problems:
+        yield Check.skipped("github", "the GitHub settings must be fixed first (above)")
+        return
+    repository = github.repository
+    secrets = [github.token or ""]
     try:
-        forge = build_forge(env)
+        forge = build_forge()
         requests = forge.open_request_issues(label)
     except MirrorBotError as error:
         yield Check.failed("github issues", f"cannot read {repository}'s issues: "

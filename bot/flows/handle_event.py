@@ -10,7 +10,6 @@ with write access to the repository, and a failure to ask GitHub who that is, is
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,12 @@ from bot.render import render
 WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
 
 
-def read_event(env: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
-    """The event name and payload named by GITHUB_EVENT_NAME / GITHUB_EVENT_PATH."""
-    event_path = env.get("GITHUB_EVENT_PATH")
-    if not event_path:
+def read_event(path: Path | None, name: str) -> tuple[str, dict[str, Any]]:
+    """The event's name and payload: `name` (GITHUB_EVENT_NAME) and the JSON file at `path`
+    (GITHUB_EVENT_PATH, None when it is not set)."""
+    if path is None:
         raise ConfigError("GITHUB_EVENT_PATH is not set; run this from GitHub Actions or pass an "
                           "event file with GITHUB_EVENT_PATH=event.json")
-    path = Path(event_path)
     try:
         text = path.read_text(encoding="utf-8")
     except IsADirectoryError as error:
@@ -50,7 +48,7 @@ def read_event(env: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
         raise ConfigError(f"GITHUB_EVENT_PATH {path} is not JSON ({error})") from error
     if not isinstance(payload, dict):
         raise ConfigError(f"GITHUB_EVENT_PATH {path} holds JSON that is not an object")
-    return env.get("GITHUB_EVENT_NAME", ""), payload
+    return name, payload
 
 
 def handle(event: Event, handler: RequestHandler) -> RunOutcome:

@@ -9,13 +9,13 @@ mirror and the naming template are checked together, by the same code every comm
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import yaml
 
+from bot import units
 from bot.errors import MirrorBotError
 from bot.image.platform import InvalidPlatform, Platform
 from bot.policy.naming import DEFAULT_TEMPLATE, Namer, parse_mirror_registries
@@ -25,11 +25,6 @@ from bot.request.address import mirror_prefixes_from
 LANGUAGES = ("en", "zh-CN")
 # Stands in for the mirror when the file names none (it comes from MIRROR_REGISTRY at run time).
 PROBE_MIRROR = "mirror.example"
-SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\Z")
-SIZE_UNITS = {
-    None: 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-    "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
-}
 
 
 @dataclass(frozen=True)
@@ -49,11 +44,6 @@ class Settings:
     max_tags_per_request: int = 20
     max_new_tags_per_follow: int = 50
 
-    @property
-    def mirror_registry(self) -> str | None:
-        """The primary mirror, when the file names one."""
-        return self.mirrors[0] if self.mirrors else None
-
 
 def whole_number(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -62,12 +52,11 @@ def whole_number(value: Any) -> int:
 
 
 def size(value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    match = SIZE_RE.match(str(value).strip())
-    if not match or float(match.group(1)) <= 0:
-        raise ValueError(f"'{value}' is not a size (for example 5GiB or 500MB)")
-    return int(float(match.group(1)) * SIZE_UNITS[match.group(2)])
+    """The one size grammar (bot/units.py), as the environment's sizes read it."""
+    try:
+        return units.size(value)
+    except ValueError as error:
+        raise ValueError(f"{units.quoted(value)} {error}") from error
 
 
 def text(value: Any) -> str:
