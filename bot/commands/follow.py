@@ -14,8 +14,8 @@ import json
 import sys
 from typing import TextIO
 
-from bot.commands import report_problems
 from bot.commands.adapters import build_forge, build_syncer, needs_github
+from bot.commands.verdict import report_problems
 from bot.config import Loaded
 from bot.flows.follow import FollowRun, subscription_problems
 from bot.flows.follow import follow as follow_subscriptions

@@ -8,8 +8,8 @@ import argparse
 import sys
 from functools import partial
 
-from bot.commands import report_problems
 from bot.commands.adapters import build_registry_client, credentials_for, github_forge
+from bot.commands.verdict import report_problems
 from bot.config import Loaded
 from bot.flows.doctor import Edges, diagnose, exit_code
 from bot.flows.rewrite import Format, Mode, Streams, rewrite_files
