@@ -46,7 +46,7 @@ def test_the_corpus_is_large_and_varied() -> None:
 
 @pytest.mark.parametrize("title", CORPUS, ids=range(len(CORPUS)))
 def test_hostile_title(title: str, tmp_path: Path) -> None:
-    plan = plan_issue(title, "", STARTER.allowlist, STARTER.namer)
+    plan = plan_issue(title, "", STARTER.allowlist, STARTER.namer, STARTER.other_mirrors)
     for image in plan.images:
         # Notes and suggestions are built from validated names and configuration only, never
         # from the raw title: nothing in them can form markup, a mention or a marker.
