@@ -37,9 +37,6 @@ class ErrorKind(StrEnum):
     UNAUTHORIZED = "unauthorized"
     MIRROR_UNAUTHORIZED = "mirror_unauthorized"  # the mirror refused our push credentials
     NOT_ALLOWED = "not_allowed"  # this mirror's allowlist refuses it: no registry was asked
-    # Produced by nothing since a source's 403 is `unauthorized`; kept only while
-    # bot/flows/rewrite.py's REFUSALS names it (its import would fail): delete both together.
-    DENIED = "denied"
     RATE_LIMITED = "rate_limited"
     NETWORK = "network"
     TIMEOUT = "timeout"

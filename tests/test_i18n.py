@@ -14,6 +14,7 @@ from bot.policy.allowlist_file import parse_allowlist
 from bot.policy.naming import Namer
 from bot.records.record import Outcome, Phase, ResultRecord
 from bot.render import LANGUAGES, _environment, catalog, render
+from bot.request.address import DEFAULT_MIRROR_PREFIXES
 
 TEMPLATES = ("comment.md.j2", "summary.md.j2", "index.html.j2", "follow.md.j2")
 PLACEHOLDER_RE = re.compile(r"%\(\w+\)s|\{\w+\}|`[^`]*`|\[`[^`]*`\]")
@@ -45,7 +46,7 @@ def test_every_message_is_translated_with_the_same_placeholders(language: str) -
 def test_a_chinese_comment_still_carries_the_address_and_the_record() -> None:
     allowlist, _ = parse_allowlist("allow:\n  - docker.io/library/*\n")
     namer = Namer("m.example.io")
-    plan = plan_issue("nginx:1.27", "", allowlist, namer)
+    plan = plan_issue("nginx:1.27", "", allowlist, namer, DEFAULT_MIRROR_PREFIXES)
     source = parse("docker.io/library/nginx:1.27")
     result = SyncResult(source, namer.target(source), "copied", "sha256:" + "aa" * 32)
     record = ResultRecord(1, Phase.RESULT, "2026-11-29T12:00:00Z", Outcome.MIRRORED)

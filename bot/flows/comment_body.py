@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.copy.syncer import SyncResult
 from bot.errors import ErrorKind
+from bot.flows.outcomes import ImageOutcome
 from bot.flows.plan import Plan
 from bot.image.oci import human_size
 from bot.records.record import COMMENT_MARKER, Outcome, ResultRecord
@@ -40,7 +40,7 @@ class CommentWriter:
         return self._render(plan=plan, phase="syncing", record=record,
                             size=human_size(size) if size else "")
 
-    def result(self, plan: Plan, outcome: Outcome, results: Sequence[SyncResult],
+    def result(self, plan: Plan, outcome: Outcome, results: Sequence[ImageOutcome],
                record: ResultRecord, *, cap: CapRefusal | None = None, title: str = "") -> str:
         refused = [image for image in plan.images if image.decision != "allowed"]
         denied = [image for image in refused if image.decision == "denied"]
@@ -71,7 +71,7 @@ class CommentWriter:
         return f"{body}\n{record.render()}\n"
 
 
-def _for_people(result: SyncResult, plan: Plan) -> list[str]:
+def _for_people(result: ImageOutcome, plan: Plan) -> list[str]:
     """The addresses that serve `result`, the form the user wrote first (bot/flows/plan.py)."""
     serving = [str(a) for a in result.addresses]
     planned = next((i for i in plan.allowed if str(i.source) == str(result.source)), None)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.copy.syncer import SyncResult
+from bot.flows.outcomes import ImageOutcome
 from bot.flows.plan import Plan
 from bot.records.labels import Labels
 from bot.records.record import Outcome, Phase, RecordedImage, ResultRecord
@@ -37,7 +37,7 @@ class RunStatus(StrEnum):
 class RunOutcome:
     name: RunStatus
     exit_code: int
-    results: tuple[SyncResult, ...] = ()
+    results: tuple[ImageOutcome, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class IssueUpdate:
     state_reason: str | None
 
 
-def outcome_of(plan: Plan, results: Sequence[SyncResult]) -> Outcome:
+def outcome_of(plan: Plan, results: Sequence[ImageOutcome]) -> Outcome:
     """The outcome of a run from what was planned and what the syncs returned (pure)."""
     failed = [r for r in results if r.status == "failed"]
     if any(r.transient for r in failed):
@@ -74,7 +74,7 @@ def issue_update(outcome: Outcome, labels: Labels, current_labels: Sequence[str]
     return IssueUpdate([*kept, new_label], None if state == current_state else state, reason)
 
 
-def result_record(issue: int, outcome: Outcome, at: str, results: Sequence[SyncResult],
+def result_record(issue: int, outcome: Outcome, at: str, results: Sequence[ImageOutcome],
                   previous: ResultRecord | None, *, attempts: int | None = None) -> ResultRecord:
     """The record of a finished run; attempts count consecutive failures unless given."""
     first_syncs = {image.target: image.first_sync for image in previous.images} if previous else {}

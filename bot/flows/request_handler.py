@@ -20,7 +20,7 @@ from typing import TextIO
 
 from bot import timestamps
 from bot.config import Config
-from bot.copy.syncer import Syncer, SyncItem, SyncResult
+from bot.copy.syncer import Syncer, SyncItem
 from bot.errors import MirrorBotError
 from bot.flows.comment_body import CapRefusal, CommentWriter
 from bot.flows.conclude import (
@@ -31,6 +31,7 @@ from bot.flows.conclude import (
     result_record,
     syncing_record,
 )
+from bot.flows.outcomes import ImageOutcome
 from bot.flows.plan import Plan, plan_issue
 from bot.flows.sync_images import ListTags, expand_patterns, sync_plan
 from bot.forge.protocol import BotComment, Forge, ForgeError, IssueSnapshot
@@ -143,7 +144,7 @@ class RequestHandler:
         return timestamps.to_text(self.clock())
 
     def _conclude(self, issue: IssueSnapshot, comment: BotComment | None, outcome: Outcome, *,
-                  plan: Plan = EMPTY_PLAN, results: Sequence[SyncResult] = (),
+                  plan: Plan = EMPTY_PLAN, results: Sequence[ImageOutcome] = (),
                   previous: ResultRecord | None, cap: CapRefusal | None = None,
                   attempts: int | None = None) -> RunOutcome:
         """The one way every path ends: comment with the record, then labels and state."""

@@ -47,7 +47,7 @@ class Lookup(Enum):
     REFUSED = "refused"  # 401/403: GHCR refuses anonymous look-ups of packages that do not exist
 
 
-REFUSALS = frozenset({ErrorKind.UNAUTHORIZED, ErrorKind.MIRROR_UNAUTHORIZED, ErrorKind.DENIED})
+REFUSALS = frozenset({ErrorKind.UNAUTHORIZED, ErrorKind.MIRROR_UNAUTHORIZED})
 REFUSED_NOTE = "the mirror refused the look-up: not mirrored, or not visible with these credentials"
 
 
