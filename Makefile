@@ -1,4 +1,4 @@
-.PHONY: setup test lint lint-workflows demo bench lock
+.PHONY: setup test unit lint lint-workflows demo bench lock
 
 # The lock: hash-pinned runtime and build dependencies, installed with --require-hashes by every
 # workflow job and by action.yml. `--universal` keeps it valid on every CPython the package
@@ -9,17 +9,24 @@ PYTHON_SOURCES = bot tests bench sandbox scripts/action .github/workflow_lint.py
 setup:
 	./scripts/setup.sh
 
+# ruff; the layers (import-linter's contracts in pyproject.toml); types over bot/ (mypy, settings in
+# pyproject.toml); the workflows.
 lint: setup
 	.venv/bin/ruff check $(PYTHON_SOURCES)
+	.venv/bin/lint-imports --no-cache
+	.venv/bin/mypy
 	.venv/bin/python .github/workflow_lint.py
 
 lint-workflows: setup
 	.venv/bin/python .github/workflow_lint.py
 
-test: setup
-	.venv/bin/ruff check $(PYTHON_SOURCES)
-	.venv/bin/python .github/workflow_lint.py
+# Everything CI checks: the linters, then both tiers of tests.
+test: lint
 	.venv/bin/python -m pytest -q
+
+# The quick loop: no processes, no sockets, under a minute.
+unit: setup
+	.venv/bin/python -m pytest -q tests/unit
 
 demo: setup
 	.venv/bin/python -m sandbox.demo
@@ -37,3 +44,5 @@ lock: setup
 	.venv/bin/uv pip compile pyproject.toml $(LOCK_FLAGS) $(UPGRADE) -o requirements/runtime.txt
 	.venv/bin/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
 		| .venv/bin/uv pip compile - $(LOCK_FLAGS) $(UPGRADE) -o requirements/build.txt
+	.venv/bin/uv pip compile requirements/lint.in -c requirements/runtime.txt $(LOCK_FLAGS) $(UPGRADE) \
+		-o requirements/lint.txt

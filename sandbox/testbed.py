@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import Config, load_config
-from bot.copy.syncer import RetryPolicy, Syncer
+from bot.copy.syncer import Syncer
+from bot.registry.backoff import Backoff
 from bot.registry.client import RegistryClient
 from bot.registry.containers_conf import Credentials, RegistriesConf
 from bot.registry.skopeo import Skopeo
-from bot.registry.transport import HttpRetry
 from sandbox.images import BuiltImage, build_image, push
 from sandbox.registries import Registry, start_registry, write_registries_conf
 
@@ -57,16 +57,16 @@ class Sandbox:
         if with_mirror_creds:
             credentials.add(self.mirror.host, MIRROR_USER, MIRROR_PASSWORD)
         return RegistryClient(RegistriesConf.load(self.registries_conf), credentials, timeout=10,
-                              retry=HttpRetry(2, 0.01), mirrors=[self.mirror.host])
+                              retry=Backoff(2, 0.01), mirrors=[self.mirror.host])
 
     def syncer(self, max_size: int | None = None) -> Syncer:
         credentials = Credentials()
         credentials.add(self.mirror.host, MIRROR_USER, MIRROR_PASSWORD)
         return Syncer(
             registry=RegistryClient(RegistriesConf.load(self.registries_conf), credentials, 10,
-                                    retry=HttpRetry(2, 0.01), mirrors=[self.mirror.host]),
+                                    retry=Backoff(2, 0.01), mirrors=[self.mirror.host]),
             copier=Skopeo(self.registries_conf, credentials, timeout=120),
-            retry=RetryPolicy(attempts=2, base_delay=0.01),
+            retry=Backoff(attempts=2, base_delay=0.01),
             max_size=max_size,
         )
 

@@ -16,14 +16,14 @@ from bot.config import Config, GitHubSettings, Section
 from bot.copy.cache import BlobLocations
 from bot.copy.engine import BlobStager
 from bot.copy.settings import EngineSettings
-from bot.copy.syncer import RetryPolicy, Syncer
+from bot.copy.syncer import Syncer
 from bot.errors import ConfigError
 from bot.forge.local import LocalForge
+from bot.registry.backoff import Backoff
 from bot.registry.blobs import DEFAULT_BLOB_COPY, ProgressPrinter
 from bot.registry.client import RegistryClient
 from bot.registry.containers_conf import Credentials, RegistriesConf
 from bot.registry.skopeo import Skopeo
-from bot.registry.transport import HttpRetry
 
 if TYPE_CHECKING:  # types only: the follow flow (templates) and PyGithub load where they are used
     from bot.flows.follow_records import TrackingForge
@@ -46,7 +46,7 @@ def build_registry_client(config: Config, credentials: Credentials | None = None
         RegistriesConf.load(config.registries_conf),
         credentials if credentials is not None else credentials_for(config),
         timeout=limits.registry_timeout,
-        retry=HttpRetry(attempts=limits.retry_attempts, backoff=limits.retry_base_delay),
+        retry=Backoff(attempts=limits.retry_attempts, base_delay=limits.retry_base_delay),
         mirrors=config.namer.mirrors)
 
 
@@ -72,7 +72,7 @@ def build_syncer(config: Config) -> Syncer:
     return Syncer(
         registry=registry,
         copier=build_skopeo(config, credentials),
-        retry=RetryPolicy(attempts=limits.retry_attempts, base_delay=limits.retry_base_delay),
+        retry=Backoff(attempts=limits.retry_attempts, base_delay=limits.retry_base_delay),
         max_size=config.allowlist.settings.max_image_size,
         staging=staging(config.engine, registry),
         copy_processes=config.engine.copy_processes,

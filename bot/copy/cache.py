@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.image.reference import DIGEST_RE
+from bot.image.grammar import SHA256_DIGEST_RE
 
 FORMAT_VERSION = 1
 MAX_DIGESTS = 50_000
@@ -48,7 +48,7 @@ def _valid(data: object) -> Locations:
         clean[registry] = {
             digest: [r for r in repos if isinstance(r, str) and r][-MAX_REPOSITORIES:]
             for digest, repos in digests.items()
-            if isinstance(digest, str) and DIGEST_RE.match(digest) and isinstance(repos, list)
+            if isinstance(digest, str) and SHA256_DIGEST_RE.match(digest) and isinstance(repos, list)
         }
     return clean
 

@@ -15,7 +15,6 @@ from bot.errors import TransferError
 from bot.image.oci import Manifest
 from bot.image.platform import Platform
 from bot.image.reference import Reference
-from bot.registry.backoff import Backoff
 
 Status = Literal["copied", "unchanged", "failed"]
 AddressStatus = Literal["copied", "unchanged", "failed"]
@@ -33,11 +32,6 @@ class Copier(Protocol):
     def copy(self, source: Reference, destination: Reference, *, all_platforms: bool = True,
              platform: Platform | None = None) -> None: ...
     def inspect_digest(self, ref: Reference) -> str | None: ...
-
-
-# The engine's retries of skopeo wait as the transport's do: one Backoff. This name stays for
-# the callers not moved to Backoff yet (bot/commands/adapters.py, sandbox/testbed.py).
-RetryPolicy = Backoff
 
 
 @dataclass(frozen=True)

@@ -52,12 +52,6 @@ MAX_ERROR_BODY = 64 * 1024
 MAX_TOKEN_BODY = 1 << 20
 
 
-def HttpRetry(attempts: int = 3, backoff: float = 2.0, max_backoff: float = 60.0) -> Backoff:
-    """A Backoff under the transport's former name and fields, for the callers not moved to
-    Backoff yet (bot/commands/adapters.py, sandbox/testbed.py); goes when they have moved."""
-    return Backoff(attempts, backoff, max_backoff)
-
-
 class _Retry(Retry):
     """urllib3's Retry waiting as our Backoff says, with a sleep that tests can record instead
     of waiting."""
