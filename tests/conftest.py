@@ -1,30 +1,17 @@
-"""Shared fixtures: the loopback test bed (started once per session), the GitHub stand-in,
-and event delivery through the workflow's entry point."""
+"""Pytest fixtures for both tiers: the loopback test bed (started once per session), the GitHub
+stand-in, a name per test, and the fuzzing budget. Helpers that tests import are in fixtures.py."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-from bot.cli import main
 from sandbox.github_standin import GitHubStandIn, serve
-from sandbox.testbed import (  # noqa: F401 - re-exported for the tests
-    MIRROR_PASSWORD,
-    MIRROR_USER,
-    SOURCE_PASSWORD,
-    SOURCE_USER,
-    Sandbox,
-    running_testbed,
-    tools_installed,
-)
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from sandbox.testbed import Sandbox, running_testbed, tools_installed
 
 # Fuzzing budget: bounded, and larger in CI (CI=true) than on a developer's machine.
 settings.register_profile("dev", max_examples=100, deadline=None)
@@ -52,19 +39,3 @@ def github() -> Iterator[GitHubStandIn]:
     """A fresh GitHub REST stand-in over real HTTP."""
     with serve(GitHubStandIn()) as standin:
         yield standin
-
-
-def deliver(testbed: Sandbox, github: GitHubStandIn, tmp_path: Path, name: str,
-            payload: dict, **extra: str) -> int:
-    """Run `handle-event` on `payload` as the workflow would, against the stand-in."""
-    event_file = tmp_path / f"event-{len(list(tmp_path.glob('event-*')))}.json"
-    event_file.write_text(json.dumps(payload))
-    env = testbed.env(
-        GITHUB_EVENT_NAME=name, GITHUB_EVENT_PATH=str(event_file),
-        GITHUB_REPOSITORY=github.repository, GITHUB_TOKEN=github.token,
-        GITHUB_API_URL=github.base_url, GITHUB_SERVER_URL="https://github.com",
-        GITHUB_RUN_ID="42", GITHUB_STEP_SUMMARY=str(tmp_path / "summary.md"),
-        MIRROR_GITHUB_WRITE_INTERVAL="0", MIRROR_GITHUB_BACKOFF="0.01",
-        MIRROR_GITHUB_SECONDARY_WAIT="1", MIRROR_GITHUB_TIMEOUT="2")
-    env.update(extra)
-    return main(["handle-event"], env)

@@ -1,0 +1,134 @@
+"""Who may start a request and what a request may change: the per-user cap on every path a user
+starts, a mirrored request keeps its record, and GitHub outages are transient."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from bot.records import record as records
+from sandbox.github_standin import Fault, GitHubStandIn
+from tests.fixtures import Sandbox, deliver
+
+
+def state(github: GitHubStandIn, number: int) -> tuple[str, set[str]]:
+    issue = github.issues[number]
+    return issue["state"], {label["name"] for label in issue["labels"]}
+
+
+def test_the_cap_applies_to_a_retry_of_a_refused_request(testbed: Sandbox, github: GitHubStandIn,
+                                                          tmp_path: Path, name: str) -> None:
+    testbed.seed(name)
+    for _ in range(5):
+        github.add_issue("docker.io/library/forbidden:1", author="mallory")
+    capped = github.add_issue(f"{name}:1.0", author="mallory")["number"]
+    assert deliver(testbed, github, tmp_path, "issues", github.event("opened", capped)) == 0
+    assert state(github, capped) == ("closed", {"sync image", "sync image invalid"})
+    testbed.mirror.mark()
+    retry = github.comment_event(capped, "/retry", "mallory")
+    assert deliver(testbed, github, tmp_path, "issue_comment", retry) == 0
+    assert state(github, capped) == ("closed", {"sync image", "sync image invalid"})
+    assert "at most 5 per person" in github.bot_comments(capped)[0]["body"]
+    assert testbed.mirror.manifest_requests()["PUT"] == 0
+
+
+def test_the_cap_applies_to_an_edited_title(testbed: Sandbox, github: GitHubStandIn,
+                                            tmp_path: Path, name: str) -> None:
+    testbed.seed(name)
+    for _ in range(5):
+        github.add_issue("docker.io/library/forbidden:1", author="mallory")
+    issue = github.add_issue("not an image !!", author="mallory")["number"]
+    github.issues[issue]["title"] = f"{name}:1.0"
+    edited = github.event("edited", issue, changes={"title": {"from": "not an image !!"}})
+    testbed.mirror.mark()
+    assert deliver(testbed, github, tmp_path, "issues", edited) == 0
+    assert state(github, issue)[1] == {"sync image", "sync image invalid"}
+    assert testbed.mirror.manifest_requests()["PUT"] == 0
+
+
+def test_a_maintainer_retry_is_not_capped(testbed: Sandbox, github: GitHubStandIn,
+                                          tmp_path: Path, name: str) -> None:
+    testbed.seed(name)
+    for _ in range(5):
+        github.add_issue("docker.io/library/forbidden:1", author="mallory")
+    issue = github.add_issue(f"{name}:1.0", author="mallory")["number"]
+    github.permissions["maria"] = "write"
+    retry = github.comment_event(issue, "/retry", "maria")
+    assert deliver(testbed, github, tmp_path, "issue_comment", retry) == 0
+    assert state(github, issue) == ("closed", {"sync image", "sync image succeeded"})
+
+
+def test_editing_a_mirrored_request_keeps_its_record(testbed: Sandbox, github: GitHubStandIn,
+                                                     tmp_path: Path, name: str) -> None:
+    testbed.seed(name)
+    testbed.seed(f"{name}-other")
+    issue = github.add_issue(f"{name}:1.0")["number"]
+    assert deliver(testbed, github, tmp_path, "issues", github.event("opened", issue)) == 0
+    before = github.bot_comments(issue)[0]["body"]
+    github.issues[issue]["title"] = f"{name}-other:1.0"
+    edited = github.event("edited", issue, changes={"title": {"from": f"{name}:1.0"}})
+    github.reset_log()
+    testbed.mirror.mark()
+    assert deliver(testbed, github, tmp_path, "issues", edited) == 0
+    assert github.writes() == []
+    assert testbed.mirror.manifest_requests()["PUT"] == 0
+    record = records.read(github.bot_comments(issue)[0]["body"])
+    assert record is not None and record == records.read(before)
+    assert [image.source for image in record.images] == [f"docker.io/library/{name}:1.0"]
+
+
+def test_editing_a_refused_request_reads_it_again(testbed: Sandbox, github: GitHubStandIn,
+                                                  tmp_path: Path, name: str) -> None:
+    testbed.seed(name)
+    issue = github.add_issue(f"{name}:404")["number"]
+    assert deliver(testbed, github, tmp_path, "issues", github.event("opened", issue)) == 0
+    assert state(github, issue)[0] == "closed"
+    github.issues[issue]["title"] = f"{name}:1.0"
+    edited = github.event("edited", issue, changes={"title": {"from": f"{name}:404"}})
+    assert deliver(testbed, github, tmp_path, "issues", edited) == 0
+    assert state(github, issue) == ("closed", {"sync image", "sync image succeeded"})
+    assert len(github.bot_comments(issue)) == 1
+
+
+def test_a_github_outage_during_the_retry_permission_check_is_transient(
+        testbed: Sandbox, github: GitHubStandIn, tmp_path: Path) -> None:
+    issue = github.add_issue("docker.io/library/forbidden:1")["number"]
+    retry = github.comment_event(issue, "/retry", "bob")
+    github.faults.extend(Fault(502, path_contains="/collaborators/") for _ in range(10))
+    assert deliver(testbed, github, tmp_path, "issue_comment", retry) == 1
+    assert github.writes() == []
+
+
+def test_the_comment_says_what_was_forgiven(testbed: Sandbox, github: GitHubStandIn,
+                                            tmp_path: Path, name: str) -> None:
+    testbed.seed(name)
+    issue = github.add_issue(f"m.daocloud.io/docker.io/{name}:1.0")["number"]
+    assert deliver(testbed, github, tmp_path, "issues", github.event("opened", issue)) == 0
+    body = github.bot_comments(issue)[0]["body"]
+    assert state(github, issue) == ("closed", {"sync image", "sync image succeeded"})
+    assert "another mirror's prefix" in body
+
+
+def test_the_syncing_comment_says_how_much_will_move(testbed: Sandbox, tmp_path: Path,
+                                                     name: str) -> None:
+    from bot.commands.request import request_handler
+    from bot.forge.local import LocalForge
+    from bot.forge.protocol import IssueSnapshot
+
+    testbed.seed(name, layer_sizes=(300 * 1024, 200 * 1024))
+    bodies: list[str] = []
+
+    class Recording(LocalForge):
+        def create_comment(self, issue, body):  # type: ignore[no-untyped-def]
+            bodies.append(body)
+            return super().create_comment(issue, body)
+
+    handler = request_handler(testbed.config(), Recording(tmp_path, echo=False))
+    issue = IssueSnapshot(1, f"{name}:1.0", "", "alice", False, ("sync image",), "open", False, 0)
+    testbed.upstream.mark()
+    assert handler.process(issue).name == "mirrored"
+    # the size and the sync share one look-up of the tag
+    assert [m for m, p, _ in testbed.upstream.requests() if p.endswith("/manifests/1.0")] == ["HEAD"]
+    # two platforms of two layers (300 KiB + 200 KiB before compression) and their configs
+    size = re.search(r"Copying ([\d.]+) KiB, every platform", bodies[0])
+    assert size is not None and 900 < float(size[1]) < 1100
