@@ -267,7 +267,8 @@ def api_requests_per_issue(work: Path, upstream: Registry, images: list[Image]) 
         github.add_issue(images[0].source)
         env = {**bed.env(), "GITHUB_REPOSITORY": github.repository, "GITHUB_TOKEN": github.token,
                "GITHUB_API_URL": github.base_url, "MIRROR_GITHUB_WRITE_INTERVAL": "0"}
-        handler = request_handler(load_config(env), build_forge(env), env)
+        config = load_config(env)
+        handler = request_handler(config, build_forge(config.github, config.bot_login))
         handler.log = open(os.devnull, "w")  # noqa: SIM115
         event = Event.from_payload("issues", github.event("opened", 1))
         assert event is not None
