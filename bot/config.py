@@ -10,7 +10,10 @@ done): a bad GitHub setting does not stop `plan` or `sync`. Environment variable
 settings; nothing here touches the network. There is no placeholder mirror: with no mirror
 configured, inside GitHub Actions the mirror is the repository owner's GHCR namespace pushed
 with the workflow's token, and anywhere else it is an error naming MIRROR_REGISTRY. skopeo gets
-an environment built here, without the tokens and passwords this process holds.
+an environment built here, without the tokens and passwords this process holds. The run's one
+secret set (bot/redaction.py's `Secrets`) is built here too, from every login and token the
+environment names (the mirror's, REGISTRY_AUTH_FILE's, GITHUB_TOKEN), before anything runs:
+the adapters add the registry tokens they obtain to it, and every output channel redacts by it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from bot.forge.protocol import DEFAULT_BOT_LOGIN
 from bot.policy.allowlist_file import Allowlist, load_allowlist
 from bot.policy.naming import DEFAULT_TEMPLATE, Namer, parse_mirror_registries
 from bot.records.labels import Labels
+from bot.redaction import Secrets
 from bot.registry.containers_conf import Credentials
 from bot.request.address import DEFAULT_MIRROR_PREFIXES
 
@@ -161,6 +165,8 @@ class Config:
     mirror_source: MirrorSource = MirrorSource.VARIABLE
     github: GitHubSettings = GitHubSettings()  # checked only when a command asks for it
     skopeo_environment: Mapping[str, str] = field(default_factory=dict)
+    # The run's secret set (Loaded's): every form of every secret, and the tokens obtained.
+    secret_set: Secrets = field(default_factory=Secrets, compare=False, repr=False)
 
     @property
     def mirror(self) -> str:
@@ -179,7 +185,9 @@ class Config:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Every password and token this run holds: none may reach a comment or a log."""
+        """Every password and token the configuration names, as written; `secret_set` holds
+        them in every form a registry may echo, with the tokens obtained since, and is what
+        output is redacted by."""
         return tuple(dict.fromkeys(s for s in (self.mirror_password, *self.other_secrets) if s))
 
 
@@ -200,6 +208,8 @@ class Loaded:
     skopeo_environment: Mapping[str, str]
     other_secrets: tuple[str, ...]
     problems: tuple[Problem, ...] = ()
+    # The run's one secret set, shared by every Config made from this (see the module's rule).
+    secret_set: Secrets = field(default_factory=Secrets, compare=False, repr=False)
     allowlist: Allowlist | None = None  # None: it did not load (a problem says why)
     mirror: MirrorSetting | None = None  # None: no mirror, or the allowlist did not load
     namer: Namer | None = None
@@ -238,6 +248,7 @@ class Loaded:
             mirror_source=self.mirror.source,
             github=self.github,
             skopeo_environment=self.skopeo_environment,
+            secret_set=self.secret_set,
         )
 
 
@@ -373,13 +384,26 @@ def child_environment(env: Mapping[str, str]) -> dict[str, str]:
     return {name: env[name] for name in CHILD_VARIABLES if name in env}
 
 
-def _auth_file_secrets(path: Path | None) -> list[str]:
-    """The passwords in REGISTRY_AUTH_FILE, to redact. A broken file is reported where the
+def _auth_file(path: Path | None) -> Credentials:
+    """REGISTRY_AUTH_FILE's logins, for their secrets. A broken file is reported where the
     credentials are built (and by the doctor's own check), not here."""
     try:
-        return Credentials.from_auth_file(path).secrets()
+        return Credentials.from_auth_file(path)
     except ConfigError:
-        return []
+        return Credentials()
+
+
+def secret_set(env: Mapping[str, str], auth_file: Credentials, mirror: MirrorSetting | None,
+               github: GitHubSettings) -> Secrets:
+    """The run's secret set: the auth file's every value and login, the mirror's login (as the
+    environment gives it, and as the mirror setting took it: GHCR's default logs in with
+    GITHUB_TOKEN), and GITHUB_TOKEN."""
+    secrets = auth_file.secret_set()
+    secrets.add_login(env.get("MIRROR_USERNAME"), env.get("MIRROR_PASSWORD"))
+    if mirror is not None:
+        secrets.add_login(mirror.username, mirror.password)
+    secrets.add(github.token or "")
+    return secrets
 
 
 def read_config(env: Mapping[str, str]) -> Loaded:
@@ -394,6 +418,7 @@ def read_config(env: Mapping[str, str]) -> Loaded:
     if allowlist is not None and mirror is not None:
         namer = found.checked(Section.MIRROR, lambda: naming(mirror, allowlist), None)
     limits, engine, github = limits_from(found), engine_from(found), github_from(found)
+    auth_file = _auth_file(files.auth_file)
     return Loaded(
         files=files,
         limits=limits,
@@ -404,8 +429,9 @@ def read_config(env: Mapping[str, str]) -> Loaded:
         labels=Labels(request=env.get("MIRROR_REQUEST_LABEL") or Labels.request),
         bot_login=env.get("MIRROR_BOT_LOGIN") or DEFAULT_BOT_LOGIN,
         skopeo_environment=child_environment(env),
-        other_secrets=(*_auth_file_secrets(files.auth_file), github.token or ""),
+        other_secrets=(*auth_file.secrets(), github.token or ""),
         problems=tuple(found.found),
+        secret_set=secret_set(env, auth_file, mirror, github),
         allowlist=allowlist,
         mirror=mirror,
         namer=namer,

@@ -25,8 +25,12 @@ from pathlib import Path
 
 from bot.errors import ConfigError
 from bot.image.reference import DEFAULT_REGISTRY, Reference, looks_like_domain, split_domain
+from bot.redaction import Secrets
 
 DOCKER_HUB_ENDPOINT = "registry-1.docker.io"
+# The values of an auth.json entry that stand for a login: all of them are secrets, whether or
+# not they decode to one we can use.
+SECRET_FIELDS = ("auth", "identitytoken", "registrytoken", "password")
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,8 @@ class Credentials:
     """Logins per auth.json key (`host` or `host/namespace[/repo]`), looked up by physical name."""
 
     logins: dict[str, Login] = field(default_factory=dict)
+    # Every credential value the auth file holds, as written (an `auth` we cannot decode too).
+    file_values: list[str] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def from_auth_file(cls, path: Path | None) -> Credentials:
@@ -181,6 +187,9 @@ class Credentials:
                               f"{error.__class__.__name__}; it must be a containers auth.json "
                               '({"auths": {"host": {"auth": base64(user:password)}}})') from error
         for key, entry in auths.items():
+            if isinstance(entry, dict):
+                credentials.file_values += [value for name in SECRET_FIELDS
+                                            if isinstance(value := entry.get(name), str)]
             login = _decode(entry)
             if login is not None:
                 credentials.logins[normalise_key(key)] = login
@@ -207,7 +216,16 @@ class Credentials:
         return json.dumps({"auths": auths})
 
     def secrets(self) -> list[str]:
+        """The passwords, as written (`secret_set` holds every form of every login)."""
         return [login.password for login in self.logins.values() if login.password]
+
+    def secret_set(self) -> Secrets:
+        """What of these credentials must never be shown: each login in every form a registry
+        may echo (bot/redaction.py's `login_forms`) and every value the auth file held."""
+        secrets = Secrets(self.file_values)
+        for login in self.logins.values():
+            secrets.add_login(login.username, login.password)
+        return secrets
 
     def __bool__(self) -> bool:
         return bool(self.logins)
