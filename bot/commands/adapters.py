@@ -3,7 +3,9 @@ values.
 
 Rule: an adapter is built from a checked section of bot/config.py, never from the environment;
 skopeo runs with the environment config built for it (no tokens or passwords), and the GitHub
-forge only for a command that talks to GitHub, which is where a missing token is an error.
+forge only for a command that talks to GitHub, which is where a missing token is an error. The
+registry client and skopeo share the run's secret set (`Config.secret_set`): the tokens the
+client obtains are redacted from skopeo's messages, the comments and the reports alike.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def build_registry_client(config: Config, credentials: Credentials | None = None
         credentials if credentials is not None else credentials_for(config),
         timeout=limits.registry_timeout,
         retry=Backoff(attempts=limits.retry_attempts, base_delay=limits.retry_base_delay),
-        mirrors=config.namer.mirrors)
+        mirrors=config.namer.mirrors, secrets=config.secret_set)
 
 
 def staging(engine: EngineSettings, registry: RegistryClient) -> BlobStager:
@@ -62,7 +64,7 @@ def build_skopeo(config: Config, credentials: Credentials | None = None) -> Skop
     """skopeo with registries.conf, the credentials (in an authfile of its own) and the
     environment config built for it."""
     return Skopeo(config.registries_conf, credentials, timeout=config.limits.copy_timeout,
-                  environment=config.skopeo_environment)
+                  environment=config.skopeo_environment, secrets=config.secret_set)
 
 
 def build_syncer(config: Config) -> Syncer:

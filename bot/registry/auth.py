@@ -5,7 +5,8 @@ containers_conf) and to the token realm that registry's challenge names, and nev
 http unless that host is a loopback address or registries.conf marks it insecure. HEAD and GET
 share the pull token (one cache entry per host and scope); a host that asked for a token or
 for Basic is answered up front afterwards, without another 401 round trip. A refused token
-request is classified by side (source or mirror).
+request is classified by side (source or mirror). Every token obtained joins the run's secret
+set the moment it is obtained, before anything can echo it back.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bot.errors import ErrorKind, TransferError
+from bot.errors import ErrorKind
+from bot.redaction import Secrets
 from bot.registry.containers_conf import Credentials, Endpoint, Login, RegistriesConf, is_loopback
-from bot.registry.failures import from_status, refusal
+from bot.registry.failures import failure, from_status, refusal
 
 DEFAULT_TOKEN_LIFETIME = 60.0  # seconds, as the token specification assumes when none is given
 EXPIRY_MARGIN = 10.0
@@ -46,9 +48,11 @@ class Challenge:
 class Authenticator:
     """Answers registry challenges and caches the answers; safe to share between threads."""
 
-    def __init__(self, credentials: Credentials, conf: RegistriesConf, get: TokenGetter) -> None:
+    def __init__(self, credentials: Credentials, conf: RegistriesConf, get: TokenGetter,
+                 secrets: Secrets) -> None:
         self.credentials = credentials
         self.conf = conf
+        self.secrets = secrets
         self._get = get
         self._tokens: dict[tuple[str, tuple[str, ...]], tuple[str, float]] = {}
         self._basic_hosts: set[str] = set()
@@ -89,17 +93,18 @@ class Authenticator:
         if challenge.scheme == "basic":
             login = self.credentials.for_name(endpoint.name)
             if login is None:
-                raise TransferError(refusal(at_mirror), f"{endpoint.registry} requires a login; "
-                                    "none is configured for it")
+                raise failure(self.secrets, refusal(at_mirror), f"{endpoint.registry} requires a "
+                              "login; none is configured for it")
             if not self._may_send(scheme, endpoint.host):
-                raise TransferError(refusal(at_mirror), f"{endpoint.registry} asks for a password "
-                                    "over plain http; mark it insecure in registries.conf to allow it")
+                raise failure(self.secrets, refusal(at_mirror), f"{endpoint.registry} asks for a "
+                              "password over plain http; mark it insecure in registries.conf to "
+                              "allow it")
             with self._lock:
                 self._basic_hosts.add(endpoint.host)
             return login.basic
         if challenge.scheme != "bearer" or not challenge.params.get("realm"):
-            raise TransferError(ErrorKind.UNKNOWN, f"{endpoint.registry}: unsupported auth "
-                                f"challenge {challenge.scheme!r}")
+            raise failure(self.secrets, ErrorKind.UNKNOWN, f"{endpoint.registry}: unsupported "
+                          f"auth challenge {self.secrets.redact(challenge.scheme)[:40]!r}")
         with self._lock:  # remembered without its scope, which names one repository
             self._bearer[endpoint.host] = Challenge(challenge.scheme, {
                 key: value for key, value in challenge.params.items() if key != "scope"})
@@ -122,8 +127,8 @@ class Authenticator:
         realm = challenge.params["realm"]
         parts = urllib.parse.urlsplit(realm)
         if parts.scheme not in {"http", "https"} or not parts.netloc:
-            raise TransferError(ErrorKind.UNKNOWN, f"{endpoint.registry}: token realm "
-                                f"{realm[:100]!r} is not an http(s) URL")
+            raise failure(self.secrets, ErrorKind.UNKNOWN, f"{endpoint.registry}: token realm "
+                          f"{self.secrets.redact(realm)[:100]!r} is not an http(s) URL")
         wanted = [s for s in challenge.params.get("scope", "").split() if s]
         wanted += [s for s in scopes if s not in wanted]
         query = [("service", challenge.params["service"])] if challenge.params.get("service") else []
@@ -138,9 +143,14 @@ class Authenticator:
         if status != 200:
             why = (f"; its login was not sent to {parts.netloc} over plain http" if withheld
                    else "")
-            raise TransferError(_token_refusal(status, at_mirror), f"{endpoint.registry}: the "
-                                f"token service answered HTTP {status}{why}")
-        return _parse_token(body, endpoint, at_mirror)
+            raise failure(self.secrets, _token_refusal(status, at_mirror), f"{endpoint.registry}: "
+                          f"the token service answered HTTP {status}{why}")
+        token, lifetime = _parse_token(body)
+        if token is None:
+            raise failure(self.secrets, refusal(at_mirror), f"{endpoint.registry}: the token "
+                          "service answered without a token")
+        self.secrets.add(token)  # before it is used: whatever echoes it from now on is redacted
+        return f"Bearer {token}", lifetime
 
 
 def _token_refusal(status: int, at_mirror: bool) -> ErrorKind:
@@ -150,14 +160,12 @@ def _token_refusal(status: int, at_mirror: bool) -> ErrorKind:
     return ErrorKind.UNKNOWN if kind is ErrorKind.NOT_FOUND else kind
 
 
-def _parse_token(body: bytes, endpoint: Endpoint, at_mirror: bool) -> tuple[str, float]:
+def _parse_token(body: bytes) -> tuple[str | None, float]:
+    """The token of a token service's answer and its lifetime in seconds; None: no token."""
     try:
         payload = json.loads(body)
         token = payload.get("token") or payload.get("access_token")
         lifetime = float(payload.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
     except (ValueError, AttributeError, TypeError):
-        token, lifetime = None, 0.0
-    if not isinstance(token, str) or not token:
-        raise TransferError(refusal(at_mirror), f"{endpoint.registry}: the token service "
-                            "answered without a token")
-    return f"Bearer {token}", lifetime
+        return None, 0.0
+    return (token, lifetime) if isinstance(token, str) and token else (None, 0.0)

@@ -26,7 +26,7 @@ from urllib3.response import BaseHTTPResponse
 from bot.errors import ErrorKind, TransferError
 from bot.registry.backoff import Backoff
 from bot.registry.containers_conf import Endpoint
-from bot.registry.transport import Transport, discard, status_error, transport_error
+from bot.registry.transport import Transport, discard
 
 CONTENT_RANGE_RE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)\Z")
 # Per range, and per stream (which resumes where it broke), at once: the registry answered and
@@ -135,7 +135,7 @@ class RangedSource:
         """`response` if it is a 206 for exactly bytes start-end; RangesUnusable if not."""
         if response.status != 206:
             if response.status in {401, 404, 429} or response.status >= 500:
-                raise status_error(response, self._what(), at_mirror=False)
+                raise self.transport.status_error(response, self._what(), at_mirror=False)
             discard(response)
             raise RangesUnusable(f"HTTP {response.status}")
         match = CONTENT_RANGE_RE.match(response.headers.get("Content-Range", ""))
@@ -160,8 +160,8 @@ class RangedSource:
             discard(response)
         if filled != count:
             self._buffers.give(buffer)
-            raise TransferError(ErrorKind.NETWORK, f"{self._what()}: upstream sent {filled} "
-                                f"of {count} bytes")
+            raise self.transport.error(ErrorKind.NETWORK, f"{self._what()}: upstream sent "
+                                       f"{filled} of {count} bytes")
         return memoryview(buffer)[:count]
 
     def _fill(self, response: BaseHTTPResponse, view: memoryview) -> int:
@@ -171,7 +171,7 @@ class RangedSource:
             try:
                 data = response.read(min(READ_STEP, len(view) - filled), decode_content=False)
             except (HTTPError, OSError) as error:
-                raise transport_error(self.endpoint.host, error, self.transport.timeout) from error
+                raise self.transport.transport_error(self.endpoint.host, error) from error
             if not data:
                 break
             view[filled:filled + len(data)] = data
@@ -197,26 +197,27 @@ class RangedSource:
 
     def _read_stream(self, response: BaseHTTPResponse, skip: int) -> Iterator[memoryview]:
         if response.status != 200:
-            raise status_error(response, self._what(), at_mirror=False)
+            raise self.transport.status_error(response, self._what(), at_mirror=False)
         buffer = bytearray(min(self.chunk_size, self.size))  # one, reused piece after piece
         try:
             length = response.headers.get("Content-Length")
             if length is not None and length != str(self.size):
-                raise TransferError(ErrorKind.NETWORK, f"{self._what()}: upstream declares "
-                                    f"{length} bytes, the manifest {self.size}")
+                raise self.transport.error(ErrorKind.NETWORK, f"{self._what()}: upstream "
+                                           f"declares {length} bytes, the manifest "
+                                           f"{self.size}")
             position = 0
             while position < self.size:
                 view = memoryview(buffer)[:min(self.chunk_size, self.size - position)]
                 filled = self._fill(response, view)
                 if filled != len(view):
-                    raise TransferError(ErrorKind.NETWORK, f"{self._what()}: upstream's stream "
-                                        f"ended after {position + filled} bytes")
+                    raise self.transport.error(ErrorKind.NETWORK, f"{self._what()}: upstream's "
+                                               f"stream ended after {position + filled} bytes")
                 if position + filled > skip:
                     yield view[max(skip - position, 0):]
                 position += filled
             if self._fill(response, memoryview(bytearray(1))):
-                raise TransferError(ErrorKind.NETWORK, f"{self._what()}: upstream sent more "
-                                    f"than {self.size} bytes")
+                raise self.transport.error(ErrorKind.NETWORK, f"{self._what()}: upstream sent "
+                                           f"more than {self.size} bytes")
         finally:
             discard(response)
 

@@ -18,7 +18,7 @@ from urllib3.response import BaseHTTPResponse
 
 from bot.errors import ErrorKind, TransferError
 from bot.registry.containers_conf import Endpoint
-from bot.registry.transport import Transport, discard, status_error
+from bot.registry.transport import Transport, discard
 
 OCTET_STREAM = "application/octet-stream"
 
@@ -77,7 +77,8 @@ class Upload:
                 response: BaseHTTPResponse) -> Upload:
         location = response.headers.get("Location")
         if response.status != 202 or not location:
-            raise status_error(response, f"starting an upload to {endpoint.name}", at_mirror=True)
+            raise transport.status_error(response, f"starting an upload to {endpoint.name}",
+                                         at_mirror=True)
         return cls(transport, endpoint, urllib.parse.urljoin(transport.url(endpoint, path),
                                                              location))
 
@@ -88,7 +89,8 @@ class Upload:
             "Content-Type": OCTET_STREAM, "Content-Length": str(len(data)),
             "Content-Range": f"{self.offset}-{end}"})
         if response.status != 202:
-            raise status_error(response, f"uploading to {self.endpoint.name}", at_mirror=True)
+            raise self.transport.status_error(response, f"uploading to {self.endpoint.name}",
+                                              at_mirror=True)
         self.offset += len(data)
         self._move(response)
 
@@ -104,10 +106,11 @@ class Upload:
         response = self._send("PUT", url, data or None, headers)
         if response.status != 201:
             if response.status == 400:
-                raise TransferError(ErrorKind.DIGEST_MISMATCH, f"{self.endpoint.name} refused "
-                                    f"blob {digest} at commit (HTTP 400); nothing was recorded")
-            raise status_error(response, f"committing {digest} to {self.endpoint.name}",
-                               at_mirror=True)
+                raise self.transport.error(ErrorKind.DIGEST_MISMATCH, f"{self.endpoint.name} "
+                                           f"refused blob {digest} at commit (HTTP 400); nothing "
+                                           "was recorded")
+            raise self.transport.status_error(response, f"committing {digest} to "
+                                              f"{self.endpoint.name}", at_mirror=True)
 
     def cancel(self) -> None:
         """DELETE the upload; a registry that cannot is left to expire it on its own."""

@@ -126,7 +126,7 @@ def copy_blob(transport: Transport, source: Endpoint, target: Endpoint, digest: 
     sent. True when the blob was copied."""
     if size < 0:
         _cancel(upload)
-        raise TransferError(ErrorKind.UNKNOWN, f"blob {digest} has a negative size ({size})")
+        raise transport.error(ErrorKind.UNKNOWN, f"blob {digest} has a negative size ({size})")
     if size <= chunk_size:
         return _copy_whole(transport, source, target, digest, size, progress=progress,
                            upload=upload)
@@ -142,7 +142,7 @@ def copy_blob(transport: Transport, source: Endpoint, target: Endpoint, digest: 
             hasher.update(piece)
             opened.append(piece)
             meter.advance(len(piece))
-        _check(source, digest, hasher.hexdigest())
+        _check(transport, source, digest, hasher.hexdigest())
         opened.commit(digest)
     except BaseException:
         opened.cancel()
@@ -160,7 +160,7 @@ def _copy_whole(transport: Transport, source: Endpoint, target: Endpoint, digest
             # One piece, the whole blob in the reader's buffer (none for an empty blob): checked
             # and sent from there, so the blob is held once.
             data = next(pieces, memoryview(b""))
-            _check(source, digest, hashlib.sha256(data).hexdigest())
+            _check(transport, source, digest, hashlib.sha256(data).hexdigest())
             opened = upload.result() if upload is not None else Upload.start(transport, target)
             if opened is None:
                 return False
@@ -187,8 +187,8 @@ def _cancel(upload: Future[Upload | None] | None) -> None:
         opened.cancel()
 
 
-def _check(source: Endpoint, digest: str, sha256: str) -> None:
+def _check(transport: Transport, source: Endpoint, digest: str, sha256: str) -> None:
     actual = f"sha256:{sha256}"
     if actual != digest:
-        raise TransferError(ErrorKind.DIGEST_MISMATCH, f"{source.name} sent blob {digest} "
-                            f"whose bytes hash to {actual}; nothing was committed")
+        raise transport.error(ErrorKind.DIGEST_MISMATCH, f"{source.name} sent blob {digest} "
+                              f"whose bytes hash to {actual}; nothing was committed")

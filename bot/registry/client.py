@@ -6,6 +6,8 @@ only when a body is needed. Everything a registry sends is untrusted: digests ar
 against the grammar before they reach a URL, tags against the tag grammar. A refusal by a
 mirror (a name under one of `mirrors`, or any push) is `mirror_unauthorized`, the maintainers'
 to fix; a refusal by a source is the requester's (`unauthorized`): bot/registry/failures.py.
+Every TransferError it raises is redacted as it is made, by the secret set it was given (the
+run's, bot/redaction.py) or, without one, by its credentials' own.
 """
 
 from __future__ import annotations
@@ -23,22 +25,18 @@ from bot.errors import ErrorKind, TransferError
 from bot.image.grammar import SHA256_DIGEST_RE, TAG_RE
 from bot.image.oci import ACCEPT, Manifest
 from bot.image.reference import Reference, is_valid_path_component
+from bot.redaction import Secrets
 from bot.registry import blobs
 from bot.registry.backoff import Backoff
 from bot.registry.blob_upload import Upload
 from bot.registry.blobs import DEFAULT_BLOB_COPY, ProgressSink
 from bot.registry.containers_conf import Credentials, Endpoint, RegistriesConf
-from bot.registry.transport import Transport, discard, status_error
+from bot.registry.transport import Transport, discard
 
 DEFAULT_TIMEOUT = 30.0
 NEXT_LINK_RE = re.compile(r'<([^>]+)>\s*;[^,]*\brel="?next"?')
 MAX_TAG_PAGES = 1000
 MAX_TAGS_BODY = 16 << 20
-
-def _checked_digest(digest: str) -> str:
-    if not SHA256_DIGEST_RE.match(digest):
-        raise TransferError(ErrorKind.UNKNOWN, f"{digest[:80]!r} is not a sha256 digest")
-    return digest
 
 
 def _pull(endpoint: Endpoint) -> tuple[str]:
@@ -54,12 +52,15 @@ class RegistryClient:
 
     def __init__(self, conf: RegistriesConf, credentials: Credentials,
                  timeout: float = DEFAULT_TIMEOUT, *, retry: Backoff | None = None,
-                 mirrors: Iterable[str] = (), sleep: Callable[[float], None] = time.sleep) -> None:
+                 mirrors: Iterable[str] = (), sleep: Callable[[float], None] = time.sleep,
+                 secrets: Secrets | None = None) -> None:
         self.conf = conf
         self.credentials = credentials
         self.timeout = timeout
         self.mirrors = tuple(m.rstrip("/") for m in mirrors)
-        self.transport = Transport(conf, credentials, timeout, retry or Backoff(), sleep)
+        self.transport = Transport(conf, credentials, timeout, retry or Backoff(), sleep,
+                                   secrets=secrets)
+        self.secrets = self.transport.secrets
         # Requests made while another one is in flight (stage_blob's question to the mirror);
         # these never wait on anything here, so they cannot starve their callers.
         self._aside = ThreadPoolExecutor(32, thread_name_prefix="registry-aside")
@@ -99,7 +100,7 @@ class RegistryClient:
     def _manifest(self, ref: Reference, method: str,
                   manifest: Manifest | None = None) -> BaseHTTPResponse | None:
         endpoint = self.conf.resolve(ref)
-        reference = _checked_digest(ref.digest) if ref.digest else (ref.tag or "latest")
+        reference = self._checked_digest(ref.digest) if ref.digest else (ref.tag or "latest")
         headers = {"Accept": ACCEPT}
         if manifest is not None:
             headers["Content-Type"] = manifest.media_type
@@ -112,7 +113,7 @@ class RegistryClient:
         if response.status == 404 and not writing:
             return None
         if response.status >= 300:
-            raise status_error(response, ref.name, at_mirror=at_mirror)
+            raise self.transport.status_error(response, ref.name, at_mirror=at_mirror)
         return response
 
     # -- tags -----------------------------------------------------------------------------------
@@ -132,13 +133,19 @@ class RegistryClient:
             response = self.transport.request(endpoint, "GET", path, scopes=_pull(endpoint),
                                               at_mirror=at_mirror, stream=True)
             if response.status >= 300:
-                raise status_error(response, f"tags of {repository.name}", at_mirror=at_mirror)
+                raise self.transport.status_error(response, f"tags of {repository.name}",
+                                                  at_mirror=at_mirror)
             tags.update(dict.fromkeys(self._page(response, repository)))
             path = self._next_page(response.headers.get("Link"), base, repository)
         return list(tags)
 
-    @staticmethod
-    def _page(response: BaseHTTPResponse, repository: Reference) -> list[str]:
+    def _checked_digest(self, digest: str) -> str:
+        if not SHA256_DIGEST_RE.match(digest):
+            raise self.transport.error(ErrorKind.UNKNOWN, f"{self.secrets.redact(digest)[:80]!r} "
+                                       "is not a sha256 digest")
+        return digest
+
+    def _page(self, response: BaseHTTPResponse, repository: Reference) -> list[str]:
         body = response.read(MAX_TAGS_BODY + 1, decode_content=True)
         discard(response)
         try:
@@ -147,19 +154,19 @@ class RegistryClient:
             page = None
         listed = (page.get("tags") or []) if isinstance(page, dict) else None
         if not isinstance(listed, list):
-            raise TransferError(ErrorKind.UNKNOWN, f"tags of {repository.name}: the registry's "
-                                "answer is not a tag list")
+            raise self.transport.error(ErrorKind.UNKNOWN, f"tags of {repository.name}: the "
+                                       "registry's answer is not a tag list")
         return [tag for tag in listed if isinstance(tag, str) and TAG_RE.match(tag)]
 
-    @staticmethod
-    def _next_page(link: str | None, base: str, repository: Reference) -> str | None:
+    def _next_page(self, link: str | None, base: str, repository: Reference) -> str | None:
         match = NEXT_LINK_RE.search(link or "")
         if match is None:
             return None
         parts = urllib.parse.urlsplit(match.group(1))
         if parts.path != base:
-            raise TransferError(ErrorKind.UNKNOWN, f"tags of {repository.name}: the next page "
-                                f"points elsewhere ({parts.path[:80]!r})")
+            raise self.transport.error(ErrorKind.UNKNOWN, f"tags of {repository.name}: the next "
+                                       f"page points elsewhere "
+                                       f"({self.secrets.redact(parts.path)[:80]!r})")
         return f"{base}?{parts.query}"
 
     # -- blobs ----------------------------------------------------------------------------------
@@ -176,7 +183,8 @@ class RegistryClient:
         origin = self.conf.resolve(Reference(target.registry, from_repository))
         if origin.host != endpoint.host:
             return False
-        return Upload.mount(self.transport, endpoint, _checked_digest(digest), origin.repository)
+        return Upload.mount(self.transport, endpoint, self._checked_digest(digest),
+                            origin.repository)
 
     def mount_from_first(self, target: Reference, digest: str,
                          repositories: Sequence[str]) -> bool:
@@ -206,7 +214,7 @@ class RegistryClient:
         there costs no HEAD; when it is `likely_absent`, a blob of one chunk is read upstream
         while that POST is answered. Returns "mounted", "present" or "copied"."""
         endpoint = self.conf.resolve(target)
-        digest = _checked_digest(digest)
+        digest = self._checked_digest(digest)
         if self.mount_from_first(target, digest, mount_from):
             return "mounted"
         asked = self._aside.submit(self._ask, endpoint, digest)

@@ -12,7 +12,9 @@ them apart) is `unauthorized` when a source refuses us, the requester's to act o
 `mirror_unauthorized` when the mirror does, the maintainers' to fix. skopeo's side is the side
 its innermost phrase names (reading the source, or writing the destination, which is always a
 mirror); a mirror that answers "not found" while we write to it has not lost the user's image:
-that is `unknown`.
+that is `unknown`. Every TransferError this package raises is made by `failure`, with its
+message redacted by the run's secret set as it is made (bot/redaction.py), so no registry that
+echoes what it was sent can put a login or a token into a comment, a report or a log.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bot.errors import ErrorKind
+from bot.errors import ErrorKind, TransferError
 from bot.image.grammar import HEX, SHA256
+from bot.redaction import Secrets
 
 # Status codes count only beside a word that says they are one: digests, tags and byte counts
 # are full of digits (a blob `sha256:…401…`, a tag `v1.401`).
@@ -71,6 +74,13 @@ SOURCE_PHRASES = ("initializing source", "reading manifest", "reading blob", "fe
 DESTINATION_PHRASES = ("initializing destination", "at destination", "exists in",
                        "writing blob", "writing manifest", "uploading manifest",
                        "initiating layer upload", "uploading layer", "writing signature")
+
+
+def failure(secrets: Secrets, kind: ErrorKind, message: str, *,
+            retry_after: float | None = None) -> TransferError:
+    """A TransferError whose message is already redacted (anything a registry sent in it
+    included): the one way this package makes one."""
+    return TransferError(kind, secrets.redact(message), retry_after=retry_after)
 
 
 def refusal(at_mirror: bool) -> ErrorKind:

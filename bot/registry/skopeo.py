@@ -3,7 +3,8 @@
 Rule: argument lists only (never a shell); every image is `docker://` plus an already
 validated Reference, so user text can never become an option; every call has a timeout;
 credentials travel in a temporary 0600 authfile (bot.registry.authfile), never on a command line; a
-terminated run stops the skopeo it started. stderr, with secrets redacted, is classified by
+terminated run stops the skopeo it started. stderr, redacted by the run's secret set (every
+form of every login it holds, the tokens obtained so far: bot/redaction.py), is classified by
 bot/registry/failures.py's table, by side: a refusal while writing to the destination (always
 the mirror) is `mirror_unauthorized`, the maintainers' to fix, not the requester's.
 """
@@ -22,7 +23,7 @@ from bot.errors import ErrorKind, TransferError
 from bot.image.oci import digest_of
 from bot.image.platform import Platform
 from bot.image.reference import Reference
-from bot.redaction import redact
+from bot.redaction import Secrets
 from bot.registry import failures
 from bot.registry.authfile import AuthDir, on_terminate
 from bot.registry.containers_conf import Credentials
@@ -72,10 +73,16 @@ class Skopeo:
     # The child's whole environment (config.py builds it: no tokens or passwords); None
     # inherits this process's, which only tests and the sandbox rely on.
     environment: Mapping[str, str] | None = None
+    # The run's secret set (shared with whoever shows skopeo's messages); None: the
+    # credentials' own.
+    secrets: Secrets | None = field(default=None, repr=False)
     _authdir: AuthDir | None = field(default=None, init=False, repr=False)
+    _secrets: Secrets = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._secrets = self.secrets if self.secrets is not None else Secrets()
         if self.credentials:
+            self._secrets.merge(self.credentials.secret_set())
             self._authdir = AuthDir()
 
     def close(self) -> None:
@@ -103,12 +110,12 @@ class Skopeo:
 
     def _run(self, argv: list[str]) -> bytes:
         """Run skopeo; its stdout, or a classified, redacted TransferError."""
-        secrets = self.credentials.secrets() if self.credentials else []
         try:
             child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=self.environment)
         except FileNotFoundError as error:
-            raise TransferError(ErrorKind.UNKNOWN, f"skopeo is not installed ({argv[0]})") from error
+            raise failures.failure(self._secrets, ErrorKind.UNKNOWN,
+                                   f"skopeo is not installed ({argv[0]})") from error
         with _running_lock:
             _running.add(child)
         try:
@@ -116,14 +123,14 @@ class Skopeo:
         except subprocess.TimeoutExpired as error:
             child.kill()
             child.communicate()
-            raise TransferError(ErrorKind.TIMEOUT, f"skopeo did not finish within "
-                                f"{self.timeout:.0f}s") from error
+            raise failures.failure(self._secrets, ErrorKind.TIMEOUT, f"skopeo did not finish "
+                                   f"within {self.timeout:.0f}s") from error
         finally:
             with _running_lock:
                 _running.discard(child)
         if child.returncode != 0:
-            text = redact(stderr.decode(errors="replace"), secrets)
-            raise TransferError(failures.from_stderr(text), _user_message(text))
+            text = self._secrets.redact(stderr.decode(errors="replace"))
+            raise failures.failure(self._secrets, failures.from_stderr(text), _user_message(text))
         return stdout
 
     def copy(self, source: Reference, destination: Reference, *, all_platforms: bool = True,
@@ -155,6 +162,7 @@ class Skopeo:
         said = self._run([self.binary, "--version"])
         match = VERSION_RE.search(said)
         if match is None:
-            raise TransferError(ErrorKind.UNKNOWN, f"{self.binary} --version did not name a "
-                                f"version ({said[:60].decode(errors='replace')!r})")
+            words = self._secrets.redact(said.decode(errors="replace"))[:60]
+            raise failures.failure(self._secrets, ErrorKind.UNKNOWN, f"{self.binary} --version "
+                                   f"did not name a version ({words!r})")
         return match.group(1).decode()

@@ -11,7 +11,9 @@ certificates into each (~25 ms of CPU, for each of the dozens of connections of 
 redirect keeps our Authorization only when it stays on the same host. Until a host has
 answered once, its requests go one at a time, so threads starting together draw one auth
 challenge, not one each. Every failure leaves as a TransferError with its ErrorKind, the side
-(source or mirror) deciding who must act on a refusal (bot/registry/failures.py's table).
+(source or mirror) deciding who must act on a refusal (bot/registry/failures.py's table), and
+its message redacted by the run's secret set as it is made: a registry's own words are
+redacted before they are cut short, so no part of a secret survives the cut.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from urllib3.util.retry import Retry
 from urllib3.util.ssl_ import create_urllib3_context
 
 from bot.errors import ErrorKind, TransferError
+from bot.redaction import Secrets
 from bot.registry import failures
 from bot.registry.auth import Authenticator
 from bot.registry.backoff import Backoff
@@ -49,6 +52,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 MAX_ERROR_BODY = 64 * 1024
+MAX_REGISTRY_MESSAGE = 300  # characters of a registry's own words kept in a message
 MAX_TOKEN_BODY = 1 << 20
 
 
@@ -76,14 +80,14 @@ class _Retry(Retry):
 
 
 def registry_errors(body: bytes) -> tuple[str, tuple[str, ...]]:
-    """The `errors[].message` texts of a registry's JSON error body and its `errors[].code`s,
-    if any."""
+    """The `errors[].message` texts of a registry's JSON error body (whole: redact them before
+    cutting them short) and its `errors[].code`s, if any."""
     try:
         errors = json.loads(body[:MAX_ERROR_BODY]).get("errors") or []
     except (ValueError, AttributeError, UnicodeDecodeError):
         return "", ()
     errors = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
-    message = "; ".join(str(e.get("message", "")) for e in errors)[:300]
+    message = "; ".join(str(e.get("message", "")) for e in errors)
     return message, tuple(str(e["code"]) for e in errors if e.get("code"))
 
 
@@ -101,41 +105,22 @@ def discard(response: BaseHTTPResponse) -> bytes:
     return head
 
 
-def status_error(response: BaseHTTPResponse, what: str, *, at_mirror: bool) -> TransferError:
-    """The TransferError for an unwanted answer to a request about `what`."""
-    status = response.status
-    message, codes = registry_errors(discard(response))
-    detail = f"{what}: HTTP {status}" + (f": {message}" if message else "")
-    kind = failures.from_status(status, codes, at_mirror=at_mirror)
-    if kind is ErrorKind.MIRROR_UNAUTHORIZED:
-        return TransferError(kind, f"{detail} (the mirror refused our push credentials; the "
-                                   "maintainers must fix them)")
-    if kind is ErrorKind.RATE_LIMITED:
-        retry_after = response.headers.get("Retry-After", "")
-        return TransferError(kind, f"{what}: too many requests",
-                             retry_after=float(retry_after) if retry_after.isdigit() else None)
-    return TransferError(kind, detail)
-
-
-def transport_error(host: str, error: Exception, timeout: float) -> TransferError:
-    """A connection-level failure (after retries) as a TransferError."""
-    reason = error.reason if isinstance(error, MaxRetryError) and error.reason else error
-    # NewConnectionError (refused, unreachable) derives from ConnectTimeoutError in urllib3.
-    if isinstance(reason, ConnectTimeoutError | ReadTimeoutError | TimeoutError) and not (
-            isinstance(reason, NewConnectionError)):
-        return TransferError(ErrorKind.TIMEOUT, f"{host}: no answer within {timeout:.0f}s")
-    return TransferError(ErrorKind.NETWORK, f"{host}: {reason.__class__.__name__}: {reason}")
-
-
 class Transport:
-    """Authenticated requests to registry endpoints, and plain ones to redirect targets."""
+    """Authenticated requests to registry endpoints, and plain ones to redirect targets.
+
+    `secrets`: the run's secret set (bot/redaction.py), shared with whoever shows this run's
+    messages; the credentials' own forms join it, and so does every token obtained. Without
+    one, the credentials' forms make a set of its own."""
 
     def __init__(self, conf: RegistriesConf, credentials: Credentials, timeout: float,
-                 retry: Backoff, sleep: Callable[[float], None] = time.sleep) -> None:
+                 retry: Backoff, sleep: Callable[[float], None] = time.sleep, *,
+                 secrets: Secrets | None = None) -> None:
         self.timeout = timeout
+        self.secrets = secrets if secrets is not None else Secrets()
+        self.secrets.merge(credentials.secret_set())
         self.pool = urllib3.PoolManager(num_pools=64, maxsize=32, block=False,
                                         timeout=urllib3.Timeout(connect=timeout, read=timeout))
-        self.auth = Authenticator(credentials, conf, self._get_token)
+        self.auth = Authenticator(credentials, conf, self._get_token, self.secrets)
         self._retry = _Retry(total=max(retry.attempts - 1, 0), status_forcelist=RETRY_STATUSES,
                              respect_retry_after_header=True, raise_on_status=False,
                              backoff_max=retry.max_delay)
@@ -148,6 +133,37 @@ class Transport:
 
     def close(self) -> None:
         self.pool.clear()
+
+    def error(self, kind: ErrorKind, message: str, *,
+              retry_after: float | None = None) -> TransferError:
+        """A TransferError of this transport, its message redacted (bot/registry/failures.py)."""
+        return failures.failure(self.secrets, kind, message, retry_after=retry_after)
+
+    def status_error(self, response: BaseHTTPResponse, what: str, *,
+                     at_mirror: bool) -> TransferError:
+        """The TransferError for an unwanted answer to a request about `what`."""
+        status = response.status
+        message, codes = registry_errors(discard(response))
+        message = self.secrets.redact(message)[:MAX_REGISTRY_MESSAGE]
+        detail = f"{what}: HTTP {status}" + (f": {message}" if message else "")
+        kind = failures.from_status(status, codes, at_mirror=at_mirror)
+        if kind is ErrorKind.MIRROR_UNAUTHORIZED:
+            return self.error(kind, f"{detail} (the mirror refused our push credentials; the "
+                                    "maintainers must fix them)")
+        if kind is ErrorKind.RATE_LIMITED:
+            retry_after = response.headers.get("Retry-After", "")
+            return self.error(kind, f"{what}: too many requests",
+                              retry_after=float(retry_after) if retry_after.isdigit() else None)
+        return self.error(kind, detail)
+
+    def transport_error(self, host: str, error: Exception) -> TransferError:
+        """A connection-level failure (after retries) as a TransferError."""
+        reason = error.reason if isinstance(error, MaxRetryError) and error.reason else error
+        # NewConnectionError (refused, unreachable) derives from ConnectTimeoutError in urllib3.
+        if isinstance(reason, ConnectTimeoutError | ReadTimeoutError | TimeoutError) and not (
+                isinstance(reason, NewConnectionError)):
+            return self.error(ErrorKind.TIMEOUT, f"{host}: no answer within {self.timeout:.0f}s")
+        return self.error(ErrorKind.NETWORK, f"{host}: {reason.__class__.__name__}: {reason}")
 
     def request(self, endpoint: Endpoint, method: str, path: str, *, scopes: Sequence[str] = (),
                 at_mirror: bool = False, headers: Mapping[str, str] | None = None,
@@ -208,8 +224,8 @@ class Transport:
                 if authorization:
                     sent["Authorization"] = authorization
             response = self.open_url(url, method, sent, stream=stream, host=endpoint.host)
-        raise TransferError(ErrorKind.UNKNOWN, f"{endpoint.host}: more than {MAX_REDIRECTS} "
-                            "redirects")
+        raise self.error(ErrorKind.UNKNOWN, f"{endpoint.host}: more than {MAX_REDIRECTS} "
+                         "redirects")
 
     def open_url(self, url: str, method: str = "GET", headers: Mapping[str, str] | None = None, *,
                  body: bytes | memoryview | None = None, stream: bool = False, host: str = "",
@@ -224,8 +240,8 @@ class Transport:
                 headers=sent, retries=self._retry.new(),
                 redirect=False, preload_content=not stream, decode_content=False)
         except (HTTPError, OSError) as error:
-            raise transport_error(host or urllib.parse.urlsplit(url).netloc, error,
-                                  self.timeout) from error
+            raise self.transport_error(host or urllib.parse.urlsplit(url).netloc,
+                                       error) from error
 
     def scheme(self, endpoint: Endpoint) -> str:
         """https, or for an insecure endpoint whatever it answers on (probed once)."""
@@ -285,7 +301,7 @@ class Transport:
                 headers=dict(headers), retries=self._retry.new(),
                 redirect=False, preload_content=not stream, decode_content=False)
         except (HTTPError, OSError) as error:
-            raise transport_error(endpoint.host, error, self.timeout) from error
+            raise self.transport_error(endpoint.host, error) from error
 
     def _get_token(self, url: str, headers: dict[str, str]) -> tuple[int, bytes]:
         response = self.open_url(url, "GET", headers, stream=True)
