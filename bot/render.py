@@ -4,6 +4,9 @@ Rule: text that came from users or registries is only ever shown through the `co
 (an inline code span that cannot be broken out of) or the `text` filter (Markdown and HTML
 escaped, mentions defused); both break up `<!--`, `-->` and the `mirror-bot:` marker prefix, so
 an issue title can never inject a mention, a link, HTML or anything that looks like a record.
+Every value is redacted by the secret set `render` is given before it is escaped (both filters,
+and every other value before HTML autoescaping), then the whole text once more: an escaped
+secret is spelled differently (`pass\\-word`) and would no longer be found.
 """
 
 from __future__ import annotations
@@ -11,13 +14,17 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Iterable
 from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
+from markupsafe import Markup
 
 from bot.policy.settings import LANGUAGES
+from bot.redaction import redact
 
 MAX_TEXT = 500
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
@@ -25,6 +32,7 @@ MARKDOWN_SPECIAL_RE = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 ZERO_WIDTH_SPACE = "\u200b"
 # What could open or close an HTML comment, or start one of the bot's markers.
 MARKER_PIECES = ("<!--", "-->", "mirror-bot:")
+SECRETS_VARIABLE = "redaction_secrets"  # the context variable `render` puts the secrets in
 
 
 def _clip(value: Any) -> str:
@@ -49,6 +57,24 @@ def text(value: Any) -> str:
     return escaped.replace("@", "@\u200b")
 
 
+def _redacted(context: Context, value: Any) -> Any:
+    """`value` redacted by the secrets of this rendering; markup already made safe is redacted
+    as it is (its values were this rendering's own)."""
+    secrets = context.get(SECRETS_VARIABLE, ())
+    if isinstance(value, Markup):
+        # Redaction only puts `***` in place of text: escaped markup stays escaped.
+        return Markup(redact(str(value), secrets))  # noqa: S704
+    return redact(value, secrets) if isinstance(value, str) else value
+
+
+@pass_context
+def _code_filter(context: Context, value: Any) -> str:
+    return code(_redacted(context, str(value)))
+
+
+@pass_context
+def _text_filter(context: Context, value: Any) -> str:
+    return text(_redacted(context, str(value)))
 
 
 @cache
@@ -63,11 +89,12 @@ def catalog(language: str) -> dict[str, str]:
 @cache
 def _environment(language: str) -> Environment:
     # HTML pages are autoescaped; Markdown is escaped per value by the `code` and `text` filters.
+    # `finalize` sees every value before HTML autoescaping does: it is redacted first.
     environment = Environment(loader=PackageLoader("bot", "templates"), undefined=StrictUndefined,
                               autoescape=select_autoescape(enabled_extensions=("html.j2",),
                                                            default=False),
                               trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-                              extensions=["jinja2.ext.i18n"])
+                              extensions=["jinja2.ext.i18n"], finalize=pass_context(_redacted))
     messages = catalog(language)
 
     def gettext(message: str) -> str:
@@ -79,13 +106,17 @@ def _environment(language: str) -> Environment:
     # The i18n extension adds this method to the Environment at run time; jinja2's types do not
     # declare it.
     environment.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
-    environment.filters["code"] = code
-    environment.filters["text"] = text
+    environment.filters["code"] = _code_filter
+    environment.filters["text"] = _text_filter
     return environment
 
 
-def render(template: str, language: str = "en", **context: Any) -> str:
-    """Render `template` in `language` (one of LANGUAGES)."""
+def render(template: str, language: str = "en", *, secrets: Iterable[str] = (),
+           **context: Any) -> str:
+    """Render `template` in `language` (one of LANGUAGES), every value and the text redacted
+    by `secrets` (the run's secret set, bot/redaction.py)."""
     if language not in LANGUAGES:
         raise ValueError(f"unknown language {language!r}")
-    return _environment(language).get_template(template).render(language=language, **context)
+    rendered = _environment(language).get_template(template).render(
+        language=language, **{SECRETS_VARIABLE: secrets}, **context)
+    return redact(rendered, secrets)

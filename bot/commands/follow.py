@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 from typing import TextIO
 
 from bot.commands.adapters import build_forge, build_syncer, needs_github
+from bot.commands.output import json_text, redacting
 from bot.commands.verdict import report_problems
 from bot.config import Loaded
 from bot.flows.follow import FollowRun, subscription_problems
@@ -25,6 +25,7 @@ from bot.policy.subscriptions import load_subscriptions
 from bot.records.record import MAX_IMAGES
 
 
+@redacting
 def follow(args: argparse.Namespace, loaded: Loaded) -> int:
     subscriptions = load_subscriptions(args.file or loaded.files.subscriptions)
     # A dry run reads the records only where it can; a real run records, so needs a forge.
@@ -37,12 +38,13 @@ def follow(args: argparse.Namespace, loaded: Loaded) -> int:
         run = follow_subscriptions(subscriptions, config, build_syncer(config), forge,
                                    dry_run=args.dry_run, log=sys.stderr)
     if args.json:
-        print(json.dumps(run.to_json(), indent=2))
+        print(json_text(run.to_json(), config.secret_set))
     else:
         print_run(run, sys.stdout)
     return 1 if run.failed else 0
 
 
+@redacting
 def check_subscriptions(args: argparse.Namespace, loaded: Loaded) -> int:
     path = args.file or loaded.files.subscriptions
     allowlist = load_allowlist(loaded.files.allowlist)

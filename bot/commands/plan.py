@@ -7,17 +7,18 @@ only the pure layers are imported (no HTTP client, templates or forge) and `plan
 from __future__ import annotations
 
 import argparse
-import json
 
+from bot.commands.output import json_text, redacting
 from bot.config import Loaded
 from bot.flows.plan import plan_issue
 
 
+@redacting
 def plan(args: argparse.Namespace, loaded: Loaded) -> int:
     config = loaded.config()
     plan = plan_issue(args.title, args.body, config.allowlist, config.namer, config.other_mirrors)
     if args.json:
-        print(json.dumps(plan.to_json(), indent=2))
+        print(json_text(plan.to_json(), config.secret_set))
         return 0
     for image in plan.images:
         platforms = ", ".join(map(str, image.platforms)) if image.platforms else "all platforms"

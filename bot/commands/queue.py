@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.commands.adapters import build_forge, build_syncer, needs_github
+from bot.commands.output import json_text, redacting
 from bot.commands.request import request_handler
 from bot.config import Loaded
 from bot.errors import ConfigError
@@ -21,6 +22,7 @@ from bot.flows.resync import merge_reports, resync
 from bot.flows.sweep import Sweeper, SweepPolicy
 from bot.forge.protocol import Forge
 from bot.records.index import Index, parse_shard
+from bot.redaction import Secrets
 
 REPORT_KEYS = ("started_at", "finished_at", "results")
 
@@ -85,6 +87,7 @@ def read_index(path: Path) -> Index:
             from error
 
 
+@redacting
 def sweep(args: argparse.Namespace, loaded: Loaded) -> int:
     config = loaded.config(*needs_github(args.local_forge))
     forge = build_forge(config.github, config.bot_login, args.local_forge)
@@ -98,23 +101,26 @@ def sweep(args: argparse.Namespace, loaded: Loaded) -> int:
     return 1 if any(o and o.name == "failed" for _, o in decisions) else 0
 
 
+@redacting
 def index(args: argparse.Namespace, loaded: Loaded) -> int:
     json_path, html = output_file(args.json_path, "--json"), output_folder(args.html, "--html")
     reports = [read_report(path) for path in args.report]
     config = loaded.config(*needs_github(args.local_forge))
     forge = build_forge(config.github, config.bot_login, args.local_forge)
     built = build_index(forge, config, reports)
-    write_outputs(built, json_path, html, config.github.repository_url, config.language)
+    write_outputs(built, json_path, html, config.github.repository_url, config.language,
+                  secrets=config.secret_set)
     if not json_path and not html:
-        print(json.dumps(built.to_json(), indent=2))
+        print(json_text(built.to_json(), config.secret_set))
     print(f"index: {len(built.entries)} images, {len(built.queue)} queued", file=sys.stderr)
     return 0
 
 
+@redacting
 def resync_command(args: argparse.Namespace, loaded: Loaded) -> int:
     output = output_file(args.output, "--output")
     if args.merge:
-        _emit(merge_reports(read_report(path) for path in args.merge), output)
+        _emit(merge_reports(read_report(path) for path in args.merge), output, loaded.secret_set)
         return 0
     shard_index, shard_count = parse_shard(args.shard)
     index = read_index(args.index) if args.index else None
@@ -131,13 +137,14 @@ def resync_command(args: argparse.Namespace, loaded: Loaded) -> int:
     entries = index.shard(shard_index, shard_count)
     report = resync(entries, build_syncer(config), config, jobs=args.jobs, forge=forge,
                     shard=args.shard)
-    _emit(report, output)
+    _emit(report, output, config.secret_set)
     print(f"resync {args.shard}: {report['counts']}", file=sys.stderr)
     return 1 if report["counts"].get("failed") else 0
 
 
-def _emit(report: dict[str, Any], output: Path | None) -> None:
-    text = json.dumps(report, indent=2)
+def _emit(report: dict[str, Any], output: Path | None, secrets: Secrets) -> None:
+    """The resync report, to `output` (an artifact) or standard output, redacted."""
+    text = json_text(report, secrets)
     if output:
         output.write_text(text)
     else:

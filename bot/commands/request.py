@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from bot.commands.adapters import build_syncer, github_forge, needs_github
+from bot.commands.output import redacting
 from bot.config import Config, Loaded
 from bot.flows.comment_body import CommentWriter
 from bot.flows.events import Event
@@ -28,12 +29,13 @@ def request_handler(config: Config, forge: Forge) -> RequestHandler:
     comments = CommentWriter(
         run_url=config.github.run_url,
         allowlist_url=_allowlist_url(config.github.repository_url, config.allowlist_path),
-        secrets=config.secrets, language=config.language)
+        secrets=config.secret_set, language=config.language)
     syncer = build_syncer(config)
     return RequestHandler(config=config, forge=forge, syncer=syncer, comments=comments,
                           list_tags=syncer.registry.list_tags)
 
 
+@redacting
 def handle_event(args: argparse.Namespace, loaded: Loaded) -> int:
     name, payload = read_event(loaded.event.path, loaded.event.name)
     event = Event.from_payload(name, payload)
@@ -53,7 +55,8 @@ def handle_event(args: argparse.Namespace, loaded: Loaded) -> int:
     summary = config.github.step_summary
     if summary and outcome.name != "ignored":
         try:
-            write_summary(summary, event.issue, outcome, config.secrets, config.language)
+            write_summary(summary, event.issue, outcome, config.secret_set,
+                          config.language)
         except OSError as error:  # the issue is handled already; only the job summary is lost
             print(f"mirror-bot: the job summary was not written to {summary}: "
                   f"{error.strerror or error}", file=sys.stderr)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 
 from bot.commands.adapters import build_syncer
+from bot.commands.output import redacting
 from bot.config import Loaded
 from bot.errors import ConfigError
 from bot.flows.sync_images import run_sync
 from bot.image.platform import InvalidPlatform, Platform
 
 
+@redacting
 def sync(args: argparse.Namespace, loaded: Loaded) -> int:
     try:
         platforms = [Platform.parse(text) for text in args.platform]

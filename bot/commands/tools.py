@@ -9,6 +9,7 @@ import sys
 from functools import partial
 
 from bot.commands.adapters import build_registry_client, credentials_for, github_forge
+from bot.commands.output import redacting
 from bot.commands.verdict import report_problems
 from bot.config import Loaded
 from bot.flows.doctor import Edges, diagnose, exit_code
@@ -17,6 +18,7 @@ from bot.policy.allowlist_file import check_allowlist_file
 from bot.registry.skopeo import Skopeo
 
 
+@redacting
 def check_allowlist(args: argparse.Namespace, loaded: Loaded) -> int:
     path = args.file or loaded.files.allowlist
     allowlist, problems = check_allowlist_file(path)
@@ -24,6 +26,7 @@ def check_allowlist(args: argparse.Namespace, loaded: Loaded) -> int:
                            f"{len(allowlist.allow)} allow, {len(allowlist.deny)} deny")
 
 
+@redacting
 def rewrite(args: argparse.Namespace, loaded: Loaded) -> int:
     mode = Mode.CHECK if args.check else Mode.DIFF if args.diff else Mode.WRITE
     config = loaded.config()
@@ -33,6 +36,7 @@ def rewrite(args: argparse.Namespace, loaded: Loaded) -> int:
                          streams=Streams(sys.stdin.buffer, sys.stdout.buffer, sys.stderr))
 
 
+@redacting
 def doctor(args: argparse.Namespace, loaded: Loaded) -> int:
     # `skopeo --version` runs as every other skopeo call: with the environment config built.
     edges = Edges(skopeo_version=Skopeo(environment=loaded.skopeo_environment).version,

@@ -2,13 +2,14 @@
 
 Rule: comments come from Jinja2 templates; user text reaches them only through the `code` and
 `text` filters (bot/render.py), which neutralise Markdown, HTML, mentions and anything that
-could form a marker. The record is always the comment's last line, and nothing but the bot's
-own record is ever written there.
+could form a marker. Every value is redacted by the run's secret set before those filters
+escape it, and the comment once more (bot/render.py). The record is always the comment's last
+line, and nothing but the bot's own record is ever written there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,6 @@ from bot.flows.outcomes import ImageOutcome
 from bot.flows.plan import Plan
 from bot.image.oci import human_size
 from bot.records.record import COMMENT_MARKER, Outcome, ResultRecord
-from bot.redaction import redact
 from bot.render import render
 
 
@@ -33,7 +33,7 @@ class CapRefusal:
 class CommentWriter:
     run_url: str | None
     allowlist_url: str
-    secrets: tuple[str, ...] = ()
+    secrets: Iterable[str] = ()  # the run's secret set (bot/redaction.py's Secrets)
     language: str = "en"
 
     def syncing(self, plan: Plan, record: ResultRecord, size: int | None = None) -> str:
@@ -67,7 +67,7 @@ class CommentWriter:
             "addresses": {}, "size": "",
         }
         values.update(context)
-        body = redact(render("comment.md.j2", self.language, **values), self.secrets).rstrip()
+        body = render("comment.md.j2", self.language, secrets=self.secrets, **values).rstrip()
         return f"{body}\n{record.render()}\n"
 
 

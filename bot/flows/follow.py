@@ -202,7 +202,7 @@ def follow(subscriptions: Sequence[Subscription], config: Config, syncer: Syncer
         return run
     _sync(followings, syncer, config.namer, log)
     if forge is not None:
-        _record(run, RecordWriter(forge, config.language, config.secrets), config.namer, log)
+        _record(run, RecordWriter(forge, config.language, config.secret_set), config.namer, log)
     return run
 
 

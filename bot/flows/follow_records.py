@@ -12,7 +12,7 @@ is rewritten only when its images change, so a run with nothing new writes nothi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TextIO
 
@@ -21,7 +21,6 @@ from bot.forge.protocol import BotComment, Forge, IssueSnapshot
 from bot.image import reference
 from bot.records import record as records
 from bot.records.record import COMMENT_MARKER, Outcome, Phase, RecordedImage, RecordError, ResultRecord
-from bot.redaction import redact
 from bot.render import render
 
 FOLLOW_LABEL = "sync image follow"
@@ -97,7 +96,7 @@ class RecordWriter:
 
     forge: TrackingForge
     language: str = "en"
-    secrets: tuple[str, ...] = ()
+    secrets: Iterable[str] = ()  # the run's secret set (bot/redaction.py's Secrets)
 
     def write(self, image: str, tracking: Tracking | None,
               images: Sequence[RecordedImage]) -> int | None:
@@ -128,7 +127,7 @@ class RecordWriter:
         return issue.number
 
     def _open(self, image: str) -> IssueSnapshot:
-        body = redact(render(TEMPLATE, self.language, part="issue", image=image), self.secrets)
+        body = render(TEMPLATE, self.language, secrets=self.secrets, part="issue", image=image)
         issue = self.forge.create_issue(title_of(image), body, [FOLLOW_LABEL])
         self.forge.lock_issue(issue)  # before the bot's comment: nobody else's comes first
         return issue
@@ -141,6 +140,6 @@ class RecordWriter:
         return body
 
     def _render(self, image: str, record: ResultRecord, rows: list[tuple[str | None, str, str]]) -> str:
-        text = render(TEMPLATE, self.language, part="comment", marker=COMMENT_MARKER, image=image,
-                      rows=rows, count=len(record.images))
-        return f"{redact(text, self.secrets).rstrip()}\n{record.render()}\n"
+        text = render(TEMPLATE, self.language, secrets=self.secrets, part="comment",
+                      marker=COMMENT_MARKER, image=image, rows=rows, count=len(record.images))
+        return f"{text.rstrip()}\n{record.render()}\n"

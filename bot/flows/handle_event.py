@@ -10,6 +10,7 @@ with write access to the repository, and a failure to ask GitHub who that is, is
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,6 @@ from bot.flows.conclude import RunOutcome, RunStatus
 from bot.flows.events import Behaviour, Event, route
 from bot.flows.request_handler import RequestHandler
 from bot.forge.protocol import ForgeError, IssueSnapshot
-from bot.redaction import redact
 from bot.render import render
 
 WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
@@ -73,10 +73,13 @@ def handle(event: Event, handler: RequestHandler) -> RunOutcome:
 
 
 def write_summary(path: Path, issue: IssueSnapshot, outcome: RunOutcome,
-                  secrets: tuple[str, ...], language: str = "en") -> None:
+                  secrets: Iterable[str], language: str = "en") -> None:
+    """Append the job summary (GITHUB_STEP_SUMMARY), redacted by `secrets` (the run's secret
+    set) as bot/render.py redacts: every value before it is escaped, then the text."""
     rows = [{"source": r.source, "status": r.status, "target": r.target or "",
              "digest": r.digest or (str(r.error.kind) if r.error else "")}
             for r in outcome.results]
-    text = render("summary.md.j2", language, issue=issue, outcome=str(outcome.name), rows=rows)
+    text = render("summary.md.j2", language, secrets=secrets, issue=issue,
+                  outcome=str(outcome.name), rows=rows)
     with path.open("a", encoding="utf-8") as handle:
-        handle.write(redact(text, secrets))
+        handle.write(text)

@@ -3,7 +3,8 @@
 Rule: the index is derived (see bot/records/index.py) from the records on request issues and on
 follow's tracking issues, costing one API request per 100 issues of each label plus one per 100
 open requests for the queue; resync reports, when given, add when each image was
-last verified and its current digest. The page is static HTML plus index.json.
+last verified and its current digest. The page is static HTML plus index.json; both pass the
+run's secret set (the JSON before it is encoded, the page's values before they are escaped).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bot.records import record as records
 from bot.records.index import Index, IndexEntry, QueueEntry, QueueState, entries_from_record
 from bot.records.record import RecordError
 from bot.records.trust import Standing, check_image
+from bot.redaction import Secrets
 from bot.render import render
 
 
@@ -96,14 +98,18 @@ def apply_report(index: Index, report: dict[str, Any]) -> None:
 
 
 def write_outputs(index: Index, json_path: Path | None, html_dir: Path | None,
-                  repository_url: str = "", language: str = "en") -> None:
-    data = index.to_json()
+                  repository_url: str = "", language: str = "en", *,
+                  secrets: Secrets | None = None) -> None:
+    """index.json at `json_path`, and the status page (index.html and index.json) in
+    `html_dir`; `secrets`: the run's secret set."""
+    secrets = secrets if secrets is not None else Secrets()
+    data = secrets.redact_data(index.to_json())
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(data, indent=2))
     if html_dir:
         html_dir.mkdir(parents=True, exist_ok=True)
         (html_dir / "index.json").write_text(json.dumps(data, indent=2))
-        html = render("index.html.j2", language, index=index, entries=index.sorted_entries(),
-                      repository_url=repository_url)
+        html = render("index.html.j2", language, secrets=secrets, index=index,
+                      entries=index.sorted_entries(), repository_url=repository_url)
         (html_dir / "index.html").write_text(html, encoding="utf-8")

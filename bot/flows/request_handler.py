@@ -6,7 +6,9 @@ applies wherever a user starts a request (opened, reopened, labelled, edited, /r
 to the sweep, which finishes requests already admitted; the allowlist applies on every path
 because every path plans the title again. A request that was mirrored keeps its record: when
 its title now names other images, nothing is written (a new image needs a new issue). Exit 0
-when the issue was handled, 1 on a transient failure that stays open for a retry.
+when the issue was handled, 1 on a transient failure that stays open for a retry. The run's
+log line names each failure's kind and message (the maintainers read the log, and a refused
+push is theirs to fix); everything logged passes the run's secret set first.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ class RequestHandler:
     run_nonce: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     def say(self, message: str) -> None:
-        print(f"mirror-bot: {redact(message, self.config.secrets)}", file=self.log)
+        print(f"mirror-bot: {redact(message, self.config.secret_set)}", file=self.log)
 
     def process_safely(self, issue: IssueSnapshot, *, requester: str | None = None,
                        comment: BotComment | _Unfetched | None = UNFETCHED) -> RunOutcome:
@@ -154,7 +156,7 @@ class RequestHandler:
         self._upsert(issue, comment, body)
         update = issue_update(outcome, self.config.labels, issue.labels, issue.state)
         self.forge.update_issue(issue, update.labels, update.state, update.state_reason)
-        statuses = ", ".join(f"{r.source}: {r.status}" for r in results) or "nothing synced"
+        statuses = "; ".join(map(_logged, results)) or "nothing synced"
         self.say(f"issue #{issue.number}: {outcome} ({statuses})")
         return RunOutcome(RunStatus(outcome.value), 1 if outcome == Outcome.FAILED else 0,
                           tuple(results))
@@ -181,6 +183,13 @@ class RequestHandler:
         if older[0].body == body:
             return older[0]
         raise Superseded(f"issue #{issue.number} is being handled by another run")
+
+
+def _logged(result: ImageOutcome) -> str:
+    """One image's part of the run's log line: its status, and why when it failed."""
+    error = result.to_json()["error"] if result.status == "failed" else None
+    why = f" ({error['kind']}: {error['message']})" if error else ""
+    return f"{result.source}: {result.status}{why}"
 
 
 def _same_request(plan: Plan, previous: ResultRecord) -> bool:

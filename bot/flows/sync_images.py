@@ -2,7 +2,8 @@
 
 Rule: each image is planned like an issue request (invalid and denied images are reported as
 unsynced, never copied: bot/flows/outcomes.py), then synced; one progress line per image goes
-to stderr so stdout stays machine-readable with --json. Exit 0 when nothing failed, 1 otherwise.
+to stderr so stdout stays machine-readable with --json. What is printed passes the run's secret
+set first (JSON before it is encoded). Exit 0 when nothing failed, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -78,8 +79,10 @@ def run_sync(images: Sequence[str], platforms: Sequence[Platform], config: Confi
              syncer: Syncer, list_tags: ListTags, *, jobs: int = 1, as_json: bool = False) -> int:
     plan, failures = expand_patterns(plan_images(images, platforms, config), list_tags, config)
     results = [*sync_plan(plan, syncer, jobs, progress=sys.stderr), *failures]
+    secrets = config.secret_set
     if as_json:
-        print(json.dumps({"results": [r.to_json() for r in results]}, indent=2))
+        print(json.dumps(secrets.redact_data({"results": [r.to_json() for r in results]}),
+                         indent=2))
     else:
         for result in results:
             line = f"{result.status}: {result.source}"
@@ -88,5 +91,5 @@ def run_sync(images: Sequence[str], platforms: Sequence[Platform], config: Confi
             error = result.to_json()["error"]
             if error:
                 line += f"\n  {error['kind']}: {error['message']}"
-            print(line)
+            print(secrets.redact(line))
     return 0 if all(r.status in {"copied", "unchanged"} for r in results) else 1
