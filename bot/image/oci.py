@@ -27,7 +27,7 @@ ACCEPT = ", ".join(MANIFEST_TYPES)
 SIGNATURE_SUFFIXES = ("sig", "att", "sbom")
 # Set on the indexes mirror-bot writes for a platform subset, so a later request can tell a
 # subset (which it may widen or replace) from a tag mirrored whole (which it must not narrow).
-SUBSET_ANNOTATION = "dev.mirror-bot.image.platform-subset"
+SUBSET_ANNOTATION = "dev.mirror-bot.platform-subset"
 
 
 def digest_of(data: bytes) -> str:
