@@ -5,9 +5,9 @@ Rule: an index is copied as its child manifests, each by digest with digests pre
 original index bytes are put at the destination, so the mirror serves upstream's digest. Before
 a child's copy, each of its blobs the mirror lacks is staged, every platform's at once:
 - a blob the blob-location cache places in another repository of the mirror is mounted;
-- whether the mirror holds it already is asked with the POST that opens its upload (bot/
-  registry.py's stage_blob), so a blob there costs one request and one absent goes straight
-  into that upload;
+- whether the mirror holds it already is asked with the POST that opens its upload
+  (bot/registry/client.py's stage_blob), so a blob there costs one request and one absent goes
+  straight into that upload;
 - a large one (at least the threshold of bot/registry/blobs.py's BlobCopySettings) is copied by the
   transport in ranges, one large blob at a time per process;
 - one of at most a chunk is copied whole (one GET, one PUT), up to SMALL_BLOB_STREAMS at once,

@@ -29,4 +29,7 @@ def no_sockets_or_processes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(os, "posix_spawn", _refuse)
     monkeypatch.setattr(os, "posix_spawnp", _refuse)
     monkeypatch.setattr(os, "fork", _refuse)
+    monkeypatch.setattr(os, "system", _refuse)
+    for name in ("execv", "execve", "execvp", "execvpe", "execl", "execle", "execlp", "execlpe"):
+        monkeypatch.setattr(os, name, _refuse)
     yield

@@ -129,7 +129,7 @@ def test_the_backoff_doubles_less_its_jitter_up_to_its_cap_and_a_retry_after_rep
     assert [backoff.again(attempt) for attempt in (1, 4, 5)] == [True, True, False]
 
 
-@pytest.mark.parametrize("kind", ["not_found", "unauthorized", "not_allowed"])
+@pytest.mark.parametrize("kind", ["not_found", "unauthorized", "too_large"])
 def test_final_errors_are_not_retried(kind: str) -> None:
     syncer = Syncer(registry=None, copier=None, sleep=lambda _: None)  # type: ignore[arg-type]
     flaky = Flaky([TransferError(kind, "no")])

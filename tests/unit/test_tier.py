@@ -1,7 +1,9 @@
-"""The unit tier's guard holds: a socket connect or a process spawn fails at once."""
+"""The unit tier's guard holds: a socket connect or a process spawn fails at once (the exec
+family is guarded too, but not tried here: without the guard it would replace the test run)."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -19,3 +21,5 @@ def test_a_socket_connect_is_refused() -> None:
 def test_a_process_spawn_is_refused() -> None:
     with pytest.raises(IntegrationOnly):
         subprocess.run([sys.executable, "-c", "pass"], check=False)
+    with pytest.raises(IntegrationOnly):
+        os.system("true")  # noqa: S605 - the call the guard must stop
