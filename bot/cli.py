@@ -2,7 +2,9 @@
 bot/flows/.
 
 The process's environment enters here, once: `main` hands it to bot/config.py, which reads and
-checks it, and each command gets the result (bot.config.Loaded), never the environment itself.
+checks it, and each command gets the result (bot.config.Loaded), never the environment itself,
+and its options as a typed value of its own (never argparse's Namespace). Everything a command
+prints, its last error line included, passes the run's secret set (bot/redaction.py).
 
 Exit codes: 0 done, 1 the work failed (a refused allowlist, a failed copy, a transient failure
 to retry), 2 bad usage or configuration — always one line saying what to do, never a traceback.
@@ -11,6 +13,7 @@ to retry), 2 bad usage or configuration — always one line saying what to do, n
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import importlib
 import os
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from bot import __version__, units
 from bot.errors import MirrorBotError
 from bot.forge.protocol import ForgeError
+from bot.redaction import redirected
 
 if TYPE_CHECKING:
     from bot.config import Loaded
@@ -69,30 +73,33 @@ def _parser() -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", help="what the bot would do with an issue title (offline)")
     plan.add_argument("title")
     plan.add_argument("--body", default="", help="issue body (issue-form sections are read)")
-    plan.add_argument("--json", action="store_true")
-    plan.set_defaults(func=Command("plan", "plan"))
+    plan.add_argument("--json", action="store_true", dest="as_json")
+    plan.set_defaults(func=Command("plan", "plan", "PlanOptions"))
 
     sync = commands.add_parser("sync", help="copy images to the mirror now (allowlist applies)")
     sync.add_argument("images", nargs="+", metavar="IMAGE")
-    sync.add_argument("--platform", action="append", default=[], metavar="OS/ARCH")
+    sync.add_argument("--platform", action="append", default=[], metavar="OS/ARCH", dest="platforms")
     sync.add_argument("--jobs", type=positive_int, default=1, metavar="N")
-    sync.add_argument("--json", action="store_true")
-    sync.set_defaults(func=Command("sync", "sync"))
+    sync.add_argument("--json", action="store_true", dest="as_json")
+    sync.set_defaults(func=Command("sync", "sync", "SyncOptions"))
 
     check = commands.add_parser("check-allowlist", help="validate allowlist.yaml")
     check.add_argument("file", nargs="?", type=Path)
-    check.set_defaults(func=Command("tools", "check_allowlist"))
+    # It reads the file it is given: the configured allowlist is not loaded first (a large one
+    # would be parsed twice).
+    check.set_defaults(func=Command("tools", "check_allowlist", "CheckAllowlistOptions",
+                                    reads_allowlist=False))
 
     event = commands.add_parser("handle-event", help="GitHub Actions entry point")
     _forge_option(event)
-    event.set_defaults(func=Command("request", "handle_event"))
+    event.set_defaults(func=Command("request", "handle_event", "HandleEventOptions"))
 
     sweep = commands.add_parser("sweep", help="finish interrupted requests, retry failed ones")
     sweep.add_argument("--max-issues", type=positive_int, default=20)
     sweep.add_argument("--time-budget", type=positive_seconds, default=1800.0, metavar="SECONDS")
     sweep.add_argument("--max-attempts", type=positive_int, default=5)
     _forge_option(sweep)
-    sweep.set_defaults(func=Command("queue", "sweep"))
+    sweep.set_defaults(func=Command("queue", "sweep", "SweepOptions"))
 
     resync = commands.add_parser("resync", help="re-check mirrored tags against upstream")
     resync.add_argument("--shard", default="0/1", metavar="I/N")
@@ -102,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     resync.add_argument("--merge", type=Path, nargs="+", metavar="REPORT",
                         help="merge shard reports instead of resyncing")
     _forge_option(resync)
-    resync.set_defaults(func=Command("queue", "resync_command"))
+    resync.set_defaults(func=Command("queue", "resync_command", "ResyncOptions"))
 
     index = commands.add_parser("index", help="build index.json and the status page")
     index.add_argument("--html", type=Path, metavar="DIR")
@@ -110,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument("--report", type=Path, nargs="*", default=[],
                        help="resync report(s) to fold in")
     _forge_option(index)
-    index.set_defaults(func=Command("queue", "index"))
+    index.set_defaults(func=Command("queue", "index", "IndexOptions"))
     _add_rewrite_parser(commands)
     _add_doctor_parser(commands)
     _add_follow_parsers(commands)
@@ -127,24 +134,28 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     """Run one command. `env` is the environment to configure it from: this process's when
     None (the process entry), a mapping of its own for a library caller or a test."""
     args = _parser().parse_args(argv)
-    handler = args.func.load()
+    command: Command = args.func
+    handler, options = command.load(args)
     # Imported here, not at the top: `--help` and `--version` need no configuration. Every
     # command module imports it already, so this costs nothing more.
     from bot.config import read_config
 
-    loaded = read_config(os.environ if env is None else env)  # never raises: problems collected
+    # Never raises: the problems are collected, and each command asks for what it uses.
+    loaded = read_config(os.environ if env is None else env, with_allowlist=command.reads_allowlist)
     if after_imports is not None:
         after_imports()
-    try:
-        return int(handler(args, loaded))
-    except ForgeError as error:
-        # GitHub failed after its retries: transient, the next scheduled run tries again.
-        print(f"mirror-bot {args.command}: {error}; the next run will try again", file=sys.stderr)
-        return EXIT_FAILED
-    except MirrorBotError as error:
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        print(f"mirror-bot {args.command}: {'; '.join(lines)}", file=sys.stderr)
-        return EXIT_USAGE
+    with redirected(loaded.secret_set):
+        try:
+            return int(handler(options, loaded))
+        except ForgeError as error:
+            # GitHub failed after its retries: transient, the next scheduled run tries again.
+            print(f"mirror-bot {args.command}: {error}; the next run will try again",
+                  file=sys.stderr)
+            return EXIT_FAILED
+        except MirrorBotError as error:
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            print(f"mirror-bot {args.command}: {'; '.join(lines)}", file=sys.stderr)
+            return EXIT_USAGE
 
 
 def entry() -> int:
@@ -168,15 +179,22 @@ def _freeze_imported() -> None:
 
 @dataclass(frozen=True)
 class Command:
-    """The handler `bot.commands.<module>.<function>`, imported only when its command runs."""
+    """The handler `bot.commands.<module>.<function>`, imported only when its command runs,
+    and the options it takes: the dataclass `<options>` of that module, whose fields are named
+    as the command's arguments are (their `dest`)."""
 
     module: str
     function: str
+    options: str
+    reads_allowlist: bool = True  # whether the configured allowlist is loaded for it
 
-    def load(self) -> Callable[[argparse.Namespace, Loaded], int]:
-        handler: Callable[[argparse.Namespace, Loaded], int] = getattr(
-            importlib.import_module(f"bot.commands.{self.module}"), self.function)
-        return handler
+    def load(self, args: argparse.Namespace) -> tuple[Callable[[Any, Loaded], int], object]:
+        """The handler, and its options read from the parsed arguments."""
+        module = importlib.import_module(f"bot.commands.{self.module}")
+        handler: Callable[[Any, Loaded], int] = getattr(module, self.function)
+        options_type = getattr(module, self.options)
+        values = {field.name: getattr(args, field.name) for field in dataclasses.fields(options_type)}
+        return handler, options_type(**values)
 
 
 # -- rewrite ----------------------------------------------------------------------------------
@@ -199,7 +217,7 @@ def _add_rewrite_parser(commands: Any) -> None:
                               "(asks no registry)")
     rewrite.add_argument("--format", choices=REWRITE_FORMATS,
                          help="the files' format when it cannot be told from the name or content")
-    rewrite.set_defaults(func=Command("tools", "rewrite"))
+    rewrite.set_defaults(func=Command("tools", "rewrite", "RewriteOptions"))
 
 
 # -- doctor -----------------------------------------------------------------------------------
@@ -208,7 +226,7 @@ def _add_doctor_parser(commands: Any) -> None:
     doctor = commands.add_parser(
         "doctor", help="check the set-up end to end (skopeo, allowlist, registries.conf, each "
                        "mirror's push credentials, GitHub) without writing anything")
-    doctor.set_defaults(func=Command("tools", "doctor"))
+    doctor.set_defaults(func=Command("tools", "doctor", "DoctorOptions"))
 
 
 # -- follow, check-subscriptions ------------------------------------------------------------
@@ -217,9 +235,9 @@ def _add_follow_parsers(commands: Any) -> None:
     follow = commands.add_parser("follow", help="sync the tags subscriptions.yaml selects")
     follow.add_argument("file", nargs="?", type=Path, help="default: $MIRROR_SUBSCRIPTIONS")
     follow.add_argument("--dry-run", action="store_true", help="copy nothing, write nothing")
-    follow.add_argument("--json", action="store_true")
+    follow.add_argument("--json", action="store_true", dest="as_json")
     _forge_option(follow)
-    follow.set_defaults(func=Command("follow", "follow"))
+    follow.set_defaults(func=Command("follow", "follow", "FollowOptions"))
     check = commands.add_parser("check-subscriptions", help="validate subscriptions.yaml")
     check.add_argument("file", nargs="?", type=Path)
-    check.set_defaults(func=Command("follow", "check_subscriptions"))
+    check.set_defaults(func=Command("follow", "check_subscriptions", "CheckSubscriptionsOptions"))

@@ -29,10 +29,12 @@ from bot import units
 from bot.copy.settings import DEFAULT_COPY_PROCESSES, EngineSettings
 from bot.errors import ConfigError
 from bot.forge.protocol import DEFAULT_BOT_LOGIN
-from bot.policy.allowlist_file import Allowlist, load_allowlist
+from bot.policy.allowlist import Allowlist
+from bot.policy.allowlist_file import load_allowlist
 from bot.policy.naming import DEFAULT_TEMPLATE, Namer, parse_mirror_registries
 from bot.records.labels import Labels
 from bot.redaction import Secrets
+from bot.registry.backoff import Backoff
 from bot.registry.containers_conf import Credentials
 from bot.request.address import DEFAULT_MIRROR_PREFIXES
 
@@ -42,7 +44,9 @@ T = TypeVar("T")
 # containers/image's blob-info cache (which tells it where a blob can be mounted from); tokens,
 # passwords and everything else stay in this process.
 CHILD_VARIABLES = (
-    "PATH", "HOME", "TMPDIR", "XDG_RUNTIME_DIR", "LANG",
+    # XDG_CONFIG_HOME and XDG_DATA_HOME place containers/image's own files for a user other than
+    # root: policy.json and registries.d, and the blob-info cache that mounts rely on.
+    "PATH", "HOME", "TMPDIR", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "LANG",
     "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
     "SSL_CERT_FILE", "SSL_CERT_DIR",
 )
@@ -98,6 +102,11 @@ class Limits:
     copy_timeout: float = 1800.0
     retry_attempts: int = 3
     retry_base_delay: float = 2.0
+
+    @property
+    def backoff(self) -> Backoff:
+        """How the registry client and the copy engine wait between tries."""
+        return Backoff(attempts=self.retry_attempts, base_delay=self.retry_base_delay)
 
 
 @dataclass(frozen=True)
@@ -164,7 +173,8 @@ class Config:
     other_secrets: tuple[str, ...] = ()  # REGISTRY_AUTH_FILE's passwords, GITHUB_TOKEN
     mirror_source: MirrorSource = MirrorSource.VARIABLE
     github: GitHubSettings = GitHubSettings()  # checked only when a command asks for it
-    skopeo_environment: Mapping[str, str] = field(default_factory=dict)
+    # None (a Config built by hand): skopeo inherits this process's environment.
+    skopeo_environment: Mapping[str, str] | None = None
     # The run's secret set (Loaded's): every form of every secret, and the tokens obtained.
     secret_set: Secrets = field(default_factory=Secrets, compare=False, repr=False)
 
@@ -225,6 +235,13 @@ class Loaded:
             more = f" ({len(found) - 1} more: run mirror-bot doctor)" if len(found) > 1 else ""
             raise ConfigError(f"{found[0]}{more}")
 
+    def checked_allowlist(self) -> Allowlist:
+        """The allowlist, or a ConfigError for its first problem."""
+        self.require(Section.ALLOWLIST)
+        if self.allowlist is None:  # a command that reads it on its own asked for it
+            raise ConfigError("the allowlist was not read for this command")
+        return self.allowlist
+
     def config(self, *also: Section) -> Config:
         """The checked configuration (its sections and `also`, e.g. Section.GITHUB for a
         command that talks to GitHub); a ConfigError for the first problem among them."""
@@ -267,7 +284,7 @@ class _Problems:
         text = self.text(name)
         if not text:
             return default
-        return self.checked(section, lambda: units.read(name, text, parse), default)
+        return self.checked(section, lambda: units.read(name, text, parse, default), default)
 
     def checked(self, section: Section, read: Callable[[], T], default: T) -> T:
         try:
@@ -406,12 +423,15 @@ def secret_set(env: Mapping[str, str], auth_file: Credentials, mirror: MirrorSet
     return secrets
 
 
-def read_config(env: Mapping[str, str]) -> Loaded:
-    """Read every section of `env` (the process's environment, handed in by bot/cli.py) and
-    the allowlist it names; never raises: what is wrong is in `problems`."""
+def read_config(env: Mapping[str, str], *, with_allowlist: bool = True) -> Loaded:
+    """Read every section of `env` (the process's environment, handed in by bot/cli.py) and,
+    unless `with_allowlist` is False, the allowlist it names (and so the mirror and naming,
+    which may come from its settings); never raises: what is wrong is in `problems`."""
     found = _Problems(env)
     files = files_from(env)
-    allowlist = found.checked(Section.ALLOWLIST, lambda: load_allowlist(files.allowlist), None)
+    allowlist = None
+    if with_allowlist:
+        allowlist = found.checked(Section.ALLOWLIST, lambda: load_allowlist(files.allowlist), None)
     mirror = namer = None
     if allowlist is not None:  # the mirror may come from the allowlist's settings
         mirror = found.checked(Section.MIRROR, lambda: mirror_setting(env, allowlist), None)

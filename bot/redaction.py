@@ -14,7 +14,9 @@ Redacting twice is harmless.
 from __future__ import annotations
 
 import base64
+import contextlib
 import re
+import sys
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
@@ -116,3 +118,13 @@ class RedactedStream:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def redirected(secrets: Secrets) -> Iterator[None]:
+    """Standard output and error redacted by `secrets` while the block runs: whatever prints
+    inside it (a flow, the local forge's echo, an error line) is redacted on its way out."""
+    out = RedactedStream(sys.stdout, secrets)
+    err = RedactedStream(sys.stderr, secrets)
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        yield

@@ -2,11 +2,11 @@
 environment (bot/config.py), the command line (bot/cli.py) and the allowlist's settings.
 
 Rule: a value is finite and within its bounds, or it is refused. A parser raises ValueError
-with a reason that follows the quoted text ("'abc' is not a whole number (write e.g. 4)");
-`read` turns that into a one-line ConfigError that also names the variable, and argparse puts
-the option's name in front of it. Nothing is guessed: a bare duration is seconds, a bare size
-is bytes, `MB` is 10**6 and `MiB` 2**20, and unit names are written as here (`64mib` is
-refused rather than read one way or the other).
+with a reason that follows the quoted text ("'abc' is not a whole number"); `read` turns that
+into a one-line ConfigError that also names the variable and, when it has one, its default as
+what to write instead; argparse puts the option's name in front of it. Nothing is guessed: a
+bare duration is seconds, a bare size is bytes, `MB` is 10**6 and `MiB` 2**20, and unit names
+are written as here (`64mib` is refused rather than read one way or the other).
 """
 
 from __future__ import annotations
@@ -37,15 +37,19 @@ def quoted(text: object) -> str:
     return repr(str(text)[:MAX_QUOTED])
 
 
-def read(name: str, text: str, parse: Callable[[str], T]) -> T:
-    """`parse(text)`, or a ConfigError of one line that names the variable `name`."""
+def read(name: str, text: str, parse: Callable[[str], T], default: object = None) -> T:
+    """`parse(text)`, or a ConfigError of one line that names the variable `name` and says to
+    unset it or write its `default` (when there is one)."""
     try:
         return parse(text)
     except ValueError as error:
-        raise ConfigError(f"{name}={quoted(text)} {error}") from error
+        instead = "" if default is None else (
+            f"; unset it or write e.g. {name}="
+            f"{shown(default) if isinstance(default, int | float) else default}")
+        raise ConfigError(f"{name}={quoted(text)} {error}{instead}") from error
 
 
-def _shown(bound: float) -> str:
+def shown(bound: float) -> str:
     """A bound as people write it: 1000000, not 1e+06; 0.5, not 0.500000."""
     return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
 
@@ -54,9 +58,9 @@ def _within(value: float, minimum: float, maximum: float, *, above: bool, what: 
             unit: str = "") -> None:
     """Refuse nan, infinities and values outside the bounds (`above`: the minimum itself is
     refused too)."""
-    low = f"more than {_shown(minimum)}{unit}" if above else f"from {_shown(minimum)}{unit}"
+    low = f"more than {shown(minimum)}{unit}" if above else f"from {shown(minimum)}{unit}"
     if math.isnan(value) or value < minimum or (above and value == minimum) or value > maximum:
-        raise ValueError(f"must be {what} {low} to {_shown(maximum)}{unit}")
+        raise ValueError(f"must be {what} {low} to {shown(maximum)}{unit}")
 
 
 def whole_number(text: str, *, minimum: int = 1, maximum: int = MAXIMUM) -> int:
@@ -64,7 +68,7 @@ def whole_number(text: str, *, minimum: int = 1, maximum: int = MAXIMUM) -> int:
     try:
         value = int(text.strip())
     except ValueError:
-        raise ValueError(f"is not a whole number (write e.g. {max(minimum, 4)})") from None
+        raise ValueError("is not a whole number") from None
     _within(value, minimum, maximum, above=False, what="a whole number")
     return value
 
@@ -74,8 +78,7 @@ def duration(text: str, *, minimum: float = 0, maximum: float = MAXIMUM,
     """Seconds: `30`, or with a unit: `500ms`, `90s`, `5m`, `1h`; bounds are in seconds."""
     match = DURATION_RE.match(text.strip())
     if match is None:
-        raise ValueError("is not a duration (write seconds, e.g. 30, or with a unit: 500ms, "
-                         "90s, 5m, 1h)")
+        raise ValueError("is not a duration (seconds, or with a unit: 500ms, 90s, 5m, 1h)")
     value = float(match.group(1)) * SECONDS[match.group(2)]
     _within(value, minimum, maximum, above=above, what="a duration", unit="s")
     return value

@@ -21,7 +21,6 @@ from bot.copy.settings import EngineSettings
 from bot.copy.syncer import Syncer
 from bot.errors import ConfigError
 from bot.forge.local import LocalForge
-from bot.registry.backoff import Backoff
 from bot.registry.blobs import DEFAULT_BLOB_COPY, ProgressPrinter
 from bot.registry.client import RegistryClient
 from bot.registry.containers_conf import Credentials, RegistriesConf
@@ -48,7 +47,7 @@ def build_registry_client(config: Config, credentials: Credentials | None = None
         RegistriesConf.load(config.registries_conf),
         credentials if credentials is not None else credentials_for(config),
         timeout=limits.registry_timeout,
-        retry=Backoff(attempts=limits.retry_attempts, base_delay=limits.retry_base_delay),
+        retry=limits.backoff,
         mirrors=config.namer.mirrors, secrets=config.secret_set)
 
 
@@ -74,7 +73,7 @@ def build_syncer(config: Config) -> Syncer:
     return Syncer(
         registry=registry,
         copier=build_skopeo(config, credentials),
-        retry=Backoff(attempts=limits.retry_attempts, base_delay=limits.retry_base_delay),
+        retry=limits.backoff,
         max_size=config.allowlist.settings.max_image_size,
         staging=staging(config.engine, registry),
         copy_processes=config.engine.copy_processes,

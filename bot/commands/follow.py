@@ -8,47 +8,58 @@ tell new tags from recorded ones) and never writes.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 
 from bot.commands.adapters import build_forge, build_syncer, needs_github
-from bot.commands.output import json_text, redacting
+from bot.commands.output import json_text
 from bot.commands.verdict import report_problems
 from bot.config import Loaded
 from bot.flows.follow import FollowRun, subscription_problems
 from bot.flows.follow import follow as follow_subscriptions
 from bot.flows.follow_records import TrackingForge
-from bot.policy.allowlist_file import load_allowlist
 from bot.policy.subscriptions import load_subscriptions
 from bot.records.record import MAX_IMAGES
 
 
-@redacting
-def follow(args: argparse.Namespace, loaded: Loaded) -> int:
-    subscriptions = load_subscriptions(args.file or loaded.files.subscriptions)
+@dataclass(frozen=True)
+class FollowOptions:
+    file: Path | None  # subscriptions.yaml, else MIRROR_SUBSCRIPTIONS's
+    dry_run: bool
+    as_json: bool
+    local_forge: Path | None
+
+
+def follow(options: FollowOptions, loaded: Loaded) -> int:
+    subscriptions = load_subscriptions(options.file or loaded.files.subscriptions)
     # A dry run reads the records only where it can; a real run records, so needs a forge.
-    with_forge = bool(not args.dry_run or args.local_forge or loaded.github.token)
-    config = loaded.config(*needs_github(args.local_forge, with_forge))
+    with_forge = bool(not options.dry_run or options.local_forge or loaded.github.token)
+    config = loaded.config(*needs_github(options.local_forge, with_forge))
     forge: TrackingForge | None = None
     if with_forge:
-        forge = build_forge(config.github, config.bot_login, args.local_forge)
+        forge = build_forge(config.github, config.bot_login, options.local_forge)
     with contextlib.redirect_stdout(sys.stderr):  # stdout is the report's (the local forge echoes)
         run = follow_subscriptions(subscriptions, config, build_syncer(config), forge,
-                                   dry_run=args.dry_run, log=sys.stderr)
-    if args.json:
+                                   dry_run=options.dry_run, log=sys.stderr)
+    if options.as_json:
         print(json_text(run.to_json(), config.secret_set))
     else:
         print_run(run, sys.stdout)
     return 1 if run.failed else 0
 
 
-@redacting
-def check_subscriptions(args: argparse.Namespace, loaded: Loaded) -> int:
-    path = args.file or loaded.files.subscriptions
-    allowlist = load_allowlist(loaded.files.allowlist)
-    return report_problems(path, subscription_problems(path, allowlist), "check-subscriptions")
+@dataclass(frozen=True)
+class CheckSubscriptionsOptions:
+    file: Path | None
+
+
+def check_subscriptions(options: CheckSubscriptionsOptions, loaded: Loaded) -> int:
+    path = options.file or loaded.files.subscriptions
+    return report_problems(path, subscription_problems(path, loaded.checked_allowlist()),
+                           "check-subscriptions")
 
 
 def print_run(run: FollowRun, out: TextIO) -> None:

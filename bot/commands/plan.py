@@ -6,18 +6,24 @@ only the pure layers are imported (no HTTP client, templates or forge) and `plan
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 
-from bot.commands.output import json_text, redacting
+from bot.commands.output import json_text
 from bot.config import Loaded
 from bot.flows.plan import plan_issue
 
 
-@redacting
-def plan(args: argparse.Namespace, loaded: Loaded) -> int:
+@dataclass(frozen=True)
+class PlanOptions:
+    title: str
+    body: str
+    as_json: bool
+
+
+def plan(options: PlanOptions, loaded: Loaded) -> int:
     config = loaded.config()
-    plan = plan_issue(args.title, args.body, config.allowlist, config.namer, config.other_mirrors)
-    if args.json:
+    plan = plan_issue(options.title, options.body, config.allowlist, config.namer, config.other_mirrors)
+    if options.as_json:
         print(json_text(plan.to_json(), config.secret_set))
         return 0
     for image in plan.images:

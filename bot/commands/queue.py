@@ -6,14 +6,15 @@ or malformed one is a ConfigError naming the file (exit 2, nothing done).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bot.commands.adapters import build_forge, build_syncer, needs_github
-from bot.commands.output import json_text, redacting
+from bot.commands.output import json_text
 from bot.commands.request import request_handler
 from bot.config import Loaded
 from bot.errors import ConfigError
@@ -87,12 +88,19 @@ def read_index(path: Path) -> Index:
             from error
 
 
-@redacting
-def sweep(args: argparse.Namespace, loaded: Loaded) -> int:
-    config = loaded.config(*needs_github(args.local_forge))
-    forge = build_forge(config.github, config.bot_login, args.local_forge)
-    policy = SweepPolicy(max_issues=args.max_issues, time_budget=args.time_budget,
-                         max_attempts=args.max_attempts)
+@dataclass(frozen=True)
+class SweepOptions:
+    max_issues: int
+    time_budget: float  # seconds
+    max_attempts: int
+    local_forge: Path | None
+
+
+def sweep(options: SweepOptions, loaded: Loaded) -> int:
+    config = loaded.config(*needs_github(options.local_forge))
+    forge = build_forge(config.github, config.bot_login, options.local_forge)
+    policy = SweepPolicy(max_issues=options.max_issues, time_budget=options.time_budget,
+                         max_attempts=options.max_attempts)
     decisions = Sweeper(request_handler(config, forge), forge, policy).run()
     for decision, outcome in decisions:
         print(f"sweep: issue #{decision.issue}: {decision.action} ({decision.reason})"
@@ -101,12 +109,19 @@ def sweep(args: argparse.Namespace, loaded: Loaded) -> int:
     return 1 if any(o and o.name == "failed" for _, o in decisions) else 0
 
 
-@redacting
-def index(args: argparse.Namespace, loaded: Loaded) -> int:
-    json_path, html = output_file(args.json_path, "--json"), output_folder(args.html, "--html")
-    reports = [read_report(path) for path in args.report]
-    config = loaded.config(*needs_github(args.local_forge))
-    forge = build_forge(config.github, config.bot_login, args.local_forge)
+@dataclass(frozen=True)
+class IndexOptions:
+    html: Path | None  # the status page's folder
+    json_path: Path | None
+    report: Sequence[Path]  # resync reports to fold in
+    local_forge: Path | None
+
+
+def index(options: IndexOptions, loaded: Loaded) -> int:
+    json_path, html = output_file(options.json_path, "--json"), output_folder(options.html, "--html")
+    reports = [read_report(path) for path in options.report]
+    config = loaded.config(*needs_github(options.local_forge))
+    forge = build_forge(config.github, config.bot_login, options.local_forge)
     built = build_index(forge, config, reports)
     write_outputs(built, json_path, html, config.github.repository_url, config.language,
                   secrets=config.secret_set)
@@ -116,29 +131,38 @@ def index(args: argparse.Namespace, loaded: Loaded) -> int:
     return 0
 
 
-@redacting
-def resync_command(args: argparse.Namespace, loaded: Loaded) -> int:
-    output = output_file(args.output, "--output")
-    if args.merge:
-        _emit(merge_reports(read_report(path) for path in args.merge), output, loaded.secret_set)
+@dataclass(frozen=True)
+class ResyncOptions:
+    shard: str  # I/N
+    jobs: int
+    index: Path | None  # index.json to use instead of building it
+    output: Path | None  # the report's file, else standard output
+    merge: Sequence[Path] | None  # shard reports to merge instead of resyncing
+    local_forge: Path | None
+
+
+def resync_command(options: ResyncOptions, loaded: Loaded) -> int:
+    output = output_file(options.output, "--output")
+    if options.merge:
+        _emit(merge_reports(read_report(path) for path in options.merge), output, loaded.secret_set)
         return 0
-    shard_index, shard_count = parse_shard(args.shard)
-    index = read_index(args.index) if args.index else None
+    shard_index, shard_count = parse_shard(options.shard)
+    index = read_index(options.index) if options.index else None
     # Without a forge (no token, no --local-forge) moved tags are copied but not recorded.
-    with_forge = bool(args.local_forge or loaded.github.token)
-    config = loaded.config(*needs_github(args.local_forge, with_forge))
+    with_forge = bool(options.local_forge or loaded.github.token)
+    config = loaded.config(*needs_github(options.local_forge, with_forge))
     forge: Forge | None = None
     if with_forge:
-        forge = build_forge(config.github, config.bot_login, args.local_forge)
+        forge = build_forge(config.github, config.bot_login, options.local_forge)
     if index is None:
         if forge is None:
             raise ConfigError("resync needs --index FILE, GITHUB_TOKEN or --local-forge DIR")
         index = build_index(forge, config)
     entries = index.shard(shard_index, shard_count)
-    report = resync(entries, build_syncer(config), config, jobs=args.jobs, forge=forge,
-                    shard=args.shard)
+    report = resync(entries, build_syncer(config), config, jobs=options.jobs, forge=forge,
+                    shard=options.shard)
     _emit(report, output, config.secret_set)
-    print(f"resync {args.shard}: {report['counts']}", file=sys.stderr)
+    print(f"resync {options.shard}: {report['counts']}", file=sys.stderr)
     return 1 if report["counts"].get("failed") else 0
 
 

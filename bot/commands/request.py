@@ -8,12 +8,11 @@ exits 0 whatever else is wrong.
 
 from __future__ import annotations
 
-import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from bot.commands.adapters import build_syncer, github_forge, needs_github
-from bot.commands.output import redacting
+from bot.commands.adapters import build_forge, build_syncer, needs_github
 from bot.config import Config, Loaded
 from bot.flows.comment_body import CommentWriter
 from bot.flows.events import Event
@@ -35,22 +34,22 @@ def request_handler(config: Config, forge: Forge) -> RequestHandler:
                           list_tags=syncer.registry.list_tags)
 
 
-@redacting
-def handle_event(args: argparse.Namespace, loaded: Loaded) -> int:
+@dataclass(frozen=True)
+class HandleEventOptions:
+    local_forge: Path | None  # the file-backed forge's folder instead of GitHub
+
+
+def handle_event(options: HandleEventOptions, loaded: Loaded) -> int:
     name, payload = read_event(loaded.event.path, loaded.event.name)
     event = Event.from_payload(name, payload)
     if event is None:
         print(f"mirror-bot: ignored: the {name or 'unnamed'} event is not about an issue",
               file=sys.stderr)
         return 0
-    config = loaded.config(*needs_github(args.local_forge))
-    forge: Forge
-    if args.local_forge is not None:
-        local = LocalForge(args.local_forge, bot_login=config.bot_login)
-        local.add_issue(payload["issue"])  # the local forge learns issues from their events
-        forge = local
-    else:
-        forge = github_forge(config.github, config.bot_login)
+    config = loaded.config(*needs_github(options.local_forge))
+    forge = build_forge(config.github, config.bot_login, options.local_forge)
+    if isinstance(forge, LocalForge):
+        forge.add_issue(payload["issue"])  # the local forge learns issues from their events
     outcome = handle(event, request_handler(config, forge))
     summary = config.github.step_summary
     if summary and outcome.name != "ignored":

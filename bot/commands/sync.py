@@ -7,23 +7,30 @@ one-image sync pays for every import before its first request.
 
 from __future__ import annotations
 
-import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from bot.commands.adapters import build_syncer
-from bot.commands.output import redacting
 from bot.config import Loaded
 from bot.errors import ConfigError
 from bot.flows.sync_images import run_sync
 from bot.image.platform import InvalidPlatform, Platform
 
 
-@redacting
-def sync(args: argparse.Namespace, loaded: Loaded) -> int:
+@dataclass(frozen=True)
+class SyncOptions:
+    images: Sequence[str]
+    platforms: Sequence[str]  # os/arch[/variant], as written
+    jobs: int
+    as_json: bool
+
+
+def sync(options: SyncOptions, loaded: Loaded) -> int:
     try:
-        platforms = [Platform.parse(text) for text in args.platform]
+        platforms = [Platform.parse(text) for text in options.platforms]
     except InvalidPlatform as error:
         raise ConfigError(f"--platform: {error}") from error
     config = loaded.config()  # no GitHub: its settings are not this command's business
     syncer = build_syncer(config)
-    return run_sync(args.images, platforms, config, syncer, syncer.registry.list_tags,
-                    jobs=args.jobs, as_json=args.json)
+    return run_sync(options.images, platforms, config, syncer, syncer.registry.list_tags,
+                    jobs=options.jobs, as_json=options.as_json)

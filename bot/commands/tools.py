@@ -4,12 +4,13 @@ files and set-ups rather than handle requests.
 
 from __future__ import annotations
 
-import argparse
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 from bot.commands.adapters import build_registry_client, credentials_for, github_forge
-from bot.commands.output import redacting
 from bot.commands.verdict import report_problems
 from bot.config import Loaded
 from bot.flows.doctor import Edges, diagnose, exit_code
@@ -18,26 +19,42 @@ from bot.policy.allowlist_file import check_allowlist_file
 from bot.registry.skopeo import Skopeo
 
 
-@redacting
-def check_allowlist(args: argparse.Namespace, loaded: Loaded) -> int:
-    path = args.file or loaded.files.allowlist
+@dataclass(frozen=True)
+class CheckAllowlistOptions:
+    file: Path | None  # else MIRROR_ALLOWLIST's
+
+
+def check_allowlist(options: CheckAllowlistOptions, loaded: Loaded) -> int:
+    path = options.file or loaded.files.allowlist
     allowlist, problems = check_allowlist_file(path)
     return report_problems(path, problems, "check-allowlist",
                            f"{len(allowlist.allow)} allow, {len(allowlist.deny)} deny")
 
 
-@redacting
-def rewrite(args: argparse.Namespace, loaded: Loaded) -> int:
-    mode = Mode.CHECK if args.check else Mode.DIFF if args.diff else Mode.WRITE
+@dataclass(frozen=True)
+class RewriteOptions:
+    files: Sequence[str]  # paths, or - for standard input
+    check: bool
+    diff: bool
+    all_allowed: bool
+    format: str | None
+
+
+def rewrite(options: RewriteOptions, loaded: Loaded) -> int:
+    mode = Mode.CHECK if options.check else Mode.DIFF if options.diff else Mode.WRITE
     config = loaded.config()
-    checker = None if args.all_allowed else build_registry_client(config).head_digest
-    return rewrite_files(args.files, mode=mode, config=config, checker=checker,
-                         format=Format(args.format) if args.format else None,
+    checker = None if options.all_allowed else build_registry_client(config).head_digest
+    return rewrite_files(options.files, mode=mode, config=config, checker=checker,
+                         format=Format(options.format) if options.format else None,
                          streams=Streams(sys.stdin.buffer, sys.stdout.buffer, sys.stderr))
 
 
-@redacting
-def doctor(args: argparse.Namespace, loaded: Loaded) -> int:
+@dataclass(frozen=True)
+class DoctorOptions:
+    """The doctor takes no options: it checks what the environment configures."""
+
+
+def doctor(options: DoctorOptions, loaded: Loaded) -> int:
     # `skopeo --version` runs as every other skopeo call: with the environment config built.
     edges = Edges(skopeo_version=Skopeo(environment=loaded.skopeo_environment).version,
                   credentials=credentials_for, registry_client=build_registry_client,

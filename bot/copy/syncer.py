@@ -26,15 +26,13 @@ from bot.copy.addresses import AddressWriter
 from bot.copy.engine import BlobStager, CopyEngine, Part
 from bot.copy.lookup import Lookups, Resolved
 from bot.copy.model import Copier, Registry, SyncItem, SyncResult
-from bot.copy.platforms import REPLACED_SUBSET_NOTE, SUBSET_NOTE, plan_subset
+from bot.copy.platforms import REPLACED_SUBSET_NOTE, plan_subset
 from bot.copy.settings import DEFAULT_COPY_PROCESSES
 from bot.errors import ErrorKind, TransferError
 from bot.image.oci import Manifest, blobs, human_size, image_size, select_platforms, signature_tags
 from bot.image.platform import Platform
 from bot.image.reference import Reference
 from bot.registry.backoff import Backoff
-
-__all__ = ["SUBSET_NOTE", "Copier", "Registry", "SyncItem", "SyncResult", "Syncer"]
 
 T = TypeVar("T")
 

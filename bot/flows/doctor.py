@@ -20,6 +20,7 @@ from bot.flows.doctor_mirrors import MirrorProbe, PushChecker, Role, check_mirro
 from bot.forge.protocol import Forge
 from bot.policy.allowlist_file import check_allowlist_file
 from bot.policy.naming import DEFAULT_TEMPLATE
+from bot.redaction import Secrets
 from bot.registry.containers_conf import Credentials, RegistriesConf
 
 OLDEST_SKOPEO = (1, 9)  # the oldest skopeo the project is tested with (Debian's 1.9.3)
@@ -51,7 +52,7 @@ def diagnose(loaded: Loaded, edges: Edges) -> Iterator[Check]:
     blocker = next((c.name for c in (conf, auth) if c is not None and c.failing), None)
     yield from check_mirrors(config, edges, blocker)
     yield from check_github(loaded.github, loaded.problems_in(Section.GITHUB),
-                            loaded.labels.request, edges.forge)
+                            loaded.labels.request, edges.forge, loaded.secret_set)
 
 
 def exit_code(checks: list[Check]) -> int:
@@ -157,7 +158,7 @@ def check_mirrors(config: Config | None, edges: Edges, blocker: str | None) -> I
         yield Check.failed("mirror credentials", str(error))
         return
     client = edges.registry_client(config, credentials)
-    secrets = [*credentials.secrets(), *config.secrets]
+    secrets = config.secret_set  # every form of every password, the auth file's included
     for mirror, role in roles:
         yield check_mirror(MirrorProbe(mirror, role, config, credentials), client, secrets)
 
@@ -165,7 +166,7 @@ def check_mirrors(config: Config | None, edges: Edges, blocker: str | None) -> I
 # -- GitHub -----------------------------------------------------------------------------------
 
 def check_github(github: GitHubSettings, problems: list[Problem], label: str,
-                 build_forge: Callable[[], Forge]) -> Iterator[Check]:
+                 build_forge: Callable[[], Forge], secrets: Secrets) -> Iterator[Check]:
     """The GitHub settings are valid, the token reads the repository's issues, and the request
     label exists; nothing is written."""
     for problem in problems:
@@ -181,7 +182,6 @@ def check_github(github: GitHubSettings, problems: list[Problem], label: str,
         yield Check.skipped("github", "the GitHub settings must be fixed first (above)")
         return
     repository = github.repository
-    secrets = [github.token or ""]
     try:
         forge = build_forge()
         requests = forge.open_request_issues(label)

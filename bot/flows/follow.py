@@ -23,12 +23,13 @@ from typing import Any, TextIO
 
 from bot import timestamps
 from bot.config import Config
-from bot.copy.syncer import Syncer, SyncItem, SyncResult
+from bot.copy.model import SyncItem, SyncResult
+from bot.copy.syncer import Syncer
 from bot.errors import ConfigError, ErrorKind, TransferError
 from bot.flows.follow_records import RecordWriter, Tracking, TrackingForge, read_tracking
 from bot.forge.protocol import ForgeError
 from bot.image.reference import Reference
-from bot.policy.allowlist_file import Allowlist
+from bot.policy.allowlist import Allowlist
 from bot.policy.naming import Namer
 from bot.policy.subscriptions import Subscription, check_subscriptions_file
 from bot.policy.tags import select_tags

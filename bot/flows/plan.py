@@ -16,10 +16,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from bot.errors import MirrorBotError
+from bot.errors import ErrorKind, MirrorBotError
 from bot.image.platform import Platform
 from bot.image.reference import Reference, TagPattern
-from bot.policy.allowlist_file import Allowlist
+from bot.policy.allowlist import Allowlist
 from bot.policy.naming import Namer
 from bot.policy.suggest import popular_near_miss, suggest
 from bot.policy.tags import TooManyTags
@@ -181,9 +181,9 @@ def expand_pattern(image: PlannedImage, tags: Iterable[str], allowlist: Allowlis
         matches = select_pattern(pattern.glob, (tag for tag in tags if pattern.matches(tag)), cap)
     except TooManyTags as error:
         return (replace(image, decision="invalid", pattern_target=None, reason=str(error),
-                        error_kind="too_many_tags"),)
+                        error_kind=ErrorKind.TOO_MANY_TAGS),)
     if not matches:
-        return (replace(image, decision="invalid", pattern_target=None, error_kind="not_found",
+        return (replace(image, decision="invalid", pattern_target=None, error_kind=ErrorKind.NOT_FOUND,
                         reason=f"no tag of {pattern.name} upstream matches '{pattern.glob}'"),)
     return tuple(
         _plan_reference(replace(image, source=pattern.reference(tag), pattern=None,

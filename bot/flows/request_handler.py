@@ -22,7 +22,8 @@ from typing import TextIO
 
 from bot import timestamps
 from bot.config import Config
-from bot.copy.syncer import Syncer, SyncItem
+from bot.copy.model import SyncItem
+from bot.copy.syncer import Syncer
 from bot.errors import MirrorBotError
 from bot.flows.comment_body import CapRefusal, CommentWriter
 from bot.flows.conclude import (

@@ -21,7 +21,8 @@ from typing import Any, Literal, TextIO
 
 from bot import timestamps
 from bot.config import Config
-from bot.copy.syncer import Syncer, SyncItem, SyncResult
+from bot.copy.model import SyncItem, SyncResult
+from bot.copy.syncer import Syncer
 from bot.errors import ErrorKind, MirrorBotError
 from bot.forge.protocol import Forge
 from bot.image import reference

@@ -15,7 +15,8 @@ from dataclasses import replace
 from typing import TextIO
 
 from bot.config import Config
-from bot.copy.syncer import Syncer, SyncItem, SyncResult
+from bot.copy.model import SyncItem, SyncResult
+from bot.copy.syncer import Syncer
 from bot.errors import TransferError
 from bot.flows.outcomes import ImageOutcome, Unsynced
 from bot.flows.plan import Plan, PlannedImage, expand_pattern, plan_request

@@ -14,14 +14,9 @@ from pathlib import Path
 import yaml
 
 from bot.errors import ConfigError
-from bot.policy.allowlist import Allowlist, Decision, Pattern, PatternIndex, normalise_pattern
+from bot.policy.allowlist import Allowlist, Pattern, PatternIndex, normalise_pattern
 from bot.policy.settings import Settings, parse_settings
 from bot.policy.yamlfile import Problem, is_null, is_string, line_of, read_text, top_level
-
-__all__ = [
-    "Allowlist", "Decision", "Pattern", "Problem", "Settings", "check_allowlist_file",
-    "check_allowlist_text", "load_allowlist", "normalise_pattern", "parse_allowlist",
-]
 
 KNOWN_KEYS = ("allow", "deny", "settings")
 EXAMPLE = "an 'allow:' list"

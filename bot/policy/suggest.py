@@ -16,7 +16,7 @@ from importlib import resources
 from bot.errors import InvalidReference
 from bot.image import reference
 from bot.image.reference import DEFAULT_REGISTRY, OFFICIAL_NAMESPACE, Reference
-from bot.policy.allowlist_file import Allowlist
+from bot.policy.allowlist import Allowlist
 
 MAX_DISTANCE = 2
 POPULAR_DISTANCE = 1

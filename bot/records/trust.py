@@ -16,7 +16,7 @@ from enum import StrEnum
 from bot.errors import InvalidReference, MirrorBotError
 from bot.image import reference
 from bot.image.platform import InvalidPlatform, Platform
-from bot.policy.allowlist_file import Allowlist
+from bot.policy.allowlist import Allowlist
 from bot.policy.naming import Namer
 from bot.records.record import RecordedImage
 

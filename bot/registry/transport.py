@@ -71,9 +71,6 @@ class _Retry(Retry):
     def _failures(self) -> int:
         return len([h for h in self.history if h.redirect_location is None])
 
-    def get_backoff_time(self) -> float:
-        return self.backoff.delay(self._failures())
-
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
         retry_after = self.get_retry_after(response) if response is not None else None
         self.sleeper(self.backoff.delay(self._failures(), retry_after))
@@ -122,8 +119,7 @@ class Transport:
                                         timeout=urllib3.Timeout(connect=timeout, read=timeout))
         self.auth = Authenticator(credentials, conf, self._get_token, self.secrets)
         self._retry = _Retry(total=max(retry.attempts - 1, 0), status_forcelist=RETRY_STATUSES,
-                             respect_retry_after_header=True, raise_on_status=False,
-                             backoff_max=retry.max_delay)
+                             respect_retry_after_header=True, raise_on_status=False)
         self._retry.sleeper, self._retry.backoff = sleep, retry
         self._schemes: dict[str, str] = {}
         self._first_contacts: dict[str, threading.Lock] = {}

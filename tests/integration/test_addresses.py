@@ -114,7 +114,7 @@ def test_resync_fills_a_mirror_added_later_and_records_it(
 def test_the_short_form_is_written_by_mounts_and_manifest_puts_alone(testbed: Sandbox,
                                                                      name: str) -> None:
     """No skopeo process and no upload for the second form: the registry API does it."""
-    from bot.copy.syncer import SyncItem
+    from bot.copy.model import SyncItem
 
     image = testbed.seed(name)
     config = testbed.config()

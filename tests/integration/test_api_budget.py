@@ -16,7 +16,7 @@ import pytest
 
 from bot.cli import main
 from bot.config import load_config
-from bot.copy.syncer import SyncItem
+from bot.copy.model import SyncItem
 from bot.forge.github import GitHubForge
 from bot.forge.protocol import COMMENT_MARKER, IssueSnapshot
 from bot.image.reference import parse

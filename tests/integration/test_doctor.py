@@ -245,12 +245,12 @@ def test_every_configuration_problem_is_listed_on_a_line_of_its_own(
     assert code == 1
     failed = [text for text in lines if text.startswith("✗")]
     assert failed == [
-        "✗ configuration: MIRROR_TIMEOUT='abc' is not a duration (write seconds, e.g. 30, or with "
-        "a unit: 500ms, 90s, 5m, 1h)",
+        "✗ configuration: MIRROR_TIMEOUT='abc' is not a duration (seconds, or with a unit: 500ms, "
+        "90s, 5m, 1h); unset it or write e.g. MIRROR_TIMEOUT=30",
         "✗ configuration: MIRROR_BLOB_CHUNK='0' is not a size: it must be at least one byte (e.g. "
         "5GiB or 500MB)",
-        "✗ github settings: MIRROR_GITHUB_BACKOFF='later' is not a duration (write seconds, e.g. "
-        "30, or with a unit: 500ms, 90s, 5m, 1h)"]
+        "✗ github settings: MIRROR_GITHUB_BACKOFF='later' is not a duration (seconds, or with a "
+        "unit: 500ms, 90s, 5m, 1h); unset it or write e.g. MIRROR_GITHUB_BACKOFF=1"]
     assert line(lines, "mirrors") == "- mirrors: skipped: the configuration did not load (above)"
     assert line(lines, "github") == "- github: skipped: the GitHub settings must be fixed first (above)"
     assert github.log == []  # nothing asked of GitHub with settings that are wrong

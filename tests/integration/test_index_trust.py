@@ -7,7 +7,7 @@ import io
 import json
 from pathlib import Path
 
-from bot.copy.syncer import SyncItem
+from bot.copy.model import SyncItem
 from bot.flows.index_page import build_index
 from bot.flows.resync import resync
 from bot.forge.local import LocalForge

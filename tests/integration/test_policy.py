@@ -10,11 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import ConfigError
-from bot.policy.allowlist_file import (
-    check_allowlist_file,
-    check_allowlist_text,
-    load_allowlist,
-)
+from bot.policy.allowlist_file import check_allowlist_file, check_allowlist_text, load_allowlist
 from tests.fixtures import run_cli
 
 DEEP = "allow: " + "[" * 5000 + "]" * 5000 + "\n"

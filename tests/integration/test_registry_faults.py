@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from bot.copy.engine import BlobStager
-from bot.copy.syncer import Syncer, SyncItem
+from bot.copy.model import SyncItem
+from bot.copy.syncer import Syncer
 from bot.image.reference import Reference, parse
 from bot.policy.naming import Namer
 from bot.registry import authfile

@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.copy.syncer import SyncItem
+from bot.copy.model import SyncItem
 from bot.flows.index_page import build_index
 from bot.flows.resync import merge_reports, resync
 from bot.forge.local import LocalForge

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.copy.syncer import SyncItem
+from bot.copy.model import SyncItem
 from bot.image.reference import parse
 from sandbox.images import build_image, push
 from sandbox.registries import free_port, start_registry

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from bot.copy.syncer import SyncItem
+from bot.copy.model import SyncItem
 from bot.image.platform import Platform
 from bot.image.reference import parse
 from sandbox.images import push_artifact

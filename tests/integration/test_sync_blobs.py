@@ -24,7 +24,8 @@ import pytest
 
 from bot.copy.cache import BlobLocations
 from bot.copy.engine import BlobStager, ByteBudget
-from bot.copy.syncer import Syncer, SyncItem
+from bot.copy.model import SyncItem
+from bot.copy.syncer import Syncer
 from bot.errors import ErrorKind
 from bot.image.reference import Reference, parse
 from bot.registry.backoff import Backoff

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from bot.copy.model import SyncItem
 from bot.copy.platforms import REPLACED_SUBSET_NOTE
-from bot.copy.syncer import SyncItem
 from bot.errors import ErrorKind
 from bot.image.oci import SUBSET_ANNOTATION, Manifest
 from bot.image.platform import Platform

@@ -273,3 +273,17 @@ def test_an_ignored_event_needs_no_configuration(capsys: pytest.CaptureFixture[s
                     MIRROR_REGISTRY="", MIRROR_TIMEOUT="abc")
     assert code == 0
     assert_one_line(err, "ignored: the push event is not about an issue")
+
+
+def test_check_allowlist_reads_only_the_file_it_checks(capsys: pytest.CaptureFixture[str],
+                                                       tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # The configured allowlist is not loaded first: a large one would be parsed twice.
+    def refuse(path: Path) -> None:
+        raise AssertionError(f"the configured allowlist {path} was loaded")
+
+    monkeypatch.setattr("bot.config.load_allowlist", refuse)
+    checked = tmp_path / "allowlist.yaml"
+    checked.write_text("allow:\n  - docker.io/library/*\n")
+    code, err = run(capsys, ["check-allowlist", str(checked)], MIRROR_ALLOWLIST=str(checked))
+    assert (code, err) == (0, "")

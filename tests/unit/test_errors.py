@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.copy.syncer import SyncResult
+from bot.copy.model import SyncResult
 from bot.errors import ErrorKind, TransferError
 from bot.flows.conclude import outcome_of
 from bot.flows.plan import Plan

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bot.copy.syncer import SyncResult
+from bot.copy.model import SyncResult
 from bot.flows.comment_body import CommentWriter
 from bot.flows.plan import plan_issue
 from bot.image.reference import parse

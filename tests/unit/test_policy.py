@@ -16,11 +16,7 @@ from bot.image.platform import Platform
 from bot.image.reference import Reference, parse
 from bot.policy import yamlfile
 from bot.policy.allowlist import Pattern, PatternIndex, normalise_pattern
-from bot.policy.allowlist_file import (
-    check_allowlist_text,
-    load_allowlist,
-    parse_allowlist,
-)
+from bot.policy.allowlist_file import check_allowlist_text, load_allowlist, parse_allowlist
 from bot.policy.naming import parse_mirror_registries
 from bot.policy.settings import SCHEMA, Settings
 from tests.fixtures import REPO_ROOT
