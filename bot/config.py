@@ -158,20 +158,15 @@ class MirrorSetting:
 class Config:
     """What a command that mirrors, plans or rewrites runs with; every section checked."""
 
-    allowlist_path: Path
+    files: Files
     allowlist: Allowlist
     namer: Namer
-    registries_conf: Path | None
-    mirror_username: str | None
-    mirror_password: str | None
-    auth_file: Path | None
+    mirror_setting: MirrorSetting  # where the mirrors came from, and the primary's login
     labels: Labels
     limits: Limits = Limits()
     engine: EngineSettings = field(default_factory=EngineSettings)  # bot/copy/settings.py
     bot_login: str = DEFAULT_BOT_LOGIN
     language: str = "en"  # of comments, job summaries and the status page
-    other_secrets: tuple[str, ...] = ()  # REGISTRY_AUTH_FILE's passwords, GITHUB_TOKEN
-    mirror_source: MirrorSource = MirrorSource.VARIABLE
     github: GitHubSettings = GitHubSettings()  # checked only when a command asks for it
     # None (a Config built by hand): skopeo inherits this process's environment.
     skopeo_environment: Mapping[str, str] | None = None
@@ -193,13 +188,6 @@ class Config:
         configured = self.allowlist.settings.mirror_prefixes
         return DEFAULT_MIRROR_PREFIXES if configured is None else configured
 
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        """Every password and token the configuration names, as written; `secret_set` holds
-        them in every form a registry may echo, with the tokens obtained since, and is what
-        output is redacted by."""
-        return tuple(dict.fromkeys(s for s in (self.mirror_password, *self.other_secrets) if s))
-
 
 @dataclass(frozen=True)
 class Loaded:
@@ -216,7 +204,6 @@ class Loaded:
     labels: Labels
     bot_login: str
     skopeo_environment: Mapping[str, str]
-    other_secrets: tuple[str, ...]
     problems: tuple[Problem, ...] = ()
     # The run's one secret set, shared by every Config made from this (see the module's rule).
     secret_set: Secrets = field(default_factory=Secrets, compare=False, repr=False)
@@ -249,20 +236,15 @@ class Loaded:
         if self.allowlist is None or self.mirror is None or self.namer is None:
             raise AssertionError("a section without a problem is loaded")  # unreachable
         return Config(
-            allowlist_path=self.files.allowlist,
+            files=self.files,
             allowlist=self.allowlist,
             namer=self.namer,
-            registries_conf=self.files.registries_conf,
-            mirror_username=self.mirror.username,
-            mirror_password=self.mirror.password,
-            auth_file=self.files.auth_file,
+            mirror_setting=self.mirror,
             labels=self.labels,
             limits=self.limits,
             engine=self.engine,
             bot_login=self.bot_login,
             language=self.allowlist.settings.language,
-            other_secrets=self.other_secrets,
-            mirror_source=self.mirror.source,
             github=self.github,
             skopeo_environment=self.skopeo_environment,
             secret_set=self.secret_set,
@@ -449,7 +431,6 @@ def read_config(env: Mapping[str, str], *, with_allowlist: bool = True) -> Loade
         labels=Labels(request=env.get("MIRROR_REQUEST_LABEL") or Labels.request),
         bot_login=env.get("MIRROR_BOT_LOGIN") or DEFAULT_BOT_LOGIN,
         skopeo_environment=child_environment(env),
-        other_secrets=(*auth_file.secrets(), github.token or ""),
         problems=tuple(found.found),
         secret_set=secret_set(env, auth_file, mirror, github),
         allowlist=allowlist,

@@ -34,9 +34,10 @@ if TYPE_CHECKING:  # types only: the follow flow (templates) and PyGithub load w
 def credentials_for(config: Config) -> Credentials:
     """REGISTRY_AUTH_FILE's logins, plus MIRROR_USERNAME/PASSWORD for the primary mirror only
     (keyed by its full prefix, so a second mirror on the same host does not get them)."""
-    credentials = Credentials.from_auth_file(config.auth_file)
-    if config.mirror_username and config.mirror_password:
-        credentials.add(config.mirror, config.mirror_username, config.mirror_password)
+    credentials = Credentials.from_auth_file(config.files.auth_file)
+    login = config.mirror_setting
+    if login.username and login.password:
+        credentials.add(config.mirror, login.username, login.password)
     return credentials
 
 
@@ -44,7 +45,7 @@ def build_registry_client(config: Config, credentials: Credentials | None = None
     """The registry API client: registries.conf, credentials, transport retries, the mirrors."""
     limits = config.limits
     return RegistryClient(
-        RegistriesConf.load(config.registries_conf),
+        RegistriesConf.load(config.files.registries_conf),
         credentials if credentials is not None else credentials_for(config),
         timeout=limits.registry_timeout,
         retry=limits.backoff,
@@ -62,7 +63,7 @@ def staging(engine: EngineSettings, registry: RegistryClient) -> BlobStager:
 def build_skopeo(config: Config, credentials: Credentials | None = None) -> Skopeo:
     """skopeo with registries.conf, the credentials (in an authfile of its own) and the
     environment config built for it."""
-    return Skopeo(config.registries_conf, credentials, timeout=config.limits.copy_timeout,
+    return Skopeo(config.files.registries_conf, credentials, timeout=config.limits.copy_timeout,
                   environment=config.skopeo_environment, secrets=config.secret_set)
 
 

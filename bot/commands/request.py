@@ -27,7 +27,7 @@ def request_handler(config: Config, forge: Forge) -> RequestHandler:
     comments link to this run and to the allowlist when config.github names the repository."""
     comments = CommentWriter(
         run_url=config.github.run_url,
-        allowlist_url=_allowlist_url(config.github.repository_url, config.allowlist_path),
+        allowlist_url=_allowlist_url(config.github.repository_url, config.files.allowlist),
         secrets=config.secret_set, language=config.language)
     syncer = build_syncer(config)
     return RequestHandler(config=config, forge=forge, syncer=syncer, comments=comments,

@@ -113,7 +113,7 @@ def check_auth_file(path: Path | None) -> Check | None:
 
 def mirror_roles(config: Config) -> list[tuple[str, Role]]:
     """Each mirror, the primary first, with whose credentials it is pushed."""
-    primary = Role.GHCR_DEFAULT if config.mirror_source is MirrorSource.GHCR_DEFAULT \
+    primary = Role.GHCR_DEFAULT if config.mirror_setting.source is MirrorSource.GHCR_DEFAULT \
         else Role.PRIMARY
     return [(config.mirror, primary), *((m, Role.SECONDARY) for m in config.namer.also)]
 
@@ -123,7 +123,8 @@ def describe(config: Config) -> str:
     listed = ", ".join([f"{roles[0][0]} (primary)", *(mirror for mirror, _ in roles[1:])])
     naming = "" if config.namer.template == DEFAULT_TEMPLATE else \
         f"; naming {config.namer.template}"
-    return f"mirror{'s' if len(roles) > 1 else ''} {listed}, from {config.mirror_source.value}{naming}"
+    source = config.mirror_setting.source.value
+    return f"mirror{'s' if len(roles) > 1 else ''} {listed}, from {source}{naming}"
 
 
 def check_configuration(loaded: Loaded, *,

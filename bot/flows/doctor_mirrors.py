@@ -120,14 +120,14 @@ def credentials_fix(probe: MirrorProbe, has_login: bool) -> str:
                 f"{mirror}); a package another repository created first also needs this "
                 "repository under 'Manage Actions access' in the package's settings")
     if probe.role is Role.SECONDARY:
-        if probe.config.auth_file is None:
+        if probe.config.files.auth_file is None:
             return (f"set REGISTRY_AUTH_FILE to a containers auth.json with a login for {mirror} "
                     "(MIRROR_USERNAME/MIRROR_PASSWORD are the primary's only)")
         verb = "fix the login for" if has_login else "add a login for"
-        return f"{verb} {mirror} in REGISTRY_AUTH_FILE ({probe.config.auth_file})"
+        return f"{verb} {mirror} in REGISTRY_AUTH_FILE ({probe.config.files.auth_file})"
     if not has_login:
         return f"set MIRROR_USERNAME and MIRROR_PASSWORD to a login that may push to {mirror}"
-    if probe.config.mirror_username and probe.config.mirror_password:
+    if probe.config.mirror_setting.username and probe.config.mirror_setting.password:
         return (f"fix MIRROR_USERNAME/MIRROR_PASSWORD: {mirror} refused them (they need the "
                 "right to push there)")
     return f"fix the login for {mirror} in REGISTRY_AUTH_FILE, or set MIRROR_USERNAME/MIRROR_PASSWORD"

@@ -251,7 +251,7 @@ def _report_references(documents: list[Document], decisions: dict[str, Decision]
             streams.say(f"left alone: {document.name}:{ignored.line}: {ignored.text!r} {ignored.reason}")
     reasons = {str(d.source) if d.status is not Status.INVALID else text: d.reason
                for text, d in decisions.items()}
-    allowlist = Path(config.allowlist_path).name
+    allowlist = config.files.allowlist.name
     for (status, image), places in where.items():
         at = ", ".join(places)
         if status is Status.NOT_MIRRORED:

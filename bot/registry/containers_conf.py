@@ -215,10 +215,6 @@ class Credentials:
                  for key, login in self.logins.items()}
         return json.dumps({"auths": auths})
 
-    def secrets(self) -> list[str]:
-        """The passwords, as written (`secret_set` holds every form of every login)."""
-        return [login.password for login in self.logins.values() if login.password]
-
     def secret_set(self) -> Secrets:
         """What of these credentials must never be shown: each login in every form a registry
         may echo (bot/redaction.py's `login_forms`) and every value the auth file held."""

@@ -103,7 +103,8 @@ def test_credentials_round_trip_through_the_authfile_skopeo_reads(tmp_path: Path
     again = Credentials.from_auth_file(path)
     assert again.for_name("m.example.io/x") == Login("pusher", "fake-secret:with:colons")
     assert again.for_name("docker.io/library/x") == Login("hub", "fake-hub")
-    assert sorted(again.secrets()) == ["fake-hub", "fake-secret:with:colons"]
+    assert sorted(login.password for login in again.logins.values()) == [
+        "fake-hub", "fake-secret:with:colons"]
 
 
 @pytest.mark.parametrize(("content", "message"), [
