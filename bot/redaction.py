@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import re
 import sys
 import threading
@@ -86,6 +87,11 @@ class Secrets:
         if isinstance(data, list | tuple):
             return [self.redact_data(item) for item in data]
         return data
+
+    def json(self, data: Any) -> str:
+        """`data` as the JSON a command prints or writes (reports, index.json), redacted before
+        it is encoded."""
+        return json.dumps(self.redact_data(data), indent=2)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.commands.adapters import build_forge, build_syncer, needs_github
-from bot.commands.output import json_text
 from bot.commands.verdict import report_problems
 from bot.config import Loaded
 from bot.flows.follow import FollowRun, subscription_problems
@@ -45,7 +44,7 @@ def follow(options: FollowOptions, loaded: Loaded) -> int:
         run = follow_subscriptions(subscriptions, config, build_syncer(config), forge,
                                    dry_run=options.dry_run, log=sys.stderr)
     if options.as_json:
-        print(json_text(run.to_json(), config.secret_set))
+        print(config.secret_set.json(run.to_json()))
     else:
         print_run(run, sys.stdout)
     return 1 if run.failed else 0

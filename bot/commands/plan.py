@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.commands.output import json_text
 from bot.config import Loaded
 from bot.flows.plan import plan_issue
 
@@ -24,7 +23,7 @@ def plan(options: PlanOptions, loaded: Loaded) -> int:
     config = loaded.config()
     plan = plan_issue(options.title, options.body, config.allowlist, config.namer, config.other_mirrors)
     if options.as_json:
-        print(json_text(plan.to_json(), config.secret_set))
+        print(config.secret_set.json(plan.to_json()))
         return 0
     for image in plan.images:
         platforms = ", ".join(map(str, image.platforms)) if image.platforms else "all platforms"

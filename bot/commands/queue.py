@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from bot.commands.adapters import build_forge, build_syncer, needs_github
-from bot.commands.output import json_text
 from bot.commands.request import request_handler
 from bot.config import Loaded
 from bot.errors import ConfigError
@@ -126,7 +125,7 @@ def index(options: IndexOptions, loaded: Loaded) -> int:
     write_outputs(built, json_path, html, config.github.repository_url, config.language,
                   secrets=config.secret_set)
     if not json_path and not html:
-        print(json_text(built.to_json(), config.secret_set))
+        print(config.secret_set.json(built.to_json()))
     print(f"index: {len(built.entries)} images, {len(built.queue)} queued", file=sys.stderr)
     return 0
 
@@ -168,7 +167,7 @@ def resync_command(options: ResyncOptions, loaded: Loaded) -> int:
 
 def _emit(report: dict[str, Any], output: Path | None, secrets: Secrets) -> None:
     """The resync report, to `output` (an artifact) or standard output, redacted."""
-    text = json_text(report, secrets)
+    text = secrets.json(report)
     if output:
         output.write_text(text)
     else:

@@ -9,7 +9,6 @@ run's secret set (the JSON before it is encoded, the page's values before they a
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
@@ -103,13 +102,13 @@ def write_outputs(index: Index, json_path: Path | None, html_dir: Path | None,
     """index.json at `json_path`, and the status page (index.html and index.json) in
     `html_dir`; `secrets`: the run's secret set."""
     secrets = secrets if secrets is not None else Secrets()
-    data = secrets.redact_data(index.to_json())
+    data = secrets.json(index.to_json())
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(data, indent=2))
+        json_path.write_text(data)
     if html_dir:
         html_dir.mkdir(parents=True, exist_ok=True)
-        (html_dir / "index.json").write_text(json.dumps(data, indent=2))
+        (html_dir / "index.json").write_text(data)
         html = render("index.html.j2", language, secrets=secrets, index=index,
                       entries=index.sorted_entries(), repository_url=repository_url)
         (html_dir / "index.html").write_text(html, encoding="utf-8")

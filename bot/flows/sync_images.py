@@ -8,7 +8,6 @@ set first (JSON before it is encoded). Exit 0 when nothing failed, 1 otherwise.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -82,8 +81,7 @@ def run_sync(images: Sequence[str], platforms: Sequence[Platform], config: Confi
     results = [*sync_plan(plan, syncer, jobs, progress=sys.stderr), *failures]
     secrets = config.secret_set
     if as_json:
-        print(json.dumps(secrets.redact_data({"results": [r.to_json() for r in results]}),
-                         indent=2))
+        print(secrets.json({"results": [r.to_json() for r in results]}))
     else:
         for result in results:
             line = f"{result.status}: {result.source}"
