@@ -71,6 +71,7 @@ CONFIG_SECTIONS = (Section.ALLOWLIST, Section.MIRROR, Section.LIMITS, Section.EN
 class Problem:
     section: Section
     message: str
+    unset: bool = False  # nothing was configured (as against something configured wrongly)
 
     def __str__(self) -> str:
         return self.message
@@ -185,8 +186,13 @@ class Config:
     @property
     def other_mirrors(self) -> Mapping[str, str]:
         """Other mirrors' prefixes users paste (prefix -> the registry it stands for)."""
-        configured = self.allowlist.settings.mirror_prefixes
-        return DEFAULT_MIRROR_PREFIXES if configured is None else configured
+        return other_mirrors(self.allowlist)
+
+
+def other_mirrors(allowlist: Allowlist) -> Mapping[str, str]:
+    """The setting `mirror_prefixes`, or the well-known mirrors when it is not set."""
+    configured = allowlist.settings.mirror_prefixes
+    return DEFAULT_MIRROR_PREFIXES if configured is None else configured
 
 
 @dataclass(frozen=True)
@@ -228,6 +234,17 @@ class Loaded:
         if self.allowlist is None:  # a command that reads it on its own asked for it
             raise ConfigError("the allowlist was not read for this command")
         return self.allowlist
+
+    def deciding(self) -> tuple[Allowlist, Namer | None]:
+        """What deciding on a request needs, for `plan`: the allowlist, and the naming unless no
+        mirror is configured at all (a mirror configured wrongly is still a ConfigError, and so
+        is any other section's problem: the environment is checked the same for every command)."""
+        self.require(*(section for section in CONFIG_SECTIONS if section is not Section.MIRROR))
+        allowlist = self.checked_allowlist()
+        if self.namer is None and all(problem.unset for problem in self.problems_in(Section.MIRROR)):
+            return allowlist, None
+        self.require(Section.MIRROR)
+        return allowlist, self.namer
 
     def config(self, *also: Section) -> Config:
         """The checked configuration (its sections and `also`, e.g. Section.GITHUB for a
@@ -272,7 +289,7 @@ class _Problems:
         try:
             return read()
         except ConfigError as error:
-            self.found.append(Problem(section, str(error)))
+            self.found.append(Problem(section, str(error), isinstance(error, NoMirror)))
             return default
 
 
@@ -284,6 +301,10 @@ def files_from(env: Mapping[str, str]) -> Files:
         registries_conf=Path(conf) if conf else None,
         auth_file=Path(auth_file) if auth_file else None,
     )
+
+
+class NoMirror(ConfigError):
+    """No mirror is configured at all (as against one configured wrongly): `plan` still decides."""
 
 
 def mirror_setting(env: Mapping[str, str], allowlist: Allowlist) -> MirrorSetting:
@@ -300,8 +321,8 @@ def mirror_setting(env: Mapping[str, str], allowlist: Allowlist) -> MirrorSettin
     if allowlist.settings.mirrors:
         return MirrorSetting(allowlist.settings.mirrors, username, password, MirrorSource.SETTING)
     if env.get("GITHUB_ACTIONS") != "true":
-        raise ConfigError("no mirror registry is configured: set MIRROR_REGISTRY (e.g. "
-                          "MIRROR_REGISTRY=m.example.io) or settings.mirror_registry")
+        raise NoMirror("no mirror registry is configured: set MIRROR_REGISTRY (e.g. "
+                       "MIRROR_REGISTRY=m.example.io) or settings.mirror_registry")
     owner = (env.get("GITHUB_REPOSITORY_OWNER") or env.get("GITHUB_REPOSITORY", "").split("/")[0])
     if not owner:
         raise ConfigError("MIRROR_REGISTRY is empty and GITHUB_REPOSITORY_OWNER is not set, so "

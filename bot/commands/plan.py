@@ -6,9 +6,10 @@ only the pure layers are imported (no HTTP client, templates or forge) and `plan
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
-from bot.config import Loaded
+from bot.config import Loaded, other_mirrors
 from bot.flows.plan import plan_issue
 
 
@@ -19,11 +20,20 @@ class PlanOptions:
     as_json: bool
 
 
+NO_MIRROR_NOTE = ("no mirror is configured (MIRROR_REGISTRY or settings.mirror_registry): "
+                  "these are the decisions only, without mirrored addresses")
+
+
 def plan(options: PlanOptions, loaded: Loaded) -> int:
-    config = loaded.config()
-    plan = plan_issue(options.title, options.body, config.allowlist, config.namer, config.other_mirrors)
+    allowlist, namer = loaded.deciding()
+    plan = plan_issue(options.title, options.body, allowlist, namer, other_mirrors(allowlist))
+    if namer is None:
+        print(f"mirror-bot: note: {NO_MIRROR_NOTE}", file=sys.stderr)
     if options.as_json:
-        print(config.secret_set.json(plan.to_json()))
+        data = plan.to_json()
+        if namer is None:
+            data["note"] = NO_MIRROR_NOTE
+        print(loaded.secret_set.json(data))
         return 0
     for image in plan.images:
         platforms = ", ".join(map(str, image.platforms)) if image.platforms else "all platforms"

@@ -92,7 +92,9 @@ class Plan:
         return {"images": [image.to_json() for image in self.images]}
 
 
-def plan_request(request: ImageRequest, allowlist: Allowlist, namer: Namer) -> Plan:
+def plan_request(request: ImageRequest, allowlist: Allowlist, namer: Namer | None) -> Plan:
+    """The decision on every image of `request`; without a `namer` (no mirror configured) the
+    allowed images have no target: the decisions stand, the addresses are unknown."""
     platforms = request.platforms
     refused_platforms = [p for p in platforms if not allowlist.platform_allowed(p)]
     platform_problem = "; ".join(request.problems) or None
@@ -118,7 +120,7 @@ def plan_request(request: ImageRequest, allowlist: Allowlist, namer: Namer) -> P
 
 
 def _plan_reference(image: PlannedImage, ref: Reference, allowlist: Allowlist,
-                    namer: Namer) -> PlannedImage:
+                    namer: Namer | None) -> PlannedImage:
     if ref.registry == FROZEN_REGISTRY:
         moved = Reference(FROZEN_REDIRECT, ref.repository, ref.tag, ref.digest)
         if not allowlist.decide(moved).allowed:
@@ -131,19 +133,21 @@ def _plan_reference(image: PlannedImage, ref: Reference, allowlist: Allowlist,
     if not decision.allowed:
         return replace(image, decision="denied", reason=decision.reason,
                        suggestion=suggest(image.input, ref, allowlist))
-    try:
-        target, *also = namer.targets(ref)
-    except MirrorBotError as error:
-        return replace(image, reason=str(error))
+    addressed: dict[str, Any] = {}
+    if namer is not None:
+        try:
+            target, *also = namer.targets(ref)
+        except MirrorBotError as error:
+            return replace(image, reason=str(error))
+        short_first = "library/" not in image.input.lower()
+        addressed = {"target": target, "also": tuple(also), "addresses_for_people": tuple(
+            namer.targets(ref, short_first=short_first))}
     near = popular_near_miss(ref)
     if near is not None and allowlist.decide(near).allowed:
         note = (f"{ref.repository.rsplit('/', 1)[-1]} is one typo away from the official image "
                 f"{near.repository.rsplit('/', 1)[-1]}; if the copy finds nothing, ask for {near}")
         image = replace(image, suggestion=str(near), notes=(*image.notes, note))
-    short_first = "library/" not in image.input.lower()
-    return replace(image, target=target, also=tuple(also), decision="allowed",
-                   reason=decision.reason,
-                   addresses_for_people=tuple(namer.targets(ref, short_first=short_first)))
+    return replace(image, decision="allowed", reason=decision.reason, **addressed)
 
 
 def _frozen_note(moved: Reference) -> str:
@@ -152,7 +156,7 @@ def _frozen_note(moved: Reference) -> str:
 
 
 def _plan_pattern(image: PlannedImage, pattern: TagPattern, allowlist: Allowlist,
-                  namer: Namer) -> PlannedImage:
+                  namer: Namer | None) -> PlannedImage:
     if pattern.registry == FROZEN_REGISTRY:
         pattern = TagPattern(FROZEN_REDIRECT, pattern.repository, pattern.glob)
         image = replace(image, pattern=pattern, notes=(*image.notes, _frozen_note(
@@ -160,6 +164,8 @@ def _plan_pattern(image: PlannedImage, pattern: TagPattern, allowlist: Allowlist
     decision = allowlist.decide_repository(Reference(pattern.registry, pattern.repository))
     if not decision.allowed:
         return replace(image, decision="denied", reason=decision.reason)
+    if namer is None:
+        return replace(image, decision="allowed", reason=decision.reason)
     try:
         target = namer.target(Reference(pattern.registry, pattern.repository))
     except MirrorBotError as error:
@@ -195,11 +201,12 @@ def plan_issue(
     title: str,
     body: str,
     allowlist: Allowlist,
-    namer: Namer,
+    namer: Namer | None,
     mirror_prefixes: Mapping[str, str],
 ) -> Plan:
-    """The plan for an issue; `mirror_prefixes` are other mirrors' (Config.other_mirrors)."""
-    request = parse_request(title, body, namer.pasted_prefixes,
+    """The plan for an issue; `mirror_prefixes` are other mirrors' (Config.other_mirrors);
+    `namer` None plans without a mirror (see `plan_request`)."""
+    request = parse_request(title, body, namer.pasted_prefixes if namer else (),
                             allowlist.settings.max_images_per_issue,
                             mirror_prefixes=mirror_prefixes)
     return plan_request(request, allowlist, namer)

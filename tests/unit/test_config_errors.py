@@ -118,7 +118,8 @@ def test_bad_index_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> N
 
 
 def test_unset_mirror_is_an_error_outside_actions(capsys: pytest.CaptureFixture[str]) -> None:
-    code, err = run(capsys, ["plan", "nginx"], MIRROR_REGISTRY="")
+    # `plan` decides without a mirror (tests/integration/test_plan.py); copying needs one.
+    code, err = run(capsys, ["sync", "nginx"], MIRROR_REGISTRY="")
     assert code == 2
     assert_one_line(err, "MIRROR_REGISTRY")
 
