@@ -6,8 +6,11 @@
 LOCK_FLAGS = --universal --python-version 3.11 --generate-hashes --custom-compile-command "make lock" --quiet
 PYTHON_SOURCES = bot tests bench sandbox scripts/action .github/workflow_lint.py .github/workflow_expressions.py
 
+# apt packages and .venv; `make test` adds what only its status-page screenshot test needs
+# (Chromium, a CJK font): a target-specific variable, so its prerequisites' set-up gets it too.
+SETUP_FLAGS =
 setup:
-	./scripts/setup.sh
+	./scripts/setup.sh $(SETUP_FLAGS)
 
 # ruff; the layers (import-linter's contracts in pyproject.toml); types over bot/ (mypy, settings in
 # pyproject.toml); the workflows.
@@ -21,6 +24,7 @@ lint-workflows: setup
 	.venv/bin/python .github/workflow_lint.py
 
 # Everything CI checks: the linters, then both tiers of tests.
+test: SETUP_FLAGS = --for-tests
 test: lint
 	.venv/bin/python -m pytest -q
 

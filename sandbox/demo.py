@@ -3,7 +3,8 @@
 Starts an upstream and a mirror registry on loopback, seeds a three-platform image under a
 realistic name (docker.io/library/hello-mirror:1.0, served by the loopback upstream through a
 registries.conf), feeds `issues.opened` events through the same `handle-event` code path as the
-workflow (with the local forge instead of GitHub), then shows the mirrored image with skopeo.
+workflow (with the local forge instead of GitHub), each issue's title printed before the
+comments the bot writes on it, then shows the mirrored image with skopeo.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox.github_standin import GitHubStandIn
@@ -21,6 +23,20 @@ from sandbox.registries import start_registry, write_registries_conf
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MIRROR_USER, MIRROR_PASSWORD = "demo-pusher", "demo-password-not-secret"
+
+
+@dataclass(frozen=True)
+class DemoIssue:
+    title: str
+    author: str
+    what: str  # what the demo shows with it
+
+
+ISSUES = (
+    DemoIssue("docker.io/library/hello-mirror:1.0", "octocat", "an allowed image"),
+    DemoIssue("docker pull evil.example.com/miner:latest", "mallory",
+              "an image the allowlist denies"),
+)
 
 
 def banner(text: str) -> None:
@@ -54,8 +70,7 @@ def run(work: Path, upstream, mirror) -> int:  # type: ignore[no-untyped-def]
     print(f"upstream digest: {image.index_digest}")
 
     standin = GitHubStandIn(repository="example/mirror")
-    standin.add_issue("docker.io/library/hello-mirror:1.0", author="octocat")
-    standin.add_issue("docker pull evil.example.com/miner:latest", author="mallory")
+    numbers = [standin.add_issue(issue.title, author=issue.author)["number"] for issue in ISSUES]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "MIRROR_"))}
     env.update(
         CONTAINERS_REGISTRIES_CONF=str(conf), MIRROR_REGISTRY=mirror.host,
@@ -64,8 +79,11 @@ def run(work: Path, upstream, mirror) -> int:  # type: ignore[no-untyped-def]
         GITHUB_REPOSITORY="example/mirror", GITHUB_RUN_ID="1",
     )
     forge = work / "forge"
-    for number, title in ((1, "an allowed image"), (2, "an image the allowlist denies")):
-        banner(f"issue #{number} opened: {title} -> mirror-bot handle-event --local-forge")
+    for number, issue in zip(numbers, ISSUES, strict=True):
+        banner(f"issue #{number} opened by @{issue.author}, {issue.what} "
+               "-> mirror-bot handle-event --local-forge")
+        # The title first: the comments below answer it.
+        print(f"title: {issue.title}", flush=True)
         event = work / f"event-{number}.json"
         event.write_text(json.dumps(standin.event("opened", number)))
         completed = subprocess.run(
