@@ -31,9 +31,10 @@ IPV6_ADDRESS = r"\[[a-fA-F0-9:]+\]"
 HOST = rf"(?:{DOMAIN_NAME}|{IPV6_ADDRESS})"
 DOMAIN = rf"{HOST}(?::[0-9]+)?"
 # Tags and what stands for several: the three differ only in their wildcards.
-TAG = r"\w[\w.-]{0,127}"
-TAG_GLOB = r"[\w.*?\[\]!-]{1,128}"
-TAG_PATTERN = r"[\w*?][\w.*?-]{0,127}"
+MAX_TAG_LENGTH = 128
+TAG = rf"\w[\w.-]{{0,{MAX_TAG_LENGTH - 1}}}"
+TAG_GLOB = rf"[\w.*?\[\]!-]{{1,{MAX_TAG_LENGTH}}}"
+TAG_PATTERN = rf"[\w*?][\w.*?-]{{0,{MAX_TAG_LENGTH - 1}}}"
 # Digests. IDENTIFIER is the one place the length of a sha256 in hex is written.
 HEX = r"[0-9a-f]"
 IDENTIFIER = rf"{HEX}{{64}}"

@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 
 from bot.image import reference
-from bot.image.grammar import PATH_COMPONENT, TAG_GLOB_RE
+from bot.image.grammar import MAX_TAG_LENGTH, PATH_COMPONENT, TAG_GLOB_RE
 from bot.image.platform import Platform
 from bot.image.reference import Reference
 from bot.policy.settings import Settings
@@ -28,6 +28,7 @@ GLOB_CHARACTERS = frozenset("*?[")
 # An already normalised pattern, checked in one match; anything else takes the slow path below,
 # which also says what is wrong.
 _COMPONENT = rf"(?:{PATH_COMPONENT}|\*\*?)"
+MAX_PATTERN_LENGTH = reference.MAX_REPOSITORY_LENGTH + 1 + MAX_TAG_LENGTH
 NORMALISED_RE = re.compile(
     rf"(?P<registry>[a-z0-9.:-]+)/(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)(?::(?P<tag>[^/:]+))?\Z",
     re.ASCII)
@@ -110,17 +111,23 @@ def _path_covers(wide: tuple[str, ...], narrow: tuple[str, ...]) -> bool:
 
 
 def normalise_pattern(text: str) -> tuple[str, str, tuple[str, ...], str | None]:
-    """Split and normalise a pattern; return (normalised text, registry, path, tag glob)."""
+    """Split and normalise a pattern; return (normalised text, registry, path, tag glob).
+
+    A pattern can be no longer than what it matches: a repository name of at most 255
+    characters (registry included) and a tag of at most 128."""
+    if len(text) > MAX_PATTERN_LENGTH:
+        raise ValueError(f"the pattern is {len(text):,} characters long; a repository name has "
+                         f"at most {reference.MAX_REPOSITORY_LENGTH} and a tag at most {MAX_TAG_LENGTH}")
     fast = NORMALISED_RE.match(text)
     if fast and _is_normalised(fast):
-        return text, fast["registry"], tuple(fast["path"].split("/")), fast["tag"]
+        return _bounded(text, fast["registry"], tuple(fast["path"].split("/")), fast["tag"])
     if not text or any(c.isspace() or ord(c) < 0x20 for c in text):
         raise ValueError("a pattern cannot be empty or contain whitespace")
     body, tag_glob = text, None
     last_slash, colon = text.rfind("/"), text.rfind(":")
     if colon > last_slash:
         body, tag_glob = text[:colon], text[colon + 1 :]
-        if not TAG_GLOB_RE.match(tag_glob):
+        if len(tag_glob) <= MAX_TAG_LENGTH and not TAG_GLOB_RE.match(tag_glob):
             raise ValueError(f"'{tag_glob}' is not a tag glob (tag characters plus * ? [ ])")
     first = body.partition("/")[0]
     registry, rest = reference.split_domain(body)
@@ -136,6 +143,18 @@ def normalise_pattern(text: str) -> tuple[str, str, tuple[str, ...], str | None]
     if registry == reference.DEFAULT_REGISTRY and len(path) == 1 and path[0] != "**":
         path = (reference.OFFICIAL_NAMESPACE, *path)
     normalised = f"{registry}/{'/'.join(path)}" + (f":{tag_glob}" if tag_glob else "")
+    return _bounded(normalised, registry, path, tag_glob)
+
+
+def _bounded(normalised: str, registry: str, path: tuple[str, ...],
+             tag_glob: str | None) -> tuple[str, str, tuple[str, ...], str | None]:
+    name_length = len(registry) + 1 + len("/".join(path))
+    if name_length > reference.MAX_REPOSITORY_LENGTH:
+        raise ValueError(f"the repository part is {name_length} characters long; a repository "
+                         f"name has at most {reference.MAX_REPOSITORY_LENGTH}, so it matches nothing")
+    if tag_glob is not None and len(tag_glob) > MAX_TAG_LENGTH:
+        raise ValueError(f"the tag glob is {len(tag_glob)} characters long; a tag has at most "
+                         f"{MAX_TAG_LENGTH}, so it matches nothing")
     return normalised, registry, path, tag_glob
 
 

@@ -16,7 +16,7 @@ import yaml
 from bot.errors import ConfigError
 from bot.policy.allowlist import Allowlist, Pattern, PatternIndex, normalise_pattern
 from bot.policy.settings import Settings, parse_settings
-from bot.policy.yamlfile import Problem, is_null, is_string, line_of, read_text, top_level
+from bot.policy.yamlfile import Problem, clipped, is_null, is_string, line_of, read_text, top_level
 
 KNOWN_KEYS = ("allow", "deny", "settings")
 EXAMPLE = "an 'allow:' list"
@@ -39,7 +39,7 @@ def _patterns(kind: str, node: yaml.Node, source: str, problems: list[Problem]) 
         try:
             normalised, registry, path, tag_glob = normalise_pattern(text)
         except ValueError as error:
-            problems.append(Problem(line, f"bad pattern '{text}': {error}", source))
+            problems.append(Problem(line, f"bad pattern '{clipped(text)}': {error}", source))
             continue
         if normalised != text:
             problems.append(Problem(

@@ -22,6 +22,7 @@ from bot.image.reference import Reference
 from bot.policy.tags import TagRules, check_glob, check_range, check_regex, check_tag
 from bot.policy.yamlfile import (
     Problem,
+    clipped,
     is_null,
     is_string,
     line_of,
@@ -77,9 +78,20 @@ def _regex(node: yaml.Node) -> str:
     return text
 
 
+def _string(node: yaml.Node) -> str:
+    """A value that must be written as text: `match: 5` or `semver: 8` is a number in YAML, and
+    most likely not what was meant (`'5*'`? `'>=8'`?), so it is refused rather than read."""
+    if not isinstance(node, yaml.ScalarNode):
+        raise ValueError("must be text, e.g. '1.*'")
+    if not is_string(node):
+        raise ValueError(f"{clipped(node.value)} is not text to YAML; write it in quotes if you "
+                         f"meant it, e.g. '{clipped(node.value)}'")
+    return str(node.value)
+
+
 RULES: dict[str, Callable[[yaml.Node], Any]] = {
-    "semver": lambda node: check_range(_text(node)),
-    "match": lambda node: check_glob(_text(node)),
+    "semver": lambda node: check_range(_string(node)),
+    "match": lambda node: check_glob(_string(node)),
     "regex": _regex,
     "latest": _latest,
     "include": _include,

@@ -31,6 +31,11 @@ class Problem:
         return f"{self.source}:{self.line}: {self.message}" if self.line else f"{self.source}: {self.message}"
 
 
+def clipped(text: str, limit: int = 80) -> str:
+    """`text` for a problem's message: a pattern of megabytes is shown by its start."""
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
 def line_of(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 

@@ -443,3 +443,24 @@ def test_a_repository_is_decided_whatever_the_tag(repository: str, allowed: bool
     registry, _, path = repository.partition("/")
     decision = allowlist.decide_repository(Reference(registry, path))
     assert (decision.allowed, decision.reason) == (allowed, reason)
+
+
+@pytest.mark.parametrize(("pattern", "message"), [
+    # Longer than anything it could match: a repository name (registry included) has at most 255
+    # characters, a tag at most 128.
+    ("docker.io/" + "a" * 5_000_000, "the pattern is 5,000,010 characters long"),
+    ("ghcr.io/acme/" + "a" * 243, "the repository part is 256 characters long"),
+    ("ghcr.io/acme/app:" + "1" * 129, "the tag glob is 129 characters long"),
+])
+def test_patterns_longer_than_a_reference_are_problems_with_their_line(pattern: str,
+                                                                       message: str) -> None:
+    _, problems = check_allowlist_text(f"allow:\n  - ghcr.io/ok/*\n  - {pattern}\n")
+    [problem] = problems
+    assert problem.line == 3 and message in problem.message
+    assert len(str(problem)) < 300  # the pattern is shown by its start, not whole
+
+
+def test_patterns_as_long_as_a_reference_can_be_are_fine() -> None:
+    longest = "ghcr.io/acme/" + "a" * 242 + ":" + "1" * 128
+    _, problems = check_allowlist_text(f"allow:\n  - {longest}\n")
+    assert problems == []

@@ -37,7 +37,7 @@ subscriptions:
   - image: localhost:5000/team/app
     tags:
       include: [1.27, stable]
-      semver: 1.27
+      semver: "1.27"
 """
 
 
@@ -49,7 +49,8 @@ def test_a_valid_file_gives_typed_subscriptions() -> None:
                      TagRules(semver=">=1.26.0 <1.28.0", match="*-alpine", latest=3, include=("mainline",)),
                      2),
         Subscription("ghcr.io", "fluxcd/flux-cli", TagRules(semver="^2.4", regex="^v[0-9.]+$"), 8),
-        # 1.27 written bare stays the text "1.27", not the number YAML would read
+        # A tag in `include` written bare stays the text "1.27", not the number YAML would read;
+        # `semver` and `match` must be text (a bare `semver: 8` is refused, see below).
         Subscription("localhost:5000", "team/app", TagRules(semver="1.27", include=("1.27", "stable")), 12),
     ]
     assert subscriptions[0].name == "docker.io/library/nginx"
@@ -77,6 +78,14 @@ def test_a_valid_file_gives_typed_subscriptions() -> None:
      "tags.regex: '(unclosed' is not a regular expression"),
     ("subscriptions:\n  - image: ghcr.io/a/b\n    tags:\n      match: 'a b'\n", 4,
      "tags.match: 'a b' is not a tag glob"),
+    ("subscriptions:\n  - image: ghcr.io/a/b\n    tags:\n      match: 5\n", 4,
+     "tags.match: 5 is not text to YAML; write it in quotes if you meant it, e.g. '5'"),
+    ("subscriptions:\n  - image: ghcr.io/a/b\n    tags:\n      semver: 8\n", 4,
+     "tags.semver: 8 is not text to YAML; write it in quotes"),
+    ("subscriptions:\n  - image: ghcr.io/a/b\n    tags:\n      match: true\n", 4,
+     "tags.match: true is not text to YAML"),
+    ("subscriptions:\n  - image: ghcr.io/a/b\n    tags:\n      match: [a]\n", 4,
+     "tags.match: must be text"),
     ("subscriptions:\n  - image: ghcr.io/a/b\n    tags:\n      include: mainline\n", 4,
      "tags.include: must be a list of tags"),
     ("subscriptions:\n  - image: ghcr.io/a/b\n    tags:\n      include: [-x]\n", 4,
