@@ -5,6 +5,8 @@ follow's tracking issues, costing one API request per 100 issues of each label p
 open requests for the queue; resync reports, when given, add when each image was
 last verified and its current digest. The page is static HTML plus index.json; both pass the
 run's secret set (the JSON before it is encoded, the page's values before they are escaped).
+Times on the page are told as how long before the run's clock (passed in), each with its exact
+UTC time on hover; the page's script counts them again from the reader's clock when it runs.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def build_index(forge: Forge, config: Config, reports: Iterable[dict[str, Any]] 
             continue
         state: QueueState = "failing" if labels.failure in issue.labels else "pending"
         index.queue.append(QueueEntry(issue.number, issue.title[:200], issue.html_url, state,
-                                      issue.created_at))
+                                      opened_at=issue.created_at))
     for report in reports:
         apply_report(index, report)
     return index
@@ -87,7 +89,10 @@ def apply_report(index: Index, report: dict[str, Any]) -> None:
         entry = index.entries.get(str(result.get("target")))
         if entry is None or result.get("status") not in {"copied", "unchanged"}:
             continue
-        image = replace(entry.image, digest=str(result.get("digest") or entry.digest))
+        digest = str(result.get("digest") or entry.digest)
+        # The platforms recorded were served by the recorded digest; of a new one nothing is known.
+        image = replace(entry.image, digest=digest,
+                        served=entry.image.served if digest == entry.digest else ())
         index.entries[entry.target] = replace(entry, image=image,
                                               last_sync=max(finished, entry.last_sync))
     summary = {key: report.get(key) for key in ("started_at", "finished_at", "counts")}
@@ -98,10 +103,12 @@ def apply_report(index: Index, report: dict[str, Any]) -> None:
 
 def write_outputs(index: Index, json_path: Path | None, html_dir: Path | None,
                   repository_url: str = "", language: str = "en", *,
-                  secrets: Secrets | None = None) -> None:
+                  secrets: Secrets | None = None, clock: datetime | None = None) -> None:
     """index.json at `json_path`, and the status page (index.html and index.json) in
-    `html_dir`; `secrets`: the run's secret set."""
+    `html_dir`; `secrets`: the run's secret set; `clock`: the time the page counts from (now
+    by default)."""
     secrets = secrets if secrets is not None else Secrets()
+    clock = clock or timestamps.now()
     data = secrets.json(index.to_json())
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,5 +117,9 @@ def write_outputs(index: Index, json_path: Path | None, html_dir: Path | None,
         html_dir.mkdir(parents=True, exist_ok=True)
         (html_dir / "index.json").write_text(data)
         html = render("index.html.j2", language, secrets=secrets, index=index,
-                      entries=index.sorted_entries(), repository_url=repository_url)
+                      entries=index.sorted_entries(), repository_url=repository_url,
+                      moment=lambda text: timestamps.moment(text, clock),
+                      unit_seconds=[(str(unit), int(length.total_seconds()))
+                                    for unit, length in timestamps.UNIT_LENGTHS],
+                      clock_skew=int(timestamps.CLOCK_SKEW.total_seconds()))
         (html_dir / "index.html").write_text(html, encoding="utf-8")

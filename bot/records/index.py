@@ -1,11 +1,14 @@
 """The index of what is mirrored, derived from the bot's own records.
 
 Rule: each succeeded request issue carries, in the bot's one comment, a record (source, target,
-digest, platforms, first and last sync; see bot/records/record.py). The index is rebuilt from those
-records, never written as shared state, so overlapping runs cannot lose each other's updates:
-every issue's record is written only by the run that holds that issue. The newest record per
-target wins; a stale entry (its address is not what today's naming gives) is listed as stale
-and never resynced. Shards split the index deterministically by a hash of the target.
+digest, platforms asked for and served, first and last sync; see bot/records/record.py). The
+index is rebuilt from those records, never written as shared state, so overlapping runs cannot
+lose each other's updates: every issue's record is written only by the run that holds that
+issue. The newest record per target wins, whichever is read first; the first sync is the
+earliest any record gives, and the platforms served are kept from an older record of the same
+digest when the newest did not see them. A stale entry (its address is not what today's naming
+gives) is listed as stale and never resynced. Shards split the index deterministically by a hash
+of the target.
 """
 
 from __future__ import annotations
@@ -48,6 +51,12 @@ class IndexEntry:
         return self.image.platforms
 
     @property
+    def shown_platforms(self) -> tuple[str, ...]:
+        """The platforms a reader is told the address serves: those the copy saw, else the
+        subset asked for; empty when the record lists neither (a whole copy it did not read)."""
+        return self.image.served or self.image.platforms
+
+    @property
     def first_sync(self) -> str:
         return self.image.first_sync
 
@@ -64,7 +73,8 @@ class IndexEntry:
     def from_json(cls, data: dict[str, Any]) -> IndexEntry:
         image = RecordedImage(str(data["source"]), str(data["target"]), str(data["digest"]),
                               tuple(data.get("platforms") or ()), str(data.get("first_sync", "")),
-                              tuple(map(str, data.get("also") or ())))
+                              tuple(map(str, data.get("also") or ())),
+                              tuple(map(str, data.get("served") or ())))
         return cls(image, last_sync=str(data.get("last_sync", "")), issue=data.get("issue"),
                    issue_url=str(data.get("issue_url", "")), comment_id=data.get("comment_id"),
                    stale=str(data.get("stale") or ""))
@@ -74,11 +84,13 @@ QueueState = Literal["pending", "failing"]  # waiting for its first run / failed
 
 @dataclass(frozen=True)
 class QueueEntry:
+    """An open request not yet mirrored, and when it was opened (the issue's created_at)."""
+
     issue: int
     title: str
     url: str
     state: QueueState
-    updated_at: str = ""
+    opened_at: str
 
 
 @dataclass
@@ -90,10 +102,13 @@ class Index:
 
     def add(self, entry: IndexEntry) -> None:
         current = self.entries.get(entry.target)
-        if current is None or entry.last_sync >= current.last_sync:
-            first = min(filter(None, [entry.first_sync, current.first_sync if current else ""]),
-                        default="")
-            self.entries[entry.target] = replace(entry, image=replace(entry.image, first_sync=first))
+        if current is None:
+            self.entries[entry.target] = entry
+            return
+        newer, older = (entry, current) if entry.last_sync >= current.last_sync else (current, entry)
+        first = min(filter(None, [entry.first_sync, current.first_sync]), default="")
+        image = replace(newer.image, first_sync=first).keeping_served(older.image)
+        self.entries[entry.target] = replace(newer, image=image)
 
     def sorted_entries(self) -> list[IndexEntry]:
         return sorted(self.entries.values(), key=lambda e: e.target)

@@ -12,6 +12,7 @@ naming would mirror is decided by `bot.records.trust`, not here.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -19,12 +20,17 @@ from typing import Any, TypeVar
 from bot import timestamps
 from bot.errors import MirrorBotError
 from bot.image.grammar import SHA256_DIGEST_RE
+from bot.image.platform import InvalidPlatform, Platform
 
 COMMENT_MARKER = "<!-- mirror-bot:comment -->"
 RESULT_PREFIX = "<!-- mirror-bot:result "
 RESULT_SUFFIX = " -->"
 MAX_IMAGES = 100
 MAX_ADDRESSES = 16  # further addresses of one image: mirrors x Docker Hub forms
+# Platforms one image serves, as recorded: more than real images carry (about ten), few enough
+# that a hundred images keep a comment far below GitHub's 65,536 characters.
+MAX_SERVED = 32
+MAX_PLATFORM_TEXT = 32
 E = TypeVar("E", bound=StrEnum)
 
 
@@ -47,7 +53,14 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class RecordedImage:
-    """One mirrored image: where it came from, where it is, and the digest verified there."""
+    """One mirrored image: where it came from, where it is, and the digest verified there.
+
+    `platforms` is what was asked for (empty: every platform), which resync asks for again;
+    `served` is what the mirrored digest serves, as the copy saw it (an index's platforms),
+    for readers; empty when the copy did not see them (a single-platform image, one already
+    current when asked for). `served` is written only when every platform is one a reader of
+    the record accepts (`servable`), so a hostile upstream index cannot make a record unreadable.
+    """
 
     source: str
     target: str  # the primary mirror's canonical address
@@ -55,6 +68,7 @@ class RecordedImage:
     platforms: tuple[str, ...] = ()
     first_sync: str = ""
     also: tuple[str, ...] = ()  # further addresses verified to serve it (short form, mirrors)
+    served: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"source": self.source, "target": self.target,
@@ -62,12 +76,22 @@ class RecordedImage:
                                 "first_sync": self.first_sync}
         if self.also:
             data["also"] = list(self.also)
+        if self.served and servable(self.served):
+            data["served"] = list(self.served)
         return data
+
+    def keeping_served(self, before: RecordedImage | None) -> RecordedImage:
+        """This image, with the platforms `before` recorded as served when this copy did not see
+        them (it was already current) and `before` is the same digest at the same address."""
+        if self.served or before is None or (before.target, before.digest) != (
+                self.target, self.digest):
+            return self
+        return replace(self, served=before.served)
 
     @classmethod
     def from_json(cls, data: object) -> RecordedImage:
         fields = _object(data, "an image", required={"source", "target", "digest"},
-                         optional={"platforms", "first_sync", "also"})
+                         optional={"platforms", "first_sync", "also", "served"})
         digest = _string(fields, "digest")
         if not SHA256_DIGEST_RE.match(digest):
             raise RecordError(f"image digest {digest[:80]!r} is not sha256:<64 hex>")
@@ -81,8 +105,28 @@ class RecordedImage:
         if not isinstance(also, list) or len(also) > MAX_ADDRESSES or not all(
                 isinstance(a, str) and 0 < len(a) <= 512 for a in also):
             raise RecordError(f"image also must be a list of at most {MAX_ADDRESSES} addresses")
+        served = fields.get("served", [])
+        if not isinstance(served, list) or not servable(served):
+            raise RecordError(f"image served must be a list of at most {MAX_SERVED} platforms, "
+                              "each written os/arch[/variant] once")
         return cls(_string(fields, "source"), _string(fields, "target"), digest,
-                   tuple(platforms), str(first_sync or ""), tuple(also))
+                   tuple(platforms), str(first_sync or ""), tuple(also), tuple(served))
+
+
+def servable(platforms: Sequence[object]) -> bool:
+    """Whether `platforms` may be recorded as what an image serves: at most MAX_SERVED, each
+    once and written as `Platform.parse` writes it (`linux/arm64`, never `aarch64`)."""
+    if len(platforms) > MAX_SERVED or len(set(map(str, platforms))) != len(platforms):
+        return False
+    for text in platforms:
+        if not isinstance(text, str) or len(text) > MAX_PLATFORM_TEXT:
+            return False
+        try:
+            if str(Platform.parse(text)) != text:
+                return False
+        except InvalidPlatform:
+            return False
+    return True
 
 
 @dataclass(frozen=True)
