@@ -25,8 +25,10 @@ rm -rf "$source"
 
 if ! command -v skopeo >/dev/null; then
   echo "skopeo is missing: installing it from the distribution's packages" >&2
-  sudo apt-get update -qq
-  sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends skopeo >/dev/null
+  # Waits up to 10 minutes for another apt (the runner's own updates) instead of failing.
+  apt=(sudo DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600)
+  "${apt[@]}" update -qq
+  "${apt[@]}" install -y -qq --no-install-recommends skopeo >/dev/null
 fi
 
 mkdir -p "$bin"

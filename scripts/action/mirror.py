@@ -1,11 +1,15 @@
-"""The action's sync step: images in, mirrored addresses and the `sync --json` result out.
+"""The action's sync step: images in; mirrored addresses, the `sync --json` result, and what a
+later step needs to ask the same mirror (the allowlist, the mirror registry) out.
 
 Rule: inputs arrive only through the environment the step sets (INPUT_IMAGES, INPUT_MIRROR_REGISTRY,
 INPUT_ALLOWLIST, MIRROR_USERNAME, MIRROR_PASSWORD) and the runner's (GITHUB_OUTPUT, RUNNER_TEMP,
 GITHUB_WORKSPACE, GITHUB_REPOSITORY_OWNER); images reach `mirror-bot sync` as arguments after `--`,
-never through a shell. Without an allowlist input, a temporary one allows exactly the listed images
-(patterns written normalised) and is removed afterwards. The outputs are written even when an image
-fails; the exit code is `mirror-bot sync`'s (0 all mirrored, 1 any failed, 2 bad input).
+never through a shell. Without an allowlist input, a temporary one in RUNNER_TEMP allows exactly
+the listed images (patterns written normalised); it stays for the job's later steps (the runner
+empties RUNNER_TEMP when the job ends). `addresses` has one line per entry of `result.results`, in
+order: the mirrored address, or an empty line for an image not mirrored (failed, deferred, denied,
+invalid); never an address that does not serve the image. The outputs are written even when an
+image fails; the exit code is `mirror-bot sync`'s (0 all mirrored, 1 any not, 2 bad input).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from bot.errors import InvalidReference
 from bot.image import reference
 
 TAG_GLOB = re.compile(r"[*?\[]")
+MIRRORED = frozenset({"copied", "unchanged"})  # the statuses whose target serves the image
 
 
 def split_images(text: str) -> list[str]:
@@ -72,6 +77,12 @@ def write_output(path: str, name: str, value: str) -> None:
         file.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
 
 
+def addresses(result: dict) -> list[str]:
+    """One line per result, in order: its target when it was mirrored, else empty."""
+    return [str(entry.get("target") or "") if entry.get("status") in MIRRORED else ""
+            for entry in result.get("results", [])]
+
+
 def run_sync(images: list[str], env: dict[str, str]) -> tuple[int, dict]:
     completed = subprocess.run([sys.executable, "-m", "bot", "sync", "--json", "--", *images],
                                env=env, stdout=subprocess.PIPE, text=True, check=False)
@@ -87,27 +98,26 @@ def main(environ: Mapping[str, str]) -> int:
         print("::error::mirror-bot action: `images` is empty; list the images to mirror")
         return 2
     env = dict(environ)
-    env["MIRROR_REGISTRY"] = (environ.get("INPUT_MIRROR_REGISTRY", "").strip()
-                              or default_mirror(environ.get("GITHUB_REPOSITORY_OWNER", "")))
-    temporary = None
+    mirror = (environ.get("INPUT_MIRROR_REGISTRY", "").strip()
+              or default_mirror(environ.get("GITHUB_REPOSITORY_OWNER", "")))
+    env["MIRROR_REGISTRY"] = mirror
     if environ.get("INPUT_ALLOWLIST", "").strip():
-        allowlist = Path(environ.get("GITHUB_WORKSPACE", ".")) / environ["INPUT_ALLOWLIST"].strip()
+        workspace = Path(environ.get("GITHUB_WORKSPACE") or ".").absolute()
+        allowlist = workspace / environ["INPUT_ALLOWLIST"].strip()
         if not allowlist.is_file():
             print(f"::error::mirror-bot action: allowlist {environ['INPUT_ALLOWLIST'].strip()!r} "
                   "not found in the repository; check the `allowlist` input")
             return 2
     else:
-        folder = Path(environ.get("RUNNER_TEMP") or tempfile.gettempdir())
-        allowlist = temporary = write_allowlist(images, folder)
+        folder = Path(environ.get("RUNNER_TEMP") or tempfile.gettempdir()).absolute()
+        allowlist = write_allowlist(images, folder)
     env["MIRROR_ALLOWLIST"] = str(allowlist)
-    try:
-        code, result = run_sync(images, env)
-    finally:
-        if temporary:
-            temporary.unlink(missing_ok=True)
-    addresses = [entry.get("target") or "" for entry in result.get("results", [])]
-    write_output(environ["GITHUB_OUTPUT"], "addresses", "\n".join(addresses))
-    write_output(environ["GITHUB_OUTPUT"], "result", json.dumps(result, separators=(",", ":")))
+    code, result = run_sync(images, env)
+    output = environ["GITHUB_OUTPUT"]
+    write_output(output, "addresses", "\n".join(addresses(result)))
+    write_output(output, "result", json.dumps(result, separators=(",", ":")))
+    write_output(output, "allowlist", str(allowlist))
+    write_output(output, "mirror-registry", mirror)
     return code
 
 

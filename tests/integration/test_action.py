@@ -1,10 +1,12 @@
 """action.yml: its metadata, and its steps run as a runner would run them (the step's `env:` rendered
 from action.yml itself, GITHUB_OUTPUT, GITHUB_PATH, GITHUB_ACTION_PATH, RUNNER_TEMP) against the
-loopback registries: a real install from the hash-pinned lock, then a real sync."""
+loopback registries: a real install from the hash-pinned lock, then a real sync; and the README's
+example job, taken from the README and run as pasted, its follow-up `rewrite --check` included."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -12,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -41,6 +44,8 @@ class Runner:
     inputs: dict[str, str]
     base_env: dict[str, str]
     steps: dict[str, dict[str, str]] = field(default_factory=dict)
+    github: dict[str, str] = field(default_factory=lambda: {
+        "actor": "octocat", "token": "ghs_fake-token-for-tests", "repository_owner": "Acme-Corp"})
 
     @property
     def action_path(self) -> Path:
@@ -50,14 +55,14 @@ class Runner:
     def runner_env(self) -> dict[str, str]:
         return {"GITHUB_ACTIONS": "true", "GITHUB_ACTION_PATH": str(self.action_path),
                 "RUNNER_TEMP": str(self.root / "temp"), "GITHUB_WORKSPACE": str(self.root / "workspace"),
-                "GITHUB_PATH": str(self.root / "github_path"), "GITHUB_REPOSITORY_OWNER": "Acme-Corp",
-                "GITHUB_ACTOR": "octocat"}
+                "GITHUB_PATH": str(self.root / "github_path"),
+                "GITHUB_REPOSITORY_OWNER": self.github["repository_owner"],
+                "GITHUB_ACTOR": self.github["actor"]}
 
     def context(self) -> dict:
-        github = {"actor": "octocat", "token": "ghs_fake-token-for-tests"}
-        declared = {name: render(str(spec.get("default", "")), {"github": github})
+        declared = {name: render(str(spec.get("default", "")), {"github": self.github})
                     for name, spec in ACTION["inputs"].items()}
-        return {"github": github, "inputs": declared | self.inputs,
+        return {"github": self.github, "inputs": declared | self.inputs,
                 "steps": {sid: {"outputs": out} for sid, out in self.steps.items()}}
 
     def run(self, step_id: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -117,6 +122,8 @@ def test_the_metadata() -> None:
     assert ACTION["inputs"]["password"]["default"] == "${{ github.token }}"
     assert ACTION["outputs"]["addresses"]["value"] == "${{ steps.sync.outputs.addresses }}"
     assert ACTION["outputs"]["result"]["value"] == "${{ steps.sync.outputs.result }}"
+    assert ACTION["outputs"]["allowlist"]["value"] == "${{ steps.sync.outputs.allowlist }}"
+    assert ACTION["outputs"]["mirror-registry"]["value"] == "${{ steps.sync.outputs.mirror-registry }}"
     python = STEPS["python"]
     assert re.fullmatch(r"actions/setup-python@[0-9a-f]{40}", python["uses"])
     assert python["with"]["update-environment"] is False  # the caller's Python stays as it was
@@ -147,15 +154,25 @@ def test_the_install_step_installs_exactly_the_lock(installed: Runner) -> None:
     assert not list((installed.action_path).glob("*.egg-info")), "the action's folder stays as checked out"
 
 
+def runner_env(installed: Runner, testbed: Sandbox) -> dict[str, str]:
+    """The job's environment on the runner: the loopback registries' registries.conf, no MIRROR_*
+    (the action's inputs and the job's steps decide those)."""
+    # The runner's own cache directory: the blob-location cache never lands in the home here.
+    env = testbed.env(PATH="/usr/local/bin:/usr/bin:/bin", XDG_CACHE_HOME=str(installed.root / "cache"))
+    return {name: value for name, value in env.items() if not name.startswith("MIRROR_")}
+
+
 def sync(installed: Runner, testbed: Sandbox, **inputs: str) -> tuple[subprocess.CompletedProcess[str], dict]:
     installed.inputs = inputs
-    # The runner's own cache directory: the blob-location cache never lands in the home here.
-    installed.base_env = testbed.env(PATH="/usr/local/bin:/usr/bin:/bin",
-                                     XDG_CACHE_HOME=str(installed.root / "cache"))
-    for name in [n for n in installed.base_env if n.startswith("MIRROR_")]:
-        del installed.base_env[name]  # the action's own env decides these
+    installed.base_env = runner_env(installed, testbed)
     completed = installed.run("sync")
     return completed, installed.outputs()
+
+
+def expected_addresses(outputs: dict[str, str]) -> list[str]:
+    """What `addresses` must be: a line per result, its target only when it was mirrored."""
+    return [r["target"] if r["status"] in {"copied", "unchanged"} else ""
+            for r in json.loads(outputs["result"])["results"]]
 
 
 def test_the_action_mirrors_the_images_and_outputs_their_addresses_in_order(
@@ -172,7 +189,38 @@ def test_the_action_mirrors_the_images_and_outputs_their_addresses_in_order(
     assert [(r["status"], r["digest"]) for r in results] == [("copied", second.index_digest),
                                                             ("copied", first.index_digest)]
     assert MIRROR_PASSWORD not in completed.stdout + completed.stderr + outputs["result"]
-    assert not list((installed.root / "temp").glob("mirror-bot-allowlist-*")), "temporary allowlist removed"
+    # What a later step needs to ask the same mirror: the mirror, and the temporary allowlist,
+    # which stays in RUNNER_TEMP for the job.
+    assert outputs["mirror-registry"] == mirror_host
+    allowlist = Path(outputs["allowlist"])
+    assert allowlist.parent == installed.root / "temp" and allowlist.is_file()
+    assert yaml.safe_load(allowlist.read_text()) == {"allow": [f"docker.io/library/{name}-a:1.0",
+                                                               f"docker.io/library/{name}-b:1.0"]}
+
+
+def test_addresses_has_a_line_per_result_empty_for_each_image_not_mirrored(
+        installed: Runner, testbed: Sandbox, name: str) -> None:
+    for tag in ("1.0", "1.1"):
+        testbed.seed(f"{name}-p", tag=tag, seed=f"{name}-p-{tag}")
+    testbed.seed(f"{name}-b")
+    # A pattern that expands in place to two tags, an allowed image upstream lacks, an image
+    # the temporary allowlist does not name (a digest of nothing listed is still refused), a
+    # mirrored one.
+    images = f"{name}-p:1.* {name}-missing:1.0 {name}-b:1.0 not/valid/REF:x"
+    completed, outputs = sync(installed, testbed, images=images, **{"mirror-registry": testbed.mirror.host},
+                              username=MIRROR_USER, password=MIRROR_PASSWORD)
+    assert completed.returncode == 1
+    results = json.loads(outputs["result"])["results"]
+    mirror_host = testbed.mirror.host
+    assert [(r["source"], r["status"]) for r in results] == [
+        (f"docker.io/library/{name}-p:1.1", "copied"), (f"docker.io/library/{name}-p:1.0", "copied"),
+        (f"docker.io/library/{name}-missing:1.0", "failed"), (f"docker.io/library/{name}-b:1.0", "copied"),
+        ("not/valid/REF:x", "invalid")]
+    assert results[2]["target"], "a failed image has a target in the result, never in addresses"
+    assert outputs["addresses"].split("\n") == [
+        f"{mirror_host}/docker.io/library/{name}-p:1.1", f"{mirror_host}/docker.io/library/{name}-p:1.0",
+        "", f"{mirror_host}/docker.io/library/{name}-b:1.0", ""]
+    assert outputs["addresses"].split("\n") == expected_addresses(outputs)
 
 
 def test_without_an_allowlist_only_the_listed_images_are_allowed(tmp_path: Path) -> None:
@@ -202,6 +250,7 @@ def test_a_given_allowlist_applies_and_outputs_are_written_when_an_image_is_refu
     results = json.loads(outputs["result"])["results"]
     assert [r["status"] for r in results] == ["copied", "denied"]
     assert outputs["addresses"].split("\n") == [f"{testbed.mirror.host}/docker.io/library/{name}-ok:1.0", ""]
+    assert outputs["allowlist"] == str(workspace / "deploy" / "allowlist.yaml")
 
 
 def test_hostile_images_stay_data(installed: Runner, testbed: Sandbox) -> None:
@@ -234,4 +283,139 @@ def test_the_default_mirror_is_ghcr_of_the_calling_owner(tmp_path: Path,
                         "RUNNER_TEMP": str(tmp_path), "GITHUB_REPOSITORY_OWNER": "Acme-Corp",
                         "GITHUB_OUTPUT": str(output)})
     assert code == 0 and seen["MIRROR_REGISTRY"] == "ghcr.io/acme-corp"
-    assert read_outputs(output.read_text())["addresses"] == "ghcr.io/acme-corp/docker.io/library/nginx:1.27"
+    outputs = read_outputs(output.read_text())
+    assert outputs["addresses"] == ""  # the capture reports no status: not mirrored, no address
+    assert outputs["mirror-registry"] == "ghcr.io/acme-corp"
+    assert outputs["allowlist"] == seen["MIRROR_ALLOWLIST"] and Path(outputs["allowlist"]).is_file()
+
+
+# -- the README's example job, as pasted --------------------------------------------------------
+
+README = (REPO_ROOT / "README.md").read_text()
+ACTION_SECTION = README.split("## Mirror before you deploy (GitHub Action)", 1)[1].split("\n## ", 1)[0]
+EXAMPLE = yaml.safe_load(re.search(r"```yaml\n(.*?)```", ACTION_SECTION, re.S).group(1))
+THIS_ACTION = "OWNER/mirror-bot@FULL_COMMIT_SHA"  # what the reader fills in
+
+
+@dataclass
+class Job:
+    """One job of a workflow, run as a runner runs it: each step's `with:` and `env:` rendered from
+    the github, vars, secrets and steps contexts; `run:` with bash -e (GitHub's default shell) in
+    the workspace, PATH extended by what earlier steps wrote to GITHUB_PATH; this repository's
+    action as `uses: OWNER/mirror-bot@…` (its install step ran once for the module)."""
+
+    action: Runner
+    base_env: dict[str, str]
+    vars: dict[str, str]
+    steps: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def context(self) -> dict[str, Any]:
+        return {"github": self.action.github, "vars": self.vars,
+                "secrets": {"GITHUB_TOKEN": self.action.github["token"]},
+                "steps": {sid: {"outputs": out} for sid, out in self.steps.items()}}
+
+    def run(self, job: dict) -> list[subprocess.CompletedProcess[str]]:
+        completed = []
+        for number, step in enumerate(job["steps"]):
+            step_id = step.get("id", f"step{number}")
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert re.fullmatch(r"actions/checkout@[0-9a-f]{40}", step["uses"])
+                continue  # the test wrote the caller's files into the workspace already
+            if "uses" in step:
+                assert step["uses"] == THIS_ACTION
+                self.action.inputs = {k: render(str(v), self.context()) for k, v in step["with"].items()}
+                self.action.base_env = self.base_env
+                ran = self.action.run("sync")
+                self.steps[step_id] = self.action.outputs()
+            else:
+                ran = self.shell(step)
+            completed.append(ran)
+            if ran.returncode != 0:
+                break
+        return completed
+
+    def shell(self, step: dict) -> subprocess.CompletedProcess[str]:
+        env = self.base_env | self.action.runner_env
+        env |= {name: render(str(value), self.context()) for name, value in step.get("env", {}).items()}
+        added = (self.action.root / "github_path").read_text().split()
+        env["PATH"] = os.pathsep.join([*reversed(added), env["PATH"]])
+        script = self.action.root / "step.sh"
+        script.write_text(step["run"])
+        return subprocess.run(["bash", "-e", str(script)], env=env, cwd=self.action.root / "workspace",
+                              capture_output=True, text=True, timeout=300, check=False)
+
+
+def manifest(*images: str) -> str:
+    containers = "".join(f"        - name: c{n}\n          image: {image}\n"
+                         for n, image in enumerate(images))
+    return ("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n"
+            "    spec:\n      containers:\n" + containers)
+
+
+@pytest.fixture
+def readme_job(installed: Runner, testbed: Sandbox) -> Iterator[Job]:
+    """The README's job with the caller's files checked out, run by a repository whose
+    MIRROR_REGISTRY variable names the loopback mirror, by an actor whose token it accepts."""
+    testbed.seed("nginx", tag="1.27", seed="readme-nginx")
+    testbed.seed("fluxcd/flux-cli", tag="v2.4.0", seed="readme-flux", prefix="ghcr.io")
+    workspace = installed.root / "workspace"
+    shutil.rmtree(workspace)
+    (workspace / "deploy" / "k8s").mkdir(parents=True)
+    (workspace / "deploy" / "allowlist.yaml").write_text(
+        "allow:\n  - docker.io/library/nginx\n  - ghcr.io/fluxcd/**\n")
+    saved = installed.github
+    installed.github = {"actor": MIRROR_USER, "token": MIRROR_PASSWORD, "repository_owner": "Acme-Corp"}
+    yield Job(installed, runner_env(installed, testbed), {"MIRROR_REGISTRY": testbed.mirror.host})
+    installed.github = saved
+
+
+def mirrored(testbed: Sandbox) -> list[str]:
+    return [f"{testbed.mirror.host}/docker.io/library/nginx:1.27",
+            f"{testbed.mirror.host}/ghcr.io/fluxcd/flux-cli:v2.4.0"]
+
+
+def test_the_readme_example_runs_as_pasted(readme_job: Job, testbed: Sandbox) -> None:
+    (readme_job.action.root / "workspace" / "deploy" / "k8s" / "app.yaml").write_text(
+        manifest(*mirrored(testbed)))
+    (job,) = EXAMPLE["jobs"].values()
+    mirror_step, check_step = readme_job.run(job)
+    assert mirror_step.returncode == 0, mirror_step.stdout + mirror_step.stderr
+    assert check_step.returncode == 0, check_step.stdout + check_step.stderr
+    outputs = readme_job.steps["mirror"]
+    assert outputs["addresses"].splitlines() == mirrored(testbed)
+    assert outputs["mirror-registry"] == testbed.mirror.host
+    assert outputs["allowlist"] == str(readme_job.action.root / "workspace" / "deploy" / "allowlist.yaml")
+
+
+def test_the_readme_example_check_finds_upstream_references(readme_job: Job) -> None:
+    app = readme_job.action.root / "workspace" / "deploy" / "k8s" / "app.yaml"
+    app.write_text(manifest("nginx:1.27", "ghcr.io/fluxcd/flux-cli:v2.4.0"))
+    (job,) = EXAMPLE["jobs"].values()
+    mirror_step, check_step = readme_job.run(job)
+    assert mirror_step.returncode == 0, mirror_step.stdout + mirror_step.stderr
+    # The mirror answered (it holds both): the check fails because the file would change, not
+    # because it cannot tell (exit 2), and changes nothing.
+    assert check_step.returncode == 1, check_step.stdout + check_step.stderr
+    assert "would change" in check_step.stderr
+    assert "image: nginx:1.27" in app.read_text()
+
+
+def test_the_readme_example_without_an_allowlist_uses_the_temporary_one(
+        readme_job: Job, testbed: Sandbox) -> None:
+    (readme_job.action.root / "workspace" / "deploy" / "k8s" / "app.yaml").write_text(
+        manifest(*mirrored(testbed)))
+    (job,) = EXAMPLE["jobs"].values()
+    without = [{**step, "with": {k: v for k, v in step["with"].items() if k != "allowlist"}}
+               if step.get("id") == "mirror" else step for step in job["steps"]]
+    mirror_step, check_step = readme_job.run({**job, "steps": without})
+    assert mirror_step.returncode == 0, mirror_step.stdout + mirror_step.stderr
+    assert check_step.returncode == 0, check_step.stdout + check_step.stderr
+    allowlist = Path(readme_job.steps["mirror"]["allowlist"])
+    assert allowlist.parent == readme_job.action.root / "temp" and allowlist.is_file()
+
+
+def test_the_readme_pins_by_full_commit_sha_and_names_no_tag() -> None:
+    (job,) = EXAMPLE["jobs"].values()
+    assert [step["uses"] for step in job["steps"] if "uses" in step][-1] == THIS_ACTION
+    assert "vX.Y.Z" not in README and "publishes no tags" in ACTION_SECTION
+    assert re.search(r"# .*full commit SHA", ACTION_SECTION)
