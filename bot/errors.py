@@ -3,25 +3,36 @@
 Rule: everything user input or configuration can trigger derives from MirrorBotError and is
 reported in one line, never as a traceback. Every failed transfer has exactly one ErrorKind,
 and the kind alone decides whether it is retried (`transient`): transient kinds leave a request
-open for the sweep; the others are final and told to the user with what they can do.
+open for the sweep; the others are final and told to the user with what they can do. An error
+that may reach a comment is made with a Message (bot/messages.py), kept as `said` so the comment
+can translate it; `str(error)` is the English sentence.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
+from bot.messages import Message
+
 
 class MirrorBotError(Exception):
     """Base class for errors the bot reports to users instead of crashing."""
+
+    def __init__(self, said: Message | str = "") -> None:
+        super().__init__(str(said))
+        # What a reader is shown: our own sentence (translated), or text quoted as received.
+        self.said = said
 
 
 class InvalidReference(MirrorBotError):
     """An image reference that does not follow the distribution reference grammar."""
 
-    def __init__(self, text: str, reason: str) -> None:
+    said: Message
+
+    def __init__(self, text: str, reason: Message) -> None:
         super().__init__(reason)
         self.text = text
-        self.reason = reason
+        self.reason = str(reason)
 
 
 class ConfigError(MirrorBotError):
@@ -69,11 +80,11 @@ TRANSIENT_KINDS = frozenset({
 class TransferError(MirrorBotError):
     """A copy or look-up that failed, classified by `kind`."""
 
-    def __init__(self, kind: ErrorKind | str, message: str, *,
+    def __init__(self, kind: ErrorKind | str, message: Message | str, *,
                  retry_after: float | None = None) -> None:
         super().__init__(message)
         self.kind = ErrorKind(kind)
-        self.message = message
+        self.message = str(message)  # English: `--json`, records, logs
         self.retry_after = retry_after
 
     @property

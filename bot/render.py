@@ -7,6 +7,14 @@ an issue title can never inject a mention, a link, HTML or anything that looks l
 Every value is redacted by the secret set `render` is given before it is escaped (both filters,
 and every other value before HTML autoescaping), then the whole text once more: an escaped
 secret is spelled differently (`pass\\-word`) and would no longer be found.
+
+Our own sentences are translated from the catalog of the language (bot/locale/<language>.json,
+keyed by the English text): the templates' `_()` strings, and each Message (bot/messages.py)
+through the `say` filter, which escapes the template's own text as `text` does (its backtick
+spans kept as written) and fills each field escaped as `code` does (a quoted `'%(name)s'` loses
+its quotes: the code span sets it apart), a count as it is and a Message translated in turn. In
+an HTML page the same filter writes `<code>` and HTML escapes. Text that is not a Message (a
+registry's words) goes through `text` unchanged, never translated.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, se
 from jinja2.runtime import Context
 from markupsafe import Markup
 
+from bot.messages import FIELD_RE, Message
 from bot.policy.settings import LANGUAGES
 from bot.redaction import redact
 
@@ -33,6 +42,8 @@ ZERO_WIDTH_SPACE = "\u200b"
 # What could open or close an HTML comment, or start one of the bot's markers.
 MARKER_PIECES = ("<!--", "-->", "mirror-bot:")
 SECRETS_VARIABLE = "redaction_secrets"  # the context variable `render` puts the secrets in
+# A Message template's pieces: a backtick code span, a field in quotes, a field.
+TEMPLATE_PIECE_RE = re.compile(rf"(`[^`]*`)|'{FIELD_RE.pattern}'|{FIELD_RE.pattern}")
 
 
 def _clip(value: Any) -> str:
@@ -77,6 +88,46 @@ def _text_filter(context: Context, value: Any) -> str:
     return text(_redacted(context, str(value)))
 
 
+def _say(context: Context, said: Message | str, messages: dict[str, str]) -> str:
+    """`said` in the rendering's language and escaping (see the module's rule)."""
+    page = bool(context.eval_ctx.autoescape)
+    if not isinstance(said, Message):
+        quoted = str(_redacted(context, said))
+        return html.escape(_clip(quoted), quote=False) if page else text(quoted)
+    translated = messages.get(said.template, said.template)
+    fields = said.fields
+    pieces: list[str] = []
+    position = 0
+    for piece in TEMPLATE_PIECE_RE.finditer(translated):
+        pieces.append(_literal(translated[position:piece.start()], page))
+        span, quoted_field, field = piece.groups()
+        if span is not None:
+            pieces.append(f"<code>{html.escape(span[1:-1], quote=False)}</code>" if page else span)
+        else:
+            pieces.append(_field(context, fields[quoted_field or field], messages, page))
+        position = piece.end()
+    pieces.append(_literal(translated[position:], page))
+    return "".join(pieces)
+
+
+def _literal(piece: str, page: bool) -> str:
+    if not piece:
+        return ""
+    return html.escape(piece, quote=False) if page else text(piece)
+
+
+def _field(context: Context, value: Message | str | int, messages: dict[str, str],
+           page: bool) -> str:
+    if isinstance(value, Message):
+        return _say(context, value, messages)
+    if isinstance(value, int):
+        return str(value)
+    redacted = str(_redacted(context, value))
+    if page:
+        return f"<code>{html.escape(_clip(redacted), quote=False)}</code>"
+    return code(redacted)
+
+
 @cache
 def catalog(language: str) -> dict[str, str]:
     """Translations of the templates' English messages; English needs none."""
@@ -108,6 +159,13 @@ def _environment(language: str) -> Environment:
     environment.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
     environment.filters["code"] = _code_filter
     environment.filters["text"] = _text_filter
+
+    @pass_context
+    def say(context: Context, value: Message | str | None) -> Markup:
+        # Markup: every piece was escaped above, so an HTML page must not escape it again.
+        return Markup("" if value is None else _say(context, value, messages))  # noqa: S704
+
+    environment.filters["say"] = say
     return environment
 
 

@@ -24,6 +24,7 @@ from bot.errors import ErrorKind, TransferError
 from bot.image.grammar import SHA256_DIGEST_RE
 from bot.image.oci import Manifest
 from bot.image.reference import Reference, parse
+from bot.messages import message
 
 A = TypeVar("A")
 T = TypeVar("T")
@@ -78,10 +79,12 @@ class Lookups:
                 return self._manifests[key]
         manifest = self.registry.get_manifest(ref)
         if manifest is None:
-            raise TransferError(ErrorKind.NOT_FOUND, f"{ref} disappeared upstream during the sync")
+            raise TransferError(ErrorKind.NOT_FOUND, message(
+                "%(image)s disappeared upstream during the sync", image=ref))
         if manifest.digest != ref.digest:
-            raise TransferError(ErrorKind.DIGEST_MISMATCH,
-                                f"{ref.name} answered {manifest.digest} when asked for {ref.digest}")
+            raise TransferError(ErrorKind.DIGEST_MISMATCH, message(
+                "%(name)s answered %(answered)s when asked for %(asked)s", name=ref.name,
+                answered=manifest.digest, asked=str(ref.digest)))
         with self._lock:
             self._manifests[key] = manifest
             while len(self._manifests) > MANIFEST_MEMO:
@@ -99,11 +102,11 @@ class Lookups:
         if upstream is None:
             raise not_found(tagged)
         if source.digest and upstream != source.digest:
-            raise TransferError(
-                ErrorKind.TAG_MOVED,
-                f"{tagged} now points to {upstream}, not to the requested {source.digest}; ask "
-                f"for {tagged} (its current build) or {source.name}@{source.digest} (that build, "
-                "without the tag)")
+            raise TransferError(ErrorKind.TAG_MOVED, message(
+                "%(tagged)s now points to %(upstream)s, not to the requested %(digest)s; ask for "
+                "%(tagged)s (its current build) or %(pinned)s (that build, without the tag)",
+                tagged=tagged, upstream=upstream, digest=source.digest,
+                pinned=f"{source.name}@{source.digest}"))
         return Resolved(tagged.with_digest(upstream), destination, current)
 
     def parts(self, pinned: Reference, top: Manifest, destination: Reference,
@@ -123,11 +126,13 @@ def _entry_digest(pinned: Reference, entry: dict[str, Any]) -> str:
     digest = entry.get("digest")
     # Index entries name their children by sha256 (what Manifest.digest computes and checks).
     if not isinstance(digest, str) or not SHA256_DIGEST_RE.match(digest):
-        raise TransferError(ErrorKind.UNKNOWN, f"{pinned.name}: the index lists an invalid "
-                                               f"digest {str(digest)[:80]!r}")
+        raise TransferError(ErrorKind.UNKNOWN, message(
+            "%(name)s: the index lists an invalid digest %(digest)s", name=pinned.name,
+            digest=repr(str(digest)[:80])))
     return digest
 
 
 def not_found(source: Reference) -> TransferError:
-    return TransferError(ErrorKind.NOT_FOUND, f"{source} does not exist upstream (check the name "
-                                              "and tag on the source registry)")
+    return TransferError(ErrorKind.NOT_FOUND, message(
+        "%(image)s does not exist upstream (check the name and tag on the source registry)",
+        image=source))

@@ -15,6 +15,7 @@ from bot.errors import TransferError
 from bot.image.oci import Manifest
 from bot.image.platform import Platform
 from bot.image.reference import Reference
+from bot.messages import Message
 
 Status = Literal["copied", "unchanged", "failed"]
 AddressStatus = Literal["copied", "unchanged", "failed"]
@@ -64,7 +65,7 @@ class SyncResult:
     signatures: list[str] = field(default_factory=list)
     size: int | None = None  # bytes of the config and layers of what was copied
     elapsed: float = 0.0
-    note: str | None = None
+    note: Message | None = None  # our own sentence about what was written
     also: list[AddressResult] = field(default_factory=list)  # each further address, on its own
 
     @property
@@ -89,7 +90,7 @@ class SyncResult:
             "platforms": [str(p) for p in self.platforms] if self.platforms else "all",
             "signatures": self.signatures,
             "size": self.size,
-            "note": self.note,
+            "note": str(self.note) if self.note else None,
             "targets": [str(t) for t in [self.target, *(a.target for a in self.also)] if t],
             "target_results": [a.to_json() for a in self.also],
         }

@@ -17,28 +17,29 @@ from bot.errors import ErrorKind, TransferError
 from bot.image.oci import Manifest, select_platforms, subset_index
 from bot.image.platform import Platform
 from bot.image.reference import Reference
+from bot.messages import Message, message
 
-SUBSET_NOTE = ("platform subset: each platform keeps its upstream digest; the index listing them "
-               "is new, so its digest differs from upstream's")
-REPLACED_SUBSET_NOTE = "the whole image replaced a platform subset that was mirrored at this tag"
+SUBSET_NOTE = message("platform subset: each platform keeps its upstream digest; the index "
+                      "listing them is new, so its digest differs from upstream's")
+REPLACED_SUBSET_NOTE = message("the whole image replaced a platform subset that was mirrored at "
+                               "this tag")
 
 
 @dataclass(frozen=True)
 class SubsetPlan:
     index: Manifest  # the index to write: upstream's, narrowed to `chosen`
     chosen: list[dict[str, Any]]  # upstream's entries for the platforms written
-    note: str
+    note: Message
 
 
 def refuse_narrowing(existing: Manifest | None, target: Reference,
                      requested: Sequence[Platform]) -> None:
     """SUBSET_REFUSED when `target` serves the whole image (anything but a subset we wrote)."""
     if existing is not None and not existing.is_platform_subset:
-        raise TransferError(
-            ErrorKind.SUBSET_REFUSED,
-            f"{target} is already mirrored with every platform, so a subset would take platforms "
-            "away from its users; the tag already serves every platform: pull it with "
-            f"--platform={requested[0] if requested else 'os/arch'}")
+        raise TransferError(ErrorKind.SUBSET_REFUSED, message(
+            "%(target)s is already mirrored with every platform, so a subset would take platforms "
+            "away from its users; the tag already serves every platform: pull it with %(option)s",
+            target=target, option=f"--platform={requested[0] if requested else 'os/arch'}"))
 
 
 def plan_subset(upstream: Manifest, requested: Sequence[Platform], existing: Manifest | None,
@@ -50,16 +51,19 @@ def plan_subset(upstream: Manifest, requested: Sequence[Platform], existing: Man
     unavailable = [p for p in missing if p in requested]
     if unavailable:
         available = sorted({str(p) for p in upstream.platforms()})
-        raise TransferError(ErrorKind.PLATFORM_UNAVAILABLE,
-                            f"{source} has no {', '.join(map(str, unavailable))} image (it has: "
-                            f"{', '.join(available)})")
+        raise TransferError(ErrorKind.PLATFORM_UNAVAILABLE, message(
+            "%(source)s has no %(platforms)s image (it has: %(available)s)", source=source,
+            platforms=", ".join(map(str, unavailable)), available=", ".join(available)))
     note = SUBSET_NOTE
     if existing is None and target.tag:
-        note = f"{SUBSET_NOTE}; the tag was not mirrored before"
-    if kept:
-        note = (f"{SUBSET_NOTE}; the subset already mirrored at this tag had "
-                f"{', '.join(map(str, kept))}, so the new index lists the union")
-        gone = [p for p in missing if p in kept]
-        if gone:
-            note += f" (upstream no longer serves {', '.join(map(str, gone))})"
+        note = message("%(subset)s; the tag was not mirrored before", subset=SUBSET_NOTE)
+    gone = [p for p in missing if p in kept]
+    if kept and gone:
+        note = message("%(subset)s; the subset already mirrored at this tag had %(kept)s, so the "
+                       "new index lists the union (upstream no longer serves %(gone)s)",
+                       subset=SUBSET_NOTE, kept=", ".join(map(str, kept)),
+                       gone=", ".join(map(str, gone)))
+    elif kept:
+        note = message("%(subset)s; the subset already mirrored at this tag had %(kept)s, so the "
+                       "new index lists the union", subset=SUBSET_NOTE, kept=", ".join(map(str, kept)))
     return SubsetPlan(subset_index(upstream, chosen), chosen, note)

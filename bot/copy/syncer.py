@@ -32,6 +32,7 @@ from bot.errors import ErrorKind, TransferError
 from bot.image.oci import Manifest, blobs, human_size, image_size, select_platforms, signature_tags
 from bot.image.platform import Platform
 from bot.image.reference import Reference
+from bot.messages import message
 from bot.registry.backoff import Backoff
 
 T = TypeVar("T")
@@ -191,10 +192,10 @@ class Syncer:
     def _check_size(self, pinned: Reference, parts: Sequence[Part]) -> int:
         size = sum(image_size(part.manifest) for part in parts)
         if self.max_size is not None and size > self.max_size:
-            raise TransferError(ErrorKind.TOO_LARGE,
-                                f"{pinned.name} is {human_size(size)} over all platforms, above "
-                                f"this mirror's limit of {human_size(self.max_size)}; ask for "
-                                "fewer platforms with --platform=os/arch")
+            raise TransferError(ErrorKind.TOO_LARGE, message(
+                "%(name)s is %(size)s over all platforms, above this mirror's limit of %(limit)s; "
+                "ask for fewer platforms with --platform=os/arch", name=pinned.name,
+                size=human_size(size), limit=human_size(self.max_size)))
         return size
 
     def _copy_signatures(self, source: Reference, target: Reference,
@@ -239,6 +240,10 @@ def _held_subset(previous: Future[Manifest | None] | None) -> bool:
 
 
 def _mismatch(target: Reference, actual: str | None, expected: str) -> TransferError:
-    return TransferError(ErrorKind.DIGEST_MISMATCH, f"the mirror serves {actual or 'nothing'} for "
-                                                    f"{target}, expected {expected}; not recorded "
-                                                    "as mirrored")
+    if actual is None:
+        return TransferError(ErrorKind.DIGEST_MISMATCH, message(
+            "the mirror serves nothing for %(target)s, expected %(expected)s; not recorded as "
+            "mirrored", target=target, expected=expected))
+    return TransferError(ErrorKind.DIGEST_MISMATCH, message(
+        "the mirror serves %(actual)s for %(target)s, expected %(expected)s; not recorded as "
+        "mirrored", actual=actual, target=target, expected=expected))

@@ -120,7 +120,7 @@ def choose(subscription: Subscription, config: Config, list_tags: ListTags,
     repository = Reference(subscription.registry, subscription.repository)
     decision = config.allowlist.decide_repository(repository)
     if not decision.allowed:
-        following.error = Failure(ErrorKind.NOT_ALLOWED, decision.reason, fails_run=False)
+        following.error = Failure(ErrorKind.NOT_ALLOWED, str(decision.reason), fails_run=False)
         return following
     try:
         tags = list_tags(repository)
@@ -135,7 +135,7 @@ def choose(subscription: Subscription, config: Config, list_tags: ListTags,
         if verdict.allowed:
             allowed.append(tag)
         else:
-            following.denied.append((tag, verdict.reason))
+            following.denied.append((tag, str(verdict.reason)))
     allowed, following.over_limit = allowed[:MAX_IMAGES], allowed[MAX_IMAGES:]
     new = [tag for tag in allowed if tag not in following.recorded]
     admitted = set(new[:new_budget])

@@ -19,6 +19,7 @@ from bot.errors import ErrorKind, TransferError
 from bot.flows.plan import PlannedImage
 from bot.image.platform import Platform
 from bot.image.reference import Reference, TagPattern
+from bot.messages import Message
 
 UnsyncedStatus = Literal["denied", "invalid", "failed"]
 
@@ -28,7 +29,7 @@ class Refusal:
     """Why the plan refused an image: not a transfer error, nothing was asked of a registry."""
 
     kind: str  # an ErrorKind's value, or `invalid`
-    message: str
+    message: Message
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class Unsynced:
     def to_json(self) -> dict[str, Any]:
         error = (
             {"kind": str(self.error.kind), "message": self.error.message} if self.error
-            else {"kind": self.refusal.kind, "message": self.refusal.message} if self.refusal
+            else {"kind": self.refusal.kind, "message": str(self.refusal.message)} if self.refusal
             else None)
         return {"source": str(self.source), "target": str(self.target) if self.target else None,
                 "digest": None, "status": self.status, "error": error, "platforms": "all",

@@ -3,7 +3,8 @@
 Rule: every image named in the request gets exactly one decision — `invalid` (not a reference,
 or a platform the mirror does not offer), `denied` (the allowlist says no, naming the rule) or
 `allowed` (with its mirrored address) — a suggestion where a near miss is allowed, and notes
-(plain sentences) on what was read differently from what was typed. `k8s.gcr.io` is frozen and
+on what was read differently from what was typed; reasons and notes are Messages
+(bot/messages.py), shown translated in comments and as English in `--json`. `k8s.gcr.io` is frozen and
 redirected by the Kubernetes project: its images are planned from `registry.k8s.io` when the
 allowlist allows that name, and refused with it as the suggestion otherwise. A tag pattern is
 planned unexpanded: the decision is on its repository (deny rules without a tag glob; any allow
@@ -19,6 +20,7 @@ from typing import Any, Literal
 from bot.errors import ErrorKind, MirrorBotError
 from bot.image.platform import Platform
 from bot.image.reference import Reference, TagPattern
+from bot.messages import Message, joined, message
 from bot.policy.allowlist import Allowlist
 from bot.policy.naming import Namer
 from bot.policy.suggest import popular_near_miss, suggest
@@ -29,6 +31,7 @@ from bot.request.title import ImageRequest, parse_request
 Verdict = Literal["allowed", "denied", "invalid"]
 FROZEN_REGISTRY = "k8s.gcr.io"
 FROZEN_REDIRECT = "registry.k8s.io"
+NOT_AN_IMAGE = message("not an image reference")
 
 
 @dataclass(frozen=True)
@@ -38,9 +41,9 @@ class PlannedImage:
     target: Reference | None
     platforms: tuple[Platform, ...]
     decision: Verdict
-    reason: str
+    reason: Message
     suggestion: str | None = None
-    notes: tuple[str, ...] = ()
+    notes: tuple[Message, ...] = ()
     # A tag pattern, unexpanded (source and target are then None): the source's and the
     # mirror's repository with the same glob.
     pattern: TagPattern | None = None
@@ -65,10 +68,10 @@ class PlannedImage:
             "target": str(target) if target else None,
             "platforms": [str(p) for p in self.platforms] if self.platforms else "all",
             "decision": self.decision,
-            "reason": self.reason,
+            "reason": str(self.reason),
             "suggestion": self.suggestion,
             "pattern": self.pattern is not None,
-            "notes": list(self.notes),
+            "notes": [str(note) for note in self.notes],
             "targets": [str(t) for t in self.targets] or ([str(target)] if target else []),
         }
 
@@ -97,22 +100,24 @@ def plan_request(request: ImageRequest, allowlist: Allowlist, namer: Namer | Non
     allowed images have no target: the decisions stand, the addresses are unknown."""
     platforms = request.platforms
     refused_platforms = [p for p in platforms if not allowlist.platform_allowed(p)]
-    platform_problem = "; ".join(request.problems) or None
+    platform_problem = joined(request.problems) if request.problems else None
     if refused_platforms:
-        offered = ", ".join(map(str, allowlist.settings.platforms or ()))
-        platform_problem = (f"platform {', '.join(map(str, refused_platforms))} is not offered by this "
-                            f"mirror (offered: {offered})")
+        platform_problem = message(
+            "platform %(platforms)s is not offered by this mirror (offered: %(offered)s)",
+            platforms=", ".join(map(str, refused_platforms)),
+            offered=", ".join(map(str, allowlist.settings.platforms or ())))
     planned = []
     for image in request.images:
         first = PlannedImage(image.input, image.reference, None, platforms, "invalid",
-                             platform_problem or "", notes=image.notes, pattern=image.pattern)
+                             platform_problem or NOT_AN_IMAGE, notes=image.notes,
+                             pattern=image.pattern)
         if image.reference is not None and not platform_problem:
             planned.append(_plan_reference(first, image.reference, allowlist, namer))
         elif image.pattern is not None and not platform_problem:
             planned.append(_plan_pattern(first, image.pattern, allowlist, namer))
         elif image.reference is None and image.pattern is None:
             hint = suggest(image.suggestion, None, allowlist) if image.suggestion else None
-            planned.append(replace(first, reason=image.error or "not an image reference",
+            planned.append(replace(first, reason=image.error or NOT_AN_IMAGE,
                                    suggestion=hint or suggest(image.input, None, allowlist)))
         else:
             planned.append(first)
@@ -124,9 +129,10 @@ def _plan_reference(image: PlannedImage, ref: Reference, allowlist: Allowlist,
     if ref.registry == FROZEN_REGISTRY:
         moved = Reference(FROZEN_REDIRECT, ref.repository, ref.tag, ref.digest)
         if not allowlist.decide(moved).allowed:
-            return replace(image, decision="denied", suggestion=str(moved), reason=(
-                f"{FROZEN_REGISTRY} is frozen and redirected to {FROZEN_REDIRECT} by the Kubernetes "
-                f"project, and {moved.name} is not allowed here: {allowlist.decide(moved).reason}"))
+            return replace(image, decision="denied", suggestion=str(moved), reason=message(
+                "%(frozen)s is frozen and redirected to %(redirect)s by the Kubernetes project, and "
+                "%(name)s is not allowed here: %(reason)s", frozen=FROZEN_REGISTRY,
+                redirect=FROZEN_REDIRECT, name=moved.name, reason=allowlist.decide(moved).reason))
         image = replace(image, source=moved, notes=(*image.notes, _frozen_note(moved)))
         ref = moved
     decision = allowlist.decide(ref)
@@ -138,21 +144,32 @@ def _plan_reference(image: PlannedImage, ref: Reference, allowlist: Allowlist,
         try:
             target, *also = namer.targets(ref)
         except MirrorBotError as error:
-            return replace(image, reason=str(error))
+            return replace(image, reason=_unnamed(error))
         short_first = "library/" not in image.input.lower()
         addressed = {"target": target, "also": tuple(also), "addresses_for_people": tuple(
             namer.targets(ref, short_first=short_first))}
     near = popular_near_miss(ref)
     if near is not None and allowlist.decide(near).allowed:
-        note = (f"{ref.repository.rsplit('/', 1)[-1]} is one typo away from the official image "
-                f"{near.repository.rsplit('/', 1)[-1]}; if the copy finds nothing, ask for {near}")
+        note = message("%(name)s is one typo away from the official image %(official)s; if the "
+                       "copy finds nothing, ask for %(suggestion)s",
+                       name=ref.repository.rsplit("/", 1)[-1],
+                       official=near.repository.rsplit("/", 1)[-1], suggestion=near)
         image = replace(image, suggestion=str(near), notes=(*image.notes, note))
     return replace(image, decision="allowed", reason=decision.reason, **addressed)
 
 
-def _frozen_note(moved: Reference) -> str:
-    return (f"{FROZEN_REGISTRY} is frozen and redirected to {FROZEN_REDIRECT} by the Kubernetes "
-            f"project: mirrored from {moved}")
+def _frozen_note(moved: Reference) -> Message:
+    return message("%(frozen)s is frozen and redirected to %(redirect)s by the Kubernetes project: "
+                   "mirrored from %(source)s", frozen=FROZEN_REGISTRY, redirect=FROZEN_REDIRECT,
+                   source=moved)
+
+
+def _unnamed(error: MirrorBotError) -> Message:
+    """Why an allowed image has no mirrored address: the naming rule's own sentence, or (for a
+    naming template the maintainers wrote wrong) its error quoted."""
+    if isinstance(error.said, Message):
+        return error.said
+    return message("this mirror's naming template gives no address: %(problem)s", problem=error.said)
 
 
 def _plan_pattern(image: PlannedImage, pattern: TagPattern, allowlist: Allowlist,
@@ -169,7 +186,7 @@ def _plan_pattern(image: PlannedImage, pattern: TagPattern, allowlist: Allowlist
     try:
         target = namer.target(Reference(pattern.registry, pattern.repository))
     except MirrorBotError as error:
-        return replace(image, reason=str(error))
+        return replace(image, reason=_unnamed(error))
     return replace(image, decision="allowed", reason=decision.reason,
                    pattern_target=TagPattern(target.registry, target.repository, pattern.glob))
 
@@ -186,11 +203,12 @@ def expand_pattern(image: PlannedImage, tags: Iterable[str], allowlist: Allowlis
         # Upstream's answer is untrusted: only tags of the reference grammar count.
         matches = select_pattern(pattern.glob, (tag for tag in tags if pattern.matches(tag)), cap)
     except TooManyTags as error:
-        return (replace(image, decision="invalid", pattern_target=None, reason=str(error),
+        return (replace(image, decision="invalid", pattern_target=None, reason=error.said,
                         error_kind=ErrorKind.TOO_MANY_TAGS),)
     if not matches:
         return (replace(image, decision="invalid", pattern_target=None, error_kind=ErrorKind.NOT_FOUND,
-                        reason=f"no tag of {pattern.name} upstream matches '{pattern.glob}'"),)
+                        reason=message("no tag of %(name)s upstream matches '%(glob)s'",
+                                       name=pattern.name, glob=pattern.glob)),)
     return tuple(
         _plan_reference(replace(image, source=pattern.reference(tag), pattern=None,
                                 pattern_target=None), pattern.reference(tag), allowlist, namer)

@@ -142,7 +142,7 @@ def _decide_offline(text: str, config: Config) -> Decision:
         return Decision(Status.UNDER_MIRROR, source)
     verdict = config.allowlist.decide(source)
     if not verdict.allowed:
-        return Decision(Status.DENIED, source, reason=verdict.reason)
+        return Decision(Status.DENIED, source, reason=str(verdict.reason))
     try:
         return Decision(Status.REWRITE, source, config.namer.target(source))
     except MirrorBotError as error:

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot.messages import Message, message
+
 KNOWN_OS = ("linux", "windows", "darwin", "freebsd", "netbsd", "openbsd", "solaris", "illumos",
             "aix", "android", "ios", "plan9", "wasip1", "js")
 KNOWN_ARCHITECTURES = ("amd64", "arm64", "arm", "386", "ppc64le", "ppc64", "s390x", "riscv64",
@@ -32,6 +34,10 @@ VARIANT_RE = re.compile(r"v[0-9]+(?:\.[0-9]+)?\Z", re.ASCII)
 class InvalidPlatform(ValueError):
     """Text that is not `os/arch[/variant]`; the message says what to write instead."""
 
+    def __init__(self, said: Message) -> None:
+        super().__init__(str(said))
+        self.said = said
+
 
 @dataclass(frozen=True, order=True)
 class Platform:
@@ -49,19 +55,22 @@ class Platform:
         if len(parts) == 1 and (parts[0] in KNOWN_ARCHITECTURES or parts[0] in ARCH_ALIASES):
             parts = ["linux", *parts]
         if not 2 <= len(parts) <= 3 or not all(parts):
-            raise InvalidPlatform(f"'{text}' is not a platform (write os/arch, e.g. linux/arm64)")
+            raise InvalidPlatform(message("'%(text)s' is not a platform (write os/arch, e.g. "
+                                          "linux/arm64)", text=text))
         os_name, arch = parts[0], parts[1]
         variant = parts[2] if len(parts) == 3 else None
         if os_name not in KNOWN_OS:
-            raise InvalidPlatform(f"'{text}': unknown operating system '{os_name}' "
-                                  "(write os/arch, e.g. linux/arm64)")
+            raise InvalidPlatform(message("'%(text)s': unknown operating system '%(os)s' (write "
+                                          "os/arch, e.g. linux/arm64)", text=text, os=os_name))
         arch, alias_variant = ARCH_ALIASES.get(arch, (arch, None))
         variant = variant or alias_variant
         if arch not in KNOWN_ARCHITECTURES:
-            raise InvalidPlatform(f"'{text}': unknown architecture '{arch}' (known: "
-                                  f"{', '.join(KNOWN_ARCHITECTURES)})")
+            raise InvalidPlatform(message("'%(text)s': unknown architecture '%(architecture)s' "
+                                          "(known: %(known)s)", text=text, architecture=arch,
+                                          known=", ".join(KNOWN_ARCHITECTURES)))
         if variant is not None and not VARIANT_RE.match(variant):
-            raise InvalidPlatform(f"'{text}': '{variant}' is not a variant (write e.g. v7)")
+            raise InvalidPlatform(message("'%(text)s': '%(variant)s' is not a variant (write e.g. "
+                                          "v7)", text=text, variant=variant))
         if arch == "arm" and variant is None:
             variant = "v7"
         if DEFAULT_VARIANTS.get(arch) == variant:

@@ -23,6 +23,7 @@ from bot.image.grammar import (
     TAG_PATTERN_RE,
     TAG_RE,
 )
+from bot.messages import Message, message
 
 DEFAULT_REGISTRY = "docker.io"
 DEFAULT_TAG = "latest"
@@ -85,38 +86,40 @@ class TagPattern:
         return Reference(self.registry, self.repository, tag, None)
 
 
-def _refuse(text: str, reason: str) -> InvalidReference:
+def _refuse(text: str, reason: Message) -> InvalidReference:
     return InvalidReference(text, reason)
 
 
 def _check_characters(text: str) -> None:
     if not text:
-        raise _refuse(text, "the reference is empty")
+        raise _refuse(text, message("the reference is empty"))
     for char in text:
         if char.isspace():
-            raise _refuse(text, "the reference contains whitespace")
+            raise _refuse(text, message("the reference contains whitespace"))
         if ord(char) < 0x20 or ord(char) == 0x7F:
-            raise _refuse(text, "the reference contains a control character")
+            raise _refuse(text, message("the reference contains a control character"))
         if ord(char) > 0x7E:
-            raise _refuse(text, f"the reference contains the non-ASCII character U+{ord(char):04X}")
+            raise _refuse(text, message("the reference contains the non-ASCII character %(character)s",
+                                        character=f"U+{ord(char):04X}"))
     if text.startswith("-"):
-        raise _refuse(text, "a reference cannot start with '-' (options are not accepted)")
+        raise _refuse(text, message("a reference cannot start with '-' (options are not accepted)"))
 
 
 def _check_digest(text: str, digest: str) -> str:
     if not DIGEST_RE.match(digest):
-        raise _refuse(text, f"'{digest}' is not a digest (expected sha256:<64 hex characters>)")
+        raise _refuse(text, message("'%(digest)s' is not a digest (expected sha256:<64 hex characters>)",
+                                    digest=digest))
     algorithm, hex_part = digest.split(":", 1)
     expected = DIGEST_LENGTHS.get(algorithm)
     if expected is None:
-        raise _refuse(text, f"unsupported digest algorithm '{algorithm}' (use sha256)")
+        raise _refuse(text, message("unsupported digest algorithm '%(algorithm)s' (use sha256)",
+                                    algorithm=algorithm))
     if len(hex_part) != expected:
-        raise _refuse(
-            text,
-            f"a {algorithm} digest has {expected} hex characters, this one has {len(hex_part)}",
-        )
+        raise _refuse(text, message("a %(algorithm)s digest has %(expected)s hex characters, this one "
+                                    "has %(count)s", algorithm=algorithm, expected=expected,
+                                    count=len(hex_part)))
     if hex_part != hex_part.lower():
-        raise _refuse(text, "digest hex must be lowercase")
+        raise _refuse(text, message("digest hex must be lowercase"))
     return digest
 
 
@@ -143,46 +146,42 @@ def _split_domain(text: str, name: str) -> tuple[str, str]:
     first, sep, _ = name.partition("/")
     if sep and not looks_like_domain(first) and first != first.lower():
         if DOMAIN_RE.match(first):
-            raise _refuse(
-                text,
-                f"repository names must be lowercase: '{first}' -> '{first.lower()}' "
-                "(a registry host contains '.' or ':')",
-            )
-        raise _refuse(text, f"'{first}' is not a valid registry host")
+            raise _refuse(text, message("repository names must be lowercase: '%(name)s' -> "
+                                        "'%(lowered)s' (a registry host contains '.' or ':')",
+                                        name=first, lowered=first.lower()))
+        raise _refuse(text, message("'%(host)s' is not a valid registry host", host=first))
     if sep and looks_like_domain(first) and not DOMAIN_RE.match(first):
-        raise _refuse(text, f"'{first}' is not a valid registry host")
+        raise _refuse(text, message("'%(host)s' is not a valid registry host", host=first))
     return split_domain(name)
 
 
 def _check_path(text: str, path: str) -> None:
     if not path:
-        raise _refuse(text, "the repository name is missing")
+        raise _refuse(text, message("the repository name is missing"))
     if "//" in path or path.startswith("/") or path.endswith("/"):
-        raise _refuse(text, "the repository name has an empty path component ('//' or a '/' at an end)")
+        raise _refuse(text, message("the repository name has an empty path component ('//' or a "
+                                    "'/' at an end)"))
     for component in path.split("/"):
         if component in {".", ".."}:
-            raise _refuse(text, f"'{component}' is not allowed as a path component")
+            raise _refuse(text, message("'%(component)s' is not allowed as a path component",
+                                        component=component))
         if component != component.lower() and PATH_COMPONENT_RE.match(component.lower()):
-            raise _refuse(
-                text,
-                f"repository names must be lowercase: '{component}' -> '{component.lower()}'",
-            )
+            raise _refuse(text, message("repository names must be lowercase: '%(name)s' -> "
+                                        "'%(lowered)s'", name=component, lowered=component.lower()))
         if not PATH_COMPONENT_RE.match(component):
-            raise _refuse(
-                text,
-                f"'{component}' is not a valid path component "
-                "(lowercase letters, digits, and single '.', '_', '__' or '-' runs between them)",
-            )
+            raise _refuse(text, message(
+                "'%(component)s' is not a valid path component (lowercase letters, digits, and "
+                "single '.', '_', '__' or '-' runs between them)", component=component))
 
 
 def parse_name(text: str) -> Reference:
     """A repository name written exactly as it normalises (`docker.io/library/nginx`, never
     `nginx`), without tag or digest; InvalidReference with the reason otherwise."""
     if "@" in text or ":" in text.rpartition("/")[2]:
-        raise _refuse(text, "a repository name has no tag or digest")
+        raise _refuse(text, message("a repository name has no tag or digest"))
     ref = parse(text)
     if ref.name != text:
-        raise _refuse(text, f"not written normalised; write '{ref.name}'")
+        raise _refuse(text, message("not written normalised; write '%(name)s'", name=ref.name))
     return ref
 
 
@@ -197,13 +196,15 @@ def parse_pattern(text: str) -> TagPattern:
     """`repository:glob`; raise InvalidReference when the repository or the glob is not valid."""
     _check_characters(text)
     if "@" in text:
-        raise _refuse(text, "a tag pattern cannot be pinned to a digest (drop the '@…' part)")
+        raise _refuse(text, message("a tag pattern cannot be pinned to a digest (drop the '@…' "
+                                    "part)"))
     colon = text.rfind(":")
     if colon <= text.rfind("/"):
-        raise _refuse(text, "a tag pattern needs ':' and a tag glob, e.g. nginx:1.27.*")
+        raise _refuse(text, message("a tag pattern needs ':' and a tag glob, e.g. nginx:1.27.*"))
     name, glob = text[:colon], text[colon + 1 :]
     if not TAG_PATTERN_RE.match(glob):
-        raise _refuse(text, f"'{glob}' is not a tag pattern (tag characters with * and ?, at most 128)")
+        raise _refuse(text, message("'%(glob)s' is not a tag pattern (tag characters with * and ?, "
+                                    "at most 128)", glob=glob))
     base = parse(name)
     return TagPattern(base.registry, base.repository, glob)
 
@@ -212,29 +213,27 @@ def parse(text: str) -> Reference:
     """Parse and normalise `text`; raise InvalidReference with the reason if it is not valid."""
     _check_characters(text)
     if IMAGE_ID_RE.match(text):
-        raise _refuse(text, "64 hex characters are an image ID, not an image name "
-                            "(pin a digest as name@sha256:<hex>)")
+        raise _refuse(text, message("64 hex characters are an image ID, not an image name (pin a "
+                                    "digest as name@sha256:<hex>)"))
     remainder, at, digest = text.partition("@")
     digest_value = _check_digest(text, digest) if at else None
     if at and "@" in digest:
-        raise _refuse(text, "a reference has at most one '@digest'")
+        raise _refuse(text, message("a reference has at most one '@digest'"))
     tag: str | None = None
     last_slash = remainder.rfind("/")
     colon = remainder.rfind(":")
     if colon > last_slash:
         remainder, tag = remainder[:colon], remainder[colon + 1 :]
         if not TAG_RE.match(tag):
-            raise _refuse(
-                text,
-                f"'{tag}' is not a valid tag (letters, digits, '_', '.', '-'; at most 128; "
-                "not starting with '.' or '-')",
-            )
+            raise _refuse(text, message("'%(tag)s' is not a valid tag (letters, digits, '_', '.', "
+                                        "'-'; at most 128; not starting with '.' or '-')", tag=tag))
     registry, path = _split_domain(text, remainder)
     _check_path(text, path)
     if registry == DEFAULT_REGISTRY and "/" not in path:
         path = f"{OFFICIAL_NAMESPACE}/{path}"
     if len(registry) + 1 + len(path) > MAX_REPOSITORY_LENGTH:
-        raise _refuse(text, f"the repository name is longer than {MAX_REPOSITORY_LENGTH} characters")
+        raise _refuse(text, message("the repository name is longer than %(limit)s characters",
+                                    limit=MAX_REPOSITORY_LENGTH))
     if tag is None and digest_value is None:
         tag = DEFAULT_TAG
     return Reference(registry, path, tag, digest_value)

@@ -21,6 +21,7 @@ from bot.image import reference
 from bot.image.grammar import MAX_TAG_LENGTH, PATH_COMPONENT, TAG_GLOB_RE
 from bot.image.platform import Platform
 from bot.image.reference import Reference
+from bot.messages import Message, message
 from bot.policy.settings import Settings
 
 WILDCARDS = frozenset({"*", "**"})
@@ -246,7 +247,7 @@ class _Bucket:
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
-    reason: str
+    reason: Message
     rule: Pattern | None = None
 
 
@@ -269,34 +270,39 @@ class Allowlist:
         by_digest_alone = ref.tag is None and ref.digest is not None
         rule = self.deny_index.first(ref, any_tag=by_digest_alone)
         if rule is not None:
-            reason = f"denied by rule '{rule.text}' ({rule.where})"
             if rule.tag_glob is not None and not rule.matches_tag(ref.tag):
-                reason += (f": a request by digest alone could be any tag of {ref.name}, and this "
-                           "rule denies some of its tags; ask for it by tag")
-            return Decision(False, reason, rule)
+                return Decision(False, message(
+                    "denied by rule '%(rule)s' (%(where)s): a request by digest alone could be any "
+                    "tag of %(name)s, and this rule denies some of its tags; ask for it by tag",
+                    rule=rule.text, where=rule.where, name=ref.name), rule)
+            return Decision(False, _denied(rule), rule)
         rule = self.allow_index.first(ref)
         if rule is not None:
-            return Decision(True, f"allowed by rule '{rule.text}' ({rule.where})", rule)
+            return Decision(True, message("allowed by rule '%(rule)s' (%(where)s)", rule=rule.text,
+                                          where=rule.where), rule)
         tag_rules = [r for r in self.allow_index.matching(ref, any_tag=True) if r.tag_glob]
         if tag_rules:
             globs = ", ".join(f"'{r.tag_glob}'" for r in tag_rules[:5])
-            return Decision(
-                False,
-                f"{ref.name} is allowlisted only for tags matching {globs} ({tag_rules[0].where})",
-                tag_rules[0],
-            )
-        return Decision(False, f"{ref.name} is not in {Path(self.source).name}")
+            return Decision(False, message(
+                "%(name)s is allowlisted only for tags matching %(globs)s (%(where)s)",
+                name=ref.name, globs=globs, where=tag_rules[0].where), tag_rules[0])
+        return Decision(False, message("%(name)s is not in %(file)s", name=ref.name,
+                                       file=Path(self.source).name))
 
     def decide_repository(self, repository: Reference) -> Decision:
         """A repository whatever the tag (a tag pattern, before expansion): denied by a deny rule
         without a tag glob, allowed by any allow rule for it (its tag glob applies per tag)."""
         deny = [r for r in self.deny_index.matching(repository, any_tag=True) if r.tag_glob is None]
         if deny:
-            return Decision(False, f"denied by rule '{deny[0].text}' ({deny[0].where})", deny[0])
+            return Decision(False, _denied(deny[0]), deny[0])
         allow = self.allow_index.first(repository, any_tag=True)
+        if allow is not None and allow.tag_glob:
+            return Decision(True, message(
+                "allowed by rule '%(rule)s' (%(where)s); each tag must match '%(glob)s'",
+                rule=allow.text, where=allow.where, glob=allow.tag_glob), allow)
         if allow is not None:
-            scope = f"; each tag must match '{allow.tag_glob}'" if allow.tag_glob else ""
-            return Decision(True, f"allowed by rule '{allow.text}' ({allow.where}){scope}", allow)
+            return Decision(True, message("allowed by rule '%(rule)s' (%(where)s)", rule=allow.text,
+                                          where=allow.where), allow)
         return self.decide(repository)
 
     @cached_property
@@ -310,3 +316,7 @@ class Allowlist:
 
     def platform_allowed(self, platform: Platform) -> bool:
         return self.settings.platforms is None or platform in self.settings.platforms
+
+
+def _denied(rule: Pattern) -> Message:
+    return message("denied by rule '%(rule)s' (%(where)s)", rule=rule.text, where=rule.where)

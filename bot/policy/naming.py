@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from bot.errors import ConfigError, InvalidReference, MirrorBotError
 from bot.image import reference
 from bot.image.reference import Reference
+from bot.messages import message
 
 if TYPE_CHECKING:
     from jinja2 import Template
@@ -86,11 +87,13 @@ def parse_mirror_registries(text: str) -> tuple[str, ...]:
 def registry_component(registry: str) -> str:
     """The source registry as a path component: `host:5000` -> `host-5000`."""
     if registry.startswith("["):
-        raise NamingError(f"IPv6 registry '{registry}' cannot be written as a mirror path")
+        raise NamingError(message("IPv6 registry '%(registry)s' cannot be written as a mirror path",
+                                  registry=registry))
     host, _, port = registry.partition(":")
     if PORT_SUFFIX_RE.search(host):
         # `host-5000` is kept for `host:5000`; a real host name ending in -digits would collide.
-        raise NamingError(f"registry '{registry}' ends in -digits, which the mirror uses for ports")
+        raise NamingError(message("registry '%(registry)s' ends in -digits, which the mirror uses "
+                                  "for ports", registry=registry))
     return f"{host}-{port}" if port else host
 
 
@@ -168,7 +171,8 @@ class Namer:
         try:
             reference.parse_name(rendered)
         except InvalidReference as error:
-            raise NamingError(f"mirrored name '{rendered}' is invalid: {error.reason}") from error
+            raise NamingError(message("mirrored name '%(name)s' is invalid: %(reason)s",
+                                      name=rendered, reason=error.said)) from error
         return rendered
 
     def target(self, source: Reference) -> Reference:

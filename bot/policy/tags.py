@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from bot.errors import MirrorBotError
 from bot.image.grammar import TAG_GLOB_RE, TAG_PATTERN_RE, TAG_RE
+from bot.messages import Message, message
 
 if TYPE_CHECKING:
     from semantic_version import NpmSpec
@@ -198,9 +199,12 @@ def select_tags(tags: Iterable[str], rules: TagRules) -> Selection:
 class TooManyTags(MirrorBotError):
     """A tag pattern matching more tags than one request may ask for (ErrorKind.TOO_MANY_TAGS)."""
 
+    said: Message
+
     def __init__(self, pattern: str, count: int, first: tuple[str, ...], cap: int) -> None:
-        super().__init__(f"'{pattern}' matches {count} tags, more than the {cap} one request may "
-                         f"ask for (first: {', '.join(first)}); narrow the pattern")
+        super().__init__(message("'%(pattern)s' matches %(count)s tags, more than the %(cap)s one "
+                                 "request may ask for (first: %(first)s); narrow the pattern",
+                                 pattern=pattern, count=count, cap=cap, first=", ".join(first)))
         self.pattern, self.count, self.first, self.cap = pattern, count, first, cap
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from bot.image import reference
 from bot.image.grammar import SHA256_DIGEST_RE
+from bot.messages import Message, message
 from bot.request.words import SCHEME_RE, is_host
 
 # Other mirrors' addresses, as pasted in front of an image: prefix -> what it stands for
@@ -59,7 +60,6 @@ PAGE_SUFFIXES = frozenset({"tags", "tag", "layers", "general", "builds", "docker
                            "manifest"})
 QUAY_SITE = "quay.io"
 MAX_PREFIX_ROUNDS = 3
-EXAMPLE = "e.g. docker.io/library/nginx:1.27"
 QUERY_RE = re.compile(r"[?#][^/]*=")  # `?tab=tags`: a query, never a tag pattern
 API_MANIFEST_RE = re.compile(r"v2/(.+)/manifests/([^/]+)\Z")
 API_TAGS_RE = re.compile(r"v2/(.+)/tags/list\Z")
@@ -73,8 +73,8 @@ class Address:
     """Reference text to parse (or None with the error), and the notes on what was forgiven."""
 
     text: str | None
-    notes: tuple[str, ...] = ()
-    error: str | None = None
+    notes: tuple[Message, ...] = ()
+    error: Message | None = None
 
 
 def mirror_prefixes_from(value: object) -> dict[str, str]:
@@ -106,24 +106,26 @@ def read_address(word: str, own_prefixes: Sequence[str],
     page = _page(text)
     if page is not None:
         return page
-    notes: list[str] = []
+    notes: list[Message] = []
     for _ in range(MAX_PREFIX_ROUNDS):
         stripped = _strip_prefix(text, own_prefixes, mirror_prefixes, notes)
         if stripped is None:
             break
         if not stripped:
-            return Address(None, error=f"no image named: '{word}' is a mirror's address with "
-                                       f"nothing after it; write the image's own name, {EXAMPLE}")
+            return Address(None, error=message(
+                "no image named: '%(word)s' is a mirror's address with nothing after it; write the "
+                "image's own name, e.g. docker.io/library/nginx:1.27", word=word))
         text = stripped
     api = _registry_api(text)
     if api is not None:
         text = api
     if SHA256_DIGEST_RE.match(text):
-        return Address(None, error=f"no image named: '{word}' is a digest alone; write "
-                                   "name@sha256:<hex>")
+        return Address(None, error=message("no image named: '%(word)s' is a digest alone; write "
+                                           "name@sha256:<hex>", word=word))
     if _names_only_a_host(text):
-        return Address(None, error=f"no image named: '{word}' is a registry host; write the "
-                                   f"image after it, {EXAMPLE}")
+        return Address(None, error=message(
+            "no image named: '%(word)s' is a registry host; write the image after it, e.g. "
+            "docker.io/library/nginx:1.27", word=word))
     return Address(text.rstrip("/"), tuple(notes))
 
 
@@ -137,7 +139,7 @@ def _names_only_a_host(text: str) -> bool:
 
 
 def _strip_prefix(text: str, own: Sequence[str], others: Mapping[str, str],
-                  notes: list[str]) -> str | None:
+                  notes: list[Message]) -> str | None:
     """The text after a known mirror prefix (None when there is none), noting which."""
     lowered = text.lower()
     candidates = [(prefix.lower().rstrip("/"), "", True) for prefix in own if prefix]
@@ -148,14 +150,15 @@ def _strip_prefix(text: str, own: Sequence[str], others: Mapping[str, str],
         if lowered.startswith(f"{prefix}/"):
             rest = text[len(prefix) + 1 :]
             if is_own:
-                notes.append(f"{prefix}/ is this mirror's own address; the image behind it is "
-                             "requested from its source")
+                notes.append(message("%(prefix)s is this mirror's own address; the image behind "
+                                     "it is requested from its source", prefix=f"{prefix}/"))
             elif registry:
-                notes.append(f"{prefix}/ is another mirror's address for {registry}; the image is "
-                             f"requested from {registry} itself")
+                notes.append(message("%(prefix)s is another mirror's address for %(registry)s; the "
+                                     "image is requested from %(registry)s itself",
+                                     prefix=f"{prefix}/", registry=registry))
             else:
-                notes.append(f"{prefix}/ is another mirror's prefix; the image is requested from "
-                             "its source registry")
+                notes.append(message("%(prefix)s is another mirror's prefix; the image is requested "
+                                     "from its source registry", prefix=f"{prefix}/"))
             return f"{registry}/{rest}" if registry and rest else rest
     return None
 
@@ -176,8 +179,9 @@ def _page(text: str) -> Address | None:
     if host == "github.com":
         match = GITHUB_PACKAGE_RE.match(text)
         if not match:
-            return Address(None, error=f"no image named: '{text}' is a GitHub page; write the "
-                                       "image, e.g. ghcr.io/fluxcd/flux-cli:v2.4.0")
+            return Address(None, error=message(
+                "no image named: '%(page)s' is a GitHub page; write the image, e.g. "
+                "ghcr.io/fluxcd/flux-cli:v2.4.0", page=text))
         owner = (match.group(1) or match.group(2)).lower()
         return Address(f"ghcr.io/{owner}/{match.group(3).replace('%2F', '/').replace('%2f', '/')}")
     return None
@@ -202,8 +206,8 @@ def _docker_hub_page(text: str, path: str) -> Address:
 
 
 def _site(text: str) -> Address:
-    return Address(None, error=f"no image named: '{text}' is a web page; write the image's "
-                               f"name, {EXAMPLE}")
+    return Address(None, error=message("no image named: '%(page)s' is a web page; write the "
+                                       "image's name, e.g. docker.io/library/nginx:1.27", page=text))
 
 
 def _registry_api(text: str) -> str | None:

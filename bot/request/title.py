@@ -20,6 +20,7 @@ from bot.errors import InvalidReference
 from bot.image import reference
 from bot.image.platform import Platform
 from bot.image.reference import Reference, TagPattern
+from bot.messages import Message, message
 from bot.request import words
 from bot.request.address import read_address
 
@@ -28,9 +29,9 @@ MAX_TITLE_LENGTH = 1024
 NO_RESPONSE = "_No response_"
 FORM_SECTION_RE = re.compile(r"^###\s+(.+?)\s*$", re.MULTILINE)
 ALL_PLATFORMS = "all platforms"
-NO_IMAGE = ("no image named; write the image as the issue title, e.g. "
-            "docker.io/library/nginx:1.27 (bare words are read as images only when the title "
-            "is nothing but a list of images)")
+NO_IMAGE = message("no image named; write the image as the issue title, e.g. "
+                   "docker.io/library/nginx:1.27 (bare words are read as images only when the title "
+                   "is nothing but a list of images)")
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,8 @@ class RequestedImage:
 
     input: str
     reference: Reference | None
-    error: str | None = None
-    notes: tuple[str, ...] = ()
+    error: Message | None = None
+    notes: tuple[Message, ...] = ()
     pattern: TagPattern | None = None
     # What a request that names no image probably meant (`nginx:1.27` in "mirror nginx 1.27").
     suggestion: str | None = None
@@ -50,7 +51,7 @@ class RequestedImage:
 class ImageRequest:
     images: tuple[RequestedImage, ...]
     platforms: tuple[Platform, ...] = ()
-    problems: tuple[str, ...] = ()
+    problems: tuple[Message, ...] = ()
 
 
 def form_sections(body: str) -> dict[str, str]:
@@ -81,8 +82,8 @@ def parse_request(
     sections = form_sections(body or "")
     image_text = sections.get("image") or sections.get("images") or title
     if len(image_text) > MAX_TITLE_LENGTH:
-        return ImageRequest((RequestedImage(image_text[:80] + "…", None,
-                                            f"the request is longer than {MAX_TITLE_LENGTH} characters"),))
+        return ImageRequest((RequestedImage(image_text[:80] + "…", None, message(
+            "the request is longer than %(limit)s characters", limit=MAX_TITLE_LENGTH)),))
     reading = words.read(image_text)
     platforms = list(reading.platforms)
     problems = list(reading.problems)
@@ -94,9 +95,9 @@ def parse_request(
     if len(images) > max_images:
         extra = len(images) - max_images
         images = images[:max_images] + [
-            RequestedImage(image.input, None,
-                           f"more than {max_images} images in one issue; open another issue for "
-                           f"the remaining {extra}")
+            RequestedImage(image.input, None, message(
+                "more than %(limit)s images in one issue; open another issue for the remaining "
+                "%(extra)s", limit=max_images, extra=extra))
             for image in images[max_images:]
         ]
     if not images:
@@ -126,8 +127,9 @@ def requested_image(raw: str, token: str, mirror_hosts: Sequence[str],
                     mirror_prefixes: Mapping[str, str]) -> RequestedImage:
     """One word meant as an image: its reference or tag pattern, or why it has none."""
     if token.startswith("-"):
-        return RequestedImage(raw, None, f"'{token}' looks like a command-line option; options are "
-                                         "not accepted (name platforms as --platform=os/arch)")
+        return RequestedImage(raw, None, message(
+            "'%(word)s' looks like a command-line option; options are not accepted (name platforms "
+            "as --platform=os/arch)", word=token))
     address = read_address(token, mirror_hosts, mirror_prefixes)
     if address.text is None:
         return RequestedImage(raw, None, address.error, address.notes)
@@ -137,7 +139,7 @@ def requested_image(raw: str, token: str, mirror_hosts: Sequence[str],
                                   pattern=reference.parse_pattern(address.text))
         return RequestedImage(raw, reference.parse(address.text), notes=address.notes)
     except InvalidReference as error:
-        return RequestedImage(raw, None, error.reason, address.notes)
+        return RequestedImage(raw, None, error.said, address.notes)
 
 
 def _dedupe(images: list[RequestedImage]) -> list[RequestedImage]:

@@ -18,6 +18,7 @@ from enum import Enum
 
 from bot.image.grammar import PATH_COMPONENT, TAG
 from bot.image.platform import ARCH_ALIASES, KNOWN_ARCHITECTURES, KNOWN_OS, InvalidPlatform, Platform
+from bot.messages import Message, message
 
 # Full-width and CJK punctuation that users type for its ASCII meaning (colon, comma,
 # ideographic comma, semicolon, parentheses, lenticular brackets, ideographic space, vertical
@@ -92,7 +93,7 @@ class Reading:
 
     images: list[str] = field(default_factory=list)
     platforms: list[Platform] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    problems: list[Message] = field(default_factory=list)
     # A bare name the text may have meant (`nginx` in "please nginx 1.27" -> `nginx:1.27`).
     hints: list[str] = field(default_factory=list)
     leftover: int = 0  # words that were neither (read_platforms only)
@@ -190,7 +191,7 @@ def _take_platforms(words: list[str], reading: Reading) -> list[str]:
                 try:
                     reading.platforms.append(Platform.parse(value))
                 except InvalidPlatform as error:
-                    reading.problems.append(str(error))
+                    reading.problems.append(error.said)
         elif lowered == "--platform":
             expecting = True
         elif (platform := arch_platform(word)) is not None:
@@ -198,7 +199,7 @@ def _take_platforms(words: list[str], reading: Reading) -> list[str]:
         else:
             rest.append(word)
     if expecting:
-        reading.problems.append("--platform needs a value (write --platform=linux/arm64)")
+        reading.problems.append(message("--platform needs a value (write --platform=linux/arm64)"))
     return rest
 
 

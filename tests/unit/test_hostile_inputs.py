@@ -51,7 +51,7 @@ def test_hostile_title(title: str, tmp_path: Path) -> None:
     for image in plan.images:
         # Notes and suggestions are built from validated names and configuration only, never
         # from the raw title: nothing in them can form markup, a mention or a marker.
-        for text in (*image.notes, image.suggestion or ""):
+        for text in (*map(str, image.notes), image.suggestion or ""):
             assert text.isascii() and text.isprintable(), text
             assert not set("<>`@[]|*") & set(text.replace("@sha256:", "")), text
     for image in plan.allowed:
