@@ -1,4 +1,4 @@
-.PHONY: setup test unit lint lint-workflows demo bench lock
+.PHONY: setup test unit lint lint-workflows demo demo-keep bench lock
 
 # The lock: hash-pinned runtime and build dependencies, installed with --require-hashes by every
 # workflow job and by action.yml. `--universal` keeps it valid on every CPython the package
@@ -34,6 +34,10 @@ unit: setup
 
 demo: setup
 	.venv/bin/python -m sandbox.demo
+
+# The demo, then its registries stay up (until Ctrl-C) to try plan and sync on them.
+demo-keep: setup
+	.venv/bin/python -m sandbox.demo --keep
 
 bench: setup
 	.venv/bin/pip install --quiet -e '.[bench]'

@@ -4,13 +4,18 @@ Starts an upstream and a mirror registry on loopback, seeds a three-platform ima
 realistic name (docker.io/library/hello-mirror:1.0, served by the loopback upstream through a
 registries.conf), feeds `issues.opened` events through the same `handle-event` code path as the
 workflow (with the local forge instead of GitHub), each issue's title printed before the
-comments the bot writes on it, then shows the mirrored image with skopeo.
+comments the bot writes on it, then shows the mirrored image with skopeo. With --keep
+(`make demo-keep`) the registries then stay up until Ctrl-C, and an env.sh says how to point
+`mirror-bot plan` and `sync` at them.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,16 +50,46 @@ def banner(text: str) -> None:
     print(f"\n\033[1m== {text}\033[0m" if bold else f"\n== {text}", flush=True)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.demo", description=__doc__.split("\n")[0])
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the registries up afterwards (until Ctrl-C) to try the CLI on them")
+    keep = parser.parse_args(argv).keep
     with tempfile.TemporaryDirectory(prefix="mirror-bot-demo-") as folder:
         work = Path(folder)
         upstream = start_registry(work / "upstream")
         mirror = start_registry(work / "mirror", {MIRROR_USER: MIRROR_PASSWORD})
         try:
-            return run(work, upstream, mirror)
+            code = run(work, upstream, mirror)
+            if keep and code == 0:
+                serve(work, mirror)
+            return code
         finally:
             upstream.stop()
             mirror.stop()
+
+
+def serve(work: Path, mirror) -> None:  # type: ignore[no-untyped-def]
+    """Say how to use the registries from another shell, then wait for Ctrl-C (or SIGTERM)."""
+    variables = {
+        "CONTAINERS_REGISTRIES_CONF": str(work / "registries.conf"),
+        "MIRROR_REGISTRY": mirror.host, "MIRROR_USERNAME": MIRROR_USER,
+        "MIRROR_PASSWORD": MIRROR_PASSWORD, "MIRROR_ALLOWLIST": str(REPO_ROOT / "allowlist.yaml"),
+        # The registries go when the demo ends: no cache entry may point into them afterwards.
+        "MIRROR_BLOB_CACHE": "off",
+    }
+    env_file = work / "env.sh"
+    env_file.write_text("".join(f"export {name}={shlex.quote(value)}\n"
+                                for name, value in variables.items()))
+    cli = shlex.quote(str(REPO_ROOT / ".venv" / "bin" / "mirror-bot"))
+    banner("the registries stay up until Ctrl-C; try the CLI on them in another shell:")
+    print(f". {shlex.quote(str(env_file))}\n"
+          f"{cli} plan 'docker pull docker.io/library/hello-mirror:1.0'\n"
+          f"{cli} sync docker.io/library/hello-mirror:1.0", flush=True)
+    stops = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+    signal.sigwait(stops)
+    print("stopping the registries", flush=True)
 
 
 def run(work: Path, upstream, mirror) -> int:  # type: ignore[no-untyped-def]

@@ -9,9 +9,11 @@ no test runs apt or holds the real dpkg lock.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -211,3 +213,43 @@ def test_the_demo_shows_each_issue_title_before_the_comments_on_it() -> None:
         assert lines[shown - 1].startswith(f"== issue #{number} opened by @")
         assert lines[shown + 1] == f"--- comment on issue #{number} ---"
     assert "digests match" in lines
+
+
+@pytest.mark.skipif(not tools_installed(), reason="skopeo and docker-registry: scripts/setup.sh")
+def test_the_kept_demo_serves_plan_and_sync_until_interrupted() -> None:
+    demo = subprocess.Popen([sys.executable, "-m", "sandbox.demo", "--keep"], cwd=REPO_ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert demo.stdout is not None
+        shown: list[str] = []
+        while not (shown and shown[-1].endswith("/env.sh")):
+            line = demo.stdout.readline()
+            assert line, "the demo ended before it said how to use its registries:\n" + "".join(shown)
+            shown.append(line.rstrip("\n"))
+        env_file = shown[-1].removeprefix(". ")
+        try_it = [demo.stdout.readline().strip() for _ in range(2)]
+        assert try_it[0].endswith("/.venv/bin/mirror-bot plan "
+                                  "'docker pull docker.io/library/hello-mirror:1.0'")
+        assert try_it[1].endswith("/.venv/bin/mirror-bot sync docker.io/library/hello-mirror:1.0")
+        plan = in_demo_env(env_file, "plan", "--json", "docker pull docker.io/library/hello-mirror:1.0")
+        assert plan["images"][0]["decision"] == "allowed"
+        sync = in_demo_env(env_file, "sync", "--json", "docker.io/library/hello-mirror:1.0")
+        assert [r["status"] for r in sync["results"]] == ["unchanged"]  # the demo mirrored it
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(timeout=60) == 0
+        assert demo.stdout.read().strip().endswith("stopping the registries")
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+
+
+def in_demo_env(env_file: str, *args: str) -> dict:
+    """`mirror-bot ARGS` in a shell that sourced the demo's env.sh, as its instructions say."""
+    command = " ".join(shlex.quote(word) for word in [sys.executable, "-m", "bot", *args])
+    completed = subprocess.run(
+        ["bash", "-c", f". {shlex.quote(env_file)} && {command}"], cwd=REPO_ROOT,
+        capture_output=True, text=True, timeout=120, check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("MIRROR_", "GITHUB_"))})
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout)
