@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import reduce
+from functools import cache, reduce
 from typing import TypeAlias
 
 FIELD_RE = re.compile(r"%\((\w+)\)s")
@@ -31,7 +31,7 @@ class Message:
     values: tuple[tuple[str, Field], ...] = ()
 
     def __post_init__(self) -> None:
-        named = set(FIELD_RE.findall(self.template))
+        named = _fields_of(self.template)
         given = {name for name, _ in self.values}
         if named != given:
             raise ValueError(f"message {self.template!r}: fields {sorted(named)}, "
@@ -43,6 +43,12 @@ class Message:
 
     def __str__(self) -> str:
         return self.template % {name: str(value) for name, value in self.values}
+
+
+@cache
+def _fields_of(template: str) -> frozenset[str]:
+    # Templates are literals: a few hundred at most, each parsed once.
+    return frozenset(FIELD_RE.findall(template))
 
 
 def message(template: str, /, **values: object) -> Message:
