@@ -44,7 +44,7 @@ def rewrite(options: RewriteOptions, loaded: Loaded) -> int:
     mode = Mode.CHECK if options.check else Mode.DIFF if options.diff else Mode.WRITE
     config = loaded.config()
     checker = None if options.all_allowed else build_registry_client(config).head_digest
-    return rewrite_files(options.files, mode=mode, config=config, checker=checker,
+    return rewrite_files(options.files, mode=mode, config=config, checker=checker, root=Path.cwd(),
                          format=Format(options.format) if options.format else None,
                          streams=Streams(sys.stdin.buffer, sys.stdout.buffer, sys.stderr))
 

@@ -1,13 +1,17 @@
 """`mirror-bot rewrite`: image references in files become their mirrored addresses, in place.
 
-Rule: every file is read and scanned, and every distinct reference decided, before anything is
-written, so an unreadable file, invalid YAML or a mirror that cannot tell changes no file
+Rule: every file is checked to lie inside the working directory, then read and scanned, and
+every distinct reference decided, before anything is written, so a file outside the tree, an
+unreadable file, invalid or too deeply nested YAML or a mirror that cannot tell changes no file
 (exit 2). A reference is rewritten when the allowlist allows it and, by default, its mirrored
 address exists (one manifest HEAD per distinct address); with `--all`, whenever the allowlist
 allows it (no request at all). A look-up the mirror refuses (401/403, as GHCR answers for a
 package that does not exist) means "not mirrored" when the mirror answered another look-up, and
 "cannot tell" when it refused them all. Addresses already under the mirror are left alone, so
-a second run changes nothing. `--check` exits 1 when a file would change; `--diff` prints it.
+a second run changes nothing. Every reference that stays upstream is named on stderr, one line
+each, `FILE:LINE: reference — why`, in the order of the files. `--check` exits 1 when a file
+would change or a reference not marked `# mirror-bot: ignore` would stay upstream; `--diff`
+prints the change. Without `--check` the exit code is 0 whatever stays upstream.
 """
 
 from __future__ import annotations
@@ -25,12 +29,13 @@ from bot.config import Config
 from bot.errors import ErrorKind, MirrorBotError, TransferError
 from bot.image import reference
 from bot.image.reference import Reference
-from bot.rewrite.files import STDIN, read_input, write_atomic
+from bot.rewrite.files import STDIN, inside, read_input, write_atomic
 from bot.rewrite.formats import Format, detect
-from bot.rewrite.model import Found, RewriteError, Scan, splice
+from bot.rewrite.model import IGNORE_MARK, Found, RewriteError, Scan, splice
 
 Checker = Callable[[Reference], str | None]  # the mirror's digest for an address, None if absent
 CHECK_JOBS = 4  # measured: 30 look-ups at 20 ms each, 1.5 s on one thread, 0.5 s on four
+SHOWN_CHARACTERS = 200  # of a reference quoted from a file, so each message stays one line
 
 
 class Mode(StrEnum):
@@ -87,13 +92,19 @@ class Streams:
 @dataclass(frozen=True)
 class Document:
     name: str  # as given: a path, or `-` for standard input
+    path: Path | None  # the real path, inside the working directory; None for standard input
     text: str
     format: Format
     scan: Scan
 
+    @property
+    def candidates(self) -> list[Found]:
+        """The references to decide: all but those marked `# mirror-bot: ignore`."""
+        return [found for found in self.scan.found if not found.marked]
+
     def changes(self, decisions: dict[str, Decision]) -> dict[Found, Reference]:
         """The references to rewrite, with their mirrored addresses."""
-        return {found: decision.target for found in self.scan.found
+        return {found: decision.target for found in self.candidates
                 if (decision := decisions[found.text]).status is Status.REWRITE and decision.target}
 
     def rewritten(self, decisions: dict[str, Decision]) -> tuple[str, int]:
@@ -104,9 +115,9 @@ class Document:
         return splice(self.text, replacements), len(changes)
 
 
-def load_document(name: str, text: str, format: Format | None) -> Document:
+def load_document(name: str, text: str, format: Format | None, path: Path | None = None) -> Document:
     chosen = format or detect(name, text)
-    return Document(name, text, chosen, chosen.scan(text, name))
+    return Document(name, path, text, chosen, chosen.scan(text, name))
 
 
 def decide(texts: Iterable[str], config: Config, checker: Checker | None) -> dict[str, Decision]:
@@ -177,7 +188,7 @@ def verify(document: Document, new_text: str, decisions: dict[str, Decision]) ->
     same = len(expected) == len(actual) and all(
         want == got if isinstance(want, str) else _parses_to(got, want)
         for want, got in zip(expected, actual, strict=True))
-    if not same or len(after.ignored) != len(document.scan.ignored):
+    if not same or len(after.left) != len(document.scan.left):
         raise RewriteError(f"{document.name}: the rewritten text would not read back as intended "
                            "(a mirror-bot bug: please report it with this file); nothing was changed")
 
@@ -190,28 +201,35 @@ def _parses_to(text: str, target: Reference) -> bool:
 
 
 def rewrite_files(names: Sequence[str], *, mode: Mode, config: Config, checker: Checker | None,
-                  format: Format | None = None, streams: Streams | None = None) -> int:
-    """Rewrite (or check, or diff) `names`; `-` reads standard input and writes standard output.
-    Returns the exit code; raises RewriteError (exit 2) before anything is written."""
+                  root: Path, format: Format | None = None, streams: Streams | None = None) -> int:
+    """Rewrite (or check, or diff) `names`, files inside `root` (the working directory); `-`
+    reads standard input and writes standard output. Returns the exit code; raises RewriteError
+    (exit 2) before anything is written."""
     streams = streams or Streams()
     if STDIN in names and len(names) > 1:
         raise RewriteError("'-' (standard input) cannot be combined with files; give one or the other")
-    documents = [load_document(name, read_input(name, streams.stdin), format) for name in names]
-    decisions = decide([f.text for d in documents for f in d.scan.found], config, checker)
+    paths = {name: None if name == STDIN else inside(name, root) for name in names}
+    documents = [load_document(name, read_input(name, path, streams.stdin), format, path)
+                 for name, path in paths.items()]
+    decisions = decide([f.text for d in documents for f in d.candidates], config, checker)
     results = []
     for document in documents:
         new_text, count = document.rewritten(decisions)
         verify(document, new_text, decisions)
         results.append((document, new_text, count))
-    _report_references(documents, decisions, config, streams)
+    upstream = sum(report_upstream(document, decisions, config, streams) for document in documents)
     for document, new_text, count in results:
         _emit(document, new_text, count, mode, streams)
     changed = sum(1 for _, _, count in results if count)
-    if mode is Mode.CHECK and changed:
+    if mode is not Mode.CHECK or not (changed or upstream):
+        return 0
+    if changed:
         streams.say(f"{changed} file(s) would change; run mirror-bot rewrite without --check "
                     "to rewrite them")
-        return 1
-    return 0
+    if upstream:
+        streams.say(f"{upstream} reference(s) would stay upstream (named above): request or allow "
+                    f"them, or mark each {IGNORE_MARK}")
+    return 1
 
 
 def _emit(document: Document, new_text: str, count: int, mode: Mode, streams: Streams) -> None:
@@ -222,10 +240,10 @@ def _emit(document: Document, new_text: str, count: int, mode: Mode, streams: St
     elif mode is Mode.CHECK:
         if count:
             streams.say(f"would rewrite {document.name}: {count} {plural}")
-    elif document.name == STDIN:
+    elif document.path is None:
         streams.write(new_text)
     elif count:
-        write_atomic(Path(document.name), new_text)
+        write_atomic(document.name, document.path, new_text)
         streams.say(f"rewrote {document.name}: {count} {plural}")
 
 
@@ -238,28 +256,39 @@ def unified_diff(name: str, old: str, new: str) -> str:
                    for line in lines)
 
 
-def _report_references(documents: list[Document], decisions: dict[str, Decision], config: Config,
-                       streams: Streams) -> None:
-    """One line per image left as it was (spelt however the files spell it), with its places."""
-    where: dict[tuple[Status, str], list[str]] = {}
-    for document in documents:
-        for found in document.scan.found:
-            decision = decisions[found.text]
-            image = str(decision.source) if decision.status is not Status.INVALID else found.text
-            where.setdefault((decision.status, image), []).append(f"{document.name}:{found.line}")
-        for ignored in document.scan.ignored:
-            streams.say(f"left alone: {document.name}:{ignored.line}: {ignored.text!r} {ignored.reason}")
-    reasons = {str(d.source) if d.status is not Status.INVALID else text: d.reason
-               for text, d in decisions.items()}
-    allowlist = config.files.allowlist.name
-    for (status, image), places in where.items():
-        at = ", ".join(places)
-        if status is Status.NOT_MIRRORED:
-            note = f" ({reasons[image]})" if reasons[image] else ""
-            streams.say(f"not mirrored{note}: {image} ({at}); request it by opening an issue titled "
-                        f"{image}")
-        elif status is Status.DENIED:
-            streams.say(f"denied: {image} ({at}): {reasons[image]}; to have it mirrored, propose it "
-                        f"in a pull request to {allowlist}")
-        elif status is Status.INVALID:
-            streams.say(f"not rewritten: {image!r} ({at}): {reasons[image]}")
+def report_upstream(document: Document, decisions: dict[str, Decision], config: Config,
+                    streams: Streams) -> int:
+    """Name every reference of `document` that stays upstream, `FILE:LINE: reference — why`, in
+    the file's order; return how many count against `--check` (those not marked)."""
+    places: list[tuple[int, str, str, bool]] = []  # line, reference, why, counts
+    for left in document.scan.left:
+        why = f"{left.reason} (marked {IGNORE_MARK})" if left.marked else left.reason
+        places.append((left.line, left.text, why, not left.marked))
+    for found in document.scan.found:
+        if found.marked:
+            places.append((found.line, found.text, f"marked {IGNORE_MARK}", False))
+        elif (reason := _why_upstream(decisions[found.text], config)) is not None:
+            places.append((found.line, found.text, reason, True))
+    places.sort(key=lambda place: place[0])
+    for line, text, why, _ in places:
+        streams.say(f"{document.name}:{line}: {shown(text)} — {why}")
+    return sum(1 for *_, counts in places if counts)
+
+
+def _why_upstream(decision: Decision, config: Config) -> str | None:
+    """Why a decided reference stays upstream; None when it is rewritten or already mirrored."""
+    if decision.status is Status.NOT_MIRRORED:
+        note = f" ({decision.reason})" if decision.reason else ""
+        return f"not mirrored{note}; request it by opening an issue titled {decision.source}"
+    if decision.status is Status.DENIED:
+        return (f"not allowed: {decision.reason}; to have it mirrored, propose it in a pull "
+                f"request to {config.files.allowlist.name}")
+    if decision.status is Status.INVALID:
+        return f"not a valid image reference: {shown(decision.reason)}"
+    return None
+
+
+def shown(text: str) -> str:
+    """Text quoted from a file, safe on one terminal line: control characters escaped, cut."""
+    safe = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return safe if len(safe) <= SHOWN_CHARACTERS else safe[:SHOWN_CHARACTERS] + "…"

@@ -1,8 +1,10 @@
 """Compose files: `services.<name>.image`.
 
 Rule: only a service's `image:` is a reference (other `image` keys, under `x-` extensions for
-instance, count when a service reaches them through an alias). Interpolated values
-(`${REGISTRY}/app:${TAG:-1}`) are left alone.
+instance, count when a service reaches them through a merge key). A service that has `build:`
+names with `image:` the image it builds, not one it pulls: that name is left alone, as no
+source of the mirror. Interpolated values (`${REGISTRY}/app:${TAG:-1}`) are left and named.
+`# mirror-bot: ignore` at the end of the `image:` line marks it.
 """
 
 from __future__ import annotations
@@ -10,39 +12,42 @@ from __future__ import annotations
 import yaml
 
 from bot.rewrite import yamldoc
-from bot.rewrite.model import Found, Ignored, Scan
+from bot.rewrite.model import Found, Left, Scan, scan_of
+from bot.rewrite.yamldoc import Marks
 
 
 def find(text: str, name: str) -> Scan:
-    found: list[Found] = []
-    ignored: list[Ignored] = []
+    marks = Marks.of(text)
+    results: list[Found | Left] = []
     seen: set[int] = set()
     for service in _services(yamldoc.documents(text, name)):
-        image = _image_node(service)
-        if image is None or id(image) in seen:
+        image = _field(service, "image")
+        if image is None or id(image) in seen or _field(service, "build") is not None:
             continue
         seen.add(id(image))
-        result = yamldoc.image_scalar(image, text)
-        if isinstance(result, Found):
-            found.append(result)
-        elif isinstance(result, Ignored):
-            ignored.append(result)
-    return Scan(tuple(found), tuple(ignored))
+        marked = marks.any_between(yamldoc.first_line(image), yamldoc.last_line(image))
+        result = yamldoc.image_scalar(image, text, marked)
+        if result is not None:
+            results.append(result)
+    return scan_of(results)
 
 
-def _image_node(service: yaml.Node, seen: frozenset[int] = frozenset()) -> yaml.Node | None:
-    """The service's `image`, or the one it merges in (`<<: *defaults`), as compose does."""
-    fields = dict(yamldoc.mapping_items(service))
-    if "image" in fields:
-        return fields["image"]
-    merged = fields.get("<<")
-    sources = merged.value if isinstance(merged, yaml.SequenceNode) else [merged] if merged else []
-    seen = seen | {id(service)}
-    for source in sources:
-        if id(source) not in seen:  # an anchor may merge itself
-            image = _image_node(source, seen)
-            if image is not None:
-                return image
+def _field(service: yaml.Node, key: str) -> yaml.Node | None:
+    """The service's `key`, or the one it merges in (`<<: *defaults`), as YAML merges: its own
+    first, then each merged map in order with what that one merges (each map once, without
+    recursion, so a long chain of merges cannot exhaust the stack)."""
+    stack, seen = [service], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue  # an anchor may merge itself
+        seen.add(id(node))
+        fields = dict(yamldoc.mapping_items(node))
+        if key in fields:
+            return fields[key]
+        merged = fields.get("<<")
+        stack += reversed(merged.value if isinstance(merged, yaml.SequenceNode) else
+                          [merged] if merged else [])
     return None
 
 

@@ -17,6 +17,7 @@ import yaml
 
 from bot.rewrite import compose, dockerfile, helm, kubernetes, yamldoc
 from bot.rewrite.model import RewriteError, Scan
+from bot.rewrite.yamldoc import too_deep
 
 DOCKERFILE_NAME_RE = re.compile(r"(?:(?:docker|container)file(?:\..+)?|.+\.(?:docker|container)file)\Z",
                                 re.IGNORECASE)
@@ -35,7 +36,10 @@ class Format(StrEnum):
         """The image references of `text`; RewriteError when it is not valid in this format."""
         module = {Format.KUBERNETES: kubernetes, Format.COMPOSE: compose,
                   Format.DOCKERFILE: dockerfile, Format.HELM: helm}[self]
-        return module.find(text, name)
+        try:
+            return module.find(text, name)
+        except RecursionError:  # the finders walk without recursion; this guards the composer
+            raise too_deep(name) from None
 
 
 def by_name(name: str) -> Format | None:

@@ -2,7 +2,8 @@
 
 The golden files (tests/data/rewrite) name images this module seeds upstream; all but
 `rw-cache` are mirrored with the real syncer first. `mirror.test` in them stands for the
-mirror's address and WEB_DIGEST for rw-web:1.0's index digest.
+mirror's address and WEB_DIGEST for rw-web:1.0's index digest. Every reference they leave
+upstream is named on stderr (`FILE:LINE: reference — why`), and `--check` fails on them.
 """
 
 from __future__ import annotations
@@ -88,25 +89,45 @@ def test_second_rewrite_changes_nothing(bed: Bed, tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert [path.read_bytes() for path in paths] == first
     assert "rewrote" not in again.stderr
-    assert bed.run(tmp_path, "--check", *FILES).returncode == 0
+    checked = bed.run(tmp_path, "--check", *FILES)
+    assert checked.returncode == 1  # nothing would change, but references stay upstream
+    assert "would rewrite" not in checked.stderr
+    assert "would change" not in checked.stderr
+    counted = [line for line in UPSTREAM if not line.endswith(MARKED)]
+    assert checked.stderr.splitlines()[-1].startswith(f"{len(counted)} reference(s) would stay upstream")
 
 
-def test_unmirrored_denied_and_unknown_images_are_reported(bed: Bed, tmp_path: Path) -> None:
+NOT_MIRRORED = f"not mirrored; request it by opening an issue titled {UNMIRRORED}"
+MARKED = "marked # mirror-bot: ignore"
+# Every reference the golden files leave upstream, in the order of FILES, then of their lines.
+UPSTREAM = [
+    f"manifests.yaml:20: rw-cache:7 — {NOT_MIRRORED}",
+    "manifests.yaml:65: forbidden:1 — not allowed: denied by rule 'docker.io/library/forbidden' "
+    "(allowlist.yaml:10); to have it mirrored, propose it in a pull request to allowlist.yaml",
+    "manifests.yaml:67: example.com/other/app:1 — not allowed: example.com/other/app is not in "
+    "allowlist.yaml; to have it mirrored, propose it in a pull request to allowlist.yaml",
+    "manifests.yaml:69: ${IMAGE} — a variable or template: its value is known only when the file "
+    "is used",
+    f"compose.yaml:16: rw-cache:7 — {NOT_MIRRORED}",
+    "compose.yaml:18: ${TOOL_IMAGE:-ghcr.io/acme/rw-tool:v1} — a variable or template: its value "
+    "is known only when the file is used",
+    f"Dockerfile:22: rw-cache:7 — {NOT_MIRRORED}",
+    f"Dockerfile:24: docker.io/team/rw-api:2.1 — {MARKED}",
+    "values.yaml:18: rw-web:1.0 — no registry beside it while other images here name theirs: the "
+    "chart may supply one; set registry to rewrite it",
+    "values.yaml:22: rw-web — no tag in these values: the chart supplies it (often its "
+    "appVersion); set tag to rewrite it",
+    f"values.yaml:31: docker.io/library/rw-cache:7 — {NOT_MIRRORED}",
+    f"values.yaml:37: docker.io/team/rw-api:2.1 — {MARKED}",
+]
+
+
+def test_every_reference_left_upstream_is_named_once_with_why(bed: Bed, tmp_path: Path) -> None:
     bed.copy_inputs(tmp_path)
     completed = bed.run(tmp_path, *FILES)
-    lines = completed.stderr.splitlines()
-    [cache] = [line for line in lines if line.startswith(f"not mirrored: {UNMIRRORED} ")]
-    for place in ("manifests.yaml:20", "compose.yaml:16", "Dockerfile:22", "values.yaml:31"):
-        assert place in cache
-    assert cache.endswith(f"request it by opening an issue titled {UNMIRRORED}")
-    [forbidden] = [line for line in lines if line.startswith("denied: docker.io/library/forbidden:1 ")]
-    assert "denied by rule 'docker.io/library/forbidden'" in forbidden
-    assert forbidden.endswith("propose it in a pull request to allowlist.yaml")
-    [elsewhere] = [line for line in lines if line.startswith("denied: example.com/other/app:1 ")]
-    assert "example.com/other/app is not in allowlist.yaml" in elsewhere
-    [default] = [line for line in lines if line.startswith("left alone: values.yaml:22: ")]
-    assert "no tag or digest" in default
-    assert not [line for line in lines if "rw-web" in line and "not mirrored" in line]
+    assert completed.returncode == 0  # without --check, what stays upstream is only named
+    assert [line for line in completed.stderr.splitlines() if not line.startswith("rewrote ")] == (
+        UPSTREAM)
 
 
 def test_one_head_per_distinct_reference_at_the_mirror(bed: Bed, tmp_path: Path) -> None:
@@ -129,7 +150,25 @@ def test_check_exits_1_when_a_file_would_change_and_changes_nothing(bed: Bed, tm
     assert [path.read_text() for path in paths] == [bed.golden("input", name) for name in FILES]
     assert "would rewrite Dockerfile: 6 references" in completed.stderr
     assert "4 file(s) would change" in completed.stderr
+    assert completed.stderr.splitlines()[:len(UPSTREAM)] == UPSTREAM
     assert completed.stdout == ""
+
+
+def test_check_passes_when_nothing_would_change_and_nothing_stays_upstream(
+        bed: Bed, tmp_path: Path) -> None:
+    path = tmp_path / "deploy.yaml"
+    path.write_text("a:\n  image: rw-web:1.0\nb:\n  image: rw-cache:7   # mirror-bot: ignore\n"
+                    "c:\n  image: example.com/other/app:1 # mirror-bot: ignore (a vendor's own)\n")
+    assert bed.run(tmp_path, "--check", "deploy.yaml").returncode == 1  # rw-web would change
+    assert bed.run(tmp_path, "deploy.yaml").returncode == 0
+    completed = bed.run(tmp_path, "--check", "deploy.yaml")
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stderr.splitlines() == [
+        f"deploy.yaml:4: rw-cache:7 — {MARKED}", f"deploy.yaml:6: example.com/other/app:1 — {MARKED}"]
+    path.write_text(path.read_text().replace("   # mirror-bot: ignore", ""))
+    completed = bed.run(tmp_path, "--check", "deploy.yaml")
+    assert completed.returncode == 1
+    assert completed.stderr.splitlines()[0] == f"deploy.yaml:4: rw-cache:7 — {NOT_MIRRORED}"
 
 
 def test_diff_prints_a_patch_that_git_applies_and_changes_nothing(bed: Bed, tmp_path: Path) -> None:
@@ -264,7 +303,35 @@ def test_refused_look_ups_are_not_mirrored_when_the_mirror_answers_others(
     assert both.returncode == 0, both.stderr
     assert (tmp_path / "both.yaml").read_text() == (
         f"a:\n  image: {registry.host}/owner/docker.io/library/rw-web:1.0\nb:\n  image: rw-cache:7\n")
-    assert ("not mirrored (the mirror refused the look-up: not mirrored, or not visible with these "
-            f"credentials): {UNMIRRORED} (both.yaml:4)") in both.stderr
+    assert ("both.yaml:4: rw-cache:7 — not mirrored (the mirror refused the look-up: not mirrored, "
+            "or not visible with these credentials); request it by opening an issue titled "
+            f"{UNMIRRORED}") in both.stderr.splitlines()
     assert alone.returncode == 2
     assert "refused all 1 look-up(s)" in alone.stderr
+
+
+def test_files_outside_the_working_directory_are_refused(bed: Bed, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    [good] = bed.copy_inputs(work, ("compose.yaml",))
+    [outside] = bed.copy_inputs(tmp_path, ("values.yaml",))
+    (work / "linked.yaml").symlink_to(outside)
+    for name in ("linked.yaml", "../values.yaml", str(outside)):
+        completed = bed.run(work, "compose.yaml", name)
+        assert completed.returncode == 2
+        assert completed.stderr == (f"mirror-bot rewrite: {name}: resolves outside the current "
+                                    "directory (a symbolic link or a path that leaves it); nothing "
+                                    "was changed; run rewrite from a directory that holds the file\n")
+    assert good.read_text() == bed.golden("input", "compose.yaml")
+    assert outside.read_text() == bed.golden("input", "values.yaml")
+
+
+def test_yaml_nested_too_deep_is_one_line_and_exit_2(bed: Bed, tmp_path: Path) -> None:
+    for name, text in (("bom.yaml", "\ufeffa: " + "[" * 5000 + "]" * 5000 + "\n"),
+                       ("deep.yaml", "a: " + "[" * 5000 + "]" * 5000 + "\n")):
+        (tmp_path / name).write_text(text)
+        for mode in ((), ("--check",)):
+            completed = bed.run(tmp_path, *mode, name)
+            assert completed.returncode == 2
+            assert completed.stderr == (f"mirror-bot rewrite: {name}: nested too deep to read "
+                                        "safely; nothing was changed\n")

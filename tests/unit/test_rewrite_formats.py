@@ -20,6 +20,7 @@ from bot.flows.rewrite import Mode, Streams, rewrite_files, verify
 from bot.image.reference import parse
 from bot.rewrite.formats import Format, by_name, detect
 from bot.rewrite.model import RewriteError, Role
+from bot.rewrite.yamldoc import NOT_VERBATIM
 from tests.fixtures import DATA
 
 MIRROR = "m.example.io"
@@ -37,8 +38,8 @@ def rewrite_text(config: Config, text: str, format: Format) -> tuple[str, str]:
     """(new text, messages) of `rewrite --all --format F -` on `text`."""
     out, err = io.BytesIO(), io.StringIO()
     streams = Streams(io.BytesIO(text.encode()), out, err)
-    assert rewrite_files(["-"], mode=Mode.WRITE, config=config, checker=None, format=format,
-                         streams=streams) == 0
+    assert rewrite_files(["-"], mode=Mode.WRITE, config=config, checker=None, root=Path.cwd(),
+                         format=format, streams=streams) == 0
     return out.getvalue().decode(), err.getvalue()
 
 
@@ -76,11 +77,21 @@ def test_dockerfile_heredoc_bodies_are_skipped() -> None:
     assert found_texts(text, Format.DOCKERFILE) == ["alpine:3.20", "busybox:1.36", "python:3.12"]
 
 
-def test_dockerfile_leaves_stages_scratch_numbers_and_variables() -> None:
+def test_dockerfile_leaves_stages_scratch_numbers_and_names_variables() -> None:
     text = ("ARG V=1\nFROM golang:1.22 AS Build\nFROM BUILD\nFROM scratch\nFROM Scratch\n"
             "FROM $IMG\nFROM ${IMG}:${V}\nFROM registry:${V}\nCOPY --from=0 /a /a\n"
             "COPY --from=build /a /a\nCOPY --from=$X /a /a\nCOPY --chown=1 --from=nginx /a /a\n")
-    assert found_texts(text, Format.DOCKERFILE) == ["golang:1.22", "nginx"]
+    scan = Format.DOCKERFILE.scan(text, "Dockerfile")
+    assert [found.text for found in scan.found] == ["golang:1.22", "nginx"]
+    assert [(left.line, left.text, left.reason) for left in scan.left] == [
+        (6, "$IMG", "a build argument (IMG) with no default before the first FROM: the image is "
+                    "known only at build time"),
+        (7, "${IMG}:${V}", "uses build arguments (IMG, V=1 by default): the image is known only "
+                           "at build time"),
+        (8, "registry:${V}", "uses build arguments (V=1 by default): the image is known only at "
+                             "build time"),
+        (11, "$X", "uses build arguments (X): the image is known only at build time"),
+    ]
 
 
 def test_dockerfile_global_arg_defaults_used_by_from(config: Config) -> None:
@@ -89,9 +100,11 @@ def test_dockerfile_global_arg_defaults_used_by_from(config: Config) -> None:
             "FROM $BASE AS build\n"
             "ARG LATE=alpine:3\n"
             "FROM ${RUNTIME}\nFROM ${BASE}\nFROM $LATE\nFROM ${EMPTY:-busybox}\nFROM $EMPTY\n")
-    new, _ = rewrite_text(config, text, Format.DOCKERFILE)
+    new, messages = rewrite_text(config, text, Format.DOCKERFILE)
     assert new == text.replace('"nginx:1.27"', f'"{MIRROR}/docker.io/library/nginx:1.27"').replace(
         "'python:3.12'", f"'{MIRROR}/docker.io/library/python:3.12'")
+    assert [line.split(" — ")[0] for line in messages.splitlines()] == [
+        "-:7: $LATE", "-:8: ${EMPTY:-busybox}", "-:9: $EMPTY"]  # LATE is declared after a FROM
 
 
 # -- YAML formats -------------------------------------------------------------------------------
@@ -107,8 +120,8 @@ def test_yaml_scalars_written_verbatim_only() -> None:
             "h:\n  image:\n")
     scan = Format.KUBERNETES.scan(text, "k.yaml")
     assert [found.text for found in scan.found] == ["nginx:1", "busybox:1"]
-    assert [(ignored.text, ignored.line) for ignored in scan.ignored] == [
-        ("nginx:2\n", 8), ("nginx:3", 11), ("nginx :4", 13)]
+    assert [(left.text, left.line, left.reason) for left in scan.left] == [
+        ("nginx:2\n", 8, NOT_VERBATIM), ("nginx:3", 11, NOT_VERBATIM), ("nginx :4", 13, NOT_VERBATIM)]
 
 
 def test_self_referencing_anchors_end() -> None:
@@ -136,7 +149,9 @@ def test_helm_maps_with_and_without_registry() -> None:
         ("nginx:1", [Role.REGISTRY, Role.REPOSITORY]),
         ("quay.io/acme/x@sha256:" + "a" * 64, [Role.NAME]),
     ]
-    assert [ignored.text for ignored in scan.ignored] == ["nginx"]
+    assert [(left.text, left.reason.split(":")[0]) for left in scan.left] == [
+        ("nginx", "no tag in these values"),
+        ("{{ .Values.repo }}:1", "a variable or template")]
 
 
 def test_helm_rewrite_keeps_tag_and_digest_untouched(config: Config) -> None:
@@ -174,9 +189,10 @@ def test_addresses_under_the_mirror_and_invalid_ones_are_left_alone(config: Conf
     new, messages = rewrite_text(config, text, Format.KUBERNETES)
     assert new == text
     lines = messages.splitlines()
-    assert lines[0].startswith("left alone: -:6: 'nginx:1\\x1b[31m' written as a block")
-    assert lines[1].startswith("not rewritten: 'Nginx:1' (-:4): repository names must be lowercase")
-    assert lines[2].startswith("denied: ghcr.io/other/x:1 (-:8): ghcr.io/other/x is not in")
+    assert lines[0].startswith("-:4: Nginx:1 — not a valid image reference: ")
+    assert "must be lowercase" in lines[0]
+    assert lines[1] == f"-:6: nginx:1\\x1b[31m — {NOT_VERBATIM}"  # the escape is shown, not sent
+    assert lines[2].startswith("-:8: ghcr.io/other/x:1 — not allowed: ghcr.io/other/x is not in")
     assert len(lines) == 3
 
 
@@ -285,14 +301,14 @@ def test_format_option_overrides_detection(config: Config, tmp_path: Path) -> No
 
 def test_stdin_cannot_be_mixed_with_files(config: Config) -> None:
     with pytest.raises(RewriteError, match="cannot be combined"):
-        rewrite_files(["-", "x.yaml"], mode=Mode.CHECK, config=config, checker=None)
+        rewrite_files(["-", "x.yaml"], mode=Mode.CHECK, config=config, checker=None, root=Path.cwd())
 
 
 def test_non_utf8_file_is_refused(config: Config, tmp_path: Path) -> None:
     path = tmp_path / "latin1.yaml"
     path.write_bytes(b"image: nginx # \xe9\n")
     with pytest.raises(RewriteError, match=r"latin1\.yaml: not UTF-8 text"):
-        rewrite_files([str(path)], mode=Mode.WRITE, config=config, checker=None)
+        rewrite_files([str(path)], mode=Mode.WRITE, config=config, checker=None, root=tmp_path)
     assert path.read_bytes() == b"image: nginx # \xe9\n"
 
 
