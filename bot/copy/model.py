@@ -67,6 +67,9 @@ class SyncResult:
     elapsed: float = 0.0
     note: Message | None = None  # our own sentence about what was written
     also: list[AddressResult] = field(default_factory=list)  # each further address, on its own
+    # What the digest written serves, when the sync read its index (not for `sync --json`,
+    # whose `platforms` is what was asked for): the status page lists it.
+    served: tuple[Platform, ...] = ()
 
     @property
     def addresses(self) -> list[Reference]:

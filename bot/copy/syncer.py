@@ -30,7 +30,7 @@ from bot.copy.platforms import REPLACED_SUBSET_NOTE, plan_subset
 from bot.copy.settings import DEFAULT_COPY_PROCESSES
 from bot.errors import ErrorKind, TransferError
 from bot.image.oci import Manifest, blobs, human_size, image_size, select_platforms, signature_tags
-from bot.image.platform import Platform
+from bot.image.platform import InvalidPlatform, Platform
 from bot.image.reference import Reference
 from bot.messages import message
 from bot.registry.backoff import Backoff
@@ -153,7 +153,8 @@ class Syncer:
         self._record(destination, parts)
         copied = self._copy_signatures(pinned, destination, dict(zip(tags, signatures, strict=True)))
         return SyncResult(item.source, item.target, "copied", digest, signatures=copied,
-                          size=size, note=REPLACED_SUBSET_NOTE if _held_subset(previous) else None)
+                          size=size, note=REPLACED_SUBSET_NOTE if _held_subset(previous) else None,
+                          served=served_platforms(top))
 
     def _sync_subset(self, item: SyncItem, resolved: Resolved) -> SyncResult:
         upstream = self._lookups.manifest(resolved.pinned)
@@ -169,7 +170,8 @@ class Syncer:
             destination = destination.with_digest(digest)
         current = resolved.current if destination.tag else self._lookups.digest(destination)
         result = SyncResult(item.source, destination, "unchanged", digest,
-                            platforms=item.platforms, note=plan.note)
+                            platforms=item.platforms, note=plan.note,
+                            served=served_platforms(plan.index))
         if current == digest:
             return result
         parts = self._lookups.parts(resolved.pinned, upstream, destination, plan.chosen)
@@ -224,6 +226,21 @@ class Syncer:
             # A hint for later runs: losing it costs a fetch, not a failure.
             with contextlib.suppress(OSError):
                 self.staging.locations.save()
+
+
+def served_platforms(manifest: Manifest) -> tuple[Platform, ...]:
+    """The platforms an index serves, each once, written as `Platform.parse` writes them;
+    entries that name no real platform (an attestation's unknown/unknown) are not one. Empty
+    for a single image, whose platform is in its config, which the sync does not read."""
+    found: list[Platform] = []
+    for platform in manifest.platforms():
+        try:
+            parsed = Platform.parse(str(platform))
+        except InvalidPlatform:
+            continue
+        if parsed not in found:
+            found.append(parsed)
+    return tuple(found)
 
 
 def _key(item: SyncItem) -> tuple[str, str, tuple[Platform, ...]]:

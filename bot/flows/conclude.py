@@ -77,14 +77,17 @@ def issue_update(outcome: Outcome, labels: Labels, current_labels: Sequence[str]
 def result_record(issue: int, outcome: Outcome, at: str, results: Sequence[ImageOutcome],
                   previous: ResultRecord | None, *, attempts: int | None = None) -> ResultRecord:
     """The record of a finished run; attempts count consecutive failures unless given."""
-    first_syncs = {image.target: image.first_sync for image in previous.images} if previous else {}
+    before = {image.target: image for image in previous.images} if previous else {}
+    first_syncs = {target: image.first_sync for target, image in before.items()}
     if attempts is None:
         attempts = (previous.attempts if previous else 0) + 1 if outcome == Outcome.FAILED else 0
     images = tuple(
         RecordedImage(source=str(r.source), target=str(r.target), digest=str(r.digest),
                       platforms=tuple(str(p) for p in r.platforms),
                       first_sync=first_syncs.get(str(r.target)) or at,
-                      also=tuple(str(a) for a in r.addresses[1:]))
+                      also=tuple(str(a) for a in r.addresses[1:]),
+                      served=tuple(str(p) for p in r.served)).keeping_served(
+                          before.get(str(r.target)))
         for r in results if r.status in {"copied", "unchanged"} and r.digest)
     return ResultRecord(issue=issue, phase=Phase.RESULT, outcome=outcome, at=at,
                         attempts=attempts, images=images)

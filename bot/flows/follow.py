@@ -152,8 +152,10 @@ def record_images(following: Following, namer: Namer, now: str) -> list[Recorded
         before = following.recorded.get(tag)
         if result.status in MIRRORED and result.target is not None and result.digest:
             first = before.first_sync if before and before.first_sync else now
-            images.append(RecordedImage(str(result.source), str(result.target), result.digest,
-                                        (), first, tuple(str(a) for a in result.addresses[1:])))
+            images.append(RecordedImage(
+                str(result.source), str(result.target), result.digest, (), first,
+                tuple(str(a) for a in result.addresses[1:]),
+                tuple(str(p) for p in result.served)).keeping_served(before))
         elif before is not None and before.target == str(namer.target(
                 following.subscription.reference(tag))):
             images.append(before)

@@ -116,7 +116,10 @@ def _record_move(entry: IndexEntry, result: SyncResult) -> Callable[[str], str]:
         if record is None:
             raise records.RecordError("the comment has no record to update")
         also = tuple(str(a) for a in result.addresses[1:])
-        images = tuple(replace(image, digest=str(result.digest), also=also)
+        # What the old digest served is no word on a new one: the copy's, when it saw them.
+        served = tuple(str(p) for p in result.served)
+        images = tuple(replace(image, digest=str(result.digest), also=also,
+                               served=served).keeping_served(image)
                        if image.target == entry.target else image for image in record.images)
         moved = record.with_images(images, timestamps.now_text())
         return records.replace_record(body.replace(entry.digest, str(result.digest)), moved)
