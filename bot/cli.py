@@ -248,7 +248,8 @@ def _add_rewrite_parser(commands: Any) -> None:
                          help="files to rewrite in place; - reads standard input, writes standard output")
     mode = rewrite.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true",
-                      help="change nothing; exit 1 when a file would change (a CI gate)")
+                      help="change nothing; exit 1 when a file would change or a reference would "
+                           "stay upstream, unless marked '# mirror-bot: ignore' (a CI gate)")
     mode.add_argument("--diff", action="store_true", help="change nothing; print a unified diff")
     rewrite.add_argument("--all", action="store_true", dest="all_allowed",
                          help="rewrite every reference the allowlist allows, mirrored yet or not "

@@ -14,7 +14,7 @@ mirrored path; without a `registry` key, `repository` becomes the whole mirrored
   images the file does not name), so its blocks and strings are left;
 - a tag the chart supplies (no `tag` and no digest in the values);
 - a registry the chart supplies (an `image:` name without `registry`, or a `repository` without
-  a host while other blocks of the file name their registry);
+  a host while other blocks of the file have a `registry` key);
 - a variant switch that is on (`chroot: true`: the chart pulls another image), both
   `repository` and `image`, both `digest` and `sha`, a template or variable in any part.
 
@@ -84,7 +84,9 @@ def find_references(roots: list[yaml.Node], text: str, *, strings_mean_latest: b
     """Every image block and `image:` string under `roots`, each node once."""
     marks = Marks.of(text)
     blocks, strings = _collect(roots, marks, extra)
-    split_registries = any(yamldoc.string_value(block.fields.get("registry")) for block in blocks)
+    # A chart whose values have `registry` keys may put its default registry before a name
+    # written without one; the key's presence, not its value, so a rewrite cannot change it.
+    split_registries = any("registry" in block.fields for block in blocks)
     results: list[Found | Left | None] = [
         _block(block, text, split_registries) for block in blocks]
     results += [_string(item, text, strings_mean_latest) for item in strings]
@@ -227,8 +229,8 @@ def _block(block: Block, text: str, split_registries: bool) -> Found | Left | No
         return left("no registry in these values: the chart supplies it, so the address is not "
                     "known here; set registry to rewrite it")
     if parts.registry is None and split_registries and not _has_host(parts.repository):
-        return left("no registry beside it while other images here name theirs: the chart may "
-                    "supply one; set registry to rewrite it")
+        return left("no registry beside it while other images here have one: the chart may "
+                    "supply its own; set registry to rewrite it")
     spans = _spans(name_node, fields["registry"] if parts.registry is not None else None, text)
     if spans is None:
         return left(NOT_VERBATIM)

@@ -113,8 +113,8 @@ UPSTREAM = [
     "is known only when the file is used",
     f"Dockerfile:22: rw-cache:7 — {NOT_MIRRORED}",
     f"Dockerfile:24: docker.io/team/rw-api:2.1 — {MARKED}",
-    "values.yaml:18: rw-web:1.0 — no registry beside it while other images here name theirs: the "
-    "chart may supply one; set registry to rewrite it",
+    "values.yaml:18: rw-web:1.0 — no registry beside it while other images here have one: the "
+    "chart may supply its own; set registry to rewrite it",
     "values.yaml:22: rw-web — no tag in these values: the chart supplies it (often its "
     "appVersion); set tag to rewrite it",
     f"values.yaml:31: docker.io/library/rw-cache:7 — {NOT_MIRRORED}",
