@@ -4,9 +4,10 @@ Rule: every current entry of this shard is checked again against today's allowli
 (a record that fails is skipped with one warning, never copied to), then re-checked with the
 sync engine — unchanged costs two manifest HEADs and copies nothing; a moved tag is copied,
 verified, and the record in its issue comment (the index's source of truth) is rewritten with
-the new digest (at most `max_record_updates` records per run, so a storm of moved tags stays
-within the GitHub budget; the rest catch up next run); every address today's configuration gives
-is written (a mirror added since is filled in); an image gone upstream is reported and the
+the new digest (at most `max_record_updates` records: this shard's share of the run's one
+budget, `Index.record_update_share`, so a storm of moved tags over any number of shards stays
+within the GitHub budget; the rest catch up next run); every address today's configuration
+gives is written (a mirror added since is filled in); an image gone upstream is reported and the
 mirror copy is kept. Shard reports merge into one. The report is an artifact other jobs and
 people read: whoever writes it redacts it by the run's secret set (bot/redaction.py).
 """
@@ -28,10 +29,9 @@ from bot.forge.protocol import Forge
 from bot.image import reference
 from bot.image.platform import Platform
 from bot.records import record as records
-from bot.records.index import IndexEntry
+from bot.records.index import RECORD_UPDATES_PER_RUN, IndexEntry
 from bot.records.trust import Standing, check_image
 
-DEFAULT_MAX_RECORD_UPDATES = 100  # per shard and run: 2 GitHub requests each
 # A report row's status: the engine's, or what a failure that loses nothing means here.
 ResyncStatus = Literal["copied", "unchanged", "failed", "gone_upstream", "superseded"]
 
@@ -57,7 +57,7 @@ def trusted_items(entries: Iterable[IndexEntry], config: Config,
 
 def resync(entries: list[IndexEntry], syncer: Syncer, config: Config, *, jobs: int = 1,
            forge: Forge | None = None, shard: str = "0/1", log: TextIO | None = None,
-           max_record_updates: int = DEFAULT_MAX_RECORD_UPDATES) -> dict[str, Any]:
+           max_record_updates: int = RECORD_UPDATES_PER_RUN) -> dict[str, Any]:
     started = timestamps.now_text()
     pairs = trusted_items(entries, config, log)
     results = syncer.sync_all([item for _, item in pairs], jobs)
@@ -85,7 +85,9 @@ def resync(entries: list[IndexEntry], syncer: Syncer, config: Config, *, jobs: i
         rows.append(row)
     counts = Counter(row["status"] for row in rows)
     return {"shard": shard, "started_at": started, "finished_at": timestamps.now_text(),
-            "counts": dict(counts), "results": rows}
+            "counts": dict(counts),
+            "record_updates": {"made": updates, "allowed": max_record_updates},
+            "results": rows}
 
 
 def resync_status(result: SyncResult) -> ResyncStatus:
@@ -135,5 +137,14 @@ def merge_reports(reports: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "started_at": min((str(r["started_at"]) for r in reports), default=""),
         "finished_at": max((str(r["finished_at"]) for r in reports), default=""),
         "counts": dict(Counter(row["status"] for row in rows)),
+        # Each shard's share and use of the run's one record-update budget, added up.
+        "record_updates": {key: sum(_count(r.get("record_updates"), key) for r in reports)
+                           for key in ("made", "allowed")},
         "results": sorted(rows, key=lambda row: row["target"]),
     }
+
+
+def _count(tally: Any, key: str) -> int:
+    """A count from a shard report's tally; a report from before the tally counts none."""
+    value = tally.get(key) if isinstance(tally, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -7,20 +7,38 @@ lose each other's updates: every issue's record is written only by the run that 
 issue. The newest record per target wins, whichever is read first; the first sync is the
 earliest any record gives, and the platforms served are kept from an older record of the same
 digest when the newest did not see them. A stale entry (its address is not what today's naming
-gives) is listed as stale and never resynced. Shards split the index deterministically by a hash
-of the target.
+gives) is listed as stale and never resynced.
+
+Shards split the current entries deterministically, so every shard of a run, reading the same
+index, agrees on the split without talking to the others: the images of the k-th quota-limited
+registry (`settings.quota_registries`: a signed-in quota is per account, and shards that each read
+`ratelimit-remaining` would overspend it) all go to shard k, the rest by a stable hash of the
+target over the shards left. A run's shard count follows the index's size (`shard_count`, at most
+GitHub Actions' matrix limit), and its record rewrites share one budget: each shard gets its part,
+the remainder going to shards chosen by the index's `generated_at`, which every shard of a run
+reads alike and each run changes, so no shard is left without updates run after run.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from bot.errors import ConfigError
+from bot.image.reference import split_domain
 from bot.records.record import Outcome, RecordedImage, ResultRecord
 from bot.records.trust import ImageCheck, Standing
+
+MAX_SHARDS = 256  # GitHub Actions' limit on the jobs one matrix makes
+# A shard job's own cost (a runner, set-up) is about a minute; an unchanged image costs two
+# manifest HEADs, so a shard of this many images spends most of its time on what moved.
+IMAGES_PER_SHARD = 200
+# One resync run's record rewrites, every shard together: each is 2 REST requests (read, edit),
+# so a run spends at most 400 of GITHUB_TOKEN's 1,000 an hour, however many shards it has.
+RECORD_UPDATES_PER_RUN = 200
 
 
 @dataclass(frozen=True)
@@ -113,10 +131,27 @@ class Index:
     def sorted_entries(self) -> list[IndexEntry]:
         return sorted(self.entries.values(), key=lambda e: e.target)
 
-    def shard(self, index: int, count: int) -> list[IndexEntry]:
-        """The current (not stale) entries of shard `index` of `count`."""
-        return [e for e in self.sorted_entries()
-                if not e.stale and shard_of(e.target, count) == index]
+    def current(self) -> list[IndexEntry]:
+        """The entries resync keeps current (not stale), by target."""
+        return [e for e in self.sorted_entries() if not e.stale]
+
+    def shard(self, index: int, count: int, quota_registries: Sequence[str] = ()) -> list[IndexEntry]:
+        """The current entries of shard `index` of `count`."""
+        return [e for e in self.current() if shard_for(e, count, quota_registries) == index]
+
+    def shard_count(self, quota_registries: Sequence[str] = ()) -> int:
+        """How many shards a run of this index needs: one per quota-limited registry, one per
+        IMAGES_PER_SHARD of the other images, at least 1 and at most MAX_SHARDS."""
+        others = sum(registry_of(e) not in quota_registries for e in self.current())
+        return max(1, min(MAX_SHARDS, len(quota_registries) + math.ceil(others / IMAGES_PER_SHARD)))
+
+    def record_update_share(self, index: int, count: int,
+                            budget: int = RECORD_UPDATES_PER_RUN) -> int:
+        """Shard `index`'s part of the run's record-update budget; the parts of every shard of
+        the run add up to `budget` exactly."""
+        part, remainder = divmod(budget, count)
+        first = int.from_bytes(hashlib.sha256(self.generated_at.encode()).digest()[:8], "big") % count
+        return part + ((index - first) % count < remainder)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -134,6 +169,22 @@ class Index:
             index.add(IndexEntry.from_json(item))
         index.queue = [QueueEntry(**q) for q in data.get("queue", [])]
         return index
+
+
+def registry_of(entry: IndexEntry) -> str:
+    return split_domain(entry.source)[0]
+
+
+def shard_for(entry: IndexEntry, count: int, quota_registries: Sequence[str] = ()) -> int:
+    """The k-th quota-limited registry's images all go to shard k (modulo `count`); the rest
+    spread by target over the shards after those (over all of them when none are left)."""
+    registry = registry_of(entry)
+    if registry in quota_registries:
+        return list(quota_registries).index(registry) % count
+    reserved = len(quota_registries)
+    if count > reserved:
+        return reserved + shard_of(entry.target, count - reserved)
+    return shard_of(entry.target, count)
 
 
 def shard_of(key: str, count: int) -> int:
