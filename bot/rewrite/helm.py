@@ -226,8 +226,8 @@ def _block(block: Block, text: str, split_registries: bool) -> Found | Left | No
         return left("no tag in these values: the chart supplies it (often its appVersion); set "
                     "tag to rewrite it")
     if parts.registry is None and name_key == "image":
-        return left("no registry in these values: the chart supplies it, so the address is not "
-                    "known here; set registry to rewrite it")
+        return left("no registry beside it: the chart puts its own before it, so the address is "
+                    "not known here; set registry to rewrite it")
     if parts.registry is None and split_registries and not _has_host(parts.repository):
         return left("no registry beside it while other images here have one: the chart may "
                     "supply its own; set registry to rewrite it")

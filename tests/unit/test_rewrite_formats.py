@@ -94,6 +94,16 @@ def test_dockerfile_leaves_stages_scratch_numbers_and_names_variables() -> None:
     ]
 
 
+def test_dockerfile_run_mount_from_an_image_is_a_reference(config: Config) -> None:
+    text = ("FROM golang:1.22 AS build\n"
+            "RUN --mount=type=cache,target=/root/.cache --mount=type=bind,from=build,source=/a,target=/a \\\n"
+            "    --mount=type=bind,from=busybox:1.36,source=/bin/sh,target=/sh true\n")
+    new, messages = rewrite_text(config, text, Format.DOCKERFILE)
+    assert messages == ""
+    assert new == text.replace("golang:1.22", f"{MIRROR}/docker.io/library/golang:1.22").replace(
+        "from=busybox:1.36", f"from={MIRROR}/docker.io/library/busybox:1.36")
+
+
 def test_dockerfile_global_arg_defaults_used_by_from(config: Config) -> None:
     text = ('ARG BASE="nginx:1.27" OTHER=unused:1 EMPTY\n'
             "ARG RUNTIME='python:3.12'\n"

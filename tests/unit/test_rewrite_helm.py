@@ -73,8 +73,8 @@ def test_ingress_nginx_style_block_without_global_is_split_into_mirror_host_and_
     ("  image: {registry: r.io, image: a/b, tag: '1', chroot: true}\n",
      "chroot is on: the chart pulls another image than these values name"),
     ("  image: {image: a/b, tag: '1'}\n",
-     "no registry in these values: the chart supplies it, so the address is not known here; set "
-     "registry to rewrite it"),
+     "no registry beside it: the chart puts its own before it, so the address is not known here; "
+     "set registry to rewrite it"),
     ("  image: {registry: r.io, repository: a/b, image: c/d, tag: '1'}\n",
      "both repository and image are set: which one the chart uses is not known; keep one"),
     (f"  image: {{registry: r.io, repository: a/b, tag: '1', digest: 'sha256:{SHA}', sha: {SHA}}}\n",
