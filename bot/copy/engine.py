@@ -1,23 +1,28 @@
-"""Copying one image's manifests and blobs to the mirror, several at a time.
+"""Copying one image's manifests and blobs to the mirror, several at a time, reading each once.
 
-Rule: an index is copied as its child manifests, each by digest with digests preserved
-(`skopeo copy --preserve-digests source@child mirror/repo@child`, several at once), then the
-original index bytes are put at the destination, so the mirror serves upstream's digest. Before
-a child's copy, each of its blobs the mirror lacks is staged, every platform's at once:
+Rule: an index is copied as its child manifests, each by digest with digests preserved, then
+the original index bytes are put at the destination, so the mirror serves upstream's digest.
+Every manifest and blob is read upstream at most once: the look-ups already hold each child
+manifest's bytes (bot/copy/lookup.py), so once the mirror holds a child's blobs the engine puts
+those same bytes there itself (`put_manifest`: same bytes, same digest). skopeo
+(`skopeo copy --preserve-digests source@child mirror/repo@child`) copies only what that cannot:
+a nested index, a schema 1 manifest, foreign layers, or a part one of whose blobs could not be
+staged — then it reads that part's manifest and blobs again, which costs pulls but loses
+nothing. Each blob the mirror lacks is staged, every platform's at once:
 - a blob the blob-location cache places in another repository of the mirror is mounted;
 - whether the mirror holds it already is asked with the POST that opens its upload
   (bot/registry/client.py's stage_blob), so a blob there costs one request and one absent goes
   straight into that upload;
 - a large one (at least the threshold of bot/registry/blobs.py's BlobCopySettings) is copied by the
   transport in ranges, one large blob at a time per process;
-- one of at most a chunk is copied whole (one GET, one PUT), up to SMALL_BLOB_STREAMS at once,
-  holding at most half the ranged copy's buffers (`parallel` x `chunk_size` / 2) in flight;
-- the rest (above a chunk, below the threshold) is left to skopeo, one stream each.
-skopeo then finds staged blobs present and skips them. A small blob that fails to stage is left
-to skopeo too, which copies it as it always has (a large one fails its part: retrying it in one
-stream would undo what ranges are for). At most `copy_processes` skopeo processes run at once
-in this process, whatever the number of images synced in parallel (`--jobs`). `landed` hears of
-each child as the mirror gets it (further addresses start from there: bot/copy/addresses.py).
+- the rest are copied in one stream each (ranges of a chunk, one at a time), up to
+  SMALL_BLOB_STREAMS at once, holding at most half the ranged copy's buffers
+  (`parallel` x `chunk_size` / 2) in flight.
+A small blob that fails to stage leaves its part to skopeo, which copies it as it always has (a
+large one fails its part: retrying it in one stream would undo what ranges are for). At most
+`copy_processes` parts are written at once in this process, whatever the number of images
+synced in parallel (`--jobs`). `landed` hears of each child as the mirror gets it (further
+addresses start from there: bot/copy/addresses.py).
 
 Memory: the ranged copy's `parallel + 1` chunks plus the small blobs' half of that, about
 1.5 x `parallel` x `chunk_size` (~104 MiB with the defaults) whatever the image.
@@ -34,17 +39,16 @@ from typing import Protocol
 
 from bot.copy.cache import BlobLocations
 from bot.copy.settings import DEFAULT_COPY_PROCESSES
-from bot.errors import TransferError
-from bot.image.oci import Blob, Manifest, blobs, image_size
+from bot.errors import ErrorKind, TransferError
+from bot.image.oci import Blob, Manifest, blobs, image_size, whole_by_blobs
 from bot.image.reference import Reference
+from bot.messages import message
 from bot.registry.blobs import DEFAULT_BLOB_COPY, BlobCopySettings, ProgressSink
 
 
 class BlobTransport(Protocol):
     """The registry client's blob API (bot/registry/client.py, bot/registry/blobs.py)."""
 
-    def mount_from_first(self, target: Reference, digest: str,
-                         repositories: Sequence[str]) -> bool: ...
     def stage_blob(self, source: Reference, target: Reference, digest: str, size: int, *,
                    mount_from: Sequence[str] = (), likely_absent: bool = False, chunk_size: int,
                    parallel: int, progress: ProgressSink | None = None) -> str: ...
@@ -113,8 +117,9 @@ class BlobStager:
     def __post_init__(self) -> None:
         self._budget = ByteBudget(self.settings.parallel * self.settings.chunk_size // 2)
 
-    def stage(self, source: Reference, target: Reference, blob: Blob) -> Future[None] | None:
-        """Start staging `blob`; None when it is left to skopeo."""
+    def stage(self, source: Reference, target: Reference, blob: Blob) -> Future[bool]:
+        """Start staging `blob`: the future tells whether the mirror now holds it (False: it
+        is left to skopeo)."""
         # Where the blob-location cache saw it: in `target`'s own repository (then the mirror
         # is asked before anything is fetched: it is most likely there), or elsewhere (mounts).
         seen = [] if self.locations is None else self.locations.repositories(target.registry,
@@ -123,30 +128,27 @@ class BlobStager:
         elsewhere = [] if here else seen
         if self.settings.ranged(blob.size):
             return self._large.submit(self._stage_large, source, target, blob, elsewhere)
-        if blob.size <= self.settings.chunk_size:
-            return self._small.submit(self._stage_small, source, target, blob, elsewhere, here)
-        if elsewhere:  # mounted if a repository still holds it, else skopeo copies it
-            return self._small.submit(self._mount, target, blob, elsewhere)
-        return None
-
-    def _mount(self, target: Reference, blob: Blob, elsewhere: list[str]) -> None:
-        self.transport.mount_from_first(target, blob.digest, elsewhere)
+        return self._small.submit(self._stage_small, source, target, blob, elsewhere, here)
 
     def _stage_small(self, source: Reference, target: Reference, blob: Blob,
-                     elsewhere: list[str], here: bool) -> None:
+                     elsewhere: list[str], here: bool) -> bool:
+        # One stream: a blob above a chunk goes in ranges of a chunk, one after the other, so
+        # it holds at most about two chunks.
         try:
-            with self._budget.hold(blob.size):
+            with self._budget.hold(min(blob.size, 2 * self.settings.chunk_size)):
                 self.transport.stage_blob(source, target, blob.digest, blob.size,
                                           mount_from=elsewhere, likely_absent=not here,
                                           chunk_size=self.settings.chunk_size, parallel=1)
         except TransferError:
-            return  # skopeo copies it, and reports what goes wrong in its own words
+            return False  # skopeo copies it, and reports what goes wrong in its own words
+        return True
 
     def _stage_large(self, source: Reference, target: Reference, blob: Blob,
-                     elsewhere: list[str]) -> None:
+                     elsewhere: list[str]) -> bool:
         self.transport.stage_blob(source, target, blob.digest, blob.size, mount_from=elsewhere,
                                   chunk_size=self.settings.chunk_size,
                                   parallel=self.settings.parallel, progress=self.progress)
+        return True
 
 
 @dataclass
@@ -166,31 +168,42 @@ class CopyEngine:
              landed: Callable[[Part], None] | None = None) -> None:
         """Copy every part (blobs staged first), then put `index` (destination, manifest);
         `landed` is told of each part once the mirror holds it."""
-        staged: dict[str, Future[None] | None] = {}  # a blob shared by two parts: staged once
+        staged: dict[str, Future[bool]] = {}  # a blob shared by two parts: staged once
 
-        def stage_blobs(part: Part) -> list[Future[None]]:
+        def stage_blobs(part: Part) -> list[Future[bool]] | None:
+            """The part's blobs being staged; None when skopeo copies the part whole."""
+            if self.stager is None or not whole_by_blobs(part.manifest):
+                return None
             for blob in blobs(part.manifest):
                 if blob.digest not in staged:
-                    staged[blob.digest] = (self.stager.stage(part.source, part.destination, blob)
-                                           if self.stager else None)
-            return [future for blob in blobs(part.manifest)
-                    if (future := staged[blob.digest]) is not None]
+                    staged[blob.digest] = self.stager.stage(part.source, part.destination, blob)
+            return [staged[blob.digest] for blob in blobs(part.manifest)]
 
-        def copy_part(part: Part, waiting: list[Future[None]]) -> None:
-            for future in waiting:
-                future.result()  # a staging failure fails this part
-            self.skopeo_copy(part.source, part.destination, part.is_index)
+        def copy_part(part: Part, staging: list[Future[bool]] | None) -> None:
+            # A staging failure of a large blob fails this part (result() raises it).
+            if staging is not None and all([future.result() for future in staging]):
+                self._put(part)
+            else:
+                self.skopeo_copy(part.source, part.destination, part.is_index)
             if landed is not None and not part.is_index:
                 landed(part)
 
         pending = [(part, stage_blobs(part)) for part in parts]
         # Parts with nothing to wait for first, the largest first: the last copies to finish
         # are small ones (an attestation), not a platform started late.
-        pending.sort(key=lambda item: (len(item[1]), -image_size(item[0].manifest)))
-        futures = [self._pool.submit(copy_part, part, waiting) for part, waiting in pending]
+        pending.sort(key=lambda item: (len(item[1] or ()), -image_size(item[0].manifest)))
+        futures = [self._pool.submit(copy_part, part, staging) for part, staging in pending]
         wait(futures)
         for future in futures:
             future.result()  # the first failure, once every part has finished
         if index is not None:
             destination, manifest = index
             self.writer.put_manifest(destination, manifest)
+
+    def _put(self, part: Part) -> None:
+        """The part's manifest, as read upstream, put at the mirror: its blobs are there."""
+        written = self.writer.put_manifest(part.destination, part.manifest)
+        if written != part.manifest.digest:
+            raise TransferError(ErrorKind.DIGEST_MISMATCH, message(
+                "the mirror stored %(name)s as %(written)s, not %(expected)s",
+                name=part.destination.name, written=written, expected=part.manifest.digest))

@@ -101,6 +101,21 @@ def blobs(manifest: Manifest) -> list[Blob]:
     return found
 
 
+def whole_by_blobs(manifest: Manifest) -> bool:
+    """Whether the bytes of `manifest` and its blobs are all the mirror needs to serve it: an
+    image manifest of schema 2 or OCI (not an index, not schema 1) whose config and every layer
+    are plain blobs of the registry — a foreign layer (with `urls`, fetched from elsewhere) or a
+    descriptor without a digest and size is not."""
+    if manifest.media_type not in (OCI_MANIFEST, DOCKER_MANIFEST):
+        return False
+    data = manifest.json()
+    layers = data.get("layers")
+    if not isinstance(layers, list) or any(isinstance(layer, dict) and "urls" in layer
+                                           for layer in layers):
+        return False
+    return len(blobs(manifest)) == 1 + len(layers)
+
+
 def select_platforms(entries: Iterable[dict[str, Any]], wanted: Sequence[Platform],
                      ) -> tuple[list[dict[str, Any]], list[Platform]]:
     """The first entry for each wanted platform, in index order, and the platforms missing."""

@@ -195,11 +195,12 @@ def authfile_dirs(folder: Path) -> list[Path]:
 def test_sigterm_during_a_copy_leaves_no_authfile_and_no_skopeo(faulty: FaultyBed, name: str,
                                                                  tmp_path: Path) -> None:
     faulty.testbed.seed(name, layer_sizes=(100_000, 50_000))
+    # skopeo copies a part whose blobs could not be staged: with a chunk of one byte the bot
+    # reads every blob in ranges, and those reads fail; skopeo's whole reads are held up.
+    faulty.upstream.add(Rule("status", "GET", "/blobs/", times=-1, status=500, with_header="Range"))
     faulty.upstream.add(Rule("delay", "GET", "/blobs/", times=-1, delay=60))  # a slow upstream
     temp = tmp_path / "tmp"
     temp.mkdir()
-    # Blobs above one chunk and below the threshold are skopeo's: with a chunk of one byte,
-    # skopeo copies every blob here, and it is the one held up.
     env = faulty.testbed.env(CONTAINERS_REGISTRIES_CONF=str(faulty.conf),
                              MIRROR_REGISTRY=faulty.mirror.host, TMPDIR=str(temp),
                              MIRROR_BLOB_CHUNK="1")
