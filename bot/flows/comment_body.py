@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.errors import ErrorKind
 from bot.flows.outcomes import ImageOutcome
-from bot.flows.plan import Plan
+from bot.flows.plan import Plan, PlannedImage
 from bot.image.oci import human_size
 from bot.records.record import COMMENT_MARKER, Outcome, ResultRecord
 from bot.render import render
@@ -50,8 +50,8 @@ class CommentWriter:
             mirrored=[r for r in results if r.status in {"copied", "unchanged"}],
             refused=refused, failed=failed, any_denied=bool(denied),
             example_pattern=denied[0].source.name if denied and denied[0].source else "",
-            suggestion=next((i.suggestion for i in [*refused, *plan.allowed] if i.suggestion),
-                            None),
+            suggestion=next((i.suggestion for i in [*refused, *_not_there(plan, failed)]
+                             if i.suggestion), None),
             notes={str(image.source): image.notes for image in plan.allowed},
             addresses={str(r.source): _for_people(r, plan) for r in results},
             attempts=record.attempts, cap=cap, title=title,
@@ -69,6 +69,14 @@ class CommentWriter:
         values.update(context)
         body = render("comment.md.j2", self.language, secrets=self.secrets, **values).rstrip()
         return f"{body}\n{record.render()}\n"
+
+
+def _not_there(plan: Plan, failed: Sequence[ImageOutcome]) -> list[PlannedImage]:
+    """The allowed images whose upstream answered that it has no such image (a missing repository
+    on Docker Hub is a refusal): their suggestion (`:latest` for `:lastest`) is for them alone."""
+    missing = {str(r.source) for r in failed
+               if r.error and r.error.kind in {ErrorKind.NOT_FOUND, ErrorKind.UNAUTHORIZED}}
+    return [image for image in plan.allowed if str(image.source) in missing]
 
 
 def _for_people(result: ImageOutcome, plan: Plan) -> list[str]:

@@ -3,7 +3,10 @@
 Rule: every image named in the request gets exactly one decision — `invalid` (not a reference,
 or a platform the mirror does not offer), `denied` (the allowlist says no, naming the rule) or
 `allowed` (with its mirrored address) — a suggestion where a near miss is allowed, and notes
-on what was read differently from what was typed; reasons and notes are Messages
+on what was read differently from what was typed. A refused image's suggestion is the request
+reader's did-you-mean, or a prose hint naming a popular official image, and only when allowed;
+an allowed image's suggestion is for when the copy finds nothing upstream (a popular name one
+typo away, `:latest` for `:lastest`, `mysql:8.0.28` for `mysql8.0.28`); reasons and notes are Messages
 (bot/messages.py), shown translated in comments and as English in `--json`. `k8s.gcr.io` is frozen and
 redirected by the Kubernetes project: its images are planned from `registry.k8s.io` when the
 allowlist allows that name, and refused with it as the suggestion otherwise. A tag pattern is
@@ -23,10 +26,15 @@ from bot.image.reference import Reference, TagPattern
 from bot.messages import Message, joined, message
 from bot.policy.allowlist import Allowlist
 from bot.policy.naming import Namer
-from bot.policy.suggest import popular_near_miss, suggest
+from bot.policy.suggest import (
+    not_found_suggestion,
+    popular_near_miss,
+    popular_official_images,
+    suggest,
+)
 from bot.policy.tags import TooManyTags
 from bot.policy.tags import expand_pattern as select_pattern
-from bot.request.title import ImageRequest, parse_request
+from bot.request.title import ImageRequest, RequestedImage, parse_request
 
 Verdict = Literal["allowed", "denied", "invalid"]
 FROZEN_REGISTRY = "k8s.gcr.io"
@@ -116,12 +124,21 @@ def plan_request(request: ImageRequest, allowlist: Allowlist, namer: Namer | Non
         elif image.pattern is not None and not platform_problem:
             planned.append(_plan_pattern(first, image.pattern, allowlist, namer))
         elif image.reference is None and image.pattern is None:
-            hint = suggest(image.suggestion, None, allowlist) if image.suggestion else None
             planned.append(replace(first, reason=image.error or NOT_AN_IMAGE,
-                                   suggestion=hint or suggest(image.input, None, allowlist)))
+                                   suggestion=_meant(image, allowlist)))
         else:
             planned.append(first)
     return Plan(tuple(planned), platforms)
+
+
+def _meant(image: RequestedImage, allowlist: Allowlist) -> str | None:
+    """What a refused image most likely meant, when it is allowed: the reader's did-you-mean,
+    or a prose hint that names a popular official image (never a guess at anything else)."""
+    if image.suggestion is not None:
+        return suggest(image.suggestion, None, allowlist)
+    if image.hint is not None and image.hint.partition(":")[0] in popular_official_images():
+        return suggest(image.hint, None, allowlist)
+    return None
 
 
 def _plan_reference(image: PlannedImage, ref: Reference, allowlist: Allowlist,
@@ -155,6 +172,9 @@ def _plan_reference(image: PlannedImage, ref: Reference, allowlist: Allowlist,
                        name=ref.repository.rsplit("/", 1)[-1],
                        official=near.repository.rsplit("/", 1)[-1], suggestion=near)
         image = replace(image, suggestion=str(near), notes=(*image.notes, note))
+    elif (meant := not_found_suggestion(ref)) is not None and allowlist.decide(meant).allowed:
+        # `:lastest` could be a real tag: read as written, suggested only if upstream lacks it.
+        image = replace(image, suggestion=str(meant))
     return replace(image, decision="allowed", reason=decision.reason, **addressed)
 
 
@@ -226,5 +246,6 @@ def plan_issue(
     `namer` None plans without a mirror (see `plan_request`)."""
     request = parse_request(title, body, namer.pasted_prefixes if namer else (),
                             allowlist.settings.max_images_per_issue,
-                            mirror_prefixes=mirror_prefixes)
+                            mirror_prefixes=mirror_prefixes,
+                            registries={pattern.registry for pattern in allowlist.allow})
     return plan_request(request, allowlist, namer)

@@ -1,10 +1,13 @@
 """Near misses: name the allowed image a user probably meant.
 
 Rule: a suggestion is offered only when it is allowed and it is close to what was typed: an
-allowlisted repository within two edits (a swapped pair of letters is one edit), the same name
-once lowercased, the one allowlisted repository with the same last name, or — for a Docker Hub
-official name — a popular official image one edit away (`ngnix` -> `nginx`; the list ships in
-`bot/data/popular_images.txt`, no network). Never a wide guess.
+allowlisted repository within two edits (a swapped pair of letters is one edit), the one
+allowlisted repository with the same last name, or — for a Docker Hub official name — a
+popular official image one edit away (`ngnix` -> `nginx`; the list ships in
+`bot/data/popular_images.txt`, no network). What could be a real tag or name is read as written
+and suggested again only when the upstream does not know it: `:latest` for a tag written with
+its letters that starts as it does (`:lastest`, `:lates`, `:last`), and `mysql:8.0.28` for a popular
+official name with a version glued to it (`mysql8.0.28`). Never a wide guess.
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ from importlib import resources
 
 from bot.errors import InvalidReference
 from bot.image import reference
-from bot.image.reference import DEFAULT_REGISTRY, OFFICIAL_NAMESPACE, Reference
+from bot.image.grammar import TAG_RE
+from bot.image.reference import DEFAULT_REGISTRY, DEFAULT_TAG, OFFICIAL_NAMESPACE, Reference
 from bot.policy.allowlist import Allowlist
 
 MAX_DISTANCE = 2
 POPULAR_DISTANCE = 1
 POPULAR_FILE = "popular_images.txt"
+LATEST_TYPO_LENGTHS = (3, 8)  # `las` … `lastestt`
 
 
 def closest(name: str, candidates: Sequence[str], limit: int = MAX_DISTANCE) -> str | None:
@@ -58,6 +63,30 @@ def popular_near_miss(ref: Reference) -> Reference | None:
     return Reference(ref.registry, f"{OFFICIAL_NAMESPACE}/{match}", ref.tag, ref.digest)
 
 
+def not_found_suggestion(ref: Reference) -> Reference | None:
+    """What to ask for when the upstream has no `ref`: `…:latest` for a tag that is a typo of it
+    (`lastest`, `lates`, `last`), `…/mysql:8.0.28` for a popular official name with a version
+    glued to it (`mysql8.0.28`, tag latest). None for anything else."""
+    tag = ref.tag or ""
+    if tag != DEFAULT_TAG and _latest_typo(tag):
+        return ref.with_tag(DEFAULT_TAG) if ref.digest is None else None
+    namespace, _, name = ref.repository.partition("/")
+    if ref.registry != DEFAULT_REGISTRY or namespace != OFFICIAL_NAMESPACE or tag != DEFAULT_TAG:
+        return None
+    for popular in sorted(popular_official_images(), key=len, reverse=True):
+        version = name[len(popular) :]
+        if name.startswith(popular) and version[:1].isdigit() and TAG_RE.match(version):
+            return Reference(ref.registry, f"{OFFICIAL_NAMESPACE}/{popular}", version)
+    return None
+
+
+def _latest_typo(tag: str) -> bool:
+    """`lastest`, `lates`, `laste`, `last`, `lateset`: written with the letters of `latest` and
+    starting as it does (`lite`, `least` or `later` are not)."""
+    return tag.startswith(DEFAULT_TAG[:2]) and set(tag) <= set(DEFAULT_TAG) \
+        and LATEST_TYPO_LENGTHS[0] <= len(tag) <= LATEST_TYPO_LENGTHS[1]
+
+
 def _candidates(allowlist: Allowlist, ref: Reference) -> list[str]:
     """Allowlisted names shaped like `ref`: the literal ones (computed once per allowlist), and
     wildcard rules filled with the user's own components."""
@@ -83,9 +112,10 @@ def _allowed(text: str, allowlist: Allowlist) -> str | None:
 
 
 def suggest(text: str, ref: Reference | None, allowlist: Allowlist) -> str | None:
-    """The allowed reference the user most likely meant, or None."""
+    """The allowed reference the user most likely meant, or None. Without `ref`, `text` is
+    already that reference (the request reader's did-you-mean): it is offered when allowed."""
     if ref is None:
-        return _allowed(text.lower(), allowlist)
+        return _allowed(text, allowlist)
     best = closest(ref.name, _candidates(allowlist, ref))
     if best is None:
         last = ref.repository.rsplit("/", 1)[-1]

@@ -2,23 +2,29 @@
 
 Rule: what people paste around an image name is forgiven and said so: a scheme; Docker Hub
 pages (`hub.docker.com/r/ns/repo`, `/_/name`, `/layers/…`, `ns/repo` without `/r/`) and Quay
-pages with `/tags`, `?tab=tags`; GitHub package pages; registry API URLs (`/v2/…`); this
-mirror's address and other mirrors' prefixes (`m.daocloud.io/docker.io/…`,
-`docker.m.daocloud.io/…`), each of which adds a note. A registry host, a web site or a mirror's
-address with no image after it is "no image named", with a hint. The result is text for the
-reference grammar, which alone decides validity.
+pages with `/tags`, `?tab=tags`; GitHub package pages; registry API URLs (`/v2/…`) and Docker
+Hub's (`hub.docker.com/v2/repositories/ns/repo/tags/tag`); this mirror's address and other
+mirrors' prefixes (`m.daocloud.io/docker.io/…`, `docker.m.daocloud.io/…`), each of which adds a
+note. A page names the tag only in its path: `?name=` on a Docker Hub page is a search filter,
+never read as the tag — the request is refused, suggesting the tag it filtered for. A registry
+host, a web site, a web address of a file or a mirror's address with no image after it is "no
+image named", with a hint. What is left is checked by `request_repair` (text that is almost a
+name is refused with what it most likely meant), then by the reference grammar, which alone
+decides validity.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import parse_qs
 
 from bot.image import reference
-from bot.image.grammar import SHA256_DIGEST_RE
+from bot.image.grammar import SHA256_DIGEST_RE, TAG_RE
 from bot.messages import Message, message
-from bot.request.words import SCHEME_RE, is_host
+from bot.request.repair import repair
+from bot.request.words import DOCKER_HUB_SITES, SCHEME_RE, is_host
 
 # Other mirrors' addresses, as pasted in front of an image: prefix -> what it stands for
 # ("" when the source's full name follows the prefix). Lower case, without a trailing '/'.
@@ -55,12 +61,16 @@ DEFAULT_MIRROR_PREFIXES: Mapping[str, str] = {
     "mirror.gcr.io": "docker.io",
     "public.ecr.aws/docker/library": "docker.io/library",
 }
-DOCKER_HUB_SITES = ("hub.docker.com", "registry.hub.docker.com")
 PAGE_SUFFIXES = frozenset({"tags", "tag", "layers", "general", "builds", "dockerfile", "history",
                            "manifest"})
 QUAY_SITE = "quay.io"
+SEARCH_FILTER = "name"  # `?name=` on a Docker Hub page: the tag list's search box
+# The end of a web address of a file, never of an image (`http://host/update.sh`).
+FILE_SUFFIXES = (".sh", ".yml", ".yaml", ".json", ".txt", ".html", ".htm", ".md", ".tar", ".gz",
+                 ".tgz", ".zip", ".exe", ".deb", ".rpm", ".py", ".conf", ".ps1")
 MAX_PREFIX_ROUNDS = 3
 QUERY_RE = re.compile(r"[?#][^/]*=")  # `?tab=tags`: a query, never a tag pattern
+QUERY_START_RE = re.compile(r"[?#]")
 API_MANIFEST_RE = re.compile(r"v2/(.+)/manifests/([^/]+)\Z")
 API_TAGS_RE = re.compile(r"v2/(.+)/tags/list\Z")
 GITHUB_PACKAGE_RE = re.compile(
@@ -75,6 +85,7 @@ class Address:
     text: str | None
     notes: tuple[Message, ...] = ()
     error: Message | None = None
+    meant: str | None = None  # with an error: the reference text it most likely meant
 
 
 def mirror_prefixes_from(value: object) -> dict[str, str]:
@@ -94,18 +105,26 @@ def mirror_prefixes_from(value: object) -> dict[str, str]:
     return prefixes
 
 
-def read_address(word: str, own_prefixes: Sequence[str],
-                 mirror_prefixes: Mapping[str, str]) -> Address:
+def read_address(word: str, own_prefixes: Sequence[str], mirror_prefixes: Mapping[str, str],
+                 registries: Collection[str] = ()) -> Address:
     """The reference text `word` stands for, with notes; or the error when it names none.
     `mirror_prefixes`: other mirrors' (the configuration's, DEFAULT_MIRROR_PREFIXES unless it
-    names its own: bot/config.py decides, and only there)."""
+    names its own: bot/config.py decides, and only there); `registries`: further registry hosts
+    known to be real (those the allowlist names), never taken for a typo."""
     had_scheme = bool(SCHEME_RE.match(word))
     text = SCHEME_RE.sub("", word)
-    if had_scheme or QUERY_RE.search(text):
-        text = re.split(r"[?#]", text, maxsplit=1)[0]
+    query = ""
+    if (had_scheme or QUERY_RE.search(text)) and (cut := QUERY_START_RE.search(text)):
+        text, query = text[: cut.start()], text[cut.end() :]
+    if had_scheme and text.rstrip("/").lower().endswith(FILE_SUFFIXES):
+        return Address(None, error=message("no image named: '%(page)s' is the web address of a "
+                                           "file; write the image's name, e.g. "
+                                           "docker.io/library/nginx:1.27", page=word))
+    hosts = {*registries, *(prefix.split("/", 1)[0] for prefix in (*own_prefixes, *mirror_prefixes))}
+    known = {host.lower() for host in hosts}
     page = _page(text)
     if page is not None:
-        return page
+        return _repaired(_searched(page, text, query), known)
     notes: list[Message] = []
     for _ in range(MAX_PREFIX_ROUNDS):
         stripped = _strip_prefix(text, own_prefixes, mirror_prefixes, notes)
@@ -126,7 +145,30 @@ def read_address(word: str, own_prefixes: Sequence[str],
         return Address(None, error=message(
             "no image named: '%(word)s' is a registry host; write the image after it, e.g. "
             "docker.io/library/nginx:1.27", word=word))
-    return Address(text.rstrip("/"), tuple(notes))
+    return _repaired(Address(text.rstrip("/"), tuple(notes)), known)
+
+
+def _repaired(address: Address, known_hosts: set[str]) -> Address:
+    """The address refused with what it most likely meant, when its text is almost a name."""
+    repaired = repair(address.text, known_hosts) if address.text is not None else None
+    if repaired is None:
+        return address
+    return Address(None, address.notes, repaired.problem, repaired.meant)
+
+
+def _searched(page: Address, text: str, query: str) -> Address:
+    """A Docker Hub page with `?name=…` in its query: the tag list filtered by a search, which
+    names no tag to mirror; the image with that tag is what its writer most likely meant."""
+    searched = parse_qs(query).get(SEARCH_FILTER) if text.partition("/")[0].lower() in \
+        DOCKER_HUB_SITES else None
+    if not searched or page.text is None:
+        return page
+    tag = searched[0].strip()
+    return Address(None, (*page.notes, message("the tag in ?name= is a search filter of Docker "
+                                               "Hub's page, never read as the tag")),
+                   message("no tag named: a Docker Hub page filtered by a search names no tag to "
+                           "mirror; write the image and its tag"),
+                   f"{page.text}:{tag}" if TAG_RE.match(tag) else None)
 
 
 def _names_only_a_host(text: str) -> bool:
@@ -189,9 +231,13 @@ def _page(text: str) -> Address | None:
 
 def _docker_hub_page(text: str, path: str) -> Address:
     parts = [part for part in path.split("/") if part]
+    if parts[:1] == ["v2"]:
+        return _docker_hub_api(text, parts[1:])
     if parts[:1] == ["layers"] and len(parts) >= 4:
         namespace = "library" if parts[1] == "_" else parts[1]
         return Address(f"docker.io/{namespace}/{parts[2]}:{parts[3]}")
+    if parts[:1] == ["layers"] and len(parts) == 3 and ":" in parts[2]:  # `layers/ns/name:tag`
+        return Address(f"docker.io/{'library' if parts[1] == '_' else parts[1]}/{parts[2]}")
     if parts[:2] == ["repository", "docker"]:
         parts = parts[2:]
     elif parts[:1] in (["r"], ["_"]):
@@ -203,6 +249,19 @@ def _docker_hub_page(text: str, path: str) -> Address:
     if not parts:
         return _site(text)
     return Address(f"docker.io/{'/'.join(parts)}")
+
+
+def _docker_hub_api(text: str, parts: list[str]) -> Address:
+    """`v2/repositories/ns/repo[/tags[/tag]]` and `v2/namespaces/ns/repositories/repo/…`: Docker
+    Hub's API address of a repository or a tag."""
+    if parts[:1] == ["namespaces"] and parts[2:3] == ["repositories"]:
+        parts = ["repositories", parts[1], *parts[3:]]
+    if parts[:1] != ["repositories"] or len(parts) < 3 or parts[3:4] not in ([], ["tags"]) \
+            or len(parts) > 5:
+        return _site(text)
+    tag = f":{parts[4]}" if len(parts) == 5 else ""
+    return Address(f"docker.io/{parts[1]}/{parts[2]}{tag}", (message(
+        "a Docker Hub API address: read as the image and tag it names"),))
 
 
 def _site(text: str) -> Address:

@@ -132,3 +132,47 @@ def test_the_syncing_comment_says_how_much_will_move(testbed: Sandbox, tmp_path:
     # two platforms of two layers (300 KiB + 200 KiB before compression) and their configs
     size = re.search(r"Copying ([\d.]+) KiB, every platform", bodies[0])
     assert size is not None and 900 < float(size[1]) < 1100
+
+
+def test_a_hub_search_page_mirrors_nothing_and_suggests_the_tag(testbed: Sandbox, github: GitHubStandIn,
+                                                               tmp_path: Path, name: str) -> None:
+    """Issue 23: `?name=` on a Docker Hub page is a search filter; it once mirrored `:latest`."""
+    testbed.seed(name, "latest")
+    testbed.seed(name, "1.0")
+    issue = github.add_issue(f"https://hub.docker.com/_/{name}/tags?name=1.0")["number"]
+    testbed.mirror.mark()
+    assert deliver(testbed, github, tmp_path, "issues", github.event("opened", issue)) == 0
+    assert state(github, issue) == ("closed", {"sync image", "sync image invalid"})
+    assert testbed.mirror.manifest_requests()["PUT"] == 0
+    body = github.bot_comments(issue)[0]["body"]
+    line = next(line for line in body.splitlines() if "Did you mean" in line)
+    assert line.index(f"`docker.io/library/{name}:1.0`") < line.index("no tag named"), line
+    assert "search filter" in body
+
+
+def test_a_glued_pull_command_mirrors_only_the_image_it_names(testbed: Sandbox, github: GitHubStandIn,
+                                                              tmp_path: Path, name: str) -> None:
+    testbed.seed(name)
+    issue = github.add_issue(f"docker.io/docker pull {name}:1.0")["number"]
+    assert deliver(testbed, github, tmp_path, "issues", github.event("opened", issue)) == 0
+    assert state(github, issue) == ("closed", {"sync image", "sync image succeeded"})
+    record = records.read(github.bot_comments(issue)[0]["body"])
+    assert record is not None
+    assert [image.source for image in record.images] == [f"docker.io/library/{name}:1.0"]
+    assert "docker pull" in github.bot_comments(issue)[0]["body"]
+
+
+def test_a_tag_typo_is_tried_as_written_then_latest_is_suggested(testbed: Sandbox, github: GitHubStandIn,
+                                                                 tmp_path: Path, name: str) -> None:
+    """`:lastest` could be a real tag: it is copied as written, and only the upstream's
+    not-found answer brings the suggestion."""
+    testbed.seed(name, "latest")
+    issue = github.add_issue(f"{name}:lastest")["number"]
+    assert deliver(testbed, github, tmp_path, "issues", github.event("opened", issue)) == 0
+    assert state(github, issue) == ("closed", {"sync image", "sync image invalid"})
+    body = github.bot_comments(issue)[0]["body"]
+    assert "not found upstream" in body
+    assert f"perhaps `docker.io/library/{name}:latest`" in body
+    mirrored = github.add_issue(f"{name}:latest")["number"]
+    assert deliver(testbed, github, tmp_path, "issues", github.event("opened", mirrored)) == 0
+    assert "perhaps" not in github.bot_comments(mirrored)[0]["body"]

@@ -3,8 +3,10 @@
 The table lives in tests/data/titles.json: each entry is a title (and body) with the sources it
 must yield (references and tag patterns, in order), the errors of the entries that are not
 images (a fragment each, in order), the platforms, the notes (each note's first word: the
-prefix that was dropped) and the suggestion for a request that names no image. `seen` says
-where the title shape was seen (a public tracker's issue, or this project's issue).
+prefix that was dropped), the suggestion (the reference a refused entry most likely meant) and
+the hint for a request that names no image (a bare name in its prose). `seen` says where the
+title shape was seen (a public tracker's issue, or this project's issue). Real titles of issue
+23 are in tests/data/requests/real_titles.yaml (tests/unit/test_real_titles.py).
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ def test_title_table(row: dict[str, Any]) -> None:
     assert [note.split(" ")[0] for note in notes] == row.get("notes", [])
     suggestions = [image.suggestion for image in request.images if image.suggestion]
     assert suggestions == ([row["suggestion"]] if "suggestion" in row else [])
+    hints = [image.hint for image in request.images if image.hint]
+    assert hints == ([row["hint"]] if "hint" in row else [])
     for image in request.images:
         assert [image.reference, image.pattern, image.error].count(None) == 2, image
 
@@ -91,7 +95,7 @@ REFUSED = [
     ("", "no image named"),
     ("   ", "no image named"),
     ("nginx\u202eexe", "non-ASCII"),
-    ("a//b", "empty path component"),
+    ("a//b", "empty part"),
     ("nginx@sha256:" + "a" * 63, "64 hex characters, this one has 63"),
     ("nginx:1.27.*@sha256:" + "a" * 64, "cannot be pinned to a digest"),
 ]

@@ -52,7 +52,8 @@ def test_no_popular_near_miss(typed: str) -> None:
 def test_suggest_prefers_the_allowlist_and_only_offers_allowed_names() -> None:
     assert suggest("ghcr.io/fluxcd/flux-cil:v2", parse("ghcr.io/fluxcd/flux-cil:v2"),
                    STARTER) == "ghcr.io/fluxcd/flux-cli:v2"
-    assert suggest("Nginx:1.27", None, STARTER) == "docker.io/library/nginx:1.27"
+    assert suggest("docker.io/library/nginx:1.27", None, STARTER) == "docker.io/library/nginx:1.27"
+    assert suggest("docker.io/acme/nginx:1.27", None, STARTER) is None  # a did-you-mean not allowed
     assert suggest("quay.io/prometheus/ngnix", parse("docker.io/ngnix/x"), STARTER) is None
     narrow, _ = parse_allowlist("allow:\n  - ghcr.io/fluxcd/flux-cli\n")
     assert suggest("ngnix", parse("ngnix"), narrow) is None  # nginx is not allowed there
