@@ -142,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     resync.add_argument("--output", type=Path, help="write the JSON report here (default stdout)")
     resync.add_argument("--merge", type=Path, nargs="+", metavar="REPORT",
                         help="merge shard reports instead of resyncing")
+    resync.add_argument("--record-updates", type=positive_int, metavar="N",
+                        help="issue records the whole run may rewrite (2 GitHub requests each), "
+                             "shared among its shards (default 200)")
     _forge_option(resync)
     resync.set_defaults(func=Command("queue", "resync_command", "ResyncOptions"))
 
@@ -152,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="write index.json to FILE (with neither option it goes to stdout)")
     index.add_argument("--report", type=Path, nargs="*", default=[],
                        help="resync report(s) to fold in")
+    index.add_argument("--shard-plan", type=Path, metavar="FILE",
+                       help="append count=N and shards=[0, ..., N-1], the resync shards this index "
+                            "needs, to FILE (GitHub Actions' $GITHUB_OUTPUT)")
     _forge_option(index)
     index.set_defaults(func=Command("queue", "index", "IndexOptions"))
     _add_rewrite_parser(commands)

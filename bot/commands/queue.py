@@ -21,7 +21,7 @@ from bot.flows.index_page import build_index, write_outputs
 from bot.flows.resync import merge_reports, resync
 from bot.flows.sweep import Sweeper, SweepPolicy
 from bot.forge.protocol import Forge
-from bot.records.index import Index, parse_shard
+from bot.records.index import RECORD_UPDATES_PER_RUN, Index, parse_shard
 from bot.redaction import Secrets
 
 REPORT_KEYS = ("started_at", "finished_at", "results")
@@ -113,11 +113,13 @@ class IndexOptions:
     html: Path | None  # the status page's folder
     json_path: Path | None
     report: Sequence[Path]  # resync reports to fold in
+    shard_plan: Path | None  # a file to append the resync matrix to (GitHub Actions' outputs)
     local_forge: Path | None
 
 
 def index(options: IndexOptions, loaded: Loaded) -> int:
     json_path, html = output_file(options.json_path, "--json"), output_folder(options.html, "--html")
+    shard_plan = output_file(options.shard_plan, "--shard-plan")
     reports = [read_report(path) for path in options.report]
     config = loaded.config(*needs_github(options.local_forge))
     forge = build_forge(config.github, config.bot_login, options.local_forge)
@@ -127,6 +129,13 @@ def index(options: IndexOptions, loaded: Loaded) -> int:
     if not json_path and not html:
         print(config.secret_set.json(built.to_json()))
     print(f"index: {len(built.entries)} images, {len(built.queue)} queued", file=sys.stderr)
+    if shard_plan:
+        count = built.shard_count(config.allowlist.settings.quota_registries)
+        # GitHub Actions' step outputs: the matrix takes `shards` with fromJSON, and each shard
+        # runs `resync --shard I/count` over this same index.
+        with shard_plan.open("a", encoding="utf-8") as outputs:
+            outputs.write(f"count={count}\nshards={json.dumps(list(range(count)))}\n")
+        print(f"index: resync in {count} shard(s)", file=sys.stderr)
     return 0
 
 
@@ -137,6 +146,7 @@ class ResyncOptions:
     index: Path | None  # index.json to use instead of building it
     output: Path | None  # the report's file, else standard output
     merge: Sequence[Path] | None  # shard reports to merge instead of resyncing
+    record_updates: int | None  # the whole run's record rewrites, shared among its shards
     local_forge: Path | None
 
 
@@ -157,9 +167,12 @@ def resync_command(options: ResyncOptions, loaded: Loaded) -> int:
         if forge is None:
             raise ConfigError("resync needs --index FILE, GITHUB_TOKEN or --local-forge DIR")
         index = build_index(forge, config)
-    entries = index.shard(shard_index, shard_count)
+    quota_registries = config.allowlist.settings.quota_registries
+    entries = index.shard(shard_index, shard_count, quota_registries)
+    share = index.record_update_shares(shard_count, quota_registries,
+                                       options.record_updates or RECORD_UPDATES_PER_RUN)[shard_index]
     report = resync(entries, build_syncer(config), config, jobs=options.jobs, forge=forge,
-                    shard=options.shard)
+                    shard=options.shard, max_record_updates=share)
     _emit(report, output, config.secret_set)
     print(f"resync {options.shard}: {report['counts']}", file=sys.stderr)
     return 1 if report["counts"].get("failed") else 0

@@ -18,6 +18,7 @@ import yaml
 from bot import units
 from bot.errors import MirrorBotError
 from bot.image.platform import InvalidPlatform, Platform
+from bot.image.reference import DEFAULT_REGISTRY, DOCKER_HUB_ALIASES, is_valid_domain, looks_like_domain
 from bot.policy.naming import DEFAULT_TEMPLATE, Namer, parse_mirror_registries
 from bot.policy.yamlfile import Problem, line_of, mapping_items, to_python
 from bot.request.address import mirror_prefixes_from
@@ -43,6 +44,9 @@ class Settings:
     mirror_prefixes: Mapping[str, str] | None = None
     max_tags_per_request: int = 20
     max_new_tags_per_follow: int = 50
+    # Registries whose pull quota is per account (Docker Hub's, signed in): resync checks each
+    # one's images in a single shard, so parallel shards do not each spend the same quota.
+    quota_registries: tuple[str, ...] = (DEFAULT_REGISTRY,)
 
 
 def whole_number(value: Any) -> int:
@@ -88,6 +92,18 @@ def platform(value: Any) -> Platform:
         raise ValueError(str(error)) from error
 
 
+def registry_host(value: Any) -> str:
+    """A registry as references name it: host[:port], Docker Hub written `docker.io`."""
+    if not isinstance(value, str) or not looks_like_domain(value) or not is_valid_domain(value):
+        raise ValueError(f"{units.quoted(value)} is not a registry host; write host[:port], "
+                         "e.g. docker.io")
+    if value.lower() in DOCKER_HUB_ALIASES:
+        raise ValueError(f"write Docker Hub as {DEFAULT_REGISTRY}, not '{value}'")
+    if value != value.lower():
+        raise ValueError(f"write '{value.lower()}' in lower case")
+    return value
+
+
 def language(value: Any) -> str:
     if value in LANGUAGES:
         return str(value)
@@ -105,6 +121,7 @@ class Field:
     # a list or a mapping converted entry by entry; problems carry the entry's line
     each: Literal["list", "mapping"] | None = None
     example: str = ""
+    unique: bool = False  # a list entry given twice is a problem
 
 
 SCHEMA: dict[str, Field] = {
@@ -119,6 +136,8 @@ SCHEMA: dict[str, Field] = {
                              example='{m.daocloud.io: "", docker.m.daocloud.io: docker.io}'),
     "max_tags_per_request": Field("max_tags_per_request", whole_number),
     "max_new_tags_per_follow": Field("max_new_tags_per_follow", whole_number),
+    "quota_registries": Field("quota_registries", registry_host, each="list",
+                              example="[docker.io]", unique=True),
 }
 
 
@@ -156,7 +175,10 @@ def _convert_each(field: Field, node: yaml.Node, key: str, source: str,
     converted = []
     for entry_node, value in entries:
         try:
-            converted.append(field.convert(value))
+            entry = field.convert(value)
+            if field.unique and entry in converted:
+                raise ValueError(f"'{entry}' is listed twice")
+            converted.append(entry)
         except (ValueError, MirrorBotError) as error:
             problems.append(Problem(line_of(entry_node), f"settings.{key}: {error}", source))
     if field.each == "mapping":

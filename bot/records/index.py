@@ -14,15 +14,17 @@ index, agrees on the split without talking to the others: the images of the k-th
 registry (`settings.quota_registries`: a signed-in quota is per account, and shards that each read
 `ratelimit-remaining` would overspend it) all go to shard k, the rest by a stable hash of the
 target over the shards left. A run's shard count follows the index's size (`shard_count`, at most
-GitHub Actions' matrix limit), and its record rewrites share one budget: each shard gets its part,
-the remainder going to shards chosen by the index's `generated_at`, which every shard of a run
-reads alike and each run changes, so no shard is left without updates run after run.
+GitHub Actions' matrix limit), and its record rewrites share one budget, each shard's part in
+proportion to its images (`record_update_shares`).
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
@@ -145,13 +147,24 @@ class Index:
         others = sum(registry_of(e) not in quota_registries for e in self.current())
         return max(1, min(MAX_SHARDS, len(quota_registries) + math.ceil(others / IMAGES_PER_SHARD)))
 
-    def record_update_share(self, index: int, count: int,
-                            budget: int = RECORD_UPDATES_PER_RUN) -> int:
-        """Shard `index`'s part of the run's record-update budget; the parts of every shard of
-        the run add up to `budget` exactly."""
-        part, remainder = divmod(budget, count)
-        first = int.from_bytes(hashlib.sha256(self.generated_at.encode()).digest()[:8], "big") % count
-        return part + ((index - first) % count < remainder)
+    def record_update_shares(self, count: int, quota_registries: Sequence[str] = (),
+                             budget: int = RECORD_UPDATES_PER_RUN) -> list[int]:
+        """Each shard's part of the run's record-update budget, in proportion to its images (to
+        within one): the budget's units are spread evenly over the current entries laid out
+        shard after shard, from a start the index's `generated_at` picks, and a shard gets the
+        units that land on its own. Every shard of the run reads the same index, so the parts
+        add up to `budget` exactly; each run starts elsewhere, so when there are more shards
+        than units a small shard is not left out run after run."""
+        sizes = Counter(shard_for(entry, count, quota_registries) for entry in self.current())
+        ends = list(itertools.accumulate(sizes[shard] for shard in range(count)))
+        shares = [0] * count
+        total = ends[-1]
+        if not total:
+            return shares
+        start = int.from_bytes(hashlib.sha256(self.generated_at.encode()).digest()[:8], "big")
+        for unit in range(budget):
+            shares[bisect.bisect_right(ends, (start + unit * total // budget) % total)] += 1
+        return shares
 
     def to_json(self) -> dict[str, Any]:
         return {
