@@ -208,3 +208,29 @@ def test_every_address_is_planned_and_people_see_the_form_they_wrote_first() -> 
     assert str(short.addresses_for_people[0]) == "m.example.io/docker.io/nginx:1.27"
     assert str(canonical.addresses_for_people[0]) == "m.example.io/docker.io/library/nginx:1.27"
     assert short.to_json()["target"] == "m.example.io/docker.io/library/nginx:1.27"
+
+
+def test_a_refusal_suggests_only_what_the_reader_meant_or_a_popular_hint() -> None:
+    """Issue 23: no guess from the raw title (`115` was once `docker.io/library/115:latest`)."""
+    for title in ("115", "ghcr.io", "docker.cn", "sha256:" + "c" * 64, "Docker Hub（v1）", "docker拉取"):
+        [image] = plan(title)
+        assert (image["decision"], image["suggestion"]) == ("invalid", None), title
+    [hinted] = plan("Please mirror nginx 1.27")
+    assert hinted["suggestion"] == "docker.io/library/nginx:1.27"
+    [unpopular] = plan("请求同步Hive数仓镜像")
+    assert unpopular["suggestion"] is None
+
+
+def test_a_did_you_mean_is_offered_only_when_allowed() -> None:
+    [allowed] = plan("docker0.io/library/nginx:1.27")
+    assert (allowed["decision"], allowed["suggestion"]) == ("invalid", "docker.io/library/nginx:1.27")
+    [not_allowed] = plan("docker0.io/acme/app:1")
+    assert (not_allowed["decision"], not_allowed["suggestion"]) == ("invalid", None)
+
+
+def test_an_allowed_tag_typo_carries_what_to_ask_for_if_upstream_has_none() -> None:
+    [image] = plan("nginx:lastest")
+    assert (image["decision"], image["source"]) == ("allowed", "docker.io/library/nginx:lastest")
+    assert image["suggestion"] == "docker.io/library/nginx:latest" and image["notes"] == []
+    [exact] = plan("nginx:1.27")
+    assert exact["suggestion"] is None
