@@ -247,5 +247,5 @@ def plan_issue(
     request = parse_request(title, body, namer.pasted_prefixes if namer else (),
                             allowlist.settings.max_images_per_issue,
                             mirror_prefixes=mirror_prefixes,
-                            registries={pattern.registry for pattern in allowlist.allow})
+                            registries=allowlist.registries)
     return plan_request(request, allowlist, namer)

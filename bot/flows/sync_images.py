@@ -28,7 +28,8 @@ from bot.request.title import ImageRequest, RequestedImage, requested_image
 def plan_images(images: Sequence[str], platforms: Sequence[Platform], config: Config) -> Plan:
     hosts = config.namer.pasted_prefixes
     requested: list[RequestedImage] = [
-        requested_image(text, text.strip(), hosts, config.other_mirrors) for text in images]
+        requested_image(text, text.strip(), hosts, config.other_mirrors, config.allowlist.registries)
+        for text in images]
     request = ImageRequest(tuple(requested), tuple(platforms))
     return plan_request(request, config.allowlist, config.namer)
 

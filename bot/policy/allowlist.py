@@ -263,6 +263,12 @@ class Allowlist:
         return PatternIndex(self.allow)
 
     @cached_property
+    def registries(self) -> frozenset[str]:
+        """The registries an allow rule names: a host one letter from a well-known one is
+        read as written when the allowlist names it (a private registry), not as a typo."""
+        return frozenset(pattern.registry for pattern in self.allow)
+
+    @cached_property
     def deny_index(self) -> PatternIndex:
         return PatternIndex(self.deny)
 
