@@ -17,6 +17,7 @@ import yaml
 
 from bot import units
 from bot.errors import MirrorBotError
+from bot.image import referrers as referrer_rules
 from bot.image.platform import InvalidPlatform, Platform
 from bot.image.reference import DEFAULT_REGISTRY, DOCKER_HUB_ALIASES, is_valid_domain, looks_like_domain
 from bot.policy.naming import DEFAULT_TEMPLATE, Namer, parse_mirror_registries
@@ -47,6 +48,22 @@ class Settings:
     # Registries whose pull quota is per account (Docker Hub's, signed in): resync checks each
     # one's images in a single shard, so parallel shards do not each spend the same quota.
     quota_registries: tuple[str, ...] = (DEFAULT_REGISTRY,)
+    # What travels with an image (bot/image/referrers.py): OCI 1.1 referrers and cosign's tags.
+    referrers: referrer_rules.Keep = referrer_rules.Keep.ALL
+    referrer_types: tuple[str, ...] | None = None  # None: every type `referrers` keeps
+    referrers_max_depth: int = referrer_rules.DEFAULT_MAX_DEPTH
+    referrers_max_count: int = referrer_rules.DEFAULT_MAX_COUNT
+    referrers_max_bytes: int = referrer_rules.DEFAULT_MAX_BYTES
+
+    @property
+    def referrer_selection(self) -> referrer_rules.Selection:
+        types = frozenset(self.referrer_types) if self.referrer_types is not None else None
+        return referrer_rules.Selection(self.referrers, types)
+
+    @property
+    def referrer_bounds(self) -> referrer_rules.Bounds:
+        return referrer_rules.Bounds(self.referrers_max_depth, self.referrers_max_count,
+                                     self.referrers_max_bytes)
 
 
 def whole_number(value: Any) -> int:
@@ -104,6 +121,34 @@ def registry_host(value: Any) -> str:
     return value
 
 
+def at_most(limit: int) -> Callable[[Any], int]:
+    """A whole number from 1 to `limit`."""
+    def convert(value: Any) -> int:
+        number = whole_number(value)
+        if number > limit:
+            raise ValueError(f"must be at most {limit}")
+        return number
+    return convert
+
+
+def keep_referrers(value: Any) -> referrer_rules.Keep:
+    choices = ", ".join(keep.value for keep in referrer_rules.Keep)
+    if value is False or value is None:  # YAML reads `no`, `off`, `false` and `~` so
+        raise ValueError(f"write none to copy no referrers (one of {choices})")
+    try:
+        return referrer_rules.Keep(value)
+    except ValueError:
+        raise ValueError(f"{units.quoted(value)} is not one of {choices}") from None
+
+
+def media_type(value: Any) -> str:
+    """An artifact type as registries write it, e.g. application/vnd.cncf.notary.signature."""
+    if not isinstance(value, str) or not referrer_rules.MEDIA_TYPE_RE.match(value):
+        raise ValueError(f"{units.quoted(value)} is not a media type (type/subtype, e.g. "
+                         f"{referrer_rules.NOTATION_SIGNATURE})")
+    return value
+
+
 def language(value: Any) -> str:
     if value in LANGUAGES:
         return str(value)
@@ -138,6 +183,12 @@ SCHEMA: dict[str, Field] = {
     "max_new_tags_per_follow": Field("max_new_tags_per_follow", whole_number),
     "quota_registries": Field("quota_registries", registry_host, each="list",
                               example="[docker.io]", unique=True),
+    "referrers": Field("referrers", keep_referrers),
+    "referrer_types": Field("referrer_types", media_type, each="list", unique=True,
+                            example=f"[{referrer_rules.NOTATION_SIGNATURE}]"),
+    "referrers_max_depth": Field("referrers_max_depth", at_most(referrer_rules.MAX_DEPTH)),
+    "referrers_max_count": Field("referrers_max_count", at_most(referrer_rules.MAX_COUNT)),
+    "referrers_max_bytes": Field("referrers_max_bytes", size),
 }
 
 
@@ -160,6 +211,7 @@ def parse_settings(node: yaml.Node, source: str, problems: list[Problem]) -> Set
             problems.append(Problem(line, f"settings.{key}: {error}", source))
     settings = Settings(**values)
     _check_naming(settings, lines, source, problems)
+    _check_referrer_types(settings, lines, source, problems)
     return settings
 
 
@@ -184,6 +236,24 @@ def _convert_each(field: Field, node: yaml.Node, key: str, source: str,
     if field.each == "mapping":
         return {prefix: target for entry in converted for prefix, target in entry.items()}
     return tuple(converted)
+
+
+def _check_referrer_types(settings: Settings, lines: dict[str, int], source: str,
+                          problems: list[Problem]) -> None:
+    """`referrer_types` narrows what `referrers` keeps: a type it could never keep is a mistake."""
+    if settings.referrer_types is None:
+        return
+    line = lines.get("referrer_types")
+    if settings.referrers is referrer_rules.Keep.NONE:
+        problems.append(Problem(line, "settings.referrer_types: settings.referrers is none, so no "
+                                "type is kept; remove one of the two", source))
+        return
+    if settings.referrers is referrer_rules.Keep.SIGNATURES:
+        others = [t for t in settings.referrer_types if not referrer_rules.is_signature_type(t)]
+        if others:
+            problems.append(Problem(line, f"settings.referrer_types: {', '.join(others)} is not a "
+                                    "signature type, which referrers: signatures never keeps; "
+                                    "write referrers: all to keep it", source))
 
 
 def _check_naming(settings: Settings, lines: dict[str, int], source: str,

@@ -14,7 +14,10 @@ Other tags (`1`, `latest`, `mainline`, `18beta1`, `1.2.3.4`) are not versions: `
 - `latest: N`: the N highest versions left (pre-releases only if `semver` admitted them);
 - `include`: these tags as well, whatever the other rules say.
 A tag pattern in a request has only `*` and `?`, and may match at most `cap` tags.
-Tags are listed newest version first, then the others in text order.
+Tags are listed newest version first, then the others in text order. Tags that hold what is
+about an image (`sha256-<hex>`, a referrers index; `sha256-<hex>.sig`/`.att`/`.sbom`, cosign's)
+are never selected, by any rule or pattern, nor named in `include`: they travel with the image
+they are about.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from bot.errors import MirrorBotError
 from bot.image.grammar import TAG_GLOB_RE, TAG_PATTERN_RE, TAG_RE
+from bot.image.referrers import is_artifact_tag
 from bot.messages import Message, message
 
 if TYPE_CHECKING:
@@ -136,6 +140,9 @@ def check_regex(text: str) -> re.Pattern[str]:
 def check_tag(text: str) -> str:
     if not isinstance(text, str) or not TAG_RE.match(text):
         raise ValueError(f"{text!r} is not a tag (letters, digits, '_', '.', '-'; at most 128)")
+    if is_artifact_tag(text):
+        raise ValueError(f"{text!r} holds signatures or referrers of an image, which travel with "
+                         "the image's own tag; name that tag instead")
     return text
 
 
@@ -181,7 +188,7 @@ class Selection:
 
 def select_tags(tags: Iterable[str], rules: TagRules) -> Selection:
     """The upstream tags `rules` choose."""
-    upstream = list(dict.fromkeys(tags))
+    upstream = [tag for tag in dict.fromkeys(tags) if not is_artifact_tag(tag)]
     chosen = [tag for tag in upstream if rules.admits_shape(tag)]
     if rules.semver is not None or rules.latest is not None:
         versions = [v for v in map(parse_version, chosen) if v and rules.admits_version(v)]
@@ -217,7 +224,8 @@ def expand_pattern(glob: str, tags: Iterable[str], cap: int) -> list[str]:
     if not TAG_PATTERN_RE.match(glob):
         raise ValueError(f"'{glob}' is not a tag pattern (tag characters with * and ?)")
     # fnmatch's translation does not backtrack exponentially on '*a*a*a…' (a request is hostile).
-    matches = order_tags(dict.fromkeys(tag for tag in tags if fnmatchcase(tag, glob)))
+    matches = order_tags(dict.fromkeys(tag for tag in tags
+                                       if fnmatchcase(tag, glob) and not is_artifact_tag(tag)))
     if len(matches) > cap:
         raise TooManyTags(glob, len(matches), tuple(matches[:SHOWN_MATCHES]), cap)
     return matches

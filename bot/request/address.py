@@ -1,6 +1,8 @@
 """One word meant as an image -> the reference text it stands for, or why it names none.
 
-Rule: what people paste around an image name is forgiven and said so: a scheme; Docker Hub
+Rule: what people paste around an image name is forgiven and said so: a scheme (`oci://`, as
+Helm and ORAS write a chart's or an artifact's address, with a note); a Docker Hub registry
+host other than `docker.io` (`registry-1.docker.io`, with a note); Docker Hub
 pages (`hub.docker.com/r/ns/repo`, `/_/name`, `/layers/…`, `ns/repo` without `/r/`) and Quay
 pages with `/tags`, `?tab=tags`; GitHub package pages; registry API URLs (`/v2/…`) and Docker
 Hub's (`hub.docker.com/v2/repositories/ns/repo/tags/tag`); this mirror's address and other
@@ -64,6 +66,7 @@ DEFAULT_MIRROR_PREFIXES: Mapping[str, str] = {
 PAGE_SUFFIXES = frozenset({"tags", "tag", "layers", "general", "builds", "dockerfile", "history",
                            "manifest"})
 QUAY_SITE = "quay.io"
+OCI_SCHEME = "oci://"  # Helm's and ORAS's: `helm pull oci://registry-1.docker.io/bitnamicharts/redis`
 SEARCH_FILTER = "name"  # `?name=` on a Docker Hub page: the tag list's search box
 # The end of a web address of a file, never of an image (`http://host/update.sh`).
 FILE_SUFFIXES = (".sh", ".yml", ".yaml", ".json", ".txt", ".html", ".htm", ".md", ".tar", ".gz",
@@ -111,7 +114,8 @@ def read_address(word: str, own_prefixes: Sequence[str], mirror_prefixes: Mappin
     `mirror_prefixes`: other mirrors' (the configuration's, DEFAULT_MIRROR_PREFIXES unless it
     names its own: bot/config.py decides, and only there); `registries`: further registry hosts
     known to be real (those the allowlist names), never taken for a typo."""
-    had_scheme = bool(SCHEME_RE.match(word))
+    scheme = SCHEME_RE.match(word)
+    had_scheme = scheme is not None
     text = SCHEME_RE.sub("", word)
     query = ""
     if (had_scheme or QUERY_RE.search(text)) and (cut := QUERY_START_RE.search(text)):
@@ -126,6 +130,9 @@ def read_address(word: str, own_prefixes: Sequence[str], mirror_prefixes: Mappin
     if page is not None:
         return _repaired(_searched(page, text, query), known)
     notes: list[Message] = []
+    if scheme is not None and scheme.group().lower() == OCI_SCHEME:
+        notes.append(message("oci:// is how Helm and ORAS write a registry address; read as the "
+                             "reference after it"))
     for _ in range(MAX_PREFIX_ROUNDS):
         stripped = _strip_prefix(text, own_prefixes, mirror_prefixes, notes)
         if stripped is None:
@@ -145,6 +152,10 @@ def read_address(word: str, own_prefixes: Sequence[str], mirror_prefixes: Mappin
         return Address(None, error=message(
             "no image named: '%(word)s' is a registry host; write the image after it, e.g. "
             "docker.io/library/nginx:1.27", word=word))
+    host = text.split("/", 1)[0]
+    if "/" in text and host.lower() in reference.DOCKER_HUB_ALIASES:
+        notes.append(message("%(host)s is Docker Hub's registry; read as %(registry)s",
+                             host=host, registry=reference.DEFAULT_REGISTRY))
     return _repaired(Address(text.rstrip("/"), tuple(notes)), known)
 
 

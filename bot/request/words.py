@@ -12,7 +12,11 @@ or in CJK) makes the bare words around it prose. What is read as written only by
 refused with the reading as its did-you-mean, never read: a name broken by a stray space or
 comma (`docker. io/x`, `a/b: v1`, `mcr.m,daocloud.io/x`), a shell variable in a name
 (`app:${TAG:-1.0}`), the image of a command that is not a pull (`docker run … app:1`; a compose
-command names services, never images). Architecture words (`arm64`, `(arm64)`), `os/arch` and
+command names services, never images). A Helm command (`helm pull|install|upgrade|template|
+show`) names a chart by its `oci://` address: read with `--version V` as the tag (`+` written
+`_`, as Helm tags it), with a note; refused when the version is a range, missing (Helm would
+take the highest) or given twice, or when the chart is a Helm repository's (`bitnami/redis`:
+not in a registry). Architecture words (`arm64`, `(arm64)`), `os/arch` and
 `--platform X` are platform hints. Nothing here raises on input.
 """
 
@@ -76,6 +80,12 @@ RUN_RE = re.compile(r"\A\s*(?:sudo\s+)?(?P<command>(?:docker|podman|nerdctl)\s+(
                     r"(?:run|create))(?=\s|\Z)", re.IGNORECASE | re.ASCII)
 COMPOSE_RE = re.compile(r"\A\s*(?:sudo\s+)?(?P<command>docker-compose|podman-compose|"
                         r"(?:docker|podman)\s+compose)(?=\s|\Z)", re.IGNORECASE | re.ASCII)
+HELM_RE = re.compile(r"\A\s*(?:sudo\s+)?(?P<command>helm\s+(?:pull|fetch|install|upgrade|template"
+                     r"|show\s+(?:all|chart|readme|values|crds)))(?=\s|\Z)", re.IGNORECASE | re.ASCII)
+HELM_VERSION_OPTION = "--version"
+# A version constraint rather than a version: Helm would choose among tags (`^20`, `>=1 <2`, `1.x`).
+VERSION_RANGE_RE = re.compile(r"[\^~<>=*|,\s]|(?:^|\.)[xX](?:\.|$)", re.ASCII)
+OCI_PREFIX = "oci://"
 # `docker run`'s options (docker container run --help): those that take a value, as a word of
 # their own or after `=`, and those that take none. Any other option leaves the image unknown.
 RUN_VALUE_OPTIONS = frozenset({
@@ -306,6 +316,43 @@ def _other_command(segment: str) -> Found | None:
     return None
 
 
+def _helm_command(segment: str) -> Found | None:
+    """`helm pull oci://host/charts/redis --version 20.1.0`: the chart, with its version as the
+    tag; None when `segment` is no Helm command."""
+    match = HELM_RE.match(segment)
+    if match is None:
+        return None
+    command = " ".join(match["command"].lower().split())
+    tokens = [_clean(token) for token in segment[match.end() :].split()]
+    version = next((token.split("=", 1)[1] for token in tokens
+                    if token.startswith(f"{HELM_VERSION_OPTION}=")), None)
+    if HELM_VERSION_OPTION in tokens and tokens.index(HELM_VERSION_OPTION) + 1 < len(tokens):
+        version = tokens[tokens.index(HELM_VERSION_OPTION) + 1]
+    charts = [token for token in tokens if token.lower().startswith(OCI_PREFIX)]
+    written = " ".join(segment.split())
+    shown = written if len(written) <= MAX_SHOWN else written[: MAX_SHOWN - 1] + "…"
+    if len(charts) != 1:
+        return Found(shown, problem=message(
+            "%(command)s names no chart in a registry (a Helm repository's chart is not one); "
+            "write its OCI address, e.g. oci://registry-1.docker.io/bitnamicharts/redis:20.1.0",
+            command=command))
+    chart = charts[0]
+    tagged = ":" in chart[len(OCI_PREFIX) :].rsplit("/", 1)[-1] or "@" in chart
+    if version is None:
+        if tagged:
+            return Found(chart)
+        return Found(shown, problem=message(
+            "%(command)s without --version takes the chart's highest version, which changes; "
+            "write the version to mirror as the tag", command=command))
+    tag = version.replace("+", "_")  # Helm's own rule: an OCI tag cannot hold `+`
+    if tagged or VERSION_RANGE_RE.search(version) or not TAG_RE.match(tag):
+        return Found(shown, problem=message(
+            "%(version)s is not one version of %(chart)s (a range, or a second version); write the "
+            "version to mirror as the tag", version=version, chart=chart))
+    return Found(f"{chart}:{tag}", (message("read %(command)s --version %(version)s as the chart's "
+                                            "tag", command=command, version=version),))
+
+
 def _run_operand(tokens: list[str]) -> str | None:
     """The image a `docker run` names: its first word that is neither an option nor an option's
     value; None when an option it does not know comes first (its value could be the image)."""
@@ -379,7 +426,7 @@ def _take_platforms(words: list[Found], reading: Reading) -> list[Found]:
 
 
 def _read_segment(segment: str, reading: Reading, known_hosts: Collection[str]) -> None:
-    if (other := _other_command(segment)) is not None:
+    if (other := _other_command(segment) or _helm_command(segment)) is not None:
         reading.images.append(other)
         return
     glued = GLUED_PULL_RE.match(segment)
