@@ -4,10 +4,11 @@ Models the network with a latency proxy in front of the upstream and of the mirr
 request delayed, default 20 ms; each proxy a process of its own), and images shaped like real
 ones (4 platforms x 6 layers with shared base layers, plus an attestation manifest in the
 index). Prints medians and ratios measured in the same run, the upstream manifest requests per
-image (what Docker Hub counts as pulls), GitHub API requests per handled issue and start-up
-time; then the copies of bench/copies.py; writes docs/benchmarks.md and a plot. Sizes are
-environment variables (BENCH_REPOS, BENCH_TAGS, BENCH_RUNS, BENCH_LAYER_KIB, BENCH_LATENCY_MS,
-and bench/copies.py's).
+image (what Docker Hub counts as pulls) and blob GETs, GitHub API requests per handled issue and
+start-up time; then the copies of bench/copies.py (with their upstream GETs, and (A) under a
+TCP-level link model too) and the 1,000-tag no-op check of bench/noop_tags.py; writes
+docs/benchmarks.md and a plot. Sizes are environment variables (BENCH_REPOS, BENCH_TAGS,
+BENCH_RUNS, BENCH_LAYER_KIB, BENCH_LATENCY_MS, and bench/copies.py's and bench/noop_tags.py's).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import compileall
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -27,7 +29,9 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.copies import Row, render_copies, run_copies
+from bench.copies import Copies, render_copies, run_copies
+from bench.load import LoadSampler
+from bench.noop_tags import NoopTags, render_noop_tags, run_noop_tags
 from sandbox.fault_proxy import proxy_process
 from sandbox.github_standin import GitHubStandIn, serve
 from sandbox.images import build_image, push
@@ -43,6 +47,7 @@ PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/s390x")
 ALLOWLIST = "allow:\n  - docker.io/library/*\n"
 BIN = Path(sys.executable).parent
 ANALYSIS_MARKER = "<!-- analysis: kept across runs -->"
+ERROR_MESSAGE_RE = re.compile(r'"message": "((?:[^"\\]|\\.)*)"')
 
 
 @dataclass
@@ -149,22 +154,37 @@ class Measure:
     seconds: list[float] = field(default_factory=list)
     gets: float = 0.0
     heads: float = 0.0
+    blob_gets: float = 0.0
+    counted: bool = False  # the requests above are a successful run's
+    failures: list[str] = field(default_factory=list)  # the error of each failed run
 
     @property
     def median(self) -> float:
-        return statistics.median(self.seconds)
+        return statistics.median(self.seconds) if self.seconds else float("nan")
 
 
 def timed(bed: Bed, tool: Callable[[Bed, list[Image]], None], images: list[Image],
-          measure: Measure, count_requests: bool) -> None:
+          measure: Measure) -> None:
+    """One sample, its upstream requests counted in the first that succeeds. A run that fails
+    is recorded as failed (with the first error it reported) and leaves no time: the bench
+    goes on, and the report says so."""
     bed.upstream.mark()
     started = time.perf_counter()
-    tool(bed, images)
+    try:
+        tool(bed, images)
+    except RuntimeError as error:
+        found = ERROR_MESSAGE_RE.search(str(error))
+        measure.failures.append(found[1] if found else str(error).strip()[:300])
+        print(f"  a run failed: {measure.failures[-1]}", file=sys.stderr, flush=True)
+        return
     measure.seconds.append(time.perf_counter() - started)
-    if count_requests:
+    if not measure.counted:
+        measure.counted = True
         requests = bed.upstream.manifest_requests()
         measure.gets = requests["GET"] / len(images)
         measure.heads = requests["HEAD"] / len(images)
+        measure.blob_gets = sum(1 for method, path, _ in bed.upstream.requests()
+                                if method == "GET" and "/blobs/sha256:" in path) / len(images)
 
 
 def move_one_tag(bed: Bed, generation: int) -> Image:
@@ -210,21 +230,21 @@ def run_variant(latency: float, work: Path, upstream: Registry,
         "one moved tag": {name: Measure() for name in NOOP_TOOLS},
     }
     with bed_with(latency, work, upstream, images) as bed:
-        for run in range(RUNS):
+        for _ in range(RUNS):
             for name, tool in COLD_TOOLS.items():
                 bed.new_mirror()
-                timed(bed, tool, images, results["cold"][name], count_requests=run == 0)
+                timed(bed, tool, images, results["cold"][name])
         bed.new_mirror()
-        mirror_bot_sync(4)(bed, images)
-        for run in range(RUNS):
+        mirror_bot_sync(1)(bed, images)  # sets up the no-op runs (untimed)
+        for _ in range(RUNS):
             for name, tool in NOOP_TOOLS.items():
-                timed(bed, tool, images, results["no-op"][name], count_requests=run == 0)
+                timed(bed, tool, images, results["no-op"][name])
         generation = 0
-        for run in range(RUNS):
+        for _ in range(RUNS):
             for name, tool in NOOP_TOOLS.items():
                 generation += 1
                 move_one_tag(bed, int(latency * 1000) * 1000 + generation)
-                timed(bed, tool, images, results["one moved tag"][name], count_requests=run == 0)
+                timed(bed, tool, images, results["one moved tag"][name])
     for scenario, tools in results.items():
         for name, measure in tools.items():
             print(f"  {scenario} {name}: {measure.median:.2f}s", file=sys.stderr, flush=True)
@@ -244,14 +264,14 @@ def scaling(work: Path, upstream: Registry, images: list[Image]) -> dict[str, li
                 for label, tool in cold.items():
                     bed.new_mirror()
                     timed(bed, tool, images[:n], measures.setdefault(f"cold: {label}", {})
-                          .setdefault(n, Measure()), False)
+                          .setdefault(n, Measure()))
         bed.new_mirror()
-        mirror_bot_sync(4)(bed, images)
+        mirror_bot_sync(1)(bed, images)  # sets up the no-op runs (untimed)
         for n in sizes:
             for _ in range(3):
                 for label, tool in noop.items():
                     timed(bed, tool, images[:n], measures.setdefault(f"no-op: {label}", {})
-                          .setdefault(n, Measure()), False)
+                          .setdefault(n, Measure()))
     return {label: [(n, m.median) for n, m in sorted(series.items())]
             for label, series in measures.items()}
 
@@ -306,15 +326,22 @@ def seed(upstream: Registry, work: Path) -> list[Image]:
 
 def table(results: dict[float, dict[str, dict[str, Measure]]]) -> str:
     lines = ["| scenario | latency | tool | median s | vs skopeo loop | manifest GETs / image "
-             "| HEADs / image |",
-             "|---|---|---|---|---|---|---|"]
+             "| HEADs / image | blob GETs / image |",
+             "|---|---|---|---|---|---|---|---|"]
+    failed: list[str] = []
     for latency, scenarios in results.items():
         for scenario, tools in scenarios.items():
             baseline = tools["skopeo copy loop"].median
             for name, measure in tools.items():
                 lines.append(f"| {scenario} | {latency * 1000:.0f} ms | {name} | {measure.median:.2f} | "
-                             f"{baseline / measure.median:.2f}x | {measure.gets:.1f} | {measure.heads:.1f} |")
-    return "\n".join(lines)
+                             f"{baseline / measure.median:.2f}x | {measure.gets:.1f} | {measure.heads:.1f} "
+                             f"| {measure.blob_gets:.1f} |")
+                if measure.failures:
+                    failed.append(f"- {scenario}, {latency * 1000:.0f} ms, {name}: "
+                                  f"{len(measure.failures)} of "
+                                  f"{len(measure.failures) + len(measure.seconds)} runs failed "
+                                  f"(left out of the median): {measure.failures[0]}")
+    return "\n".join(lines + (["", *failed] if failed else []))
 
 
 def plot(points: dict[str, list[tuple[int, float]]], path: Path) -> None:
@@ -354,16 +381,19 @@ def main() -> int:
                   "layers + attestation)", file=sys.stderr, flush=True)
             images = seed(upstream, work)
             results = {}
-            for latency in (0.0, LATENCY):
-                print(f"latency {latency * 1000:.0f} ms", file=sys.stderr, flush=True)
-                results[latency] = run_variant(latency, work, upstream, images)
+            with LoadSampler() as load:
+                for latency in (0.0, LATENCY):
+                    print(f"latency {latency * 1000:.0f} ms", file=sys.stderr, flush=True)
+                    results[latency] = run_variant(latency, work, upstream, images)
             points = scaling(work, upstream, images)
             api = api_requests_per_issue(work, upstream, images)
             start = startup()
             copies = run_copies(work, upstream)
+            noop = run_noop_tags(work)
         finally:
             upstream.stop()
-    report = render_report(results, points, api, start, copies)
+    report = render_report(results, load.summary(), points=points, api=api, start=start,
+                           copies=copies, noop=noop)
     print(report)
     docs = ROOT / "docs"
     docs.mkdir(exist_ok=True)
@@ -375,9 +405,9 @@ def main() -> int:
     return 0
 
 
-def render_report(results: dict[float, dict[str, dict[str, Measure]]],
+def render_report(results: dict[float, dict[str, dict[str, Measure]]], load: str, *,
                   points: dict[str, list[tuple[int, float]]], api: int,
-                  start: dict[str, float], copies: list[Row]) -> str:
+                  start: dict[str, float], copies: Copies, noop: NoopTags) -> str:
     machine = (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
                f"{subprocess.run(['skopeo', '--version'], capture_output=True, text=True).stdout.strip()}")
     scale = "\n".join(f"| {label} | " + " | ".join(f"{n}: {s:.2f}s" for n, s in series) + " |"
@@ -390,9 +420,10 @@ x {len(LAYER_KIB)} layers ({', '.join(f'{k} KiB' for k in LAYER_KIB)}; the first
 image of a platform) plus an attestation manifest. Real `docker-registry` processes on loopback;
 "latency" puts a proxy in front of the upstream and of the mirror that delays every request by that
 much. Medians of {RUNS} runs; ratios are the skopeo loop's median over the tool's (higher is faster),
-measured in the same run. Manifest GETs are what Docker Hub counts as pulls; HEADs are free.
-mirror-bot runs with an allowlist without `max_image_size` (a size limit adds one manifest GET per
-manifest on a cold copy).
+measured in the same run. Manifest GETs are what Docker Hub counts as pulls; HEADs are free;
+requests are counted upstream, from the registry's access log, in the first successful run of
+each tool. mirror-bot runs with an allowlist without `max_image_size`.
+The machine meanwhile: {load}.
 
 {table(results)}
 
@@ -413,12 +444,15 @@ manifest on a cold copy).
                 for label, seconds in start.items()) + f"""
 
 {render_copies(copies)}
+{render_noop_tags(noop)}
 ## Reproduce
 
 ```sh
 make bench                                    # defaults above
 BENCH_REPOS=30 BENCH_TAGS=2 BENCH_LAYER_KIB=8192,4096,2048,2048,1024,1024 make bench   # larger
 BENCH_LARGE_MIB=200 BENCH_RATE_MIB=10 BENCH_COPY_RUNS=9 make bench   # a larger layer, a faster link
+.venv/bin/python -m bench.copies              # the copies alone; BENCH_COPY_SCENARIOS=A,A-tcp picks some
+.venv/bin/python -m bench.noop_tags           # the 1,000-tag no-op check alone; BENCH_NOOP_JOBS=16,64
 ```
 """
 
