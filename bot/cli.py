@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="merge shard reports instead of resyncing")
     resync.add_argument("--record-updates", type=positive_int, metavar="N",
                         help="issue records the whole run may rewrite (2 GitHub requests each), "
-                             "shared among its shards (default 200)")
+                             "shared among its shards (default 100)")
     _forge_option(resync)
     resync.set_defaults(func=Command("queue", "resync_command", "ResyncOptions"))
 

@@ -39,8 +39,9 @@ MAX_SHARDS = 256  # GitHub Actions' limit on the jobs one matrix makes
 # manifest HEADs, so a shard of this many images spends most of its time on what moved.
 IMAGES_PER_SHARD = 200
 # One resync run's record rewrites, every shard together: each is 2 REST requests (read, edit),
-# so a run spends at most 400 of GITHUB_TOKEN's 1,000 an hour, however many shards it has.
-RECORD_UPDATES_PER_RUN = 200
+# so a run spends at most 200 REST requests (100 writes) however many shards it has, which fits
+# the busiest hour's 1,000 beside the requests and the sweep (README, "GitHub API budget").
+RECORD_UPDATES_PER_RUN = 100
 
 
 @dataclass(frozen=True)

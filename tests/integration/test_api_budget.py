@@ -6,8 +6,11 @@ GITHUB_TOKEN allows 1,000 REST requests and 1,000 GraphQL points per hour per re
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
+import urllib.request
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +24,7 @@ from bot.forge.github import GitHubForge
 from bot.forge.protocol import COMMENT_MARKER, IssueSnapshot
 from bot.image.reference import parse
 from sandbox.github_standin import GitHubStandIn
-from tests.fixtures import REPO_ROOT, Sandbox, github_env, render_record
+from tests.fixtures import MIRROR_PASSWORD, MIRROR_USER, REPO_ROOT, Sandbox, github_env, render_record
 
 LABELS = ("sync image", "sync image succeeded")
 FAILING = ("sync image", "sync image failure")
@@ -150,3 +153,88 @@ def test_the_stand_in_prices_queries_by_githubs_documented_formula() -> None:
     assert points(parse_graphql(documented), {}) == 51
     assert points(parse_graphql(RECORDS), {"comments": 10}) == 1  # 1 + 100
     assert points(parse_graphql(OPEN_REQUESTS), {"comments": 10}) == 2  # 1 + 100 + 100
+
+
+def push_tags(testbed: Sandbox, repository: str, tags: list[str]) -> str:
+    """Tag what `repository:1.0` holds as each of `tags`, upstream and at the mirror (a manifest
+    PUT each: the blobs are there already); the index's digest."""
+    upstream = f"http://{testbed.upstream.host}/v2/{repository}/manifests"
+    accept = "application/vnd.oci.image.index.v1+json"
+    with urllib.request.urlopen(urllib.request.Request(f"{upstream}/1.0", headers={"Accept": accept}),
+                                timeout=10) as answer:
+        manifest, media_type = answer.read(), answer.headers["Content-Type"]
+    login = base64.b64encode(f"{MIRROR_USER}:{MIRROR_PASSWORD}".encode()).decode()
+    mirror_auth = {"Authorization": f"Basic {login}"}
+    for host, auth in ((testbed.upstream.host, {}), (testbed.mirror.host, mirror_auth)):
+        for tag in tags:
+            urllib.request.urlopen(urllib.request.Request(
+                f"http://{host}/v2/{repository}/manifests/{tag}", data=manifest, method="PUT",
+                headers={"Content-Type": media_type, **auth}), timeout=10).close()
+    return "sha256:" + hashlib.sha256(manifest).hexdigest()
+
+
+def test_resync_shards_share_one_record_update_budget_per_run(
+        testbed: Sandbox, github: GitHubStandIn, monkeypatch: pytest.MonkeyPatch,
+        name: str, tmp_path: Path) -> None:
+    """120 records that lag behind what the mirror serves: every shard wants to rewrite all of
+    its own, yet a run of 8 shards with a budget of 30 rewrites 30 (2 REST requests each, each
+    shard its part), and the next run, in the shards its index plans, catches up within the
+    default budget: each record rewritten once. Docker Hub's images (settings.quota_registries'
+    default) share one shard."""
+    config = testbed.config()
+    sources = {}  # source -> the digest upstream and the mirror serve
+    for registry, repository in (("docker.io", f"library/{name}"), ("ghcr.io", f"acme/{name}")):
+        testbed.seed(name if registry == "docker.io" else repository, prefix=registry)
+        source = parse(f"{registry}/{repository}:1.0")
+        assert testbed.syncer().sync(SyncItem(source, config.namer.target(source))).status == "copied"
+        tags = [f"t{n}" for n in range(60)]
+        digest = push_tags(testbed, f"{registry}/{repository}", tags)
+        sources |= {f"{registry}/{repository}:{tag}": digest for tag in tags}
+    lagging = "sha256:" + "e" * 64  # what the records say; the mirror serves `digest`
+    comments = {}  # the path of each record's comment -> its issue, and the digest it should say
+    for source, digest in sources.items():
+        number = add_mirrored(github, source, str(config.namer.target(parse(source))), lagging)
+        [comment] = github.bot_comments(number)
+        comments[f"/repos/acme/mirror/issues/comments/{comment['id']}"] = (number, digest)
+    use_env(monkeypatch, testbed.env(**github_env(github)))
+
+    def run(shards: int | None, *budget: str) -> list[dict]:
+        """One resync run as resync.yml makes it: the index and its plan, then every shard."""
+        index, plan = tmp_path / "index.json", tmp_path / "plan"
+        plan.write_text("")
+        assert main(["index", "--json", str(index), "--shard-plan", str(plan)]) == 0
+        outputs = dict(line.split("=", 1) for line in plan.read_text().splitlines())
+        count = shards or int(outputs["count"])
+        assert json.loads(outputs["shards"]) == list(range(int(outputs["count"])))
+        reports = []
+        for shard in range(count):
+            github.reset_log()
+            report = tmp_path / f"report-{shard}.json"
+            assert main(["resync", "--index", str(index), "--shard", f"{shard}/{count}",
+                         *budget, "--output", str(report)]) == 0
+            reports.append(json.loads(report.read_text()))
+            made = reports[-1]["record_updates"]["made"]
+            # each update is a read and an edit of the record's comment; nothing else is sent
+            assert Counter(method for method, _ in github.log) == (
+                {"GET": made, "PATCH": made} if made else {})
+            patched.extend(path for method, path in github.log if method == "PATCH")
+        return reports
+
+    patched: list[str] = []
+    first = run(8, "--record-updates", "30")
+    assert sum(r["record_updates"]["allowed"] for r in first) == 30
+    assert [r["record_updates"]["made"] for r in first] == [r["record_updates"]["allowed"] for r in first]
+    assert len(patched) == 30
+    hub = {row["target"] for row in first[0]["results"]}  # shard 0: Docker Hub's, every one
+    assert len(hub) == 60 and all("/docker.io/" in target for target in hub)
+    assert all(row["status"] == "unchanged" for r in first for row in r["results"])
+    assert sum(row.get("note") == "record update deferred to the next resync"
+               for r in first for row in r["results"]) == 90
+
+    second = run(None)  # the plan: Docker Hub's shard and one for the other 60 images
+    assert [r["record_updates"]["allowed"] for r in second] == [50, 50]  # the default: 100
+    assert sum(r["record_updates"]["made"] for r in second) == 90
+    assert sorted(patched) == sorted(comments)  # every record once, none twice
+    assert all(digest in github.bot_comments(n)[0]["body"] and lagging not in
+               github.bot_comments(n)[0]["body"] for n, digest in comments.values())
+    assert sum(r["record_updates"]["made"] for r in run(None)) == 0  # caught up: no writes

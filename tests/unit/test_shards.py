@@ -5,12 +5,13 @@ settings.quota_registries read and checked like every other setting."""
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.cli import build_parser
+from bot.cli import build_parser, main
 from bot.policy.allowlist_file import parse_allowlist
 from bot.policy.settings import Settings
 from bot.records.index import (
@@ -22,6 +23,7 @@ from bot.records.index import (
     shard_for,
 )
 from bot.records.record import RecordedImage
+from tests.fixtures import REPO_ROOT
 
 REGISTRIES = ("docker.io", "quay.io", "ghcr.io", "registry.k8s.io", "localhost:5000")
 
@@ -119,23 +121,22 @@ def test_shares_follow_the_shards_sizes() -> None:
     assert count == 3
     shares = index.record_update_shares(count, ("docker.io",))
     sizes = [len(index.shard(i, count, ("docker.io",))) for i in range(count)]
-    assert sum(shares) == RECORD_UPDATES_PER_RUN and shares[0] == 120  # 600 of 1,000 images
+    assert sum(shares) == RECORD_UPDATES_PER_RUN and shares[0] == 60  # 600 of 1,000 images
     assert all(abs(share - RECORD_UPDATES_PER_RUN * size / 1000) <= 1
                for share, size in zip(shares, sizes, strict=True))
 
 
 def test_with_more_shards_than_the_budget_no_shard_is_left_out_run_after_run() -> None:
-    index = index_of([f"ghcr.io/acme/app-{n}:1" for n in range(60_000)])
-    count = index.shard_count(())
-    assert count == MAX_SHARDS
-    served = [0] * count
-    for day, hour in itertools.product(range(1, 4), (0, 6, 12, 18)):  # 12 runs, 6 hours apart
+    """5 rewrites a run over 20 shards of about 50 images: a shard gets one in about a quarter
+    of the runs, but never the same shards every run."""
+    index = index_of([f"ghcr.io/acme/app-{n}:1" for n in range(1_000)])
+    served = [0] * 20
+    for day, hour in itertools.product(range(1, 11), (0, 6, 12, 18)):  # 40 runs, 6 hours apart
         index.generated_at = f"2026-11-{day:02}T{hour:02}:17:00Z"
-        shares = index.record_update_shares(count)
-        assert sum(shares) == RECORD_UPDATES_PER_RUN and max(shares) <= 1
+        shares = index.record_update_shares(20, budget=5)
+        assert sum(shares) == 5 and max(shares) <= 1
         served = [s + share for s, share in zip(served, shares, strict=True)]
-    assert min(served) >= 1
-    assert max(served) - min(served) <= 8  # 12 runs of 200 units over 256 shards: about 9 each
+    assert min(served) >= 3 and max(served) <= 20  # 200 units over 20 shards: about 10 each
 
 
 def test_the_resync_help_states_the_budget_the_code_uses() -> None:
@@ -180,3 +181,35 @@ def test_bad_quota_registries_are_problems_on_their_line(body: str, line: int, m
     assert any(p.startswith(f"{line}: ") and message in p for p in problems), problems
     assert len(problems) == 1
 
+
+
+# --- the commands' options -------------------------------------------------------------------------
+
+def test_a_record_update_budget_below_one_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["resync", "--record-updates", "0"], env={})
+    assert caught.value.code == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert "--record-updates" in line
+
+
+def test_a_shard_plan_that_names_a_folder_is_refused_before_any_work(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "forge").mkdir()
+    code = main(["index", "--local-forge", str(tmp_path / "forge"), "--shard-plan", str(tmp_path)],
+                env={"MIRROR_REGISTRY": "m.example.io",
+                     "MIRROR_ALLOWLIST": str(REPO_ROOT / "allowlist.yaml")})
+    assert code == 2
+    assert capsys.readouterr().err == f"mirror-bot index: --shard-plan {tmp_path} is a folder; name a file\n"
+
+
+def test_the_shard_plan_is_appended_as_github_step_outputs(tmp_path: Path) -> None:
+    (tmp_path / "forge").mkdir()
+    plan = tmp_path / "github_output"
+    plan.write_text("earlier=step\n")  # other steps' outputs stay
+    code = main(["index", "--local-forge", str(tmp_path / "forge"), "--json", str(tmp_path / "i.json"),
+                 "--shard-plan", str(plan)],
+                env={"MIRROR_REGISTRY": "m.example.io",
+                     "MIRROR_ALLOWLIST": str(REPO_ROOT / "allowlist.yaml")})
+    assert code == 0
+    assert plan.read_text() == "earlier=step\ncount=1\nshards=[0]\n"
