@@ -13,6 +13,7 @@ import pytest
 
 from bot.cli import main
 from bot.config import CHILD_VARIABLES, load_config
+from sandbox.images import push_artifact
 from tests.fixtures import MIRROR_PASSWORD, Sandbox
 
 SECRETS = {"GITHUB_TOKEN": "ghs_token_never_in_skopeo_1f2e",
@@ -53,12 +54,16 @@ def test_skopeo_gets_path_home_and_proxies_never_a_token(
         "SSL_CERT_DIR": "/etc/ssl/certs",
     }
     env = testbed.env(**passed, **SECRETS)
-    testbed.seed(name)
+    image = testbed.seed(name)
+    # The engine puts an image's manifests itself; skopeo copies the cosign signature tag.
+    signature_tag = image.index_digest.replace(":", "-") + ".sig"
+    push_artifact(testbed.workdir / "sig" / name, signature_tag, b'{"critical":{}}',
+                  f"{testbed.upstream.host}/docker.io/library/{name}:{signature_tag}")
     assert main(["sync", f"docker.io/library/{name}:1.0"], env) == 0
     main(["doctor"], env)  # its verdict is test_doctor.py's; here, how it runs skopeo
     capsys.readouterr()
     seen = environments(dump)
-    assert len(seen) >= 2  # the copy and `skopeo --version`
+    assert len(seen) >= 2  # the signature's copy and `skopeo --version`
     for child in seen:
         assert {key: child.get(key) for key in passed} == passed
         leaked = [key for key, value in child.items()

@@ -99,9 +99,10 @@ def test_a_cold_copy_reads_each_manifest_and_blob_once(counted: Counted, name: s
     assert counted.mirrored_digest(result.target) == image.index_digest
     # The index, then each platform's manifest: 1 + 5.
     assert manifests == 1 + len(FIVE_PLATFORMS) <= skopeo_manifests
+    # Each blob once: what skopeo reads depends on what its own cache of blob locations lets
+    # it mount on the mirror, so its count is not the bound; the image's blobs are.
     assert max(blobs.values()) == 1, blobs
-    assert sum(blobs.values()) <= sum(skopeo_blobs.values())
-    assert set(blobs) == set(image.blobs)
+    assert set(blobs) == set(image.blobs) and len(skopeo_blobs) <= len(image.blobs)
 
 
 def test_a_platform_subset_reads_only_its_platforms_once(counted: Counted, name: str) -> None:
