@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.copy.referrers import said
 from bot.image import referrers as r
 from bot.image.oci import OCI_INDEX, OCI_MANIFEST, Manifest, digest_of
 from bot.policy.allowlist_file import parse_allowlist
@@ -308,3 +309,13 @@ def test_a_subscription_cannot_include_an_artifact_tag() -> None:
     with pytest.raises(ValueError, match="travel with the image's own tag"):
         check_tag("sha256-" + "a" * 64 + ".sig")
     assert check_tag("sha256-release") == "sha256-release"
+
+
+# --- what came along, said to people --------------------------------------------------------------
+
+def test_what_came_along_is_said_in_words() -> None:
+    assert str(said({r.Kind.SIGNATURE: 2, r.Kind.SBOM: 1})) == "2 signatures, 1 SBOM"
+    assert str(said({r.Kind.SBOM: 3, r.Kind.ATTESTATION: 1, r.Kind.OTHER: 1, r.Kind.SIGNATURE: 1})) \
+        == "1 signature, 1 attestation, 3 SBOMs, 1 other artifact"
+    assert str(said({r.Kind.OTHER: 2})) == "2 other artifacts"
+    assert said({}) is None and said({r.Kind.SIGNATURE: 0}) is None
