@@ -14,11 +14,22 @@ from bot.records.labels import Labels
 from tests.fixtures import DATA, REPO_ROOT, Sandbox
 
 CORPUS = json.loads((DATA / "hostile_titles.json").read_text())
+# The registries the shipped allowlist allows from (and k8s.gcr.io, planned as registry.k8s.io).
+EMPTY_UPSTREAMS = ("docker.io", "ghcr.io", "quay.io", "registry.k8s.io", "k8s.gcr.io", "gcr.io",
+                   "docker.elastic.co")
 
 
 def test_no_hostile_title_copies_anything(testbed: Sandbox, tmp_path: Path) -> None:
     """The whole corpus through the real handler and syncer: the mirror receives nothing."""
-    config = testbed.config(MIRROR_ALLOWLIST=str(REPO_ROOT / "allowlist.yaml"))
+    # Every registry the shipped allowlist names is an empty namespace upstream: what other
+    # tests seeded (nginx:1.27, say) must not make an allowed pattern like `nginx:*` copy it.
+    conf = tmp_path / "registries.conf"
+    conf.write_text("".join(
+        f'[[registry]]\nprefix = "{prefix}"\nlocation = "{testbed.upstream.host}/hostile/{prefix}"\n'
+        'insecure = true\n' for prefix in EMPTY_UPSTREAMS)
+        + f'[[registry]]\nlocation = "{testbed.mirror.host}"\ninsecure = true\n')
+    config = testbed.config(MIRROR_ALLOWLIST=str(REPO_ROOT / "allowlist.yaml"),
+                            CONTAINERS_REGISTRIES_CONF=str(conf))
     handler = request_handler(config, LocalForge(tmp_path / "forge", echo=False))
     handler.log = io.StringIO()
     testbed.mirror.mark()
