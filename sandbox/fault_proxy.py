@@ -9,6 +9,11 @@ lies about the range it sends (a `Content-Range` that does not match the bytes),
 short body (fewer bytes than its `Content-Length`, then a clean close). `down` makes every
 request fail with a reset, as a vanished registry would.
 
+It can also be Docker Hub's pull quota (`quota`): every manifest answer carries
+`ratelimit-limit: K;w=W`, `ratelimit-remaining: N;w=W` and `docker-ratelimit-source`, each
+manifest GET spends one of K pulls (a HEAD none), and once they are spent a manifest GET is
+answered 429 with `TOOMANYREQUESTS`, as Docker Hub answers, until `refill` (a new window).
+
 It models a network too: `latency` is added to every request (a round trip), `rate` caps the
 throughput of each connection's response bodies in bytes per second (a link that is slow per
 connection, as CDNs and long-distance TCP often are), and `shared_rate` caps all connections
@@ -63,6 +68,23 @@ class Rule:
 
 
 @dataclass
+class PullQuota:
+    """Docker Hub's pull quota: `limit` manifest GETs per `window` seconds, counted for `source`."""
+
+    limit: int
+    window: int = 21600
+    source: str = "127.0.0.1"
+    spent: int = 0  # manifest GETs answered (not those refused)
+    refused: int = 0  # manifest GETs answered 429
+
+    def headers(self) -> dict[str, str]:
+        remaining = max(0, self.limit - self.spent)
+        return {"ratelimit-limit": f"{self.limit};w={self.window}",
+                "ratelimit-remaining": f"{remaining};w={self.window}",
+                "docker-ratelimit-source": self.source}
+
+
+@dataclass
 class FaultProxy:
     backend: str  # host:port
     rules: list[Rule] = field(default_factory=list)
@@ -74,6 +96,7 @@ class FaultProxy:
     seen: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, Range)
     port: int = 0
     sent: Counter[str] = field(default_factory=Counter)  # response body bytes per path
+    quota: PullQuota | None = None  # Docker Hub's pull quota, when set
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _link: Pacer | None = None
 
@@ -121,6 +144,27 @@ class FaultProxy:
         digest, say): what the clients fetched through this proxy."""
         with self._lock:
             return sum(size for path, size in self.sent.items() if path_contains in path)
+
+    def pull(self, method: str, path: str) -> tuple[bool, dict[str, str]]:
+        """A manifest request under the quota: (whether it is refused with a 429, the quota
+        headers of its answer). A GET spends a pull while any is left."""
+        with self._lock:
+            if self.quota is None or "/manifests/" not in path:
+                return False, {}
+            if method == "GET":
+                if self.quota.spent >= self.quota.limit:
+                    self.quota.refused += 1
+                    return True, self.quota.headers()
+                self.quota.spent += 1
+            return False, self.quota.headers()
+
+    def refill(self, limit: int | None = None) -> None:
+        """A new quota window: every pull is back (`limit`: a new limit)."""
+        with self._lock:
+            if self.quota is not None:
+                self.quota.spent = self.quota.refused = 0
+                if limit is not None:
+                    self.quota.limit = limit
 
     def reset_counts(self) -> None:
         with self._lock:
@@ -198,6 +242,11 @@ def serve_proxy(proxy: FaultProxy) -> Iterator[FaultProxy]:
                 time.sleep(proxy.latency)
             rule = proxy.take(self.command, self.path, {k.lower() for k in self.headers})
             action = rule.action if rule else ""
+            refused, quota_headers = proxy.pull(self.command, self.path)
+            if refused:  # Docker Hub's answer once the pulls are spent
+                self._answer(429, b'{"errors":[{"code":"TOOMANYREQUESTS","message":"You have '
+                             b'reached your pull rate limit."}]}', quota_headers)
+                return
             if rule and action == "status":
                 self._answer(rule.status, b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}',
                              rule.headers)
@@ -211,7 +260,7 @@ def serve_proxy(proxy: FaultProxy) -> Iterator[FaultProxy]:
                 error = f'{{"errors":[{{"code":"DENIED","message":"rejected {secret}"}}]}}'
                 self._answer(rule.status, error.encode(), {})
                 return
-            self._forward(body, rule)
+            self._forward(body, rule, quota_headers)
 
         def _answer(self, status: int, data: bytes, headers: dict[str, str]) -> None:
             self.send_response(status)
@@ -255,7 +304,8 @@ def serve_proxy(proxy: FaultProxy) -> Iterator[FaultProxy]:
             connection.endheaders(body)
             return connection.getresponse()
 
-        def _forward(self, body: bytes | None, rule: Rule | None) -> None:
+        def _forward(self, body: bytes | None, rule: Rule | None,
+                     extra: dict[str, str]) -> None:
             action = rule.action if rule else ""
             try:
                 response = self._open(body, drop_range=action == "ignore_range")
@@ -264,7 +314,7 @@ def serve_proxy(proxy: FaultProxy) -> Iterator[FaultProxy]:
                 _reset(self)
                 return
             try:
-                self._relay(response, rule)
+                self._relay(response, rule, extra)
             except OSError:
                 self.close_connection = True  # the client went away mid-body
             finally:
@@ -273,9 +323,12 @@ def serve_proxy(proxy: FaultProxy) -> Iterator[FaultProxy]:
                 else:
                     self._drop_backend()
 
-        def _relay(self, response: http.client.HTTPResponse, rule: Rule | None) -> None:
+        def _relay(self, response: http.client.HTTPResponse, rule: Rule | None,
+                   extra: dict[str, str]) -> None:
             action = rule.action if rule else ""
             self.send_response(response.status)
+            for key, value in extra.items():
+                self.send_header(key, value)
             for key, value in response.getheaders():
                 lowered = key.lower()
                 if lowered in HOP_BY_HOP:

@@ -74,6 +74,15 @@ def print_run(run: FollowRun, out: TextIO) -> None:
             print(f"  {status}: {row['tag']} ({detail})", file=out)
         for tag, reason in following.denied:
             print(f"  denied: {tag} ({reason})", file=out)
+        over_budget = [d.tag for d in following.deferred if d.reason == "max_new_tags_per_follow"]
+        if over_budget:
+            print(f"  deferred: {', '.join(over_budget)} (new tags over "
+                  "settings.max_new_tags_per_follow; the next run takes them)", file=out)
+        waiting = [d for d in following.deferred if d.reason == "rate_limited"]
+        if waiting:
+            resume = max(str(d.resume_after) for d in waiting)
+            print(f"  deferred: {', '.join(d.tag for d in waiting)} (the registry's pull quota "
+                  f"is spent; a run after {resume} takes them)", file=out)
         for key, why in LIST_NOTES.items():
             if data[key]:
                 print(f"  {key.replace('_', ' ')}: {', '.join(data[key])} ({why})", file=out)
@@ -88,7 +97,6 @@ def print_run(run: FollowRun, out: TextIO) -> None:
 
 
 LIST_NOTES = {
-    "deferred": "new tags over settings.max_new_tags_per_follow; the next run takes them",
     "over_limit": f"a subscription records at most {MAX_IMAGES} tags; narrow its rules",
     "missing": "named in include, not found upstream",
     "released": "no longer selected: left out of the record, the mirror keeps them",

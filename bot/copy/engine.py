@@ -44,6 +44,7 @@ from bot.image.oci import Blob, Manifest, blobs, image_size, whole_by_blobs
 from bot.image.reference import Reference
 from bot.messages import message
 from bot.registry.blobs import DEFAULT_BLOB_COPY, BlobCopySettings, ProgressSink
+from bot.registry.quota import MeteredExecutor
 
 
 class BlobTransport(Protocol):
@@ -162,7 +163,8 @@ class CopyEngine:
     _pool: ThreadPoolExecutor = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max(1, self.copy_processes), thread_name_prefix="copy")
+        # A part's skopeo copy counts its pulls for the image it is part of (bot/registry/quota.py).
+        self._pool = MeteredExecutor(max(1, self.copy_processes), thread_name_prefix="copy")
 
     def copy(self, parts: Sequence[Part], index: tuple[Reference, Manifest] | None = None,
              landed: Callable[[Part], None] | None = None) -> None:

@@ -25,6 +25,7 @@ from bot.image.grammar import SHA256_DIGEST_RE
 from bot.image.oci import Manifest
 from bot.image.reference import Reference, parse
 from bot.messages import message
+from bot.registry.quota import MeteredExecutor
 
 A = TypeVar("A")
 T = TypeVar("T")
@@ -46,7 +47,8 @@ class Lookups:
     inspect_digest: Callable[[Reference], str | None]  # the skopeo fallback, with its retries
     _pool: ThreadPoolExecutor = field(
         # Enough for an index's children in one round (platforms and their attestations).
-        default_factory=lambda: ThreadPoolExecutor(max_workers=16, thread_name_prefix="lookup"),
+        # Each look-up runs under the meter of the image it is for (bot/registry/quota.py).
+        default_factory=lambda: MeteredExecutor(max_workers=16, thread_name_prefix="lookup"),
         repr=False)
     _manifests: OrderedDict[str, Manifest] = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

@@ -3,7 +3,9 @@
 Rule: `SyncItem` and `SyncResult` are the engine's contract with the flows (fields are added,
 never renamed); a result's status is only what the engine did (what the flows decide around
 it, a plan's refusal or resync's reading of a failure, is theirs: bot/flows/outcomes.py);
-`to_json` is the `sync --json` contract.
+`to_json` is the `sync --json` contract. An image the source's pull quota stopped is
+`deferred`, not `failed`: error kind `rate_limited`, with the time it may be tried again
+(`resume_after`); every result tells the manifest GETs it spent upstream (`pulls`).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from bot.image.oci import Manifest
 from bot.image.platform import Platform
 from bot.image.reference import Reference
 from bot.messages import Message
+from bot.registry.quota import Ledger
 
-Status = Literal["copied", "unchanged", "failed"]
+Status = Literal["copied", "unchanged", "failed", "deferred"]
 AddressStatus = Literal["copied", "unchanged", "failed"]
 
 
@@ -27,6 +30,8 @@ class Registry(Protocol):
     def put_manifest(self, ref: Reference, manifest: Manifest) -> str: ...
     def mount_blob(self, target: Reference, digest: str, from_repository: str) -> bool: ...
     def list_tags(self, repository: Reference) -> list[str]: ...
+    def quota(self, ref: Reference) -> Ledger: ...
+    def at_mirror(self, ref: Reference) -> bool: ...
 
 
 class Copier(Protocol):
@@ -41,6 +46,9 @@ class SyncItem:
     target: Reference  # the primary mirror's canonical address
     platforms: tuple[Platform, ...] = ()
     also: tuple[Reference, ...] = ()  # further addresses: Docker Hub's short form, other mirrors
+    # The index entries a record last saw at this source (what a cold copy reads after the
+    # index); None: not known.
+    entries: int | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,9 @@ class SyncResult:
     # What the digest written serves, when the sync read its index (not for `sync --json`,
     # whose `platforms` is what was asked for): the status page lists it.
     served: tuple[Platform, ...] = ()
+    pulls: int = 0  # manifest GETs spent upstream
+    resume_after: str | None = None  # deferred: when the source's quota lets it be read again
+    entries: int | None = None  # the index's entries, when the sync read it (0: not an index)
 
     @property
     def addresses(self) -> list[Reference]:
@@ -80,7 +91,8 @@ class SyncResult:
 
     @property
     def transient(self) -> bool:
-        return self.error is not None and self.error.transient
+        """A failure worth trying again (a deferred image waits for its time instead)."""
+        return self.status == "failed" and self.error is not None and self.error.transient
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,4 +108,6 @@ class SyncResult:
             "note": str(self.note) if self.note else None,
             "targets": [str(t) for t in [self.target, *(a.target for a in self.also)] if t],
             "target_results": [a.to_json() for a in self.also],
+            "pulls": self.pulls,
+            "resume_after": self.resume_after,
         }

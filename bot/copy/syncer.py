@@ -11,6 +11,15 @@ mirrors) are written from the primary once it serves the image (bot/copy/address
 platform selection writes a smaller, annotated index whose digest differs from upstream's by
 design, and never narrows a tag mirrored whole (bot/copy/platforms.py). HTTP requests are
 retried by the transport; this module retries only skopeo, which the transport cannot.
+
+The source's pull quota is respected (bot/registry/quota.py): every manifest GET an image
+causes is counted for it (`pulls`). The index is read only while the quota leaves 1 + the
+entries its record last saw (UNKNOWN_ENTRIES when none did), and after it is read the platforms
+only while what is left covers them; what an image reserved and did not read goes back when it
+ends. An image the quota stops — too few pulls left, or a 429 from the source at any point,
+skopeo's included — is `deferred` with the time it may be read again, and is not tried again in
+this run (nor retried: a 429 is never asked twice). skopeo reading a manifest from the source is
+a pull too, counted where it is started (`_skopeo_copy`).
 """
 
 from __future__ import annotations
@@ -18,10 +27,12 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TypeVar
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
+from bot import timestamps
 from bot.copy.addresses import AddressWriter
 from bot.copy.engine import BlobStager, CopyEngine, Part
 from bot.copy.lookup import Lookups, Resolved
@@ -31,11 +42,23 @@ from bot.copy.settings import DEFAULT_COPY_PROCESSES
 from bot.errors import ErrorKind, TransferError
 from bot.image.oci import Manifest, blobs, human_size, image_size, select_platforms, signature_tags
 from bot.image.platform import InvalidPlatform, Platform
-from bot.image.reference import Reference
+from bot.image.reference import Reference, parse
 from bot.messages import message
+from bot.registry import quota
 from bot.registry.backoff import Backoff
+from bot.registry.quota import Meter, MeteredExecutor, QuotaRefusal, TooManyRequests
 
 T = TypeVar("T")
+UNKNOWN_ENTRIES = 10  # index entries assumed when no record saw the image's index
+
+
+@dataclass
+class _Started:
+    """An image begun by `size_of`: its meter and look-ups, kept for its sync."""
+
+    meter: Meter = field(default_factory=Meter)
+    resolved: Resolved | None = None
+    deferred: QuotaRefusal | None = None  # the quota stopped it: the sync does not try again
 
 
 @dataclass
@@ -50,16 +73,16 @@ class Syncer:
     # Stages large and known blobs before skopeo runs; None: skopeo moves every blob itself.
     staging: BlobStager | None = None
     copy_processes: int = DEFAULT_COPY_PROCESSES
+    clock: Callable[[], datetime] = timestamps.now  # when a deferred image may resume
     _lookups: Lookups = field(init=False, repr=False)
     _engine: CopyEngine = field(init=False, repr=False)
     _addresses: AddressWriter = field(init=False, repr=False)
-    # What size_of resolved (two HEADs), kept for the sync of the same item that follows it.
-    _resolved: dict[tuple[str, str, tuple[Platform, ...]], Resolved] = field(
+    # What size_of began (two HEADs, the manifests read), kept for the sync that follows it.
+    _started: dict[tuple[str, str, tuple[Platform, ...]], _Started] = field(
         init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._lookups = Lookups(self.registry, lambda ref: self._with_retries(
-            lambda: self.copier.inspect_digest(ref)))
+        self._lookups = Lookups(self.registry, self._inspect_digest)
         self._engine = CopyEngine(self._skopeo_copy, self.registry, self.staging,
                                   self.copy_processes)
         self._addresses = AddressWriter(self.registry, self._lookups, self._engine, self._record,
@@ -83,54 +106,120 @@ class Syncer:
         try:
             if jobs <= 1 or len(items) <= 1:
                 return [run(item) for item in items]
-            with ThreadPoolExecutor(max_workers=jobs) as pool:
+            with MeteredExecutor(max_workers=jobs) as pool:
                 return list(pool.map(run, items))
         finally:
             self._save_locations()
 
     def size_of(self, item: SyncItem) -> int | None:
         """Bytes (configs and layers) a sync of `item` would move now: 0 when the mirror is
-        current, None when it cannot be told. The manifests read are kept for the sync."""
-        try:
-            resolved = self._lookups.resolve(item)
-            self._resolved[_key(item)] = resolved
-            if not item.platforms and resolved.current == resolved.pinned.digest:
-                return 0
-            top = self._lookups.manifest(resolved.pinned)
-            entries = None
-            if item.platforms and top.is_index:
-                entries = select_platforms(top.entries(), item.platforms)[0]
-            parts = self._lookups.parts(resolved.pinned, top, resolved.destination, entries)
-        except TransferError:
-            return None
+        current, None when it cannot be told. The manifests read are kept for the sync, and so
+        are the pulls they spent, or the quota's refusal."""
+        started = self._started.setdefault(_key(item), _Started())
+        with quota.metering(started.meter):
+            try:
+                resolved = started.resolved = self._lookups.resolve(item)
+                if not item.platforms and resolved.current == resolved.pinned.digest:
+                    return 0
+                top = self._read_top(item, resolved.pinned)
+                entries = None
+                if item.platforms and top.is_index:
+                    entries = select_platforms(top.entries(), item.platforms)[0]
+                parts = self._read_parts(resolved.pinned, top, resolved.destination, entries)
+            except QuotaRefusal as error:
+                started.deferred = self._refused(item, error)
+                return None
+            except TransferError:
+                return None
+            finally:
+                started.meter.release()
         return sum(image_size(part.manifest) for part in parts)
 
     # -- retries (of skopeo: HTTP is retried by the transport) --------------------------------
 
     def _with_retries(self, action: Callable[[], T]) -> T:
-        return self.retry.run(action, lambda error: error.transient, self.sleep)
+        # A 429 is never asked again: at a source it is the quota, spent until later.
+        return self.retry.run(action, lambda error: error.transient and (
+            error.kind is not ErrorKind.RATE_LIMITED), self.sleep)
+
+    # -- the source's pull quota ----------------------------------------------------------------
+
+    def _read_top(self, item: SyncItem, pinned: Reference) -> Manifest:
+        """The manifest at `pinned`, read only while the quota leaves room for it and for the
+        entries the record last saw."""
+        meter = quota.current()
+        if meter is not None and str(pinned.digest) not in meter.read:
+            expected = UNKNOWN_ENTRIES if item.entries is None else item.entries
+            meter.at(self.registry.quota(pinned)).need(1 + expected)
+        top = self._lookups.manifest(pinned)
+        if meter is not None:
+            meter.read.add(str(pinned.digest))
+        return top
+
+    def _read_parts(self, pinned: Reference, top: Manifest, destination: Reference,
+                    entries: list[dict[str, Any]] | None = None) -> list[Part]:
+        """The parts to copy, their manifests read only while the quota covers them all."""
+        meter = quota.current()
+        if meter is not None:
+            chosen = (top.entries() if entries is None else entries) if top.is_index else []
+            unread = {str(entry.get("digest")) for entry in chosen} - meter.read
+            meter.at(self.registry.quota(pinned)).need(len(unread))
+        parts = self._lookups.parts(pinned, top, destination, entries)
+        if meter is not None:
+            meter.read.update(str(part.manifest.digest) for part in parts)
+        return parts
+
+    def _refused(self, item: SyncItem, error: QuotaRefusal) -> QuotaRefusal:
+        """The quota's refusal, with the seconds until the source may be read again."""
+        if error.retry_after is None:
+            error.retry_after = self.registry.quota(_source(item)).wait_for(1)
+        return error
+
+    def _inspect_digest(self, ref: Reference) -> str | None:
+        """skopeo inspect (when a registry's HEAD answer is unusable): it GETs the manifest."""
+        digest = self._with_retries(lambda: self.copier.inspect_digest(ref))
+        if not self.registry.at_mirror(ref):
+            quota.charge(self.registry.quota(ref))
+        return digest
 
     # -- one image ----------------------------------------------------------------------------
 
     def _sync_timed(self, item: SyncItem) -> SyncResult:
         started = time.monotonic()
+        begun = self._started.pop(_key(item), None) or _Started()
+        with quota.metering(begun.meter):
+            result = self._sync_metered(item, begun)
+        result.pulls = begun.meter.pulls
+        result.elapsed = time.monotonic() - started
+        return result
+
+    def _sync_metered(self, item: SyncItem, begun: _Started) -> SyncResult:
         # What each further tag serves now, in the same round as the first look-ups (a failure
         # there is that address's, told by write); writing ahead never moves a tag.
         peeks = {target: self._lookups.submit(self._lookups.digest, target)
                  for target in item.also if target.tag}
         try:
-            resolved = self._resolved.pop(_key(item), None) or self._lookups.resolve(item)
+            if begun.deferred is not None:
+                raise begun.deferred
+            resolved = begun.resolved or self._lookups.resolve(item)
             result = (self._sync_subset(item, resolved) if item.platforms
                       else self._sync_whole(item, resolved))
+        except QuotaRefusal as error:
+            error = self._refused(item, error)
+            resume = self.clock() + timedelta(seconds=error.retry_after or 0)
+            result = SyncResult(item.source, item.target, "deferred", error=error,
+                                platforms=item.platforms,
+                                resume_after=timestamps.to_text(resume))
         except TransferError as error:
             result = SyncResult(item.source, item.target, "failed", error=error,
                                 platforms=item.platforms)
+        finally:
+            begun.meter.release()
         if item.also and result.status in {"copied", "unchanged"} and result.target and result.digest:
             result.also = self._addresses.write(
                 result.target, result.digest, item.also, platforms=item.platforms,
                 current={ref: peek.result() for ref, peek in peeks.items()
                          if peek.exception() is None})
-        result.elapsed = time.monotonic() - started
         return result
 
     def _sync_whole(self, item: SyncItem, resolved: Resolved) -> SyncResult:
@@ -140,8 +229,8 @@ class Syncer:
             return SyncResult(item.source, item.target, "unchanged", digest)
         previous = (self._lookups.submit(self.registry.get_manifest, destination)
                     if resolved.current else None)
-        top = self._lookups.manifest(pinned)
-        parts = self._lookups.parts(pinned, top, destination)
+        top = self._read_top(item, pinned)
+        parts = self._read_parts(pinned, top, destination)
         size = self._check_size(pinned, parts)
         self._engine.copy(parts, (destination, top) if top.is_index else None,
                           self._addresses.ahead(destination, item.also))
@@ -154,10 +243,10 @@ class Syncer:
         copied = self._copy_signatures(pinned, destination, dict(zip(tags, signatures, strict=True)))
         return SyncResult(item.source, item.target, "copied", digest, signatures=copied,
                           size=size, note=REPLACED_SUBSET_NOTE if _held_subset(previous) else None,
-                          served=served_platforms(top))
+                          served=served_platforms(top), entries=_entry_count(top))
 
     def _sync_subset(self, item: SyncItem, resolved: Resolved) -> SyncResult:
-        upstream = self._lookups.manifest(resolved.pinned)
+        upstream = self._read_top(item, resolved.pinned)
         if not upstream.is_index:
             # A single-platform image has nothing to select: copy it whole, digest preserved.
             return self._sync_whole(SyncItem(item.source, item.target), resolved)
@@ -171,10 +260,10 @@ class Syncer:
         current = resolved.current if destination.tag else self._lookups.digest(destination)
         result = SyncResult(item.source, destination, "unchanged", digest,
                             platforms=item.platforms, note=plan.note,
-                            served=served_platforms(plan.index))
+                            served=served_platforms(plan.index), entries=_entry_count(upstream))
         if current == digest:
             return result
-        parts = self._lookups.parts(resolved.pinned, upstream, destination, plan.chosen)
+        parts = self._read_parts(resolved.pinned, upstream, destination, plan.chosen)
         result.size = self._check_size(resolved.pinned, parts)
         self._engine.copy(parts, (destination, plan.index))
         self._verify(destination, digest)
@@ -183,8 +272,21 @@ class Syncer:
         return result
 
     def _skopeo_copy(self, source: Reference, destination: Reference, all_platforms: bool) -> None:
-        self._with_retries(lambda: self.copier.copy(source, destination,
-                                                    all_platforms=all_platforms))
+        """skopeo copies `source`; reading it from a source registry is a pull (its manifest:
+        one; a nested index's children are not counted), and a 429 there is the quota's."""
+        from_source = not self.registry.at_mirror(source)
+        try:
+            self._with_retries(lambda: self.copier.copy(source, destination,
+                                                        all_platforms=all_platforms))
+        except TransferError as error:
+            if from_source and error.kind is ErrorKind.RATE_LIMITED:
+                ledger = self.registry.quota(source)
+                raise TooManyRequests(error.message, ledger.exhausted(error.retry_after)) \
+                    from error
+            raise
+        finally:
+            if from_source:
+                quota.charge(self.registry.quota(source))
 
     def _verify(self, target: Reference, expected: str) -> None:
         actual = self._lookups.digest(target)
@@ -245,6 +347,15 @@ def served_platforms(manifest: Manifest) -> tuple[Platform, ...]:
 
 def _key(item: SyncItem) -> tuple[str, str, tuple[Platform, ...]]:
     return str(item.source), str(item.target), item.platforms
+
+
+def _source(item: SyncItem) -> Reference:
+    return item.source if isinstance(item.source, Reference) else parse(item.source)
+
+
+def _entry_count(top: Manifest) -> int:
+    """The entries of an index (attestations included), 0 for a single image's manifest."""
+    return len(top.entries()) if top.is_index else 0
 
 
 def _held_subset(previous: Future[Manifest | None] | None) -> bool:

@@ -45,10 +45,12 @@ class CommentWriter:
         refused = [image for image in plan.images if image.decision != "allowed"]
         denied = [image for image in refused if image.decision == "denied"]
         failed = [r for r in results if r.status == "failed"]
+        deferred = [r for r in results if r.status == "deferred"]
         return self._render(
             plan=plan, phase="result", record=record, outcome=str(outcome),
             mirrored=[r for r in results if r.status in {"copied", "unchanged"}],
-            refused=refused, failed=failed, any_denied=bool(denied),
+            refused=refused, failed=failed, deferred=deferred, any_denied=bool(denied),
+            resume_after=record.resume_after,
             example_pattern=denied[0].source.name if denied and denied[0].source else "",
             suggestion=next((i.suggestion for i in [*refused, *_not_there(plan, failed)]
                              if i.suggestion), None),
@@ -61,7 +63,8 @@ class CommentWriter:
     def _render(self, *, plan: Plan, phase: str, record: ResultRecord, **context: Any) -> str:
         values: dict[str, Any] = {
             "marker": COMMENT_MARKER, "plan": plan, "phase": phase, "run_url": self.run_url,
-            "outcome": "", "mirrored": [], "refused": [], "failed": [], "any_denied": False,
+            "outcome": "", "mirrored": [], "refused": [], "failed": [], "deferred": [],
+            "resume_after": "", "any_denied": False,
             "allowlist_url": self.allowlist_url, "example_pattern": "", "suggestion": None,
             "attempts": 0, "mirror_credentials": False, "cap": None, "title": "", "notes": {},
             "addresses": {}, "size": "",

@@ -1,11 +1,13 @@
 """One conclusion for every outcome: which outcome a run reached, and what the issue becomes.
 
 Rule: the outcome follows from the plan and the results alone: any transient failure -> failed
-(the issue stays open for the sweep); else anything mirrored -> mirrored; else anything denied
-and nothing failed -> denied; else invalid. The labels and state of every outcome — the per-user
-cap's refusal and the sweep's giving up included — come from one table, and only the bot's own
-outcome labels are replaced (a maintainer's labels stay). The record written with the outcome
-keeps each image's first sync time across runs.
+(the issue stays open for the sweep); else anything the source's pull quota deferred -> deferred
+(open, no failure label, its attempts not counted up: waiting is not failing; the record says
+when it resumes, the latest time any of its images gave); else anything mirrored -> mirrored;
+else anything denied and nothing failed -> denied; else invalid. The labels and state of every
+outcome — the per-user cap's refusal and the sweep's giving up included — come from one table,
+and only the bot's own outcome labels are replaced (a maintainer's labels stay). The record
+written with the outcome keeps each image's first sync time across runs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.copy.model import SyncResult
 from bot.flows.outcomes import ImageOutcome
 from bot.flows.plan import Plan
 from bot.records.labels import Labels
@@ -28,6 +31,7 @@ class RunStatus(StrEnum):
     INVALID = "invalid"
     FAILED = "failed"
     GAVE_UP = "gave_up"
+    DEFERRED = "deferred"  # the source's pull quota: the sweep takes it up when it resumes
     IGNORED = "ignored"  # the event needs no action
     SUPERSEDED = "superseded"  # another run holds the issue
     KEPT = "kept"  # a mirrored request whose title now names something else: the record stays
@@ -52,6 +56,8 @@ def outcome_of(plan: Plan, results: Sequence[ImageOutcome]) -> Outcome:
     failed = [r for r in results if r.status == "failed"]
     if any(r.transient for r in failed):
         return Outcome.FAILED
+    if any(r.status == "deferred" for r in results):
+        return Outcome.DEFERRED
     if any(r.status in {"copied", "unchanged"} for r in results):
         return Outcome.MIRRORED
     if any(image.decision == "denied" for image in plan.images) and not failed:
@@ -65,32 +71,40 @@ def issue_update(outcome: Outcome, labels: Labels, current_labels: Sequence[str]
     new_label, state, reason = {
         Outcome.MIRRORED: (labels.succeeded, "closed", "completed"),
         Outcome.FAILED: (labels.failure, "open", None),
+        Outcome.DEFERRED: (None, "open", None),
         Outcome.DENIED: (labels.denied, "closed", "not_planned"),
         Outcome.INVALID: (labels.invalid, "closed", "not_planned"),
         Outcome.GAVE_UP: (labels.failure, "closed", "not_planned"),
     }[outcome]
     ours = {labels.succeeded, labels.failure, labels.denied, labels.invalid}
     kept = [label for label in current_labels if label not in ours]
-    return IssueUpdate([*kept, new_label], None if state == current_state else state, reason)
+    return IssueUpdate([*kept, *([new_label] if new_label else [])],
+                       None if state == current_state else state, reason)
 
 
 def result_record(issue: int, outcome: Outcome, at: str, results: Sequence[ImageOutcome],
                   previous: ResultRecord | None, *, attempts: int | None = None) -> ResultRecord:
-    """The record of a finished run; attempts count consecutive failures unless given."""
+    """The record of a finished run; attempts count consecutive failures unless given (a
+    deferred run leaves them as they were)."""
     before = {image.target: image for image in previous.images} if previous else {}
     first_syncs = {target: image.first_sync for target, image in before.items()}
     if attempts is None:
-        attempts = (previous.attempts if previous else 0) + 1 if outcome == Outcome.FAILED else 0
+        counted = previous.attempts if previous else 0
+        attempts = {Outcome.FAILED: counted + 1, Outcome.DEFERRED: counted}.get(outcome, 0)
+    resumes = [r.resume_after for r in results if r.status == "deferred" and r.resume_after]
     images = tuple(
         RecordedImage(source=str(r.source), target=str(r.target), digest=str(r.digest),
                       platforms=tuple(str(p) for p in r.platforms),
                       first_sync=first_syncs.get(str(r.target)) or at,
                       also=tuple(str(a) for a in r.addresses[1:]),
-                      served=tuple(str(p) for p in r.served)).keeping_served(
-                          before.get(str(r.target)))
-        for r in results if r.status in {"copied", "unchanged"} and r.digest)
+                      served=tuple(str(p) for p in r.served),
+                      entries=r.entries).keeping_served(before.get(str(r.target)))
+        for r in results if isinstance(r, SyncResult) and r.status in {"copied", "unchanged"}
+        and r.digest)
     return ResultRecord(issue=issue, phase=Phase.RESULT, outcome=outcome, at=at,
-                        attempts=attempts, images=images)
+                        attempts=attempts, images=images,
+                        resume_after=max(resumes) if outcome == Outcome.DEFERRED and resumes
+                        else "")
 
 
 def syncing_record(issue: int, at: str, run: str, previous: ResultRecord | None) -> ResultRecord:

@@ -2,14 +2,16 @@
 
 Rule: for each subscription, the repository is decided by today's allowlist, its upstream tags
 are listed (the tags/list API: no pull is spent; a listing that fails is that subscription's
-failure, and the others go on), the rules select tags, and each selected tag is decided again
-(a denied tag is reported, never copied). Tags the subscription already records are always
+failure, and the others go on), the rules select tags, and each selected tag is decided again (a
+denied tag is reported, never copied). Tags the subscription already records are always
 re-checked (an unchanged tag costs one manifest HEAD upstream and one at the mirror); new tags
 are admitted newest first up to `settings.max_new_tags_per_follow` per run, over all
-subscriptions, and the rest wait for the next run. A subscription records at most
-`records.MAX_IMAGES` tags. What is mirrored is recorded on the subscription's tracking issue
-(bot/flows/follow_records.py); a tag that leaves the selection leaves the record (the mirror
-keeps the copy). A dry run lists tags upstream and the bot's records, and writes nothing.
+subscriptions, and the rest wait for the next run; so does a tag the source's pull quota
+deferred (listed with the time it may be read again, never as synced, failing nothing). A
+subscription records at most `records.MAX_IMAGES` tags. What is mirrored is recorded on the
+subscription's tracking issue (bot/flows/follow_records.py); a tag that leaves the selection
+leaves the record (the mirror keeps the copy). A dry run lists tags upstream and the bot's
+records, and writes nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 from bot import timestamps
 from bot.config import Config
@@ -52,6 +54,21 @@ class Failure:
         return {"kind": str(self.kind), "message": self.message}
 
 
+DeferralReason = Literal["max_new_tags_per_follow", "rate_limited"]
+
+
+@dataclass(frozen=True)
+class Deferral:
+    """A tag left for a later run: over the run's budget of new tags, or the pull quota's."""
+
+    tag: str
+    reason: DeferralReason
+    resume_after: str | None = None  # rate_limited: when the source may be read again
+
+    def to_json(self) -> dict[str, Any]:
+        return {"tag": self.tag, "reason": self.reason, "resume_after": self.resume_after}
+
+
 @dataclass
 class Following:
     """One subscription's run: what was chosen, synced, refused, deferred and recorded."""
@@ -62,7 +79,7 @@ class Following:
     missing: tuple[str, ...] = ()  # `include` tags upstream does not have
     denied: list[tuple[str, str]] = field(default_factory=list)  # (tag, reason)
     to_sync: list[str] = field(default_factory=list)
-    deferred: list[str] = field(default_factory=list)
+    over_budget: list[str] = field(default_factory=list)  # new tags over max_new_tags_per_follow
     over_limit: list[str] = field(default_factory=list)
     results: list[SyncResult] = field(default_factory=list)
     error: Failure | None = None
@@ -89,12 +106,22 @@ class Following:
         return any(r.status == "failed" for r in self.results) or bool(
             self.error and self.error.fails_run)
 
+    @property
+    def deferred(self) -> list[Deferral]:
+        """Tags left for a later run: over the budget of new tags, then those the pull quota
+        deferred this run."""
+        return [*(Deferral(tag, "max_new_tags_per_follow") for tag in self.over_budget),
+                *(Deferral(tag, "rate_limited", result.resume_after)
+                  for tag, result in self._synced() if result and result.status == "deferred")]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "image": self.subscription.name, "selected": list(self.selected),
-            "synced": [_synced_json(tag, result) for tag, result in self._synced()],
+            "synced": [_synced_json(tag, result) for tag, result in self._synced()
+                       if result is None or result.status != "deferred"],
             "denied": [{"tag": tag, "reason": reason} for tag, reason in self.denied],
-            "deferred": self.deferred, "over_limit": self.over_limit,
+            "deferred": [deferral.to_json() for deferral in self.deferred],
+            "over_limit": self.over_limit,
             "missing": list(self.missing), "released": self.released,
             "error": self.error.to_json() if self.error else None,
             "tracking_issue": self.issue or (self.tracking.issue.number if self.tracking else None),
@@ -140,7 +167,7 @@ def choose(subscription: Subscription, config: Config, list_tags: ListTags,
     new = [tag for tag in allowed if tag not in following.recorded]
     admitted = set(new[:new_budget])
     following.to_sync = [tag for tag in allowed if tag not in new or tag in admitted]
-    following.deferred = [tag for tag in new if tag not in admitted]
+    following.over_budget = [tag for tag in new if tag not in admitted]
     return following
 
 
@@ -155,7 +182,7 @@ def record_images(following: Following, namer: Namer, now: str) -> list[Recorded
             images.append(RecordedImage(
                 str(result.source), str(result.target), result.digest, (), first,
                 tuple(str(a) for a in result.addresses[1:]),
-                tuple(str(p) for p in result.served)).keeping_served(before))
+                tuple(str(p) for p in result.served), result.entries).keeping_served(before))
         elif before is not None and before.target == str(namer.target(
                 following.subscription.reference(tag))):
             images.append(before)
@@ -210,19 +237,27 @@ def follow(subscriptions: Sequence[Subscription], config: Config, syncer: Syncer
 
 
 def _sync(followings: Iterable[Following], syncer: Syncer, namer: Namer, log: TextIO) -> None:
-    items = [(following, SyncItem(ref, target, also=tuple(also)))
-             for following in followings for ref in map(following.subscription.reference,
-                                                        following.to_sync)
+    items = [(following, SyncItem(ref, target, also=tuple(also), entries=_entries(following, tag)))
+             for following in followings for tag in following.to_sync
+             for ref in [following.subscription.reference(tag)]
              for target, *also in [namer.targets(ref)]]
 
     def progress(result: SyncResult) -> None:
         kind = f" ({result.error.kind})" if result.error else ""
+        if result.resume_after:
+            kind += f" until {result.resume_after}"
         print(f"follow: {result.source} -> {result.target}: {result.status}{kind}", file=log,
               flush=True)
 
     results = syncer.sync_all([item for _, item in items], on_done=progress)
     for (following, _), result in zip(items, results, strict=True):
         following.results.append(result)
+
+
+def _entries(following: Following, tag: str) -> int | None:
+    """The index entries the record saw for `tag` (what its next cold copy reads)."""
+    recorded = following.recorded.get(tag)
+    return recorded.entries if recorded else None
 
 
 def _record(run: FollowRun, writer: RecordWriter, namer: Namer, log: TextIO) -> None:

@@ -2,7 +2,8 @@
 
 Rule: the index is derived (see bot/records/index.py) from the records on request issues and on
 follow's tracking issues, costing one API request per 100 issues of each label plus one per 100
-open requests for the queue; resync reports, when given, add when each image was
+open requests for the queue (an open request whose record says the source's pull quota deferred
+it is `waiting`, until the time the record gives); resync reports, when given, add when each image was
 last verified and its current digest. The page is static HTML plus index.json; both pass the
 run's secret set (the JSON before it is encoded, the page's values before they are escaped).
 Times on the page are told as how long before the run's clock (passed in), each with its exact
@@ -24,7 +25,7 @@ from bot.flows.follow_records import FOLLOW_LABEL
 from bot.forge.protocol import BotComment, Forge
 from bot.records import record as records
 from bot.records.index import Index, IndexEntry, QueueEntry, QueueState, entries_from_record
-from bot.records.record import RecordError
+from bot.records.record import Outcome, RecordError, ResultRecord
 from bot.records.trust import Standing, check_image
 from bot.redaction import Secrets
 from bot.render import render
@@ -35,16 +36,25 @@ def build_index(forge: Forge, config: Config, reports: Iterable[dict[str, Any]] 
     """The index from the bot's own records, checked against today's configuration."""
     log = log or sys.stderr
     index = Index(generated_at=timestamps.to_text(now or timestamps.now()))
+    deferred: dict[int, str] = {}  # issue -> when the source's quota lets it resume
     for comment in _record_comments(forge, (config.labels.request, FOLLOW_LABEL)):
-        for entry in _entries(comment, config, log):
+        record = _record(comment, log)
+        if record is None:
+            continue
+        if record.outcome == Outcome.DEFERRED and record.resume_after:
+            deferred[record.issue] = record.resume_after
+        for entry in _entries(comment, record, config, log):
             index.add(entry)
     labels = config.labels
     for issue in forge.open_request_issues(labels.request):
         if labels.terminal & set(issue.labels):
             continue
-        state: QueueState = "failing" if labels.failure in issue.labels else "pending"
+        state: QueueState = "failing" if labels.failure in issue.labels else (
+            "waiting" if issue.number in deferred else "pending")
         index.queue.append(QueueEntry(issue.number, issue.title[:200], issue.html_url, state,
-                                      opened_at=issue.created_at))
+                                      opened_at=issue.created_at,
+                                      resume_after=deferred.get(issue.number, "")
+                                      if state == "waiting" else ""))
     for report in reports:
         apply_report(index, report)
     return index
@@ -61,19 +71,25 @@ def _record_comments(forge: Forge, labels: Iterable[str]) -> Iterator[BotComment
                 yield comment
 
 
-def _entries(comment: BotComment, config: Config, log: TextIO) -> list[IndexEntry]:
+def _record(comment: BotComment, log: TextIO) -> ResultRecord | None:
+    """The record in the bot's comment, None (with a warning) when it cannot be used."""
     where = comment.issue_url or f"comment {comment.id}"
     try:
         record = records.read(comment.body)
     except RecordError as error:
         print(f"mirror-bot: skipped the record in {where}: {error}", file=log)
-        return []
-    if record is None:
-        return []
-    if comment.issue_number is not None and record.issue != comment.issue_number:
+        return None
+    if record is not None and comment.issue_number is not None \
+            and record.issue != comment.issue_number:
         print(f"mirror-bot: skipped the record in {where}: it names issue #{record.issue}",
               file=log)
-        return []
+        return None
+    return record
+
+
+def _entries(comment: BotComment, record: ResultRecord, config: Config,
+             log: TextIO) -> list[IndexEntry]:
+    where = comment.issue_url or f"comment {comment.id}"
     checks = [check_image(image, config.allowlist, config.namer) for image in record.images]
     for check in checks:
         if check.standing == Standing.REJECTED:

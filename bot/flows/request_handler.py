@@ -6,7 +6,8 @@ applies wherever a user starts a request (opened, reopened, labelled, edited, /r
 to the sweep, which finishes requests already admitted; the allowlist applies on every path
 because every path plans the title again. A request that was mirrored keeps its record: when
 its title now names other images, nothing is written (a new image needs a new issue). Exit 0
-when the issue was handled, 1 on a transient failure that stays open for a retry. The run's
+when the issue was handled (an image the source's pull quota deferred included: it waits for
+its time, bot/flows/conclude.py), 1 on a transient failure that stays open for a retry. The run's
 log line names each failure's kind and message (the maintainers read the log, and a refused
 push is theirs to fix); everything logged passes the run's secret set first.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TextIO
@@ -106,9 +107,11 @@ class RequestHandler:
             return self._conclude(issue, comment, outcome_of(plan, unlisted), plan=plan,
                                   results=unlisted, previous=previous)
         record = syncing_record(issue.number, self._now(), self.run_nonce, previous)
+        # The index entries the record saw: what a cold copy of each image reads.
+        seen = {image.target: image.entries for image in previous.images} if previous else {}
         comment = self._upsert(issue, comment,
-                               self.comments.syncing(plan, record, self._size(plan)))
-        results = [*sync_plan(plan, self.syncer, progress=self.log), *unlisted]
+                               self.comments.syncing(plan, record, self._size(plan, seen)))
+        results = [*sync_plan(plan, self.syncer, progress=self.log, entries=seen), *unlisted]
         return self._conclude(issue, comment, outcome_of(plan, results), plan=plan,
                               results=results, previous=previous)
 
@@ -120,10 +123,11 @@ class RequestHandler:
         self.say(f"issue #{issue.number}: gave up after {attempts} attempts")
         return outcome
 
-    def _size(self, plan: Plan) -> int | None:
+    def _size(self, plan: Plan, entries: Mapping[str, int | None]) -> int | None:
         """What the sync will move, for the syncing comment; None when any part is unknown.
-        The manifests read here are the ones the sync then uses."""
-        sizes = [self.syncer.size_of(SyncItem(image.source, image.target, image.platforms))
+        The manifests read here (and the pulls they spent) are the ones the sync then uses."""
+        sizes = [self.syncer.size_of(SyncItem(image.source, image.target, image.platforms,
+                                              image.also, entries=entries.get(str(image.target))))
                  for image in plan.allowed if image.source and image.target]
         return None if any(size is None for size in sizes) else sum(s or 0 for s in sizes)
 

@@ -5,10 +5,12 @@ Rule: every current entry of this shard is checked again against today's allowli
 sync engine — unchanged costs two manifest HEADs and copies nothing; a moved tag is copied,
 verified, and the record in its issue comment (the index's source of truth) is rewritten with
 the new digest (at most `max_record_updates` records: this shard's share of the run's one
-budget, `Index.record_update_share`, so a storm of moved tags over any number of shards stays
+budget, `Index.record_update_shares`, so a storm of moved tags over any number of shards stays
 within the GitHub budget; the rest catch up next run); every address today's configuration
 gives is written (a mirror added since is filled in); an image gone upstream is reported and the
-mirror copy is kept. Shard reports merge into one. The report is an artifact other jobs and
+mirror copy is kept; an image the source's pull quota stopped is `deferred` (with the time it
+may be read again: the next resync takes it up), which fails nothing. Shard reports merge into
+one. The report is an artifact other jobs and
 people read: whoever writes it redacts it by the run's secret set (bot/redaction.py).
 """
 
@@ -33,7 +35,7 @@ from bot.records.index import RECORD_UPDATES_PER_RUN, IndexEntry
 from bot.records.trust import Standing, check_image
 
 # A report row's status: the engine's, or what a failure that loses nothing means here.
-ResyncStatus = Literal["copied", "unchanged", "failed", "gone_upstream", "superseded"]
+ResyncStatus = Literal["copied", "unchanged", "failed", "deferred", "gone_upstream", "superseded"]
 
 
 def trusted_items(entries: Iterable[IndexEntry], config: Config,
@@ -50,7 +52,8 @@ def trusted_items(entries: Iterable[IndexEntry], config: Config,
         # Every address today's configuration gives (a mirror added since is filled in now).
         also = tuple(t for t in config.namer.targets(source) if str(t) != entry.target)
         item = SyncItem(source, reference.parse(entry.target),
-                        tuple(map(Platform.parse, entry.platforms)), also)
+                        tuple(map(Platform.parse, entry.platforms)), also,
+                        entries=entry.image.entries)
         items.append((entry, item))
     return items
 
@@ -108,6 +111,7 @@ def _row(entry: IndexEntry, result: SyncResult) -> dict[str, Any]:
         "targets": [a.to_json() for a in result.also],
         "error": {"kind": str(result.error.kind), "message": result.error.message}
         if result.error else None,
+        "pulls": result.pulls, "resume_after": result.resume_after,
     }
 
 
@@ -120,8 +124,8 @@ def _record_move(entry: IndexEntry, result: SyncResult) -> Callable[[str], str]:
         also = tuple(str(a) for a in result.addresses[1:])
         # What the old digest served is no word on a new one: the copy's, when it saw them.
         served = tuple(str(p) for p in result.served)
-        images = tuple(replace(image, digest=str(result.digest), also=also,
-                               served=served).keeping_served(image)
+        images = tuple(replace(image, digest=str(result.digest), also=also, served=served,
+                               entries=result.entries).keeping_served(image)
                        if image.target == entry.target else image for image in record.images)
         moved = record.with_images(images, timestamps.now_text())
         return records.replace_record(body.replace(entry.digest, str(result.digest)), moved)

@@ -1,12 +1,15 @@
 """`mirror-bot sweep`: finish what no run finished, and retry failures with backoff.
 
-Rule: an open request issue is picked up when (a) it has no terminal label and no run is
-working on it (no bot comment after a grace period, or a "syncing" comment older than a job can
-live), or (b) it is labelled as failed and its backoff (doubling per attempt) has passed; after
-`max_attempts` failures it is closed with an explanation. Oldest first, within a count and time
-budget. The bot comment is always looked up first, so the sweep never adds a second one.
-Only the bot's own record decides (the forge returns only comments the bot wrote, and the
-record is read strictly); a record that cannot be read counts as no record.
+Rule: an open request issue is picked up when (a) it has no terminal label and no run is working
+on it (no bot comment after a grace period, or a "syncing" comment older than a job can live),
+or (b) it is labelled as failed and its backoff (doubling per attempt) has passed; after
+`max_attempts` failures it is closed with an explanation; or (c) the source's pull quota
+deferred it and the time its record says it resumes has come (a deferral is no failed attempt,
+and a time further ahead than `max_deferral` counts as come: no record holds an issue forever).
+Oldest first, within a count and time budget. The bot comment is always looked up first, so the
+sweep never adds a second one. Only the bot's own record decides (the forge returns only
+comments the bot wrote, and the record is read strictly); a record that cannot be read counts as
+no record.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class SweepPolicy:
     idle_grace: timedelta = timedelta(minutes=10)
     live_run_grace: timedelta = timedelta(minutes=70)  # the sync job's timeout, plus a margin
     clock_skew: timedelta = timedelta(minutes=5)
+    max_deferral: timedelta = timedelta(hours=24)  # Docker Hub's window is 6 hours
 
 
 class SweepAction(StrEnum):
@@ -69,6 +73,12 @@ def decide(issue: IssueSnapshot, record: ResultRecord | None, labels: Labels,
             return SweepDecision(issue.number, SweepAction.WAIT, "a run is syncing it")
         return SweepDecision(issue.number, SweepAction.PROCESS, "its run died while syncing")
     attempts = record.attempts
+    if record.outcome == Outcome.DEFERRED and labels.failure not in issue.labels:
+        resume = timestamps.parse(record.resume_after)
+        if resume is not None and now < resume <= at + policy.max_deferral:
+            return SweepDecision(issue.number, SweepAction.WAIT,
+                                 f"waits for the registry's pull quota until {resume:%H:%M}Z")
+        return SweepDecision(issue.number, SweepAction.PROCESS, "the registry's quota is back")
     if labels.failure in issue.labels or record.outcome == Outcome.FAILED:
         if attempts >= policy.max_attempts:
             return SweepDecision(issue.number, SweepAction.GIVE_UP, f"{attempts} failed attempts")

@@ -3,13 +3,14 @@
 Rule: each image is planned like an issue request (invalid and denied images are reported as
 unsynced, never copied: bot/flows/outcomes.py), then synced; one progress line per image goes
 to stderr so stdout stays machine-readable with --json. What is printed passes the run's secret
-set first (JSON before it is encoded). Exit 0 when nothing failed, 1 otherwise.
+set first (JSON before it is encoded). Exit 0 when every image is copied or unchanged, 1
+otherwise: an image the source's pull quota deferred is not mirrored either.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TextIO
 
@@ -54,19 +55,24 @@ def expand_patterns(plan: Plan, list_tags: Callable[[Reference], list[str]], con
     return replace(plan, images=tuple(images)), failures
 
 
-def sync_plan(plan: Plan, syncer: Syncer, jobs: int = 1,
-              progress: TextIO | None = None) -> list[ImageOutcome]:
+def sync_plan(plan: Plan, syncer: Syncer, jobs: int = 1, progress: TextIO | None = None,
+              entries: Mapping[str, int | None] | None = None) -> list[ImageOutcome]:
     """Sync the allowed images of a plan (its tag patterns expanded); the outcomes in the plan's
-    order, the refused images unsynced."""
-    items = [SyncItem(image.source, image.target, image.platforms, image.also)
+    order, the refused images unsynced. `entries`: by target, the index entries a record last
+    saw (what a cold copy reads after the index)."""
+    seen = entries or {}
+    items = [SyncItem(image.source, image.target, image.platforms, image.also,
+                      entries=seen.get(str(image.target)))
              for image in plan.allowed if image.source and image.target]
 
     def report(result: SyncResult) -> None:
         if progress is None:
             return
-        outcome = result.status if not result.error else f"failed ({result.error.kind})"
+        outcome = f"{result.status} ({result.error.kind})" if result.error else result.status
+        if result.resume_after:
+            outcome += f" until {result.resume_after}"
         print(f"{result.source} -> {result.target}: {outcome}, {human_size(result.size)}, "
-              f"{result.elapsed:.1f}s", file=progress, flush=True)
+              f"{result.pulls} pull(s), {result.elapsed:.1f}s", file=progress, flush=True)
 
     synced = iter(syncer.sync_all(items, jobs, report))
     return [next(synced) if image.decision == "allowed" and image.source and image.target

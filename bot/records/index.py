@@ -95,23 +95,27 @@ class IndexEntry:
         image = RecordedImage(str(data["source"]), str(data["target"]), str(data["digest"]),
                               tuple(data.get("platforms") or ()), str(data.get("first_sync", "")),
                               tuple(map(str, data.get("also") or ())),
-                              tuple(map(str, data.get("served") or ())))
+                              tuple(map(str, data.get("served") or ())),
+                              _entries(data.get("entries")))
         return cls(image, last_sync=str(data.get("last_sync", "")), issue=data.get("issue"),
                    issue_url=str(data.get("issue_url", "")), comment_id=data.get("comment_id"),
                    stale=str(data.get("stale") or ""))
 
-QueueState = Literal["pending", "failing"]  # waiting for its first run / failed, waiting to retry
+# Waiting for its first run / failed, waiting to retry / deferred by the source's pull quota.
+QueueState = Literal["pending", "failing", "waiting"]
 
 
 @dataclass(frozen=True)
 class QueueEntry:
-    """An open request not yet mirrored, and when it was opened (the issue's created_at)."""
+    """An open request not yet mirrored, when it was opened (the issue's created_at), and, when
+    the source's pull quota deferred it, when it resumes."""
 
     issue: int
     title: str
     url: str
     state: QueueState
     opened_at: str
+    resume_after: str = ""
 
 
 @dataclass
@@ -183,6 +187,12 @@ class Index:
             index.add(IndexEntry.from_json(item))
         index.queue = [QueueEntry(**q) for q in data.get("queue", [])]
         return index
+
+
+def _entries(value: object) -> int | None:
+    """An index entry's recorded index entries (what its next cold copy reads), if valid."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 \
+        else None
 
 
 def registry_of(entry: IndexEntry) -> str:

@@ -6,7 +6,10 @@ that comment. Reading is strict: the marker must be the comment's last line, its
 exactly the expected fields and types, and anything else is a `RecordError` naming what is wrong
 (never a crash, never a partial record). Writing escapes `--` and `>` so the JSON can never end
 the HTML comment early. Whether a well-formed record still describes what today's allowlist and
-naming would mirror is decided by `bot.records.trust`, not here.
+naming would mirror is decided by `bot.records.trust`, not here. A request the source's pull
+quota stopped has the outcome `deferred` and the time it resumes (`resume_after`); its
+`attempts` are not counted up (waiting is not failing). Each image may carry the index entries
+its copy read (`entries`), from which the next cold copy knows the pulls it needs.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ MAX_ADDRESSES = 16  # further addresses of one image: mirrors x Docker Hub forms
 # that a hundred images keep a comment far below GitHub's 65,536 characters.
 MAX_SERVED = 32
 MAX_PLATFORM_TEXT = 32
+MAX_ENTRIES = 1000  # an index's entries, as recorded: far above any real image's (tens)
 E = TypeVar("E", bound=StrEnum)
 
 
@@ -49,6 +53,7 @@ class Outcome(StrEnum):
     INVALID = "invalid"
     FAILED = "failed"
     GAVE_UP = "gave_up"
+    DEFERRED = "deferred"  # the source's pull quota: it resumes after `resume_after`
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class RecordedImage:
     first_sync: str = ""
     also: tuple[str, ...] = ()  # further addresses verified to serve it (short form, mirrors)
     served: tuple[str, ...] = ()
+    entries: int | None = None  # the index entries the copy read (0: one manifest, no index)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"source": self.source, "target": self.target,
@@ -78,20 +84,27 @@ class RecordedImage:
             data["also"] = list(self.also)
         if self.served and servable(self.served):
             data["served"] = list(self.served)
+        if self.entries is not None:
+            data["entries"] = self.entries
         return data
 
     def keeping_served(self, before: RecordedImage | None) -> RecordedImage:
-        """This image, with the platforms `before` recorded as served when this copy did not see
-        them (it was already current) and `before` is the same digest at the same address."""
-        if self.served or before is None or (before.target, before.digest) != (
-                self.target, self.digest):
+        """This image, with what `before` recorded of the same digest at the same address when
+        this copy did not see it (it was already current): the platforms served, and the index
+        entries read (those of any earlier digest too: the best guess of what a copy reads)."""
+        if before is None or before.target != self.target:
             return self
-        return replace(self, served=before.served)
+        kept = self
+        if kept.entries is None and before.entries is not None:
+            kept = replace(kept, entries=before.entries)
+        if kept.served or before.digest != self.digest:
+            return kept
+        return replace(kept, served=before.served)
 
     @classmethod
     def from_json(cls, data: object) -> RecordedImage:
         fields = _object(data, "an image", required={"source", "target", "digest"},
-                         optional={"platforms", "first_sync", "also", "served"})
+                         optional={"platforms", "first_sync", "also", "served", "entries"})
         digest = _string(fields, "digest")
         if not SHA256_DIGEST_RE.match(digest):
             raise RecordError(f"image digest {digest[:80]!r} is not sha256:<64 hex>")
@@ -109,8 +122,11 @@ class RecordedImage:
         if not isinstance(served, list) or not servable(served):
             raise RecordError(f"image served must be a list of at most {MAX_SERVED} platforms, "
                               "each written os/arch[/variant] once")
+        entries = fields.get("entries")
+        if entries is not None and (not _whole(entries) or not 0 <= entries <= MAX_ENTRIES):
+            raise RecordError(f"image entries must be a whole number from 0 to {MAX_ENTRIES}")
         return cls(_string(fields, "source"), _string(fields, "target"), digest,
-                   tuple(platforms), str(first_sync or ""), tuple(also), tuple(served))
+                   tuple(platforms), str(first_sync or ""), tuple(also), tuple(served), entries)
 
 
 def servable(platforms: Sequence[object]) -> bool:
@@ -140,6 +156,7 @@ class ResultRecord:
     attempts: int = 0
     run: str = ""
     images: tuple[RecordedImage, ...] = field(default=())
+    resume_after: str = ""  # deferred: when the source's quota lets the sweep take it up
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"issue": self.issue, "phase": str(self.phase), "at": self.at,
@@ -149,6 +166,8 @@ class ResultRecord:
             data["outcome"] = str(self.outcome)
         if self.run:
             data["run"] = self.run
+        if self.resume_after:
+            data["resume_after"] = self.resume_after
         return data
 
     def render(self) -> str:
@@ -163,7 +182,7 @@ class ResultRecord:
     @classmethod
     def from_json(cls, data: object) -> ResultRecord:
         fields = _object(data, "the record", required={"issue", "phase", "at"},
-                         optional={"outcome", "attempts", "run", "images"})
+                         optional={"outcome", "attempts", "run", "images", "resume_after"})
         issue, attempts = fields["issue"], fields.get("attempts", 0)
         if not _whole(issue) or issue < 1:
             raise RecordError("record issue must be a positive whole number")
@@ -175,11 +194,15 @@ class ResultRecord:
         images = fields.get("images", [])
         if not isinstance(images, list) or len(images) > MAX_IMAGES:
             raise RecordError(f"record images must be a list of at most {MAX_IMAGES}")
+        resume_after = fields.get("resume_after", "")
+        if resume_after != "" and timestamps.parse(resume_after) is None:
+            raise RecordError(f"record resume_after {str(resume_after)[:40]!r} is not a timestamp")
         return cls(issue=issue, phase=_enum(Phase, fields["phase"], "phase"), at=at,
                    outcome=_enum(Outcome, fields["outcome"], "outcome")
                    if fields.get("outcome") is not None else None,
                    attempts=attempts, run=str(fields.get("run") or "")[:64],
-                   images=tuple(RecordedImage.from_json(image) for image in images))
+                   images=tuple(RecordedImage.from_json(image) for image in images),
+                   resume_after=str(resume_after))
 
 
 def read(body: str) -> ResultRecord | None:

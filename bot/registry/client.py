@@ -2,7 +2,9 @@
 
 Rule: a digest check is one manifest `HEAD` (Docker Hub counts `GET`s as pulls, not `HEAD`s)
 over kept-alive connections, with the same registries.conf and credentials as skopeo; a `GET`
-only when a body is needed. Everything a registry sends is untrusted: digests are checked
+only when a body is needed, and every manifest GET from a source is a pull counted here, on the
+source's ledger and for the image being synced (bot/registry/quota.py): refused before it is sent
+when the quota has none left. Everything a registry sends is untrusted: digests are checked
 against the grammar before they reach a URL, tags against the tag grammar. A refusal by a
 mirror (a name under one of `mirrors`, or any push) is `mirror_unauthorized`, the maintainers'
 to fix; a refusal by a source is the requester's (`unauthorized`): bot/registry/failures.py.
@@ -12,6 +14,7 @@ run's, bot/redaction.py) or, without one, by its credentials' own.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -31,6 +34,7 @@ from bot.registry.backoff import Backoff
 from bot.registry.blob_upload import Upload
 from bot.registry.blobs import DEFAULT_BLOB_COPY, ProgressSink
 from bot.registry.containers_conf import Credentials, Endpoint, RegistriesConf
+from bot.registry.quota import Ledger
 from bot.registry.transport import Transport, discard
 
 DEFAULT_TIMEOUT = 30.0
@@ -73,6 +77,10 @@ class RegistryClient:
         """Whether `ref` names something on one of our mirrors."""
         return any(ref.name == m or ref.name.startswith(m + "/") for m in self.mirrors)
 
+    def quota(self, ref: Reference) -> Ledger:
+        """The pull quota of the registry `ref` is read from (registries.conf applied)."""
+        return self.transport.quotas.ledger(self.conf.resolve(ref).host)
+
     # -- manifests ------------------------------------------------------------------------------
 
     def head_digest(self, ref: Reference) -> str | None:
@@ -106,14 +114,18 @@ class RegistryClient:
             headers["Content-Type"] = manifest.media_type
         writing = manifest is not None
         at_mirror = writing or self.at_mirror(ref)
-        response = self.transport.request(
-            endpoint, method, f"/v2/{endpoint.repository}/manifests/{reference}",
-            scopes=_push(endpoint) if writing else _pull(endpoint), at_mirror=at_mirror,
-            headers=headers, body=manifest.body if manifest else None)
+        pull = (self.transport.quotas.ledger(endpoint.host).pull()
+                if method == "GET" and not at_mirror else contextlib.nullcontext())
+        with pull:  # a GET from a source spends a pull
+            response = self.transport.request(
+                endpoint, method, f"/v2/{endpoint.repository}/manifests/{reference}",
+                scopes=_push(endpoint) if writing else _pull(endpoint), at_mirror=at_mirror,
+                headers=headers, body=manifest.body if manifest else None)
         if response.status == 404 and not writing:
             return None
         if response.status >= 300:
-            raise self.transport.status_error(response, ref.name, at_mirror=at_mirror)
+            raise self.transport.status_error(response, ref.name, at_mirror=at_mirror,
+                                              host=endpoint.host)
         return response
 
     # -- tags -----------------------------------------------------------------------------------
@@ -134,7 +146,7 @@ class RegistryClient:
                                               at_mirror=at_mirror, stream=True)
             if response.status >= 300:
                 raise self.transport.status_error(response, f"tags of {repository.name}",
-                                                  at_mirror=at_mirror)
+                                                  at_mirror=at_mirror, host=endpoint.host)
             tags.update(dict.fromkeys(self._page(response, repository)))
             path = self._next_page(response.headers.get("Link"), base, repository)
         return list(tags)

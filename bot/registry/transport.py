@@ -2,8 +2,12 @@
 
 Rule: one urllib3 PoolManager per client, shared by every thread (its pools are thread-safe,
 which requests.Session does not promise). Retries live here and only here for registry HTTP:
-connection errors, timeouts, 429 and 5xx, for idempotent methods, waiting as the one Backoff
-says (bot/registry/backoff.py: exponential, with jitter, `Retry-After` honoured and capped). An
+connection errors, timeouts and 5xx, for idempotent methods, waiting as the one Backoff
+says (bot/registry/backoff.py: exponential, with jitter, `Retry-After` honoured and capped); a
+429 is retried only at the mirror. A source's 429 is its pull quota spent: asking again spends
+nothing but our welcome, so it fails at once, and the registry's ledger (bot/registry/quota.py)
+is told, as it is told the quota headers (`ratelimit-remaining`) of every answer from a source:
+the copies that follow wait instead of asking. An
 https endpoint is always https; an `insecure` one is probed once for https and falls back to
 http. TLS settings are built once per run, one
 verifying and one not: urllib3 would build them per connection, reading the system's CA
@@ -46,9 +50,11 @@ from bot.registry import failures
 from bot.registry.auth import Authenticator
 from bot.registry.backoff import Backoff
 from bot.registry.containers_conf import Credentials, Endpoint, RegistriesConf
+from bot.registry.quota import Quotas, TooManyRequests
 
 USER_AGENT = "mirror-bot"
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})  # at the mirror
+SOURCE_RETRY_STATUSES = RETRY_STATUSES - {429}  # a source's 429 is its quota: never asked again
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 MAX_ERROR_BODY = 64 * 1024
@@ -62,11 +68,18 @@ class _Retry(Retry):
 
     sleeper: Callable[[float], None] = staticmethod(time.sleep)
     backoff: Backoff = Backoff()
+    # Statuses never tried again, even with a Retry-After (which urllib3 honours for 429 and
+    # 503 whatever status_forcelist says).
+    never: frozenset[int] = frozenset()
 
     def new(self, **kw: Any) -> _Retry:
         retry = super().new(**kw)
-        retry.sleeper, retry.backoff = self.sleeper, self.backoff
+        retry.sleeper, retry.backoff, retry.never = self.sleeper, self.backoff, self.never
         return retry
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        return status_code not in self.never and super().is_retry(method, status_code,
+                                                                   has_retry_after)
 
     def _failures(self) -> int:
         return len([h for h in self.history if h.redirect_location is None])
@@ -86,6 +99,12 @@ def registry_errors(body: bytes) -> tuple[str, tuple[str, ...]]:
     errors = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
     message = "; ".join(str(e.get("message", "")) for e in errors)
     return message, tuple(str(e["code"]) for e in errors if e.get("code"))
+
+
+def _retry_after(response: BaseHTTPResponse) -> float | None:
+    """An answer's `Retry-After` in seconds, when it gives a number of them."""
+    retry_after = str(response.headers.get("Retry-After", "")).strip()
+    return float(retry_after) if retry_after.isdigit() else None
 
 
 def discard(response: BaseHTTPResponse) -> bytes:
@@ -118,9 +137,14 @@ class Transport:
         self.pool = urllib3.PoolManager(num_pools=64, maxsize=32, block=False,
                                         timeout=urllib3.Timeout(connect=timeout, read=timeout))
         self.auth = Authenticator(credentials, conf, self._get_token, self.secrets)
-        self._retry = _Retry(total=max(retry.attempts - 1, 0), status_forcelist=RETRY_STATUSES,
-                             respect_retry_after_header=True, raise_on_status=False)
-        self._retry.sleeper, self._retry.backoff = sleep, retry
+        self.quotas = Quotas()
+        self._retries = {
+            at_mirror: _Retry(total=max(retry.attempts - 1, 0), status_forcelist=statuses,
+                              respect_retry_after_header=True, raise_on_status=False)
+            for at_mirror, statuses in ((True, RETRY_STATUSES), (False, SOURCE_RETRY_STATUSES))}
+        for retries in self._retries.values():
+            retries.sleeper, retries.backoff = sleep, retry
+        self._retries[False].never = RETRY_STATUSES - SOURCE_RETRY_STATUSES
         self._schemes: dict[str, str] = {}
         self._first_contacts: dict[str, threading.Lock] = {}
         self._first_contacts_lock = threading.Lock()
@@ -136,8 +160,9 @@ class Transport:
         return failures.failure(self.secrets, kind, message, retry_after=retry_after)
 
     def status_error(self, response: BaseHTTPResponse, what: str, *,
-                     at_mirror: bool) -> TransferError:
-        """The TransferError for an unwanted answer to a request about `what`."""
+                     at_mirror: bool, host: str = "") -> TransferError:
+        """The TransferError for an unwanted answer to a request about `what` (sent to `host`:
+        a source's 429 then says how long its ledger waits)."""
         status = response.status
         message, codes = registry_errors(discard(response))
         message = self.secrets.redact(message)[:MAX_REGISTRY_MESSAGE]
@@ -146,10 +171,12 @@ class Transport:
         if kind is ErrorKind.MIRROR_UNAUTHORIZED:
             return self.error(kind, f"{detail} (the mirror refused our push credentials; the "
                                     "maintainers must fix them)")
+        if kind is ErrorKind.RATE_LIMITED and not at_mirror:  # the source's quota is spent
+            wait = self.quotas.ledger(host).wait_for(1) if host else _retry_after(response)
+            return TooManyRequests(self.secrets.redact(f"{what}: too many requests"), wait)
         if kind is ErrorKind.RATE_LIMITED:
-            retry_after = response.headers.get("Retry-After", "")
             return self.error(kind, f"{what}: too many requests",
-                              retry_after=float(retry_after) if retry_after.isdigit() else None)
+                              retry_after=_retry_after(response))
         return self.error(kind, detail)
 
     def transport_error(self, host: str, error: Exception) -> TransferError:
@@ -193,7 +220,9 @@ class Transport:
             if authorization:
                 sent["Authorization"] = authorization
             response = self._open(endpoint, scheme, method, path, headers=sent, body=body,
-                                  stream=stream)
+                                  stream=stream, at_mirror=at_mirror)
+            if not at_mirror:
+                self._quota_told(endpoint.host, response)
             challenge = response.headers.get("WWW-Authenticate")
             if response.status != 401 and not authorization:
                 self.auth.answered_without_challenge(endpoint.host)
@@ -202,6 +231,13 @@ class Transport:
             discard(response)
             authorization = self.auth.answer(endpoint, scheme, scopes, challenge, at_mirror)
         raise AssertionError("unreachable")
+
+    def _quota_told(self, host: str, response: BaseHTTPResponse) -> None:
+        """A source's answer: its quota headers go to its ledger, and a 429 exhausts it."""
+        ledger = self.quotas.ledger(host)
+        ledger.observe(response.headers)
+        if response.status == 429:
+            ledger.exhausted(_retry_after(response))
 
     def follow(self, endpoint: Endpoint, response: BaseHTTPResponse, url: str, method: str,
                headers: Mapping[str, str], *, scopes: Sequence[str] = (), at_mirror: bool = False,
@@ -219,21 +255,23 @@ class Transport:
                 authorization = self.auth.cached(endpoint, scopes, at_mirror)
                 if authorization:
                     sent["Authorization"] = authorization
-            response = self.open_url(url, method, sent, stream=stream, host=endpoint.host)
+            response = self.open_url(url, method, sent, stream=stream, host=endpoint.host,
+                                     retry_rate_limit=at_mirror)
         raise self.error(ErrorKind.UNKNOWN, f"{endpoint.host}: more than {MAX_REDIRECTS} "
                          "redirects")
 
     def open_url(self, url: str, method: str = "GET", headers: Mapping[str, str] | None = None, *,
                  body: bytes | memoryview | None = None, stream: bool = False, host: str = "",
-                 ) -> BaseHTTPResponse:
+                 retry_rate_limit: bool = True) -> BaseHTTPResponse:
         """A request to an absolute URL on another host (a redirect target, an upload location
-        elsewhere): no credentials are added."""
+        elsewhere): no credentials are added. `retry_rate_limit`: a 429 is tried again (not for
+        a source's redirect)."""
         sent = {"User-Agent": USER_AGENT, **(headers or {})}
         try:
             parts = urllib3.util.parse_url(url)
             return self._pool_at(parts.scheme or "https", parts.host or "", parts.port).urlopen(
                 method, parts.request_uri, body=body,  # type: ignore[arg-type]  # a buffer is sent as is (see _open)
-                headers=sent, retries=self._retry.new(),
+                headers=sent, retries=self._retries[retry_rate_limit].new(),
                 redirect=False, preload_content=not stream, decode_content=False)
         except (HTTPError, OSError) as error:
             raise self.transport_error(host or urllib.parse.urlsplit(url).netloc,
@@ -288,13 +326,13 @@ class Transport:
 
     def _open(self, endpoint: Endpoint, scheme: str, method: str, path: str, *,
               headers: Mapping[str, str], body: bytes | memoryview | None,
-              stream: bool) -> BaseHTTPResponse:
+              stream: bool, at_mirror: bool) -> BaseHTTPResponse:
         try:
             return self._pool(endpoint, scheme).urlopen(
                 # A memoryview goes to the socket as it is (urllib3's body_to_chunks takes any
                 # buffer; its annotation names bytes only): an 8 MiB chunk is never copied.
                 method, path, body=body,  # type: ignore[arg-type]  # a buffer is sent as is
-                headers=dict(headers), retries=self._retry.new(),
+                headers=dict(headers), retries=self._retries[at_mirror].new(),
                 redirect=False, preload_content=not stream, decode_content=False)
         except (HTTPError, OSError) as error:
             raise self.transport_error(endpoint.host, error) from error

@@ -120,6 +120,11 @@ def only(run: dict, image: str = IMAGE) -> dict:
     return subscription
 
 
+def over_budget(tag: str) -> dict:
+    """A tag `follow --json` lists as deferred for the run's budget of new tags."""
+    return {"tag": tag, "reason": "max_new_tags_per_follow", "resume_after": None}
+
+
 def manifest_puts(testbed: Sandbox) -> list[str]:
     return [path for method, path, _ in testbed.mirror.requests()
             if method == "PUT" and "/manifests/" in path]
@@ -203,8 +208,9 @@ def test_new_tags_are_capped_across_subscriptions_and_the_rest_wait_for_the_next
     assert code == 0
     # newest first: three new tags this run, over both subscriptions
     assert [s["tag"] for s in only(first)["synced"]] == ["1.27.1", "1.27.0", "1.26.0"]
-    assert only(first)["deferred"] == ["mainline"]
-    assert (only(first, OTHER)["synced"], only(first, OTHER)["deferred"]) == ([], ["3.1.0", "3.0.0"])
+    assert only(first)["deferred"] == [over_budget("mainline")]
+    assert (only(first, OTHER)["synced"], only(first, OTHER)["deferred"]) == (
+        [], [over_budget("3.1.0"), over_budget("3.0.0")])
     assert only(first, OTHER)["tracking_issue"] is None  # nothing to record yet: no issue
     forge = LocalForge(site.forge_dir, echo=False)
     first_record = tracking_record(forge, only(first)["tracking_issue"])
@@ -421,7 +427,7 @@ def test_a_dry_run_writes_nothing_anywhere(
     assert code == 0 and run["dry_run"] is True
     assert [(s["tag"], s["status"]) for s in only(run)["synced"]] == [("1.27.1", "planned"),
                                                                      ("1.27.0", "planned")]
-    assert only(run)["deferred"] == ["1.26.0", "mainline"]
+    assert only(run)["deferred"] == [over_budget("1.26.0"), over_budget("mainline")]
     assert github.writes() == [] and github.issues == {}
     assert site.testbed.mirror.requests() == []  # not even a look at the mirror
     assert site.mirror_tags(IMAGE) == set()

@@ -86,18 +86,34 @@ def test_5xx_answers_are_retried_then_copied(faulty: FaultyBed, name: str) -> No
     assert [h[2] for h in faulty.upstream.hits] == ["status", "status"]
 
 
-def test_429_with_retry_after_is_honoured_by_the_transport(faulty: FaultyBed, name: str) -> None:
+def test_a_mirrors_429_with_retry_after_is_honoured_by_the_transport(faulty: FaultyBed,
+                                                                     name: str) -> None:
     faulty.testbed.seed(name)
-    faulty.upstream.add(Rule("status", "HEAD", "/manifests/", times=1, status=429,
-                             headers={"Retry-After": "4"}))
-    faulty.upstream.add(Rule("status", "HEAD", "/manifests/", times=1, status=503))
+    faulty.mirror.add(Rule("status", "HEAD", "/manifests/", times=1, status=429,
+                           headers={"Retry-After": "4"}))
+    faulty.mirror.add(Rule("status", "HEAD", "/manifests/", times=1, status=503))
     delays: list[float] = []
     result = faulty.syncer(attempts=3, delays=delays).sync(faulty.item(name))
     assert result.status == "copied"
     assert delays[0] == 4.0  # Retry-After, then a backoff with jitter for the 503
     assert len(delays) == 2 and 0.01 <= delays[1] <= 0.02
-    heads = [h for h in faulty.upstream.hits if h[0] == "HEAD"]
+    heads = [h for h in faulty.mirror.hits if h[0] == "HEAD"]
     assert [h[2] for h in heads] == ["status", "status"]
+
+
+def test_a_sources_429_is_never_asked_again_the_image_is_deferred(faulty: FaultyBed,
+                                                                   name: str) -> None:
+    """A source's 429 is its pull quota: asking again spends nothing but goodwill."""
+    faulty.testbed.seed(name)
+    faulty.upstream.add(Rule("status", "HEAD", "/manifests/", times=1, status=429,
+                             headers={"Retry-After": "4"}))
+    delays: list[float] = []
+    result = faulty.syncer(attempts=3, delays=delays).sync(faulty.item(name))
+    assert result.status == "deferred" and result.error is not None
+    assert result.error.kind == "rate_limited" and result.resume_after
+    assert delays == [] and result.pulls == 0
+    assert [(h[0], h[2]) for h in faulty.upstream.hits] == [("HEAD", "status")]
+    assert faulty.mirrored_digest(result.target) is None
 
 
 def test_persistent_5xx_is_a_failure_and_nothing_is_recorded(faulty: FaultyBed, name: str) -> None:
