@@ -428,13 +428,15 @@ HELP_PAGES = {
          (2, "bad usage, or the allowlist it is checked against cannot be read")),
         (SUBSCRIPTIONS_FILE, ALLOWLIST_FILE)),
     "handle-event": HelpPage(
-        ((0, "handled (mirrored, denied, invalid, given up) or nothing to do"),
+        ((0, "handled (mirrored, denied, invalid, given up, or deferred until the registry's "
+             "pull quota lets it be read) or nothing to do"),
          (1, "a transient failure (a registry, or GitHub after its retries): the request stays "
              "open and the sweep tries it again"),
          (2, "misconfigured: one line says what to fix; nothing is written to the issue")),
         (EVENT, *ON_GITHUB, *COPYING)),
     "sweep": HelpPage(
-        ((0, "each request looked at is handled or waiting for its backoff"),
+        ((0, "each request looked at is handled, deferred, or waiting for its backoff or for "
+             "the registry's pull quota"),
          (1, "a retried request failed again, or GitHub failed after its retries"), USAGE),
         (*ON_GITHUB, *COPYING)),
     "resync": HelpPage(
