@@ -1,10 +1,12 @@
 """`mirror-bot doctor`: checks a set-up end to end, one line per check.
 
-Rule: the doctor only looks. A push is checked with an upload started and cancelled, GitHub is
-only read, no file is written. A configuration problem is a failed check (exit 1), never a
-usage error (exit 2), so that one run lists everything that is wrong; a check that depends on a
-failed one is skipped with the reason. Checks run in the order a set-up is built: skopeo, the
-allowlist, registries.conf and the auth file, the configuration, each mirror, then GitHub.
+Rule: the doctor only looks. A push is checked with an upload started and cancelled, a pull
+quota with a manifest HEAD (no pull), GitHub is only read, no file is written. A configuration
+problem is a failed check (exit 1), never a usage error (exit 2), so that one run lists
+everything that is wrong; a check that depends on a failed one is skipped with the reason.
+Checks run in the order a set-up is built: skopeo, the allowlist, registries.conf and the auth
+file, the configuration, each mirror, the pull quota of each quota-limited registry (a warning
+at most: bot/flows/doctor_quota.py), then GitHub.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from bot.config import CONFIG_SECTIONS, Config, GitHubSettings, Loaded, MirrorSource, Problem, Section
 from bot.errors import ConfigError, MirrorBotError, TransferError
 from bot.flows.doctor_checks import Check, said
 from bot.flows.doctor_mirrors import MirrorProbe, PushChecker, Role, check_mirror
+from bot.flows.doctor_quota import QuotaProbe, check_quotas
 from bot.forge.protocol import Forge
 from bot.policy.allowlist_file import check_allowlist_file
 from bot.policy.naming import DEFAULT_TEMPLATE
@@ -26,13 +30,17 @@ from bot.registry.containers_conf import Credentials, RegistriesConf
 OLDEST_SKOPEO = (1, 9)  # the oldest skopeo the project is tested with (Debian's 1.9.3)
 
 
+class DoctorClient(PushChecker, QuotaProbe, Protocol):
+    """What the doctor asks of the registry client: a push check, a HEAD and its quota."""
+
+
 @dataclass(frozen=True)
 class Edges:
     """How the doctor reaches skopeo, the mirrors and GitHub (built in bot/commands/tools.py)."""
 
     skopeo_version: Callable[[], str]
     credentials: Callable[[Config], Credentials]
-    registry_client: Callable[[Config, Credentials], PushChecker]
+    registry_client: Callable[[Config, Credentials], DoctorClient]
     forge: Callable[[], Forge]  # GitHub, from the configuration's GitHub settings
 
 
@@ -162,6 +170,8 @@ def check_mirrors(config: Config | None, edges: Edges, blocker: str | None) -> I
     secrets = config.secret_set  # every form of every password, the auth file's included
     for mirror, role in roles:
         yield check_mirror(MirrorProbe(mirror, role, config, credentials), client, secrets)
+    yield from check_quotas(config.allowlist.settings.quota_registries, client,
+                            RegistriesConf.load(config.files.registries_conf), credentials, secrets)
 
 
 # -- GitHub -----------------------------------------------------------------------------------

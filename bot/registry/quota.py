@@ -97,7 +97,7 @@ class QuotaShort(QuotaRefusal):
         if told is not None and told.limit is not None and told.window:
             said = message("%(registry)s's pull quota has %(left)s pulls left of %(limit)s per "
                            "%(window)s, fewer than the %(needed)s this image needs", registry=host,
-                           left=left, limit=told.limit, window=_hours(told.window), needed=needed)
+                           left=left, limit=told.limit, window=window_text(told.window), needed=needed)
         else:
             said = message("%(registry)s refused pulls for now (too many requests); this image "
                            "needs %(needed)s", registry=host, needed=needed)
@@ -105,8 +105,11 @@ class QuotaShort(QuotaRefusal):
         self.left, self.needed = left, needed
 
 
-def _hours(seconds: int) -> str:
-    return f"{seconds // 3600} h" if seconds % 3600 == 0 else f"{seconds // 60} min"
+def window_text(seconds: int) -> str:
+    """A quota window as people read it: `6 h`, `90 min`, `45 s`."""
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
 
 
 class Ledger:

@@ -90,7 +90,9 @@ def test_a_good_set_up_passes_every_check_and_writes_nothing(
     assert [text[0] for text in lines] == ["✓"] * len(lines)
     assert [text[2:].partition(": ")[0] for text in lines] == [
         "skopeo", "allowlist", "registries.conf", "configuration", f"mirror {testbed.mirror.host}",
-        "github issues", "github label"]
+        "quota docker.io", "github issues", "github label"]
+    assert line(lines, "quota docker.io") == (  # the test bed's upstream tells no quota
+        "✓ quota docker.io: docker.io tells no pull quota (anonymous): a paid account, or no limit")
     assert line(lines, "configuration").endswith(
         f"mirror {testbed.mirror.host} (primary), from MIRROR_REGISTRY")
     assert f"{testbed.mirror.host}/{PROBE_NAME}" in line(lines, f"mirror {testbed.mirror.host}")
