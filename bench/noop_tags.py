@@ -2,6 +2,8 @@
 are all mirrored and unchanged, every request to either registry delayed (20 ms, the HTTP-level
 proxy of sandbox/fault_proxy.py), against the floor: the two manifest HEADs per tag (upstream
 and mirror) that any checker must send, sent by a plain client with 16 and with 64 in flight.
+The same two without the proxies (no delay) show what the machine's CPU alone allows, and the
+CPU time each checker spent is counted (the registries' and proxies' is not).
 
 The tags are seeded cheaply: one 4-platform index pushed once to each registry, then its bytes
 put under every other tag (one manifest PUT each, straight to the registry). Runs are
@@ -14,6 +16,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -51,6 +54,7 @@ class Series:
     label: str
     seconds: list[float] = field(default_factory=list)
     upstream: dict[str, int] = field(default_factory=dict)  # manifest requests by method, 1 run
+    cpu: list[float] = field(default_factory=list)  # the checker's own CPU seconds per run
 
     @property
     def median(self) -> float:
@@ -68,6 +72,11 @@ class NoopBed:
     mirror: Registry
     upstream_host: str  # behind the latency proxy
     mirror_host: str
+
+    @property
+    def direct(self) -> NoopBed:
+        """The same registries, no proxy in front: no delay."""
+        return NoopBed(self.work, self.upstream, self.mirror, self.upstream.host, self.mirror.host)
 
     def env(self) -> dict[str, str]:
         conf = self.work / "registries-noop.conf"
@@ -169,20 +178,32 @@ class NoopTags:
     load: str  # how busy the machine was meanwhile (bench/load.py)
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its children waited for (a mirror-bot run)."""
+    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                         resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def run_noop_tags(work: Path) -> NoopTags:
-    tools: dict[str, Callable[[NoopBed], None]] = {}
+    # label: (the checker, whether the requests go through the latency proxies)
+    tools: dict[str, tuple[Callable[[NoopBed], None], bool]] = {}
     for jobs in JOBS:
-        tools[f"mirror-bot sync --jobs {jobs}"] = mirror_bot(jobs)
+        tools[f"mirror-bot sync --jobs {jobs}"] = mirror_bot(jobs), True
     for in_flight in (16, 64):
-        tools[f"floor: 2 HEADs per tag, {in_flight} in flight"] = floor(in_flight)
+        tools[f"floor: 2 HEADs per tag, {in_flight} in flight"] = floor(in_flight), True
+    tools[f"no delay: mirror-bot sync --jobs {JOBS[0]}"] = mirror_bot(JOBS[0]), False
+    tools["no delay: floor, 64 in flight"] = floor(64), False
     series = {label: Series(label) for label in tools}
     with noop_bed(work) as bed, LoadSampler() as load:
         for run in range(RUNS):
-            for label, tool in tools.items():
+            for label, (tool, delayed) in tools.items():
                 bed.upstream.mark()
+                cpu = cpu_seconds()
                 started = time.perf_counter()
-                tool(bed)
+                tool(bed if delayed else bed.direct)
                 series[label].seconds.append(time.perf_counter() - started)
+                series[label].cpu.append(cpu_seconds() - cpu)
                 if run == 0:
                     methods: dict[str, int] = {}
                     for method, request_path, _ in bed.upstream.requests():
@@ -196,11 +217,13 @@ def run_noop_tags(work: Path) -> NoopTags:
 
 
 def render_noop_tags(result: NoopTags) -> str:
-    lines = ["| tool | median s | runs (s) | upstream manifest requests |", "|---|---|---|---|"]
+    lines = ["| tool | median s | runs (s) | its CPU s (median) | upstream manifest requests |",
+             "|---|---|---|---|---|"]
     for item in result.series:
         upstream = ", ".join(f"{count} {method}" for method, count in sorted(item.upstream.items()))
         lines.append(f"| {item.label} | {item.median:.2f} | "
-                     f"{', '.join(f'{s:.2f}' for s in sorted(item.seconds))} | {upstream or '-'} |")
+                     f"{', '.join(f'{s:.2f}' for s in sorted(item.seconds))} | "
+                     f"{statistics.median(item.cpu):.2f} | {upstream or '-'} |")
     return f"""## The no-op check at scale (`python -m bench.noop_tags`)
 
 {TAGS:,} tags of `{REPOSITORY}`, all mirrored and unchanged (one 4-platform index put under every
@@ -208,7 +231,9 @@ tag on both registries); every request to either registry delayed {LATENCY * 100
 HTTP-level proxy. `mirror-bot sync --jobs N` is given the {TAGS:,} references at once and timed
 from process start to exit (every result `unchanged`); the floor is a plain client sending the
 two manifest HEADs per tag (upstream and mirror) with 16 or 64 in flight, on kept-alive
-connections, no process start. Medians of {RUNS} interleaved runs. Target: {TAGS:,} tags in
+connections, no process start. "No delay" rows send the same requests straight to the
+registries: what the machine's CPU allows. "Its CPU" is the checker's own (user and system;
+not the registries' or the proxies'). Medians of {RUNS} interleaved runs. Target: {TAGS:,} tags in
 at most {TARGET_SECONDS:g} s with `--jobs 16`.
 The machine meanwhile: {result.load}.
 
