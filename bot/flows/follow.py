@@ -152,7 +152,9 @@ def choose(subscription: Subscription, config: Config, list_tags: ListTags,
     try:
         tags = list_tags(repository)
     except TransferError as error:
-        following.error = Failure(error.kind, error.message)
+        # A 429 is the registry's quota: the next run lists it again, and nothing failed.
+        following.error = Failure(error.kind, error.message,
+                                  fails_run=error.kind is not ErrorKind.RATE_LIMITED)
         return following
     selection = select_tags(tags, subscription.rules)
     following.selected, following.missing = selection.tags, selection.missing

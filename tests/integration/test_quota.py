@@ -129,6 +129,20 @@ def test_jobs_8_with_few_pulls_left_finish_what_fits_and_defer_the_rest_for_a_la
     assert bed.quota.refused == 0
 
 
+def test_jobs_16_with_10_pulls_left_spend_none_on_indexes_they_cannot_finish(
+        bed: QuotaBed, name: str) -> None:
+    images = seed_many(bed, name, 16)
+    bed.upstream.refill(limit=10)
+    unknown = bed.syncer().sync_all([bed.item(n) for n in images], jobs=16)
+    assert [r.status for r in unknown] == ["deferred"] * 16  # 1 + 10 each: none fits
+    assert bed.quota.spent == 0 and bed.manifest_gets() == 0
+    known = bed.syncer().sync_all([bed.item(n, entries=2) for n in images], jobs=16)
+    grouped = by_status(known)
+    assert (len(grouped["copied"]), len(grouped["deferred"])) == (3, 13)
+    assert bed.quota.spent == 9 and bed.quota.refused == 0
+    assert all(r.pulls == 0 for r in grouped["deferred"])
+
+
 def test_the_entries_a_record_saw_let_every_pull_be_used(bed: QuotaBed, name: str) -> None:
     images = seed_many(bed, name, 6)
     bed.upstream.refill(limit=18)  # exactly 6 cold copies of 3 pulls each

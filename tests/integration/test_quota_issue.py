@@ -27,7 +27,7 @@ from bot.forge.github import GitHubForge
 from bot.forge.local import LocalForge
 from bot.records.index import Index, IndexEntry
 from bot.records.record import RecordedImage, ResultRecord, read
-from sandbox.fault_proxy import FaultProxy, PullQuota, serve_proxy
+from sandbox.fault_proxy import FaultProxy, PullQuota, Rule, serve_proxy
 from sandbox.github_standin import GitHubStandIn
 from tests.fixtures import Sandbox, deliver
 
@@ -175,6 +175,10 @@ def test_follow_lists_tags_the_quota_deferred_and_exits_0(
     assert [(s["tag"], s["status"]) for s in second["synced"]] == [
         ("1.2.0", "unchanged"), ("1.1.0", "copied"), ("1.0.0", "copied")]
     assert hub.quota.refused == 0
+    # A tag listing refused with a 429 fails nothing either: the next run lists again.
+    hub.proxy.add(Rule("status", "GET", "/tags/list", times=1, status=429))
+    code, third = follow()
+    assert code == 0 and third["error"]["kind"] == "rate_limited" and third["synced"] == []
 
 
 def test_resync_reports_deferred_images_and_exits_0(hub: Hub, tmp_path: Path, name: str) -> None:
