@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 from bot.config import Config, GitHubSettings, Section
 from bot.copy.cache import BlobLocations
-from bot.copy.engine import BlobStager
-from bot.copy.settings import EngineSettings
+from bot.copy.engine import SMALL_BLOB_STREAMS, BlobStager
+from bot.copy.settings import MIN_LOOKUPS, EngineSettings, lookups_in_flight
 from bot.copy.syncer import Syncer
 from bot.errors import ConfigError
 from bot.forge.local import LocalForge
@@ -41,15 +41,18 @@ def credentials_for(config: Config) -> Credentials:
     return credentials
 
 
-def build_registry_client(config: Config, credentials: Credentials | None = None) -> RegistryClient:
-    """The registry API client: registries.conf, credentials, transport retries, the mirrors."""
+def build_registry_client(config: Config, credentials: Credentials | None = None, *,
+                          lookups: int = MIN_LOOKUPS) -> RegistryClient:
+    """The registry API client: registries.conf, credentials, transport retries, the mirrors;
+    connections kept per host for `lookups` in flight beside the blob streams."""
     limits = config.limits
     return RegistryClient(
         RegistriesConf.load(config.files.registries_conf),
         credentials if credentials is not None else credentials_for(config),
         timeout=limits.registry_timeout,
         retry=limits.backoff,
-        mirrors=config.namer.mirrors, secrets=config.secret_set)
+        mirrors=config.namer.mirrors, secrets=config.secret_set,
+        connections_per_host=lookups + SMALL_BLOB_STREAMS)
 
 
 def staging(engine: EngineSettings, registry: RegistryClient) -> BlobStager:
@@ -67,10 +70,13 @@ def build_skopeo(config: Config, credentials: Credentials | None = None) -> Skop
                   environment=config.skopeo_environment, secrets=config.secret_set)
 
 
-def build_syncer(config: Config) -> Syncer:
+def build_syncer(config: Config, jobs: int = 1) -> Syncer:
+    """The syncer for `jobs` images at once: its look-ups in flight, and the connections kept
+    for them, grow with the jobs (bot/copy/settings.py's lookups_in_flight)."""
     credentials = credentials_for(config)
     limits = config.limits
-    registry = build_registry_client(config, credentials)
+    lookups = lookups_in_flight(jobs)
+    registry = build_registry_client(config, credentials, lookups=lookups)
     return Syncer(
         registry=registry,
         copier=build_skopeo(config, credentials),
@@ -78,6 +84,7 @@ def build_syncer(config: Config) -> Syncer:
         max_size=config.allowlist.settings.max_image_size,
         staging=staging(config.engine, registry),
         copy_processes=config.engine.copy_processes,
+        lookups_in_flight=lookups,
     )
 
 

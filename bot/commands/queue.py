@@ -171,7 +171,7 @@ def resync_command(options: ResyncOptions, loaded: Loaded) -> int:
     entries = index.shard(shard_index, shard_count, quota_registries)
     share = index.record_update_shares(shard_count, quota_registries,
                                        options.record_updates or RECORD_UPDATES_PER_RUN)[shard_index]
-    report = resync(entries, build_syncer(config), config, jobs=options.jobs, forge=forge,
+    report = resync(entries, build_syncer(config, options.jobs), config, jobs=options.jobs, forge=forge,
                     shard=options.shard, max_record_updates=share)
     _emit(report, output, config.secret_set)
     print(f"resync {options.shard}: {report['counts']}", file=sys.stderr)

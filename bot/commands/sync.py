@@ -31,6 +31,6 @@ def sync(options: SyncOptions, loaded: Loaded) -> int:
     except InvalidPlatform as error:
         raise ConfigError(f"--platform: {error}") from error
     config = loaded.config()  # no GitHub: its settings are not this command's business
-    syncer = build_syncer(config)
+    syncer = build_syncer(config, options.jobs)
     return run_sync(options.images, platforms, config, syncer, syncer.registry.list_tags,
                     jobs=options.jobs, as_json=options.as_json)

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from bot.copy.engine import Part
 from bot.copy.model import Registry, SyncItem
+from bot.copy.settings import MIN_LOOKUPS
 from bot.errors import ErrorKind, TransferError
 from bot.image.grammar import SHA256_DIGEST_RE
 from bot.image.oci import Manifest
@@ -45,13 +46,16 @@ class Resolved:
 class Lookups:
     registry: Registry
     inspect_digest: Callable[[Reference], str | None]  # the skopeo fallback, with its retries
-    _pool: ThreadPoolExecutor = field(
-        # Enough for an index's children in one round (platforms and their attestations).
-        # Each look-up runs under the meter of the image it is for (bot/registry/quota.py).
-        default_factory=lambda: MeteredExecutor(max_workers=16, thread_name_prefix="lookup"),
-        repr=False)
+    # In flight at once (bot/copy/settings.py's lookups_in_flight): at least an index's
+    # children in one round (platforms and their attestations).
+    workers: int = MIN_LOOKUPS
+    _pool: ThreadPoolExecutor = field(init=False, repr=False)
     _manifests: OrderedDict[str, Manifest] = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        # Each look-up runs under the meter of the image it is for (bot/registry/quota.py).
+        self._pool = MeteredExecutor(max_workers=self.workers, thread_name_prefix="lookup")
 
     def submit(self, action: Callable[..., T], *args: Any) -> Future[T]:
         return self._pool.submit(action, *args)

@@ -27,6 +27,15 @@ if TYPE_CHECKING:
     from bot.registry.blobs import BlobCopySettings
 
 DEFAULT_COPY_PROCESSES = 6
+# Look-ups (manifest HEADs and GETs) in flight: each image synced at once (`--jobs`) sends its
+# upstream and mirror HEADs together, so the look-ups grow with the jobs, between the 16 an
+# index's children need in one round and 64 (what one runner's connections bear).
+MIN_LOOKUPS, LOOKUPS_PER_JOB, MAX_LOOKUPS = 16, 4, 64
+
+
+def lookups_in_flight(jobs: int) -> int:
+    """The look-ups one process keeps in flight when it syncs `jobs` images at once."""
+    return min(MAX_LOOKUPS, max(MIN_LOOKUPS, LOOKUPS_PER_JOB * jobs))
 
 
 @dataclass(frozen=True)

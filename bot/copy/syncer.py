@@ -38,7 +38,7 @@ from bot.copy.engine import BlobStager, CopyEngine, Part
 from bot.copy.lookup import Lookups, Resolved
 from bot.copy.model import Copier, Registry, SyncItem, SyncResult
 from bot.copy.platforms import REPLACED_SUBSET_NOTE, plan_subset
-from bot.copy.settings import DEFAULT_COPY_PROCESSES
+from bot.copy.settings import DEFAULT_COPY_PROCESSES, MIN_LOOKUPS
 from bot.errors import ErrorKind, TransferError
 from bot.image.oci import Manifest, blobs, human_size, image_size, select_platforms, signature_tags
 from bot.image.platform import InvalidPlatform, Platform
@@ -74,6 +74,7 @@ class Syncer:
     staging: BlobStager | None = None
     copy_processes: int = DEFAULT_COPY_PROCESSES
     clock: Callable[[], datetime] = timestamps.now  # when a deferred image may resume
+    lookups_in_flight: int = MIN_LOOKUPS  # bot/copy/settings.py's lookups_in_flight(jobs)
     _lookups: Lookups = field(init=False, repr=False)
     _engine: CopyEngine = field(init=False, repr=False)
     _addresses: AddressWriter = field(init=False, repr=False)
@@ -82,7 +83,7 @@ class Syncer:
         init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._lookups = Lookups(self.registry, self._inspect_digest)
+        self._lookups = Lookups(self.registry, self._inspect_digest, self.lookups_in_flight)
         self._engine = CopyEngine(self._skopeo_copy, self.registry, self.staging,
                                   self.copy_processes)
         self._addresses = AddressWriter(self.registry, self._lookups, self._engine, self._record,

@@ -35,7 +35,7 @@ from bot.registry.blob_upload import Upload
 from bot.registry.blobs import DEFAULT_BLOB_COPY, ProgressSink
 from bot.registry.containers_conf import Credentials, Endpoint, RegistriesConf
 from bot.registry.quota import Ledger
-from bot.registry.transport import Transport, discard
+from bot.registry.transport import DEFAULT_CONNECTIONS_PER_HOST, Transport, discard
 
 DEFAULT_TIMEOUT = 30.0
 NEXT_LINK_RE = re.compile(r'<([^>]+)>\s*;[^,]*\brel="?next"?')
@@ -57,13 +57,14 @@ class RegistryClient:
     def __init__(self, conf: RegistriesConf, credentials: Credentials,
                  timeout: float = DEFAULT_TIMEOUT, *, retry: Backoff | None = None,
                  mirrors: Iterable[str] = (), sleep: Callable[[float], None] = time.sleep,
-                 secrets: Secrets | None = None) -> None:
+                 secrets: Secrets | None = None,
+                 connections_per_host: int = DEFAULT_CONNECTIONS_PER_HOST) -> None:
         self.conf = conf
         self.credentials = credentials
         self.timeout = timeout
         self.mirrors = tuple(m.rstrip("/") for m in mirrors)
         self.transport = Transport(conf, credentials, timeout, retry or Backoff(), sleep,
-                                   secrets=secrets)
+                                   secrets=secrets, connections_per_host=connections_per_host)
         self.secrets = self.transport.secrets
         # Requests made while another one is in flight (stage_blob's question to the mirror);
         # these never wait on anything here, so they cannot starve their callers.

@@ -57,6 +57,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})  # at the mirror
 SOURCE_RETRY_STATUSES = RETRY_STATUSES - {429}  # a source's 429 is its quota: never asked again
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
+DEFAULT_CONNECTIONS_PER_HOST = 32
 MAX_ERROR_BODY = 64 * 1024
 MAX_REGISTRY_MESSAGE = 300  # characters of a registry's own words kept in a message
 MAX_TOKEN_BODY = 1 << 20
@@ -130,11 +131,14 @@ class Transport:
 
     def __init__(self, conf: RegistriesConf, credentials: Credentials, timeout: float,
                  retry: Backoff, sleep: Callable[[float], None] = time.sleep, *,
-                 secrets: Secrets | None = None) -> None:
+                 secrets: Secrets | None = None,
+                 connections_per_host: int = DEFAULT_CONNECTIONS_PER_HOST) -> None:
         self.timeout = timeout
         self.secrets = secrets if secrets is not None else Secrets()
         self.secrets.merge(credentials.secret_set())
-        self.pool = urllib3.PoolManager(num_pools=64, maxsize=32, block=False,
+        # Kept-alive connections per host: as many as the requests a run keeps in flight to
+        # one registry (look-ups and blob streams), so none is closed after one use.
+        self.pool = urllib3.PoolManager(num_pools=64, maxsize=connections_per_host, block=False,
                                         timeout=urllib3.Timeout(connect=timeout, read=timeout))
         self.auth = Authenticator(credentials, conf, self._get_token, self.secrets)
         self.quotas = Quotas()
