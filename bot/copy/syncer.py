@@ -155,6 +155,8 @@ class Syncer:
         top = self._lookups.manifest(pinned)
         if meter is not None:
             meter.read.add(str(pinned.digest))
+            if not top.is_index:  # nothing more to read: what it held goes back now
+                meter.at(self.registry.quota(pinned)).need(0)
         return top
 
     def _read_parts(self, pinned: Reference, top: Manifest, destination: Reference,
@@ -168,6 +170,8 @@ class Syncer:
         parts = self._lookups.parts(pinned, top, destination, entries)
         if meter is not None:
             meter.read.update(str(part.manifest.digest) for part in parts)
+            # Read (or found read by another image): nothing is held while the blobs copy.
+            meter.at(self.registry.quota(pinned)).need(0)
         return parts
 
     def _refused(self, item: SyncItem, error: QuotaRefusal) -> QuotaRefusal:

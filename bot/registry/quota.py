@@ -156,6 +156,7 @@ class Ledger:
             until = now + max(wait, timedelta(0))
             if self._resume_at is None or until > self._resume_at:
                 self._resume_at = until
+            self._lock.notify_all()  # copies waiting for pulls are refused now
             return (self._resume_at - now).total_seconds()
 
     # -- what is left ---------------------------------------------------------------------------
