@@ -84,6 +84,8 @@ def build_syncer(config: Config, jobs: int = 1) -> Syncer:
         max_size=config.allowlist.settings.max_image_size,
         staging=staging(config.engine, registry),
         copy_processes=config.engine.copy_processes,
+        referrer_selection=config.allowlist.settings.referrer_selection,
+        referrer_bounds=config.allowlist.settings.referrer_bounds,
         lookups_in_flight=lookups,
     )
 

@@ -5,7 +5,9 @@ never renamed); a result's status is only what the engine did (what the flows de
 it, a plan's refusal or resync's reading of a failure, is theirs: bot/flows/outcomes.py);
 `to_json` is the `sync --json` contract. An image the source's pull quota stopped is
 `deferred`, not `failed`: error kind `rate_limited`, with the time it may be tried again
-(`resume_after`); every result tells the manifest GETs it spent upstream (`pulls`).
+(`resume_after`); every result tells the manifest GETs it spent upstream (`pulls`). What came
+along with an image (bot/copy/referrers.py) never changes its status: `referrers` counts what
+was copied by artifact type, and `referrers_incomplete` says that something could not be.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from bot.image.platform import Platform
 from bot.image.reference import Reference
 from bot.messages import Message
 from bot.registry.quota import Ledger
+from bot.registry.referrers import Referrers
 
 Status = Literal["copied", "unchanged", "failed", "deferred"]
+Artifact = Literal["image", "chart", "artifact"]
 AddressStatus = Literal["copied", "unchanged", "failed"]
 
 
@@ -32,6 +36,9 @@ class Registry(Protocol):
     def list_tags(self, repository: Reference) -> list[str]: ...
     def quota(self, ref: Reference) -> Ledger: ...
     def at_mirror(self, ref: Reference) -> bool: ...
+    def referrers(self) -> Referrers: ...
+    def stage_blob(self, source: Reference, target: Reference, digest: str, size: int, *,
+                   chunk_size: int, parallel: int) -> str: ...
 
 
 class Copier(Protocol):
@@ -49,6 +56,13 @@ class SyncItem:
     # The index entries a record last saw at this source (what a cold copy reads after the
     # index); None: not known.
     entries: int | None = None
+    # The referrer set a record last saw of the top digest (its no-op check compares it), and
+    # whether that copy left some out (then they are tried again); None: not known.
+    referrers: str | None = None
+    referrers_incomplete: bool = False
+    # Tell a chart or another artifact from an image even when it is already current (one GET
+    # at the mirror, never upstream): for a request's comment, not for resync's checks.
+    describe: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,6 +95,15 @@ class SyncResult:
     pulls: int = 0  # manifest GETs spent upstream
     resume_after: str | None = None  # deferred: when the source's quota lets it be read again
     entries: int | None = None  # the index's entries, when the sync read it (0: not an index)
+    # What came along (bot/copy/referrers.py): copied by artifact type, the top digest's set as
+    # one digest (None: none), whether some could not be, said for people, and whether a
+    # signature is among them (None: not known, nothing was copied: a record keeps its word).
+    referrers: dict[str, int] = field(default_factory=dict)
+    referrer_set: str | None = None
+    referrers_incomplete: bool = False
+    came_along: Message | None = None
+    signed: bool | None = None
+    artifact: Artifact | None = None  # what the digest is, when the sync looked
 
     @property
     def addresses(self) -> list[Reference]:
@@ -110,4 +133,6 @@ class SyncResult:
             "target_results": [a.to_json() for a in self.also],
             "pulls": self.pulls,
             "resume_after": self.resume_after,
+            "referrers": self.referrers,
+            "referrers_incomplete": self.referrers_incomplete,
         }

@@ -8,22 +8,26 @@ and its referrers point at nothing on the mirror). For each subject, in this ord
   one at the mirror each (free); a GET only for a tag the mirror lacks or serves otherwise;
 - its referrers, listed by the referrers API or the tag schema (bot/registry/referrers.py), each
   kept type read once by digest (a pull), copied only when its bytes name the subject
-  (`subject.digest`), its blobs staged, put by digest; then its own referrers in turn, to the
-  depth the settings allow. A mirror that answers `OCI-Subject` keeps its referrers API itself;
-  for one that does not, the subject's tag-schema index at the mirror is merged with those put.
+  (`subject.digest`), its blobs staged, put by digest (one its bytes and blobs cannot make
+  whole — an index, foreign layers — is skopeo's to copy, digest kept); then its own
+  referrers in turn, to the depth the settings allow. A mirror that answers `OCI-Subject`
+  keeps its referrers API itself; for one that does not, the subject's tag-schema index at the
+  mirror is merged with those put.
 One Budget per image bounds the count, the bytes and the depth. Nothing here fails an image: a
 referrer that cannot be copied (a bound reached, a listing or bytes that do not check, a
 failure, the quota spent) leaves the result `incomplete`, which the record keeps and resync
-retries. The image's referrer set (what its no-op check compares) is the top digest's: its
-cosign tags and its referrers, as digests, in one `set_digest`.
+retries. The image's referrer set (what its no-op check compares) is the top digest's, as
+upstream lists it: its cosign tags' digests and the API's descriptors, or on a registry without
+the API the tag schema index's own digest (upstream's: the same digest, the same listing, told by
+a HEAD, no pull) — in one `set_digest`.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from bot.errors import TransferError
 from bot.image import referrers as rules
@@ -31,7 +35,10 @@ from bot.image.oci import Manifest, blobs, whole_by_blobs
 from bot.image.reference import Reference
 from bot.image.referrers import Budget, Descriptor, Kind, Selection
 from bot.messages import Message, message
-from bot.registry.referrers import Referrers
+from bot.registry.referrers import Listing, Referrers
+
+A = TypeVar("A")
+T = TypeVar("T")
 
 
 class Registry(Protocol):
@@ -44,9 +51,11 @@ class Registry(Protocol):
 
 
 class ManifestReader(Protocol):
-    """Manifests by digest, each read once and checked against its digest (copy/lookup.py)."""
+    """Manifests by digest, each read once and checked against its digest, and look-ups run
+    at once (copy/lookup.py)."""
 
     def manifest(self, ref: Reference) -> Manifest: ...
+    def each(self, action: Callable[[A], T], items: Sequence[A]) -> list[T]: ...
 
 
 @dataclass
@@ -56,18 +65,23 @@ class Carried:
     copied: list[tuple[str, str]] = field(default_factory=list)  # (artifact type, digest)
     kinds: dict[Kind, int] = field(default_factory=dict)  # what they are, for people
     tags: list[str] = field(default_factory=list)  # cosign's tags at the mirror
-    top: set[str] = field(default_factory=set)  # digests of the top digest's own
+    # What upstream lists of the top digest: cosign's tags, and the API's descriptors or the
+    # tag schema index's digest (bot/copy/referrers.py's `check` reads the same again).
+    top: set[str] = field(default_factory=set)
     incomplete: bool = False
     reasons: list[str] = field(default_factory=list)  # why incomplete, for logs and --json
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, artifact_type: str, digest: str, kind: Kind, *, of_top: bool) -> None:
+    def add(self, artifact_type: str, digest: str, kind: Kind) -> None:
         with self._lock:
             if all(d != digest for _, d in self.copied):
                 self.copied.append((artifact_type, digest))
                 self.kinds[kind] = self.kinds.get(kind, 0) + 1
-            if of_top:
-                self.top.add(digest)
+
+    def mark(self, digests: set[str]) -> None:
+        """Part of the top digest's set: what upstream lists there, copied or not."""
+        with self._lock:
+            self.top |= digests
 
     def short(self, reason: str) -> None:
         with self._lock:
@@ -127,6 +141,8 @@ class ReferrerCopier:
     referrers: Referrers
     selection: Selection = field(default_factory=Selection)
     bounds: rules.Bounds = field(default_factory=rules.Bounds)
+    # skopeo, for a manifest its bytes and blobs cannot make whole (source by digest, to)
+    copy_whole: Callable[[Reference, Reference], None] | None = None
     chunk_size: int = 8 << 20
 
     def copy(self, source: Reference, target: Reference, top: str,
@@ -147,19 +163,31 @@ class ReferrerCopier:
         return carried
 
     def check(self, source: Reference, top: str) -> str | None:
-        """The no-op check: the top digest's referrer set upstream (its referrers listed, its
-        cosign tags' HEADs), as `Carried.digest` writes it; None for none."""
-        found = set()
-        for tag in rules.cosign_tags(top, self.selection):
-            digest = self.registry.head_digest(source.with_tag(tag))
-            if digest is not None:
-                found.add(digest)
-        if self.selection.keep is not rules.Keep.NONE:
-            listing = self.referrers.listed(source, top, at_mirror=False,
-                                            max_count=self.bounds.max_count)
-            found.update(d.digest for d in listing.descriptors
-                         if self.selection.keeps(d.artifact_type))
+        """The no-op check: the top digest's referrer set upstream, as `Carried.digest` writes
+        it (None for none), all at once: cosign's tags by their HEADs, and the referrers by the
+        API's listing or, on a registry without it, the tag schema index's HEAD — no pull."""
+        if self.selection.keep is rules.Keep.NONE:
+            return None
+
+        def tag(name: str) -> set[str]:
+            digest = self.registry.head_digest(source.with_tag(name))
+            return set() if digest is None else {digest}
+
+        def listed(_: str) -> set[str]:
+            return self._marks(self.referrers.marker(source, top, max_count=self.bounds.max_count))
+
+        probes: list[tuple[Callable[[str], set[str]], str]] = [
+            (tag, name) for name in rules.cosign_tags(top, self.selection)]
+        probes.append((listed, top))
+        found: set[str] = set().union(*self.manifests.each(lambda probe: probe[0](probe[1]), probes))
         return rules.set_digest(found)
+
+    def _marks(self, listing: Listing) -> set[str]:
+        """What stands for a listing in the top digest's set: the descriptors the API lists
+        (of kept types), or the digest of the tag schema's index (which its HEAD tells)."""
+        if listing.by_api:
+            return {d.digest for d in listing.descriptors if self.selection.keeps(d.artifact_type)}
+        return {listing.tag_digest} if listing.tag_digest else set()
 
     # -- one subject ----------------------------------------------------------------------------
 
@@ -175,6 +203,8 @@ class ReferrerCopier:
             return
         if listing.truncated:
             carried.short(f"referrers of {subject}: more are listed than the bounds allow")
+        if of_top and depth == 1:
+            carried.mark(self._marks(listing))
         kept: list[Descriptor] = []  # at the mirror now: what its tag-schema index must list
         for descriptor in listing.descriptors:
             if not self.selection.keeps(descriptor.artifact_type):
@@ -187,13 +217,13 @@ class ReferrerCopier:
             if digest is None:
                 continue
             kept.append(descriptor)
-            carried.add(descriptor.artifact_type, digest, descriptor.kind,
-                        of_top=of_top and depth == 1)
+            carried.add(descriptor.artifact_type, digest, descriptor.kind)
             if depth < self.bounds.max_depth:  # deeper ones are not looked for
                 self._subject(run, digest, depth + 1, of_top=False)
-        if kept and not self._mirror_keeps_referrers(target, subject):
+        if kept:
             try:
-                self.referrers.add_to_tag_index(target, subject, kept)
+                if not self._mirror_keeps_referrers(target, subject):
+                    self.referrers.add_to_tag_index(target, subject, kept)
             except TransferError as error:
                 carried.short(f"the mirror's referrers index of {subject}: {error.message}")
 
@@ -212,8 +242,11 @@ class ReferrerCopier:
             return None
         if not budget.spend(rules.referrer_bytes(manifest) - len(manifest.body)):
             return None
-        self._blobs(source, target, manifest)
-        self.referrers.put(target, manifest)
+        if whole_by_blobs(manifest):
+            self._blobs(source, target, manifest)
+            self.referrers.put(target, manifest)
+        else:
+            self._whole(source, target.with_digest(manifest.digest), manifest.digest)
         return manifest.digest
 
     def _mirror_keeps_referrers(self, target: Reference, subject: str) -> bool:
@@ -231,6 +264,8 @@ class ReferrerCopier:
                 digest = self.registry.head_digest(source.with_tag(tag))
                 if digest is None:
                     continue
+                if of_top:
+                    carried.mark({digest})
                 present = self.registry.head_digest(target.with_tag(tag)) == digest
                 if not budget.admits(1):
                     continue
@@ -238,22 +273,34 @@ class ReferrerCopier:
                     manifest = self.manifests.manifest(source.with_digest(digest))
                     if not budget.spend(rules.referrer_bytes(manifest)):
                         continue
-                    self._blobs(source, target, manifest)
-                    written = self.registry.put_manifest(target.with_tag(tag), manifest)
-                    if written != digest:
-                        carried.short(f"{tag}: the mirror stored {written}, not {digest}")
-                        continue
+                    if whole_by_blobs(manifest):
+                        self._blobs(source, target, manifest)
+                        written = self.registry.put_manifest(target.with_tag(tag), manifest)
+                        if written != digest:
+                            carried.short(f"{tag}: the mirror stored {written}, not {digest}")
+                            continue
+                    else:
+                        self._whole(source, target.with_tag(tag), digest)
             except TransferError as error:
                 carried.short(f"{tag}: {error.message}")
                 continue
             carried.tags.append(str(target.with_tag(tag)))
-            carried.add(artifact_type, digest, rules.kind_of(artifact_type), of_top=of_top)
+            carried.add(artifact_type, digest, rules.kind_of(artifact_type))
+
+    def _whole(self, source: Reference, destination: Reference, digest: str) -> None:
+        """What its bytes and blobs alone cannot make whole at the mirror (an index, foreign
+        layers): copied by skopeo, digest kept, then checked there."""
+        if self.copy_whole is None:
+            raise TransferError("unknown", f"{digest} is not a manifest the bot copies by its "
+                                "blobs (an index, foreign layers or schema 1)")
+        self.copy_whole(source.with_digest(digest), destination)
+        found = self.registry.head_digest(destination)
+        if found != digest:
+            raise TransferError("digest_mismatch", f"{destination}: the mirror serves {found}, "
+                                f"not {digest}")
 
     def _blobs(self, source: Reference, target: Reference, manifest: Manifest) -> None:
         """Make the mirror hold a referrer's blobs (a signature's few, an SBOM's one)."""
-        if not whole_by_blobs(manifest):
-            raise TransferError("unknown", f"{manifest.digest} is not a manifest the bot copies "
-                                "by its blobs (an index, foreign layers or schema 1)")
         for blob in blobs(manifest):
             self.registry.stage_blob(source, target, blob.digest, blob.size,
                                      chunk_size=self.chunk_size, parallel=1)

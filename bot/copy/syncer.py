@@ -20,6 +20,14 @@ ends. An image the quota stops — too few pulls left, or a 429 from the source 
 skopeo's included — is `deferred` with the time it may be read again, and is not tried again in
 this run (nor retried: a 429 is never asked twice). skopeo reading a manifest from the source is
 a pull too, counted where it is started (`_skopeo_copy`).
+
+What travels with an image — its OCI 1.1 referrers and cosign's tags — is copied once the image
+is verified at the mirror (bot/copy/referrers.py): for the top digest and each platform copied
+(a subset: its platforms only). An image already current gets the no-op check: the top digest's
+referrer set read again (a referrers GET or the tag schema's HEAD, and cosign's tag HEADs) and
+compared with the record's; only a different set, or a record marked incomplete, copies more.
+Nothing there changes the image's status: what could not come along marks the result
+`referrers_incomplete`, quota refusals included (never `deferred`).
 """
 
 from __future__ import annotations
@@ -28,19 +36,22 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any, TypeVar
 
 from bot import timestamps
 from bot.copy.addresses import AddressWriter
 from bot.copy.engine import BlobStager, CopyEngine, Part
 from bot.copy.lookup import Lookups, Resolved
-from bot.copy.model import Copier, Registry, SyncItem, SyncResult
+from bot.copy.model import Artifact, Copier, Registry, SyncItem, SyncResult
 from bot.copy.platforms import REPLACED_SUBSET_NOTE, plan_subset
+from bot.copy.referrers import Carried, ReferrerCopier, said
 from bot.copy.settings import DEFAULT_COPY_PROCESSES, MIN_LOOKUPS
 from bot.errors import ErrorKind, TransferError
-from bot.image.oci import Manifest, blobs, human_size, image_size, select_platforms, signature_tags
+from bot.image import referrers as referrer_rules
+from bot.image.oci import Manifest, blobs, human_size, image_size, select_platforms
 from bot.image.platform import InvalidPlatform, Platform
 from bot.image.reference import Reference, parse
 from bot.messages import message
@@ -75,6 +86,9 @@ class Syncer:
     copy_processes: int = DEFAULT_COPY_PROCESSES
     clock: Callable[[], datetime] = timestamps.now  # when a deferred image may resume
     lookups_in_flight: int = MIN_LOOKUPS  # bot/copy/settings.py's lookups_in_flight(jobs)
+    # What travels with an image (settings.referrers, referrer_types and the bounds).
+    referrer_selection: referrer_rules.Selection = field(default_factory=referrer_rules.Selection)
+    referrer_bounds: referrer_rules.Bounds = field(default_factory=referrer_rules.Bounds)
     _lookups: Lookups = field(init=False, repr=False)
     _engine: CopyEngine = field(init=False, repr=False)
     _addresses: AddressWriter = field(init=False, repr=False)
@@ -231,7 +245,11 @@ class Syncer:
         pinned, destination = resolved.pinned, resolved.destination
         digest = str(pinned.digest)
         if resolved.current == digest:
-            return SyncResult(item.source, item.target, "unchanged", digest)
+            result = SyncResult(item.source, item.target, "unchanged", digest)
+            self._check_referrers(item, pinned, destination, result)
+            if item.describe:
+                result.artifact = self._artifact(destination.with_digest(digest))
+            return result
         previous = (self._lookups.submit(self.registry.get_manifest, destination)
                     if resolved.current else None)
         top = self._read_top(item, pinned)
@@ -239,22 +257,20 @@ class Syncer:
         size = self._check_size(pinned, parts)
         self._engine.copy(parts, (destination, top) if top.is_index else None,
                           self._addresses.ahead(destination, item.also))
-        tags = signature_tags(digest)
-        mirrored, *signatures = self._lookups.digests([destination,
-                                                       *(pinned.with_tag(t) for t in tags)])
-        if mirrored != digest:
-            raise _mismatch(destination, mirrored, digest)
+        self._verify(destination, digest)
         self._record(destination, parts)
-        copied = self._copy_signatures(pinned, destination, dict(zip(tags, signatures, strict=True)))
-        return SyncResult(item.source, item.target, "copied", digest, signatures=copied,
-                          size=size, note=REPLACED_SUBSET_NOTE if _held_subset(previous) else None,
-                          served=served_platforms(top), entries=_entry_count(top))
+        result = SyncResult(item.source, item.target, "copied", digest, size=size,
+                            note=REPLACED_SUBSET_NOTE if _held_subset(previous) else None,
+                            served=served_platforms(top), entries=_entry_count(top),
+                            artifact=_artifact_of(top))
+        self._carry(result, pinned, destination, digest, _platform_digests(top, top.entries()))
+        return result
 
     def _sync_subset(self, item: SyncItem, resolved: Resolved) -> SyncResult:
         upstream = self._read_top(item, resolved.pinned)
         if not upstream.is_index:
             # A single-platform image has nothing to select: copy it whole, digest preserved.
-            return self._sync_whole(SyncItem(item.source, item.target), resolved)
+            return self._sync_whole(replace(item, platforms=()), resolved)
         destination = resolved.destination
         existing = (self.registry.get_manifest(destination)
                     if destination.tag and resolved.current else None)
@@ -265,8 +281,14 @@ class Syncer:
         current = resolved.current if destination.tag else self._lookups.digest(destination)
         result = SyncResult(item.source, destination, "unchanged", digest,
                             platforms=item.platforms, note=plan.note,
-                            served=served_platforms(plan.index), entries=_entry_count(upstream))
+                            served=served_platforms(plan.index), entries=_entry_count(upstream),
+                            artifact="image")
+        # A subset index is ours: what hangs off upstream's index points at nothing here, and
+        # only the platforms' referrers come along.
+        platforms = _platform_digests(upstream, plan.chosen)
         if current == digest:
+            if item.referrers_incomplete:  # an earlier copy left some out: try them again
+                self._carry(result, resolved.pinned, destination, "", platforms)
             return result
         parts = self._read_parts(resolved.pinned, upstream, destination, plan.chosen)
         result.size = self._check_size(resolved.pinned, parts)
@@ -274,7 +296,57 @@ class Syncer:
         self._verify(destination, digest)
         self._record(destination, parts)
         result.status = "copied"
+        self._carry(result, resolved.pinned, destination, "", platforms)
         return result
+
+    # -- what travels with an image -------------------------------------------------------------
+
+    @cached_property
+    def _referrers(self) -> ReferrerCopier:
+        # Made when first needed (the client's referrers learn what each registry keeps).
+        return ReferrerCopier(self.registry, self._lookups, self.registry.referrers(),
+                              self.referrer_selection, self.referrer_bounds,
+                              lambda source, to: self._skopeo_copy(source, to, True))
+
+    def _carry(self, result: SyncResult, source: Reference, destination: Reference, top: str,
+               platforms: Sequence[str]) -> None:
+        """Copy what hangs off `top` and `platforms` (verified at the mirror) into `result`."""
+        try:
+            carried = self._referrers.copy(source, destination, top, platforms)
+        except TransferError as error:  # the quota's refusal too: never the image's status
+            carried = Carried()
+            carried.short(error.message)
+        _tell(result, carried)
+
+    def _check_referrers(self, item: SyncItem, pinned: Reference, destination: Reference,
+                         result: SyncResult) -> None:
+        """An image already current: read the top digest's referrer set again and copy only
+        when it is not the one the record holds; a record marked incomplete copies again, the
+        platforms' too (their digests from the index, one read)."""
+        digest = str(pinned.digest)
+        try:
+            if item.referrers_incomplete:
+                top = self._lookups.manifest(pinned)
+                self._carry(result, pinned, destination, digest,
+                            _platform_digests(top, top.entries()) if top.is_index else [])
+                return
+            upstream = self._referrers.check(pinned, digest)
+        except TransferError as error:
+            carried = Carried()
+            carried.short(error.message)
+            _tell(result, carried)
+            return
+        result.referrer_set = upstream
+        if upstream != item.referrers:
+            self._carry(result, pinned, destination, digest, [])
+
+    def _artifact(self, ref: Reference) -> Artifact | None:
+        """What the mirror serves at `ref` (one GET there, no pull): image, chart, artifact."""
+        try:
+            manifest = self.registry.get_manifest(ref)
+        except TransferError:
+            return None
+        return _artifact_of(manifest) if manifest is not None else None
 
     def _skopeo_copy(self, source: Reference, destination: Reference, all_platforms: bool) -> None:
         """skopeo copies `source`; reading it from a source registry is a pull (its manifest:
@@ -307,21 +379,6 @@ class Syncer:
                 size=human_size(size), limit=human_size(self.max_size)))
         return size
 
-    def _copy_signatures(self, source: Reference, target: Reference,
-                         found: dict[str, str | None]) -> list[str]:
-        """Copy the cosign-style signature tags that upstream has (`found`: tag -> digest)."""
-        copied = []
-        for tag, signature_digest in found.items():
-            if signature_digest is None:
-                continue
-            signature_target = target.with_tag(tag)
-            if self._lookups.digest(signature_target) != signature_digest:
-                self._skopeo_copy(source.with_tag(tag).with_digest(signature_digest),
-                                  signature_target, True)
-                self._verify(signature_target, signature_digest)
-            copied.append(str(signature_target))
-        return copied
-
     def _record(self, destination: Reference, parts: Sequence[Part]) -> None:
         """After a verified copy only: the mirror now holds these blobs in this repository."""
         if self.staging is not None and self.staging.locations is not None:
@@ -348,6 +405,40 @@ def served_platforms(manifest: Manifest) -> tuple[Platform, ...]:
         if parsed not in found:
             found.append(parsed)
     return tuple(found)
+
+
+def _platform_digests(top: Manifest, entries: Sequence[dict[str, Any]]) -> list[str]:
+    """The digests of `entries` that are platforms (an attestation's unknown/unknown is none)."""
+    if not top.is_index:
+        return []
+    found = []
+    for entry in entries:
+        platform = entry.get("platform")
+        if isinstance(platform, dict) and platform.get("os") != "unknown" \
+                and isinstance(entry.get("digest"), str):
+            found.append(entry["digest"])
+    return found
+
+
+def _artifact_of(manifest: Manifest) -> Artifact:
+    if referrer_rules.is_chart(manifest):
+        return "chart"
+    return "artifact" if referrer_rules.is_artifact(manifest) else "image"
+
+
+def _tell(result: SyncResult, carried: Carried) -> None:
+    """What came along, into the result (a second copy adds to a first's)."""
+    result.signatures = [*result.signatures, *(t for t in carried.tags if t not in result.signatures)]
+    for artifact_type, count in carried.counts.items():
+        result.referrers[artifact_type] = result.referrers.get(artifact_type, 0) + count
+    result.referrer_set = carried.digest if carried.top or result.referrer_set is None \
+        else result.referrer_set
+    result.referrers_incomplete = result.referrers_incomplete or carried.incomplete
+    if carried.kinds.get(referrer_rules.Kind.SIGNATURE):
+        result.signed = True
+    elif result.status == "copied":
+        result.signed = bool(result.signed)
+    result.came_along = said(carried.kinds) or result.came_along
 
 
 def _key(item: SyncItem) -> tuple[str, str, tuple[Platform, ...]]:

@@ -98,7 +98,9 @@ def result_record(issue: int, outcome: Outcome, at: str, results: Sequence[Image
                       first_sync=first_syncs.get(str(r.target)) or at,
                       also=tuple(str(a) for a in r.addresses[1:]),
                       served=tuple(str(p) for p in r.served),
-                      entries=r.entries).keeping_served(before.get(str(r.target)))
+                      entries=r.entries, referrers=r.referrer_set,
+                      referrers_incomplete=r.referrers_incomplete,
+                      signed=bool(r.signed)).keeping_served(before.get(str(r.target)))
         for r in results if isinstance(r, SyncResult) and r.status in {"copied", "unchanged"}
         and r.digest)
     return ResultRecord(issue=issue, phase=Phase.RESULT, outcome=outcome, at=at,

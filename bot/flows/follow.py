@@ -184,7 +184,8 @@ def record_images(following: Following, namer: Namer, now: str) -> list[Recorded
             images.append(RecordedImage(
                 str(result.source), str(result.target), result.digest, (), first,
                 tuple(str(a) for a in result.addresses[1:]),
-                tuple(str(p) for p in result.served), result.entries).keeping_served(before))
+                tuple(str(p) for p in result.served), result.entries, result.referrer_set,
+                result.referrers_incomplete, bool(result.signed)).keeping_served(before))
         elif before is not None and before.target == str(namer.target(
                 following.subscription.reference(tag))):
             images.append(before)
@@ -239,8 +240,11 @@ def follow(subscriptions: Sequence[Subscription], config: Config, syncer: Syncer
 
 
 def _sync(followings: Iterable[Following], syncer: Syncer, namer: Namer, log: TextIO) -> None:
-    items = [(following, SyncItem(ref, target, also=tuple(also), entries=_entries(following, tag)))
+    items = [(following, SyncItem(ref, target, also=tuple(also), entries=_entries(following, tag),
+                                  referrers=recorded.referrers if recorded else None,
+                                  referrers_incomplete=bool(recorded and recorded.referrers_incomplete)))
              for following in followings for tag in following.to_sync
+             for recorded in [following.recorded.get(tag)]
              for ref in [following.subscription.reference(tag)]
              for target, *also in [namer.targets(ref)]]
 

@@ -106,9 +106,11 @@ def apply_report(index: Index, report: dict[str, Any]) -> None:
         if entry is None or result.get("status") not in {"copied", "unchanged"}:
             continue
         digest = str(result.get("digest") or entry.digest)
-        # The platforms recorded were served by the recorded digest; of a new one nothing is known.
-        image = replace(entry.image, digest=digest,
-                        served=entry.image.served if digest == entry.digest else ())
+        # The platforms recorded were served by the recorded digest, and its signatures were
+        # about it; of a new one nothing is known.
+        same = digest == entry.digest
+        image = replace(entry.image, digest=digest, served=entry.image.served if same else (),
+                        signed=entry.image.signed and same)
         index.entries[entry.target] = replace(entry, image=image,
                                               last_sync=max(finished, entry.last_sync))
     summary = {key: report.get(key) for key in ("started_at", "finished_at", "counts")}

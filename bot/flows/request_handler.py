@@ -111,7 +111,11 @@ class RequestHandler:
         seen = {image.target: image.entries for image in previous.images} if previous else {}
         comment = self._upsert(issue, comment,
                                self.comments.syncing(plan, record, self._size(plan, seen)))
-        results = [*sync_plan(plan, self.syncer, progress=self.log, entries=seen), *unlisted]
+        # What came along last time: the no-op check compares it, an incomplete copy retries.
+        carried = {image.target: (image.referrers, image.referrers_incomplete)
+                   for image in previous.images} if previous else {}
+        results = [*sync_plan(plan, self.syncer, progress=self.log, entries=seen,
+                              referrers=carried, describe=True), *unlisted]
         return self._conclude(issue, comment, outcome_of(plan, results), plan=plan,
                               results=results, previous=previous)
 

@@ -7,7 +7,9 @@ verified, and the record in its issue comment (the index's source of truth) is r
 the new digest (at most `max_record_updates` records: this shard's share of the run's one
 budget, `Index.record_update_shares`, so a storm of moved tags over any number of shards stays
 within the GitHub budget; the rest catch up next run); every address today's configuration
-gives is written (a mirror added since is filled in); an image gone upstream is reported and the
+gives is written (a mirror added since is filled in); what travels with an image (its
+signatures and other referrers) is checked by the top digest's set, copied when it changed or
+an earlier copy left some out, and the record follows; an image gone upstream is reported and the
 mirror copy is kept; an image the source's pull quota stopped is `deferred` (with the time it
 may be read again: the next resync takes it up), which fails nothing. Shard reports merge into
 one. The report is an artifact other jobs and
@@ -53,7 +55,8 @@ def trusted_items(entries: Iterable[IndexEntry], config: Config,
         also = tuple(t for t in config.namer.targets(source) if str(t) != entry.target)
         item = SyncItem(source, reference.parse(entry.target),
                         tuple(map(Platform.parse, entry.platforms)), also,
-                        entries=entry.image.entries)
+                        entries=entry.image.entries, referrers=entry.image.referrers,
+                        referrers_incomplete=entry.image.referrers_incomplete)
         items.append((entry, item))
     return items
 
@@ -71,7 +74,7 @@ def resync(entries: list[IndexEntry], syncer: Syncer, config: Config, *, jobs: i
         # The record catches up whenever it differs from what the mirror serves now: a moved
         # tag, an update deferred or failed in an earlier run, an address added or lost.
         moved = result.digest != entry.digest or set(map(str, result.addresses[1:])) != set(
-            entry.image.also)
+            entry.image.also) or _carried_differs(entry, result)
         if moved and result.status in {"copied", "unchanged"} and forge is not None \
                 and entry.comment_id:
             if updates >= max_record_updates:
@@ -112,7 +115,16 @@ def _row(entry: IndexEntry, result: SyncResult) -> dict[str, Any]:
         "error": {"kind": str(result.error.kind), "message": result.error.message}
         if result.error else None,
         "pulls": result.pulls, "resume_after": result.resume_after,
+        "referrers": result.referrers, "referrers_incomplete": result.referrers_incomplete,
     }
+
+
+def _carried_differs(entry: IndexEntry, result: SyncResult) -> bool:
+    """What came along is not what the record says: a new signature, or an incomplete copy
+    completed (or one that is incomplete now)."""
+    return result.referrer_set != entry.image.referrers or \
+        result.referrers_incomplete != entry.image.referrers_incomplete or \
+        (result.signed is not None and result.signed != entry.image.signed)
 
 
 def _record_move(entry: IndexEntry, result: SyncResult) -> Callable[[str], str]:
@@ -125,7 +137,9 @@ def _record_move(entry: IndexEntry, result: SyncResult) -> Callable[[str], str]:
         # What the old digest served is no word on a new one: the copy's, when it saw them.
         served = tuple(str(p) for p in result.served)
         images = tuple(replace(image, digest=str(result.digest), also=also, served=served,
-                               entries=result.entries).keeping_served(image)
+                               entries=result.entries, referrers=result.referrer_set,
+                               referrers_incomplete=result.referrers_incomplete,
+                               signed=bool(result.signed)).keeping_served(image)
                        if image.target == entry.target else image for image in record.images)
         moved = record.with_images(images, timestamps.now_text())
         return records.replace_record(body.replace(entry.digest, str(result.digest)), moved)

@@ -55,14 +55,22 @@ def expand_patterns(plan: Plan, list_tags: Callable[[Reference], list[str]], con
     return replace(plan, images=tuple(images)), failures
 
 
-def sync_plan(plan: Plan, syncer: Syncer, jobs: int = 1, progress: TextIO | None = None,
-              entries: Mapping[str, int | None] | None = None) -> list[ImageOutcome]:
+def sync_plan(plan: Plan, syncer: Syncer, jobs: int = 1, progress: TextIO | None = None, *,
+              entries: Mapping[str, int | None] | None = None,
+              referrers: Mapping[str, tuple[str | None, bool]] | None = None,
+              describe: bool = False) -> list[ImageOutcome]:
     """Sync the allowed images of a plan (its tag patterns expanded); the outcomes in the plan's
-    order, the refused images unsynced. `entries`: by target, the index entries a record last
-    saw (what a cold copy reads after the index)."""
+    order, the refused images unsynced. By target, what a record last saw: `entries`, the index
+    entries (what a cold copy reads after the index); `referrers`, the top digest's referrer
+    set and whether its copy was incomplete (what the no-op check compares). `describe`: tell a
+    chart from an image even when it is already current (for a comment)."""
     seen = entries or {}
+    carried = referrers or {}
     items = [SyncItem(image.source, image.target, image.platforms, image.also,
-                      entries=seen.get(str(image.target)))
+                      entries=seen.get(str(image.target)),
+                      referrers=carried.get(str(image.target), (None, False))[0],
+                      referrers_incomplete=carried.get(str(image.target), (None, False))[1],
+                      describe=describe)
              for image in plan.allowed if image.source and image.target]
 
     def report(result: SyncResult) -> None:

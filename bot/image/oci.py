@@ -1,5 +1,5 @@
-"""Image-format knowledge: media types, manifests, digests, platform selection, sizes and
-cosign-style signature tags (pure; no I/O).
+"""Image-format knowledge: media types, manifests, digests, platform selection and sizes (pure;
+no I/O). What travels with an image (referrers, cosign's tags) is bot/image/referrers.py's.
 
 Rule: a digest is the sha256 of the exact bytes; a registry's answer is trusted only as far as
 those bytes hash to the digest asked for. An index is selected by platform without rewriting
@@ -24,7 +24,7 @@ MANIFEST_TYPES = (OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST)
 INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
 # distribution 2.8 may rewrite a tag GET to schema1 unless every modern type is accepted.
 ACCEPT = ", ".join(MANIFEST_TYPES)
-SIGNATURE_SUFFIXES = ("sig", "att", "sbom")
+SIGNATURE_SUFFIXES = ("sig", "att", "sbom")  # cosign's tags: bot/image/referrers.py
 # Set on the indexes mirror-bot writes for a platform subset, so a later request can tell a
 # subset (which it may widen or replace) from a tag mirrored whole (which it must not narrow).
 SUBSET_ANNOTATION = "dev.mirror-bot.platform-subset"
@@ -152,12 +152,6 @@ def image_size(manifest: Manifest) -> int:
     config = data.get("config") or {}
     return sum(int(layer.get("size", 0)) for layer in layers if isinstance(layer, dict)) + int(
         config.get("size", 0) if isinstance(config, dict) else 0)
-
-
-def signature_tags(digest: str) -> list[str]:
-    """cosign's tags for signatures, attestations and SBOMs of `digest`."""
-    algorithm, hex_digest = digest.split(":", 1)
-    return [f"{algorithm}-{hex_digest}.{suffix}" for suffix in SIGNATURE_SUFFIXES]
 
 
 def human_size(size: float | None) -> str:

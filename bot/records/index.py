@@ -96,7 +96,9 @@ class IndexEntry:
                               tuple(data.get("platforms") or ()), str(data.get("first_sync", "")),
                               tuple(map(str, data.get("also") or ())),
                               tuple(map(str, data.get("served") or ())),
-                              _entries(data.get("entries")))
+                              _entries(data.get("entries")),
+                              str(data["referrers"]) if data.get("referrers") else None,
+                              data.get("referrers_incomplete") is True, data.get("signed") is True)
         return cls(image, last_sync=str(data.get("last_sync", "")), issue=data.get("issue"),
                    issue_url=str(data.get("issue_url", "")), comment_id=data.get("comment_id"),
                    stale=str(data.get("stale") or ""))

@@ -9,7 +9,10 @@ the HTML comment early. Whether a well-formed record still describes what today'
 naming would mirror is decided by `bot.records.trust`, not here. A request the source's pull
 quota stopped has the outcome `deferred` and the time it resumes (`resume_after`); its
 `attempts` are not counted up (waiting is not failing). Each image may carry the index entries
-its copy read (`entries`), from which the next cold copy knows the pulls it needs.
+its copy read (`entries`), from which the next cold copy knows the pulls it needs, and what
+travels with it: one digest of the top digest's referrer set (`referrers`, which the no-op
+check compares; never the descriptors), `referrers_incomplete` when some could not be copied
+(resync tries again), and `signed` when a signature came along (the status page marks it).
 """
 
 from __future__ import annotations
@@ -75,6 +78,9 @@ class RecordedImage:
     also: tuple[str, ...] = ()  # further addresses verified to serve it (short form, mirrors)
     served: tuple[str, ...] = ()
     entries: int | None = None  # the index entries the copy read (0: one manifest, no index)
+    referrers: str | None = None  # the top digest's referrer set, as one digest
+    referrers_incomplete: bool = False
+    signed: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"source": self.source, "target": self.target,
@@ -86,6 +92,12 @@ class RecordedImage:
             data["served"] = list(self.served)
         if self.entries is not None:
             data["entries"] = self.entries
+        if self.referrers is not None:
+            data["referrers"] = self.referrers
+        if self.referrers_incomplete:
+            data["referrers_incomplete"] = True
+        if self.signed:
+            data["signed"] = True
         return data
 
     def keeping_served(self, before: RecordedImage | None) -> RecordedImage:
@@ -97,6 +109,9 @@ class RecordedImage:
         kept = self
         if kept.entries is None and before.entries is not None:
             kept = replace(kept, entries=before.entries)
+        if not kept.signed and before.signed and before.digest == self.digest \
+                and kept.referrers == before.referrers:
+            kept = replace(kept, signed=True)  # the same set: signed as it was
         if kept.served or before.digest != self.digest:
             return kept
         return replace(kept, served=before.served)
@@ -104,7 +119,8 @@ class RecordedImage:
     @classmethod
     def from_json(cls, data: object) -> RecordedImage:
         fields = _object(data, "an image", required={"source", "target", "digest"},
-                         optional={"platforms", "first_sync", "also", "served", "entries"})
+                         optional={"platforms", "first_sync", "also", "served", "entries",
+                                   "referrers", "referrers_incomplete", "signed"})
         digest = _string(fields, "digest")
         if not SHA256_DIGEST_RE.match(digest):
             raise RecordError(f"image digest {digest[:80]!r} is not sha256:<64 hex>")
@@ -125,8 +141,17 @@ class RecordedImage:
         entries = fields.get("entries")
         if entries is not None and (not _whole(entries) or not 0 <= entries <= MAX_ENTRIES):
             raise RecordError(f"image entries must be a whole number from 0 to {MAX_ENTRIES}")
+        referrers = fields.get("referrers")
+        if referrers is not None and not (isinstance(referrers, str)
+                                          and SHA256_DIGEST_RE.match(referrers)):
+            raise RecordError("image referrers must be sha256:<64 hex>")
+        flags = {key: fields.get(key, False) for key in ("referrers_incomplete", "signed")}
+        for key, value in flags.items():
+            if not isinstance(value, bool):
+                raise RecordError(f"image {key} must be true or false")
         return cls(_string(fields, "source"), _string(fields, "target"), digest,
-                   tuple(platforms), str(first_sync or ""), tuple(also), tuple(served), entries)
+                   tuple(platforms), str(first_sync or ""), tuple(also), tuple(served), entries,
+                   referrers, flags["referrers_incomplete"], flags["signed"])
 
 
 def servable(platforms: Sequence[object]) -> bool:

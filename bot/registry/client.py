@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
@@ -35,6 +36,7 @@ from bot.registry.blob_upload import Upload
 from bot.registry.blobs import DEFAULT_BLOB_COPY, ProgressSink
 from bot.registry.containers_conf import Credentials, Endpoint, RegistriesConf
 from bot.registry.quota import Ledger
+from bot.registry.referrers import Referrers
 from bot.registry.transport import DEFAULT_CONNECTIONS_PER_HOST, Transport, discard
 
 DEFAULT_TIMEOUT = 30.0
@@ -69,6 +71,8 @@ class RegistryClient:
         # Requests made while another one is in flight (stage_blob's question to the mirror);
         # these never wait on anything here, so they cannot starve their callers.
         self._aside = ThreadPoolExecutor(32, thread_name_prefix="registry-aside")
+        self._referrers: Referrers | None = None
+        self._referrers_lock = threading.Lock()
 
     def close(self) -> None:
         self._aside.shutdown(wait=False, cancel_futures=True)
@@ -81,6 +85,16 @@ class RegistryClient:
     def quota(self, ref: Reference) -> Ledger:
         """The pull quota of the registry `ref` is read from (registries.conf applied)."""
         return self.transport.quotas.ledger(self.conf.resolve(ref).host)
+
+    def referrers(self) -> Referrers:
+        """Referrers over this client's transport, each read from a source a pull on its
+        registry's quota (bot/registry/referrers.py); made once, so what it learns of a
+        registry (whether it keeps the referrers API) holds for the run."""
+        with self._referrers_lock:
+            if self._referrers is None:
+                self._referrers = Referrers(self.transport, self.conf,
+                                            pull=lambda host: self.transport.quotas.ledger(host).pull())
+            return self._referrers
 
     # -- manifests ------------------------------------------------------------------------------
 

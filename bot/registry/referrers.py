@@ -19,8 +19,9 @@ request wide, and resync, which compares upstream's referrers with the mirror's,
 The rounds are bounded; an index that never settles is a TransferError, not a loss hidden. The
 index's own digest is never compared: a merged index is other bytes.
 
-Reads from a source are pulls: each GET goes through `pull` (the caller's quota, by host), so
-they are counted and refused like the copy's own (bot/registry/quota.py).
+A manifest GET from a source is a pull: the tag schema's index goes through `pull` (the caller's
+quota, by host), counted and refused like the copy's own (bot/registry/quota.py). A referrers
+API GET is no manifest GET, and is not counted.
 """
 
 from __future__ import annotations
@@ -131,11 +132,10 @@ class Referrers:
                 truncated = True
                 break
             pages += 1
-            guard = contextlib.nullcontext() if at_mirror else self.pull(endpoint.host)
-            with guard:
-                response = self.transport.request(
-                    endpoint, "GET", path, scopes=_pull(endpoint), at_mirror=at_mirror,
-                    headers={"Accept": OCI_INDEX}, stream=True)
+            # Not a manifest GET: no pull (Docker Hub counts `GET /v2/<name>/manifests/<ref>`).
+            response = self.transport.request(
+                endpoint, "GET", path, scopes=_pull(endpoint), at_mirror=at_mirror,
+                headers={"Accept": OCI_INDEX}, stream=True)
             if response.status in NO_API and pages == 1:
                 discard(response)
                 self._learnt(endpoint.host, False)
@@ -156,6 +156,31 @@ class Referrers:
             path = self._next_page(response.headers.get("Link"), base, endpoint)
         return Listing(tuple(found.values()), by_api=True, truncated=truncated, ignored=ignored)
 
+    def marker(self, repository: Reference, subject: str, *, max_count: int) -> Listing:
+        """What tells whether a source's referrers of `subject` changed, at the least cost: the
+        API's listing where it is served (a GET, no pull), else the tag schema's index by its
+        HEAD alone (`tag_digest`, no descriptors): the same digest, the same index."""
+        endpoint = self.conf.resolve(repository)
+        subject = self._checked(subject)
+        if self.serves_api(endpoint.host) is not False:
+            listing = self._from_api(endpoint, subject, at_mirror=False, max_count=max_count)
+            if listing is not None:
+                return listing
+        return Listing(tag_digest=self._tag_head(endpoint, referrers_tag(subject), at_mirror=False))
+
+    def _tag_head(self, endpoint: Endpoint, tag: str, *, at_mirror: bool) -> str | None:
+        """The digest the tag schema's index has (a HEAD), None when there is none."""
+        path = f"/v2/{endpoint.repository}/manifests/{tag}"
+        head = self.transport.request(endpoint, "HEAD", path, scopes=_pull(endpoint),
+                                      at_mirror=at_mirror, headers={"Accept": ACCEPT})
+        discard(head)
+        if head.status == 404:
+            return None
+        if head.status >= 300:
+            raise self.transport.status_error(head, f"{endpoint.name}:{tag}", at_mirror=at_mirror)
+        digest = head.headers.get("Docker-Content-Digest", "")
+        return digest if SHA256_DIGEST_RE.match(digest) else ""
+
     def from_tag(self, repository: Reference, subject: str, *, at_mirror: bool,
                  max_count: int | None) -> Listing:
         """The tag schema's index of `subject`: a HEAD (free), then a GET only when it exists;
@@ -163,13 +188,9 @@ class Referrers:
         endpoint = self.conf.resolve(repository)
         tag = referrers_tag(self._checked(subject))
         path = f"/v2/{endpoint.repository}/manifests/{tag}"
-        head = self.transport.request(endpoint, "HEAD", path, scopes=_pull(endpoint),
-                                      at_mirror=at_mirror, headers={"Accept": ACCEPT})
-        discard(head)
-        if head.status == 404:
+        head = self._tag_head(endpoint, tag, at_mirror=at_mirror)
+        if head is None:
             return Listing()
-        if head.status >= 300:
-            raise self.transport.status_error(head, f"{endpoint.name}:{tag}", at_mirror=at_mirror)
         guard = contextlib.nullcontext() if at_mirror else self.pull(endpoint.host)
         with guard:
             response = self.transport.request(endpoint, "GET", path, scopes=_pull(endpoint),
@@ -184,7 +205,7 @@ class Referrers:
         index = self._parse(body, f"{endpoint.name}:{tag}")
         kept = index.descriptors if max_count is None else index.descriptors[:max_count]
         return Listing(kept, truncated=len(kept) < len(index.descriptors), ignored=index.ignored,
-                       tag_digest=Manifest.from_bytes(body, OCI_INDEX).digest)
+                       tag_digest=head or Manifest.from_bytes(body, OCI_INDEX).digest)
 
     # -- writing --------------------------------------------------------------------------------
 

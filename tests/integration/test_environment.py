@@ -13,7 +13,7 @@ import pytest
 
 from bot.cli import main
 from bot.config import CHILD_VARIABLES, load_config
-from sandbox.images import push_artifact
+from sandbox.images import build_image, push
 from tests.fixtures import MIRROR_PASSWORD, Sandbox
 
 SECRETS = {"GITHUB_TOKEN": "ghs_token_never_in_skopeo_1f2e",
@@ -55,10 +55,12 @@ def test_skopeo_gets_path_home_and_proxies_never_a_token(
     }
     env = testbed.env(**passed, **SECRETS)
     image = testbed.seed(name)
-    # The engine puts an image's manifests itself; skopeo copies the cosign signature tag.
+    # The engine puts an image's manifests and a plain signature itself; skopeo copies what
+    # bytes and blobs cannot make whole: here a cosign signature tag that holds an index.
     signature_tag = image.index_digest.replace(":", "-") + ".sig"
-    push_artifact(testbed.workdir / "sig" / name, signature_tag, b'{"critical":{}}',
-                  f"{testbed.upstream.host}/docker.io/library/{name}:{signature_tag}")
+    push(build_image(testbed.workdir / "sig" / name, signature_tag, seed=f"{name}-sig",
+                     platforms=("linux/amd64",)),
+         f"{testbed.upstream.host}/docker.io/library/{name}:{signature_tag}")
     assert main(["sync", f"docker.io/library/{name}:1.0"], env) == 0
     main(["doctor"], env)  # its verdict is test_doctor.py's; here, how it runs skopeo
     capsys.readouterr()

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,6 +39,9 @@ class Reader:
         manifest = self.client.get_manifest(ref)
         assert manifest is not None and manifest.digest == ref.digest
         return manifest
+
+    def each(self, action: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        return [action(item) for item in items]
 
 
 def copier(client: RegistryClient, **options: object) -> ReferrerCopier:
@@ -96,10 +100,13 @@ def test_a_signed_image_arrives_whole_by_the_tag_schema(testbed: Sandbox, name: 
                                    *(r.referrers_tag(s) for s in (signed.image.manifests[signed.platform],
                                                                   signed.sbom["digest"],
                                                                   signed.image.index_digest))])
-    # the top digest's set: its signature tag and its bundle, as the no-op check reads it again
-    assert carried.digest == r.set_digest([signed.index_signature,
-                                           signed.index_signature_referrer["digest"]])
+    # the top digest's set: its signature tag and upstream's tag-schema index, as the no-op
+    # check reads them again, by HEADs alone (no pull)
+    index_tag = upstream.head_digest(source.with_tag(r.referrers_tag(signed.image.index_digest)))
+    assert carried.digest == r.set_digest([signed.index_signature, str(index_tag)])
+    testbed.upstream.mark()
     assert copier(client).check(source, signed.image.index_digest) == carried.digest
+    assert {m for m, path, _ in testbed.upstream.requests() if "/manifests/" in path} == {"HEAD"}
     # again: nothing new is written at the mirror
     testbed.mirror.mark()
     again = copier(client).copy(source, target, signed.image.index_digest, platforms)

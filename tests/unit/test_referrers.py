@@ -5,6 +5,7 @@ that choose them (file:line problems); tag selection that never takes an artifac
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -16,6 +17,7 @@ from bot.image.oci import OCI_INDEX, OCI_MANIFEST, Manifest, digest_of
 from bot.policy.allowlist_file import parse_allowlist
 from bot.policy.settings import Settings
 from bot.policy.tags import TagRules, check_tag, expand_pattern, select_tags
+from bot.records.record import RecordedImage, RecordError
 
 SUBJECT = "sha256:" + "5" * 64
 OTHER = "sha256:" + "6" * 64
@@ -319,3 +321,32 @@ def test_what_came_along_is_said_in_words() -> None:
         == "1 signature, 1 attestation, 3 SBOMs, 1 other artifact"
     assert str(said({r.Kind.OTHER: 2})) == "2 other artifacts"
     assert said({}) is None and said({r.Kind.SIGNATURE: 0}) is None
+
+
+# --- the record keeps one digest of the set, and two flags ------------------------------------------
+
+def test_a_record_keeps_the_referrer_set_and_its_flags() -> None:
+    data = {"source": "docker.io/library/nginx:1.27", "target": "m.example.io/docker.io/library/nginx:1.27",
+            "digest": SUBJECT, "platforms": [], "first_sync": "2026-01-01T00:00:00Z",
+            "referrers": OTHER, "referrers_incomplete": True, "signed": True}
+    image = RecordedImage.from_json(data)
+    assert (image.referrers, image.referrers_incomplete, image.signed) == (OTHER, True, True)
+    assert image.to_json() == data
+    plain = RecordedImage.from_json({k: v for k, v in data.items()
+                                     if k not in {"referrers", "referrers_incomplete", "signed"}})
+    assert "referrers" not in plain.to_json() and "signed" not in plain.to_json()
+    # the same digest and set, seen again without a copy: still signed
+    again = replace(image, signed=False, referrers_incomplete=False)
+    assert again.keeping_served(image).signed
+    assert not replace(again, referrers=None).keeping_served(image).signed
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("referrers", "sha256:short"), ("referrers", 7), ("referrers", ["sha256:" + "1" * 64]),
+    ("referrers_incomplete", "yes"), ("referrers_incomplete", 1), ("signed", None),
+])
+def test_a_record_with_a_bad_referrer_field_is_refused(field: str, value: object) -> None:
+    data = {"source": "docker.io/library/nginx:1.27", "target": "m.example.io/docker.io/library/nginx:1.27",
+            "digest": SUBJECT, field: value}
+    with pytest.raises(RecordError, match=field):
+        RecordedImage.from_json(data)
