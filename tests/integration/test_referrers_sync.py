@@ -10,15 +10,19 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from bot.copy.engine import BlobStager
 from bot.copy.model import SyncItem
+from bot.copy.syncer import Syncer
 from bot.image import referrers as r
 from bot.image.reference import Reference, parse
 from bot.records import record as records
 from bot.registry.client import RegistryClient
 from bot.registry.containers_conf import Credentials, RegistriesConf
+from bot.registry.skopeo import Skopeo
 from sandbox import images
+from sandbox.fault_proxy import FaultProxy, PullQuota, serve_proxy
 from sandbox.github_standin import GitHubStandIn
-from tests.fixtures import QUICK, Sandbox, deliver, run_cli
+from tests.fixtures import MIRROR_PASSWORD, MIRROR_USER, QUICK, Sandbox, deliver, run_cli
 
 
 def upstream_client(testbed: Sandbox) -> RegistryClient:
@@ -164,3 +168,28 @@ def test_a_chart_request_gets_helm_lines(testbed: Sandbox, github: GitHubStandIn
     [second] = github.bot_comments(again["number"])
     assert "helm pull oci://" in second["body"] and "docker pull" not in second["body"]
     assert all(m == "HEAD" for m, path, _ in testbed.upstream.requests() if "/manifests/" in path)
+
+
+def test_a_quota_spent_during_referrers_leaves_the_image_mirrored_and_incomplete(
+        testbed: Sandbox, tmp_path: Path, name: str) -> None:
+    source = f"docker.io/team/{name}"
+    signed = images.push_signed_image(testbed.workdir, testbed.upstream.host, source, "1.0", seed=name)
+    with serve_proxy(FaultProxy(testbed.upstream.host, quota=PullQuota(100))) as hub:
+        conf = tmp_path / "registries.conf"
+        conf.write_text(
+            f'[[registry]]\nprefix = "docker.io"\nlocation = "{hub.host}/docker.io"\ninsecure = true\n'
+            f'[[registry]]\nlocation = "{hub.host}"\ninsecure = true\n'
+            f'[[registry]]\nlocation = "{testbed.mirror.host}"\ninsecure = true\n')
+        hub.refill(limit=1 + 2 + 2)  # the image, and two pulls of its eleven referrer reads
+        credentials = Credentials()
+        credentials.add(testbed.mirror.host, MIRROR_USER, MIRROR_PASSWORD)
+        client = RegistryClient(RegistriesConf.load(conf), credentials, 10, retry=QUICK,
+                                mirrors=[testbed.mirror.host])
+        syncer = Syncer(client, Skopeo(conf, credentials, timeout=120), QUICK,
+                        staging=BlobStager(client, None))
+        target = testbed.config().namer.target(parse(f"{source}:1.0"))
+        result = syncer.sync(SyncItem(parse(f"{source}:1.0"), target, entries=3))
+        assert result.status == "copied" and result.digest == signed.image.index_digest
+        assert result.referrers_incomplete and result.error is None
+        assert result.pulls == hub.quota.spent == 5 and hub.quota.refused == 0
+        client.close()
