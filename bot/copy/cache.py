@@ -4,7 +4,10 @@ Rule: a location (mirror registry, repository, blob digest) is recorded only aft
 that brought it was copied and its digest verified at the mirror, so a copy killed midway
 records nothing. The file is a hint, never trusted: a mount from a recorded location either
 succeeds (the registry checks the blob exists there, content-addressed) or the blob is fetched
-as if nothing were known. Malformed content is ignored, never fatal. Writes go through a
+as if nothing were known. Content is checked entry by entry when the file is read: an entry
+with a registry that is not a host, a digest that is not sha256, a repository that is not a
+repository path, or a value of the wrong type is dropped (and gone from the file at the next
+save), so nothing in the file can fail a copy or reach a request. Writes go through a
 temporary file and a rename, merged with what another process wrote meanwhile, so a killed
 run leaves the previous file whole. The file is bounded: the least recently recorded digests
 are dropped beyond `max_digests`, and each digest keeps its `max_repositories` newest places.
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.image.grammar import SHA256_DIGEST_RE
+from bot.image.reference import MAX_REPOSITORY_LENGTH, is_valid_domain, is_valid_path_component
 
 FORMAT_VERSION = 1
 MAX_DIGESTS = 50_000
@@ -43,14 +47,21 @@ def _valid(data: object) -> Locations:
         return {}
     clean: Locations = {}
     for registry, digests in registries.items():
-        if not isinstance(registry, str) or not isinstance(digests, dict):
+        if not is_valid_domain(registry) or not isinstance(digests, dict):
             continue
         clean[registry] = {
-            digest: [r for r in repos if isinstance(r, str) and r][-MAX_REPOSITORIES:]
+            digest: [r for r in repos if _is_repository(registry, r)][-MAX_REPOSITORIES:]
             for digest, repos in digests.items()
             if isinstance(digest, str) and SHA256_DIGEST_RE.match(digest) and isinstance(repos, list)
         }
     return clean
+
+
+def _is_repository(registry: str, repository: object) -> bool:
+    """A repository path `registry` could hold, by the rule the mount request checks."""
+    return (isinstance(repository, str)
+            and len(registry) + 1 + len(repository) <= MAX_REPOSITORY_LENGTH
+            and all(is_valid_path_component(part) for part in repository.split("/")))
 
 
 @dataclass
@@ -75,7 +86,7 @@ class BlobLocations:
             return {}
         try:
             return _valid(json.loads(self.path.read_text()))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # RecursionError: nesting too deep
             return {}
 
     def repositories(self, registry: str, digest: str) -> list[str]:

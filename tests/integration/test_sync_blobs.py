@@ -204,6 +204,34 @@ def test_a_stale_location_falls_back_to_a_ranged_copy(bed: Bed, name: str) -> No
         assert ranged_gets(bed, digest)
 
 
+def test_a_poisoned_cache_file_never_fails_a_copy(bed: Bed, name: str) -> None:
+    """Issue 27 item 5: one invalid repository name in the cache once crashed every copy of
+    its blob, run after run. Entries that are not a host, a sha256 digest and a repository path
+    are dropped when the file is read, the good ones still mount, and the next save leaves
+    only the good ones."""
+    first = bed.seed(f"{name}-a", shared=f"{name}-base", shared_layers=2)
+    second = bed.seed(f"{name}-b", shared=f"{name}-base", shared_layers=2)
+    shared = first.blobs & second.blobs
+    assert bed.syncer().sync(bed.item(f"{name}-a")).status == "copied"
+    host, good = bed.testbed.mirror.host, f"docker.io/library/{name}-a"
+    bad = ["../../v2/x", "Docker.io/Library/X", "a//b", "x?mount=y", "", "a" * 300, 7, None]
+    digests: dict[str, object] = {digest: [good, *bad] for digest in shared}  # bad ones newest
+    digests |= {"sha256:" + "A" * 64: [good], "md5:00": [good], f"{next(iter(shared))}x": [good]}
+    digests |= {digest: "not a list" for digest in second.blobs - shared}
+    bed.cache.write_text(json.dumps({"version": 1, "registries": {
+        host: digests, "not a host!": {next(iter(shared)): [good]}, "m.example.io": ["x"]}}))
+    bed.upstream.reset_counts()
+    result = bed.syncer().sync(bed.item(f"{name}-b"))
+    assert result.status == "copied", result.error
+    assert bed.client().head_digest(bed.mirror_ref(f"{name}-b")) == second.index_digest
+    assert sum(bed.upstream.bytes_sent(digest) for digest in shared) == 0  # still mounted
+    saved = json.loads(bed.cache.read_text())["registries"]
+    assert set(saved) == {host}
+    assert set(saved[host]) == second.blobs
+    assert {repository for places in saved[host].values() for repository in places} == {
+        good, f"docker.io/library/{name}-b"}
+
+
 def test_a_large_blob_the_repository_holds_is_not_fetched_again(bed: Bed, name: str) -> None:
     bed.seed(name, shared=f"{name}-base", tag="1.0")
     moved = bed.seed(name, shared=f"{name}-base", tag="2.0")

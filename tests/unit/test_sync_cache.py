@@ -52,6 +52,7 @@ def test_two_processes_saving_keep_both_records(tmp_path: Path) -> None:
     "not json", "[]", '{"registries": []}', '{"registries": {"m": []}}',
     '{"registries": {"m": {"sha256:zz": ["a"], "x": ["a"]}}}',
     json.dumps({"registries": {"m": {"sha256:" + "a" * 64: [1, None, "", "ok"]}}}),
+    "[" * 100_000,  # nested past Python's recursion limit
 ])
 def test_a_malformed_file_is_ignored_not_fatal(tmp_path: Path, content: str) -> None:
     path = tmp_path / "blob-locations.json"
@@ -62,6 +63,25 @@ def test_a_malformed_file_is_ignored_not_fatal(tmp_path: Path, content: str) -> 
     cache.record("m", "r", [B])
     cache.save()
     assert BlobLocations.load(path).repositories("m", B) == ["r"]
+
+
+@pytest.mark.parametrize("repository", [
+    "../../v2/x", "Docker.io/Library/X", "a//b", "/a", "a/", "x?mount=y", "a b", "a\nb",
+    "é", "a" * 250, 7, None, ["a"], {"a": 1}])
+def test_an_entry_that_is_no_repository_path_is_dropped(tmp_path: Path, repository: object) -> None:
+    """Issue 27 item 5: such an entry once reached the mount request and failed every copy
+    of its blob; it is dropped on reading and gone from the file at the next save."""
+    path = tmp_path / "blob-locations.json"
+    path.write_text(json.dumps({"registries": {
+        "m.example.io:5000": {A: ["docker.io/library/ok", repository]},
+        "no host!": {A: ["docker.io/library/ok"]}}}))
+    cache = BlobLocations.load(path)
+    assert cache.repositories("m.example.io:5000", A) == ["docker.io/library/ok"]
+    assert cache.repositories("no host!", A) == []
+    cache.record("m.example.io:5000", "docker.io/library/new", [B])
+    cache.save()
+    assert json.loads(path.read_text())["registries"] == {"m.example.io:5000": {
+        A: ["docker.io/library/ok"], B: ["docker.io/library/new"]}}
 
 
 def test_the_file_is_bounded(tmp_path: Path) -> None:
