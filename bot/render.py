@@ -2,8 +2,11 @@
 
 Rule: text that came from users or registries is only ever shown through the `code` filter
 (an inline code span that cannot be broken out of) or the `text` filter (Markdown and HTML
-escaped, mentions defused); both break up `<!--`, `-->` and the `mirror-bot:` marker prefix, so
-an issue title can never inject a mention, a link, HTML or anything that looks like a record.
+escaped, mentions defused, and whatever GitHub would turn into a link by itself broken up: a
+`://`, a `www.`, an issue reference `#1` or `GH-1`); both drop what shows as nothing (control
+characters, Unicode's default-ignorable ones: joiners, the soft hyphen, tag characters…) and
+break up `<!--`, `-->` and the `mirror-bot:` marker prefix, so an issue title can never inject a
+mention, a link, HTML, hidden text or anything that looks like a record.
 Every value is redacted by the secret set `render` is given before it is escaped (both filters,
 and every other value before HTML autoescaping), then the whole text once more: an escaped
 secret is spelled differently (`pass\\-word`) and would no longer be found.
@@ -36,18 +39,27 @@ from bot.policy.settings import LANGUAGES
 from bot.redaction import redact
 
 MAX_TEXT = 500
-CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+# What shows as nothing or moves text around: control characters but tab and newline, the line
+# and paragraph separators, and Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt:
+# the soft hyphen, joiners, the word joiner, bidi controls, fillers, variation selectors, tags).
+INVISIBLE_RE = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f"
+    r"\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
+    r"\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]")
 MARKDOWN_SPECIAL_RE = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 ZERO_WIDTH_SPACE = "\u200b"
 # What could open or close an HTML comment, or start one of the bot's markers.
 MARKER_PIECES = ("<!--", "-->", "mirror-bot:")
+# What GitHub turns into a link in plain text (GFM's autolinks: a scheme's `://`, `www.`; its own
+# references: `#1`, `GH-1`); a zero-width space after the first character stops each.
+LINK_START_RE = re.compile(r"://|www\.|#(?=[0-9])|gh-(?=[0-9])", re.IGNORECASE)
 SECRETS_VARIABLE = "redaction_secrets"  # the context variable `render` puts the secrets in
 # A Message template's pieces: a backtick code span, a field in quotes, a field.
 TEMPLATE_PIECE_RE = re.compile(rf"(`[^`]*`)|'{FIELD_RE.pattern}'|{FIELD_RE.pattern}")
 
 
 def _clip(value: Any) -> str:
-    text = CONTROL_RE.sub("", str(value)).replace("\r", "")
+    text = INVISIBLE_RE.sub("", str(value))
     text = text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"
     for piece in MARKER_PIECES:
         # A zero-width space after the first character: shown the same, never parsed.
@@ -62,8 +74,11 @@ def code(value: Any) -> str:
 
 
 def text(value: Any) -> str:
-    """Plain Markdown text: HTML escaped, Markdown punctuation escaped, @mentions defused."""
-    escaped = html.escape(_clip(value).replace("\n", " "), quote=False)
+    """Plain Markdown text: HTML escaped, Markdown punctuation escaped, @mentions and links
+    defused."""
+    unlinked = LINK_START_RE.sub(lambda m: m[0][0] + ZERO_WIDTH_SPACE + m[0][1:],
+                                 _clip(value).replace("\n", " "))
+    escaped = html.escape(unlinked, quote=False)
     escaped = MARKDOWN_SPECIAL_RE.sub(r"\\\1", escaped)
     return escaped.replace("@", "@\u200b")
 

@@ -2,10 +2,13 @@
 
 Rule: a reference is allowed when an `allow` pattern matches it and no `deny` pattern does
 (deny wins). Patterns are `REGISTRY/PATH[:TAGGLOB]` written normalised; in PATH `*` is exactly
-one component and `**` one or more. A request by digest alone is denied by any deny pattern on
-its repository, whatever that pattern's tag glob: a digest could be any tag's. Every decision
-names the rule (file:line) that made it; when several match, the first in the file decides.
-Matching one reference costs the same with 10 or 100,000 patterns (see `PatternIndex`).
+one component and `**` one or more. A deny pattern's tag glob ignores case (`*-rc*` denies
+`2.0-RC2`: a deny rule errs towards denying), an allow pattern's does not (tags are
+case-sensitive), and one pattern covers another by the same rule. A request by digest alone is
+denied by any deny pattern on its repository, whatever that pattern's tag glob: a digest could
+be any tag's. Every decision names the rule (file:line) that made it; when several match, the
+first in the file decides. Matching one reference costs the same with 10 or 100,000 patterns
+(see `PatternIndex`).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class Pattern:
     tag_glob: str | None = None
     line: int | None = None
     source: str = "allowlist.yaml"
+    ignore_case: bool = False  # in the tag glob: a deny pattern's (see the module's rule)
 
     @property
     def where(self) -> str:
@@ -81,10 +85,14 @@ class Pattern:
         """Matches the registry and path, whatever the tag."""
         return ref.registry == self.registry and bool(self._path_regex.match(ref.repository))
 
+    def folded(self, tag: str) -> str:
+        """`tag` as this pattern's tag glob compares it."""
+        return tag.lower() if self.ignore_case else tag
+
     def matches_tag(self, tag: str | None) -> bool:
         if self.tag_glob is None:
             return True
-        return tag is not None and fnmatchcase(tag, self.tag_glob)
+        return tag is not None and fnmatchcase(self.folded(tag), self.folded(self.tag_glob))
 
     def matches(self, ref: Reference) -> bool:
         return self.matches_repository(ref) and self.matches_tag(ref.tag)
@@ -95,7 +103,9 @@ class Pattern:
             return False
         if self.tag_glob is None:
             return True
-        return other.tag_glob is not None and fnmatchcase(other.tag_glob, self.tag_glob)
+        if other.tag_glob is None or (other.ignore_case and not self.ignore_case):
+            return False
+        return fnmatchcase(self.folded(other.tag_glob), self.folded(self.tag_glob))
 
 
 def _path_covers(wide: tuple[str, ...], narrow: tuple[str, ...]) -> bool:
@@ -233,11 +243,13 @@ class _Bucket:
     globs: list[tuple[int, Pattern]] = field(default_factory=list)  # no tag glob, or a wildcard one
 
     def add(self, order: int, pattern: Pattern) -> None:
-        tag = pattern.exact_tag
-        (self.by_tag.setdefault(tag, []) if tag else self.globs).append((order, pattern))
+        tag = pattern.exact_tag  # filed as the pattern compares it: lowercase when it ignores case
+        (self.by_tag.setdefault(pattern.folded(tag), []) if tag else self.globs).append(
+            (order, pattern))
 
     def for_tag(self, tag: str | None) -> list[tuple[int, Pattern]]:
-        exact = self.by_tag.get(tag, []) if tag is not None else []
+        exact = [] if tag is None else [*self.by_tag.get(tag, []), *(
+            self.by_tag.get(tag.lower(), []) if tag.lower() != tag else [])]
         return [*exact, *self.globs] if exact else self.globs
 
     def all(self) -> list[tuple[int, Pattern]]:

@@ -44,7 +44,8 @@ def _patterns(kind: str, node: yaml.Node, source: str, problems: list[Problem]) 
         if normalised != text:
             problems.append(Problem(
                 line, f"'{text}' is not written normalised; write '{normalised}'", source))
-        patterns.append(Pattern(text, registry, path, tag_glob, line, source))
+        patterns.append(Pattern(text, registry, path, tag_glob, line, source,
+                                ignore_case=kind == "deny"))
     return patterns
 
 

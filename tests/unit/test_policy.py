@@ -60,6 +60,9 @@ def decide(text: str):  # type: ignore[no-untyped-def]
     ("evil.com/docker.io/library/nginx", False),
     ("docker.io.evil.com/library/nginx", False),
     ("docker.io/library/app:2.0-rc1", False),  # denied by the tag glob
+    ("docker.io/library/app:2.0-RC1", False),  # a deny tag glob ignores case (issue 27)
+    ("docker.io/bitnami/redis:7-Debug", False),
+    ("ghcr.io/acme/app:V1.2", False),          # an allow tag glob does not
     ("docker.io/library/app:2.0", True),
     (f"docker.io/library/app@{DIGEST}", False),  # digest alone: any deny on the repository
     (f"docker.io/bitnami/redis@{DIGEST}", False),
@@ -129,6 +132,13 @@ def test_load_reports_line_and_problem(text: str, line: int | None, message: str
     ("allow:\n  - ghcr.io/a:1.*\n  - ghcr.io/a:1.0\n", 3, "shadowed by the wider 'ghcr.io/a:1.*'"),
     ("allow:\n  - ghcr.io/x\ndeny:\n  - ghcr.io/**\n  - ghcr.io/a/b:*-rc*\n", 5,
      "deny entry 'ghcr.io/a/b:*-rc*' is shadowed by the wider 'ghcr.io/**' (line 4)"),
+    # Deny tag globs ignore case, in the check of one pattern against another too (issue 27).
+    ("allow:\n  - ghcr.io/x\ndeny:\n  - ghcr.io/a/b:*-rc*\n  - ghcr.io/a/b:*-RC*\n", 5,
+     "deny entry 'ghcr.io/a/b:*-RC*' is shadowed by the wider 'ghcr.io/a/b:*-rc*' (line 4)"),
+    ("allow:\n  - ghcr.io/x\ndeny:\n  - ghcr.io/a/b:2.0-RC1\n  - ghcr.io/a/b:2.0-rc1\n", 5,
+     "deny entry 'ghcr.io/a/b:2.0-rc1' is shadowed by the wider 'ghcr.io/a/b:2.0-RC1' (line 4)"),
+    ("allow:\n  - ghcr.io/x\ndeny:\n  - ghcr.io/a/b:*-rc*\n  - ghcr.io/a/b:2.0-RC1\n", 5,
+     "shadowed by the wider 'ghcr.io/a/b:*-rc*' (line 4)"),
 ])
 def test_check_reports_overlaps_that_loading_does_not(text: str, line: int, message: str) -> None:
     _, load_problems = parse_allowlist(text)
@@ -140,6 +150,12 @@ def test_check_reports_overlaps_that_loading_does_not(text: str, line: int, mess
 def test_narrower_tag_glob_is_shadowed_but_wider_is_not() -> None:
     _, problems = check_allowlist_text("allow:\n  - ghcr.io/a/b:v1.*\n  - ghcr.io/a/*\n")
     assert [p.line for p in problems] == [2]
+
+
+def test_allow_tag_globs_that_differ_in_case_are_both_kept() -> None:
+    _, problems = check_allowlist_text("allow:\n  - ghcr.io/a/b:V1.*\n  - ghcr.io/a/b:v1.*\n"
+                                       "  - ghcr.io/a/b:RC1\n  - ghcr.io/a/b:rc1\n")
+    assert problems == []
 
 
 def settings_of(body: str) -> tuple[Settings, list[str]]:
@@ -316,7 +332,7 @@ COMPONENTS = ["a", "b", "c"]
 path_parts = st.lists(st.sampled_from([*COMPONENTS, "*", "**"]), min_size=1, max_size=4)
 
 
-tag_globs = st.sampled_from([None, "1.0", "2.0", "1.*", "*", "*-rc*", "?.0"])
+tag_globs = st.sampled_from([None, "1.0", "2.0", "1.*", "*", "*-rc*", "*-RC*", "3.0-RC1", "?.0"])
 
 
 patterns_strategy = st.lists(st.tuples(st.sampled_from(REGISTRIES), path_parts, tag_globs), max_size=12)
@@ -324,11 +340,13 @@ patterns_strategy = st.lists(st.tuples(st.sampled_from(REGISTRIES), path_parts, 
 
 refs_strategy = st.tuples(st.sampled_from(REGISTRIES),
                           st.lists(st.sampled_from(COMPONENTS), min_size=1, max_size=5),
-                          st.sampled_from([None, "1.0", "2.0", "1.5", "3.0-rc1"]))
+                          st.sampled_from([None, "1.0", "2.0", "1.5", "3.0-rc1", "3.0-RC1"]))
 
 
-def make_patterns(specs: list[tuple[str, list[str], str | None]]) -> tuple[Pattern, ...]:
-    return tuple(Pattern(f"{r}/{'/'.join(p)}" + (f":{t}" if t else ""), r, tuple(p), t, line)
+def make_patterns(specs: list[tuple[str, list[str], str | None]],
+                  ignore_case: bool = False) -> tuple[Pattern, ...]:
+    return tuple(Pattern(f"{r}/{'/'.join(p)}" + (f":{t}" if t else ""), r, tuple(p), t, line,
+                         ignore_case=ignore_case)
                  for line, (r, p, t) in enumerate(specs, 1))
 
 
@@ -350,13 +368,14 @@ def reference_matches(pattern: Pattern, ref: Reference, any_tag: bool) -> bool:
     if any_tag or pattern.tag_glob is None:
         return True
     glob = re.escape(pattern.tag_glob).replace(r"\*", ".*").replace(r"\?", ".")
-    return ref.tag is not None and re.fullmatch(glob, ref.tag) is not None
+    flags = re.IGNORECASE if pattern.ignore_case else re.NOFLAG
+    return ref.tag is not None and re.fullmatch(glob, ref.tag, flags) is not None
 
 
 @settings(max_examples=300, deadline=None)
-@given(patterns_strategy, refs_strategy, st.booleans())
-def test_index_finds_exactly_what_a_scan_finds(specs, ref_spec, any_tag) -> None:  # type: ignore[no-untyped-def]
-    patterns = make_patterns(specs)
+@given(patterns_strategy, refs_strategy, st.booleans(), st.booleans())
+def test_index_finds_exactly_what_a_scan_finds(specs, ref_spec, any_tag, ignore_case) -> None:  # type: ignore[no-untyped-def]
+    patterns = make_patterns(specs, ignore_case)
     registry, path, tag = ref_spec
     ref = Reference(registry, "/".join(path), tag, None if tag else DIGEST)
     expected = [p for p in patterns if reference_matches(p, ref, any_tag)]
@@ -378,10 +397,12 @@ def brute_force_overlaps(patterns: tuple[Pattern, ...]) -> list[tuple[int | None
 
 
 @settings(max_examples=300, deadline=None)
-@given(patterns_strategy)
-def test_overlap_check_equals_the_quadratic_check(specs) -> None:  # type: ignore[no-untyped-def]
-    text = "allow:\n" + "".join(f"  - '{p.text}'\n" for p in make_patterns(specs))
-    allowlist, problems = check_allowlist_text(text if specs else "allow: []\n")
+@given(patterns_strategy, st.sampled_from(["allow", "deny"]))
+def test_overlap_check_equals_the_quadratic_check(specs, kind) -> None:  # type: ignore[no-untyped-def]
+    entries = "".join(f"  - '{p.text}'\n" for p in make_patterns(specs))
+    text = ("" if kind == "allow" else "allow: []\n") + f"{kind}:\n{entries}" if specs else (
+        "allow: []\n")
+    allowlist, problems = check_allowlist_text(text)
     got = []
     for problem in problems:
         duplicate = re.search(r"first at line (\d+)", problem.message)
@@ -389,7 +410,7 @@ def test_overlap_check_equals_the_quadratic_check(specs) -> None:  # type: ignor
         assert duplicate or shadowed, problem
         got.append((problem.line, f"duplicate of line {duplicate[1]}" if duplicate
                     else f"shadowed by line {shadowed[1]}"))  # type: ignore[index]
-    assert got == brute_force_overlaps(allowlist.allow)
+    assert got == brute_force_overlaps(allowlist.allow if kind == "allow" else allowlist.deny)
 
 
 @settings(deadline=None)
