@@ -1,4 +1,4 @@
-"""A GitHub API stand-in over real HTTP: issues, comments, labels, permissions, search, GraphQL.
+"""A GitHub API stand-in over real HTTP: issues, comments, labels, permissions, GraphQL.
 
 It serves only real GitHub endpoints (each REST route is spelled as in octokit's generated
 endpoint list, which is generated from GitHub's OpenAPI description), answers with GitHub's
@@ -306,10 +306,14 @@ class GitHubStandIn:
 
     @route("GET", "/repos/{owner}/{repo}/issues")
     def _list_issues(self, call: Call) -> Answer:
+        """GitHub's filters: `state`, `labels` (comma-separated, all of them), `creator` (a
+        login, in any case)."""
         state = call.arg("state", "open")
         wanted = {w for w in call.arg("labels", "").split(",") if w}
+        creator = call.arg("creator").lower()
         items = [i for i in self.issues.values() if state in {"all", i["state"]}
-                 and wanted <= {label["name"] for label in i["labels"]}]
+                 and wanted <= {label["name"] for label in i["labels"]}
+                 and creator in {"", i["user"]["login"].lower()}]
         key = {"created": "created_at", "updated": "updated_at", "comments": "comments"}[
             call.arg("sort", "created")]
         items.sort(key=lambda i: (i[key], i["number"]), reverse=call.arg("direction") != "asc")
@@ -408,17 +412,6 @@ class GitHubStandIn:
         permission = self.permissions.get(username, "read")
         return 200, {"permission": permission, "role_name": permission,
                      "user": self._user(username)}, {}
-
-    @route("GET", "/search/issues")
-    def _search(self, call: Call) -> Answer:
-        terms = call.arg("q")
-        author = re.search(r"author:(\S+)", terms)
-        label = re.search(r'label:"([^"]+)"', terms)
-        items = [i for i in self.issues.values() if i["state"] == "open"
-                 and (not author or i["user"]["login"] == author[1])
-                 and (not label or label[1] in {lab["name"] for lab in i["labels"]})]
-        page, links = self._page(items, call)
-        return 200, {"total_count": len(items), "incomplete_results": False, "items": page}, links
 
 
 @contextmanager

@@ -23,7 +23,8 @@ from bot.render import render
 
 @dataclass(frozen=True)
 class CapRefusal:
-    """The per-user cap refused the request: `count` other open requests, `limit` allowed."""
+    """The per-user cap refused the request: `count` open requests the author opened before
+    it, `limit` allowed."""
 
     count: int
     limit: int

@@ -147,9 +147,10 @@ class RequestHandler:
 
     def _over_cap(self, issue: IssueSnapshot) -> CapRefusal | None:
         limit = self.config.allowlist.settings.max_open_requests_per_user
-        count = self.forge.open_requests_by(issue.author, self.config.labels.request)
-        others = count - (1 if issue.state == "open" else 0)
-        return CapRefusal(others, limit) if others >= limit else None
+        # Only the author's earlier requests count: of a burst, the first `limit` go through.
+        count = self.forge.open_requests_by(issue.author, self.config.labels.request,
+                                            before=issue.number)
+        return CapRefusal(count, limit) if count >= limit else None
 
     def _now(self) -> str:
         return timestamps.to_text(self.clock())

@@ -199,9 +199,22 @@ class GitHubForge:
         return self._repo.get_collaborator_permission(user)
 
     @_forge_errors
-    def open_requests_by(self, user: str, label: str) -> int:
-        query = f'repo:{self.repository} is:issue is:open author:{user} label:"{label}"'
-        return self._github.search_issues(query).totalCount
+    def open_requests_by(self, user: str, label: str, before: int) -> int:
+        """The open issues with `label` that `user` opened before issue `before`: one REST list
+        (`issues?creator=&labels=&state=open`, oldest first), a page more only while every
+        issue of a full page is earlier. Not search: its index lags, so a burst of issues
+        would not see one another."""
+        parameters = {"creator": user, "labels": label, "state": "open", "sort": "created",
+                      "direction": "asc"}
+        count = 0
+        with expect_shape("the issue list"):
+            for page in self._pages(f"{self._api}/issues", parameters):
+                issues = [IssueSnapshot.from_payload(item) for item in page]
+                earlier = [i for i in issues if i.number < before and not i.is_pull_request]
+                count += len(earlier)
+                if len(page) < PER_PAGE or any(i.number >= before for i in issues):
+                    break
+        return count
 
     # -- lists ----------------------------------------------------------------------------------
 

@@ -143,8 +143,9 @@ class LocalForge:
     def permission(self, user: str) -> str:
         return self.permissions.get(user, "read")
 
-    def open_requests_by(self, user: str, label: str) -> int:
-        return sum(1 for issue in self.open_request_issues(label) if issue.author == user)
+    def open_requests_by(self, user: str, label: str, before: int) -> int:
+        return sum(1 for issue in self.open_request_issues(label)
+                   if issue.author == user and issue.number < before)
 
     def add_issue(self, payload_issue: dict[str, Any]) -> None:
         """Record an issue (from an event payload) so sweep and index can list it."""

@@ -118,6 +118,22 @@ def test_one_issues_costs(github: GitHubStandIn) -> None:
                           ("PATCH", f"/repos/acme/mirror/issues/comments/{created.id}")]
 
 
+def test_the_per_user_cap_costs_one_request_per_100_earlier_requests(github: GitHubStandIn) -> None:
+    """The cap counts the author's earlier open requests with the issue list (`creator=`,
+    `labels=`), never with search, whose index lags behind a burst (issue 27 item 4): one
+    request, and one more per 100 only while a whole page is earlier."""
+    forge = GitHubForge(github.repository, github.token, github.base_url,
+                        seconds_between_writes=None)
+    for author in ["alice"] * 3 + ["bob"] + ["alice"] * 200:
+        github.add_issue("nginx:1", author=author)
+    github.reset_log()
+    assert forge.open_requests_by("alice", "sync image", before=4) == 3
+    assert github.log == [("GET", "/repos/acme/mirror/issues")]
+    github.reset_log()
+    assert forge.open_requests_by("alice", "sync image", before=205) == 203
+    assert github.log == [("GET", "/repos/acme/mirror/issues")] * 3
+
+
 def test_resync_through_pygithub_rewrites_a_moved_record_for_two_requests(
         testbed: Sandbox, github: GitHubStandIn, monkeypatch: pytest.MonkeyPatch,
         name: str, tmp_path: Path) -> None:

@@ -201,13 +201,15 @@ def test_permission(kit: Kit) -> None:
     assert kit.forge.permission("stranger") == "read"
 
 
-def test_open_requests_by_counts_a_users_open_requests(kit: Kit) -> None:
+def test_open_requests_by_counts_a_users_earlier_open_requests(kit: Kit) -> None:
     for author, labels, state in [("alice", (LABEL,), "open"), ("alice", (LABEL,), "open"),
                                   ("alice", (LABEL,), "closed"), ("alice", ("other",), "open"),
-                                  ("bob", (LABEL,), "open")]:
+                                  ("bob", (LABEL,), "open"), ("alice", (LABEL,), "open"),
+                                  ("alice", (LABEL, "other"), "open")]:
         kit.add_issue("nginx:1", author=author, labels=labels, state=state)
-    assert kit.forge.open_requests_by("alice", LABEL) == 2
-    assert kit.forge.open_requests_by("carol", LABEL) == 0
+    assert [kit.forge.open_requests_by("alice", LABEL, before=n) for n in range(1, 9)] == [
+        0, 1, 2, 2, 2, 2, 3, 4]
+    assert kit.forge.open_requests_by("carol", LABEL, before=8) == 0
 
 
 def test_lists_span_every_page_oldest_first(kit: Kit) -> None:
@@ -422,7 +424,6 @@ OCTOKIT_ENDPOINTS = {
     "GET /repos/{owner}/{repo}/collaborators/{username}/permission":
         "repos.getCollaboratorPermissionLevel",
     "GET /repos/{owner}/{repo}/labels/{name}": "issues.getLabel",
-    "GET /search/issues": "search.issuesAndPullRequests",
 }
 
 

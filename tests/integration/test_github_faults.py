@@ -85,7 +85,7 @@ CALLS: dict[str, tuple[str, Callable[[GitHubForge, IssueSnapshot], object]]] = {
     "bot_comments": ("/comments", lambda forge, issue: forge.bot_comments(issue)),
     "create_comment": ("/comments", lambda forge, issue: forge.create_comment(issue, "x")),
     "update_issue": ("/issues/1", lambda forge, issue: forge.update_issue(issue, [], None, None)),
-    "open_requests_by": ("/search", lambda forge, issue: forge.open_requests_by("alice", "x")),
+    "open_requests_by": ("/issues", lambda forge, issue: forge.open_requests_by("alice", "x", 2)),
     "rewrite_comment": ("/issues/comments/", lambda forge, issue: forge.rewrite_comment(
         1, lambda body: body)),
 }

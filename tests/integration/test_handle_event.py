@@ -14,7 +14,8 @@ import pytest
 from sandbox.github_standin import GitHubStandIn
 from tests.fixtures import MIRROR_PASSWORD, REPO_ROOT, Sandbox, deliver
 
-MAX_REQUESTS_PER_HANDLED_ISSUE = 5  # search, create comment, check it is the only one, edit it, PATCH
+# the cap's count, create the comment, check it is the only one, edit it, PATCH labels and state
+MAX_REQUESTS_PER_HANDLED_ISSUE = 5
 
 
 def outside_code(markdown: str) -> str:

@@ -4,8 +4,13 @@ starts, a mirrored request keeps its record, and GitHub outages are transient.""
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bot.commands.request import request_handler
+from bot.forge.github import GitHubForge
+from bot.forge.protocol import IssueSnapshot
 from bot.records import record as records
 from sandbox.github_standin import Fault, GitHubStandIn
 from tests.fixtures import Sandbox, deliver
@@ -30,6 +35,44 @@ def test_the_cap_applies_to_a_retry_of_a_refused_request(testbed: Sandbox, githu
     assert state(github, capped) == ("closed", {"sync image", "sync image invalid"})
     assert "at most 5 per person" in github.bot_comments(capped)[0]["body"]
     assert testbed.mirror.manifest_requests()["PUT"] == 0
+
+
+class BurstForge(GitHubForge):
+    """Every run of a burst counts the author's requests before any run has finished."""
+
+    barrier: threading.Barrier
+
+    def open_requests_by(self, user: str, label: str, before: int) -> int:
+        count = super().open_requests_by(user, label, before)
+        self.barrier.wait(timeout=60)
+        return count
+
+
+def test_a_burst_of_five_with_cap_two_mirrors_the_first_two(testbed: Sandbox, github: GitHubStandIn,
+                                                             tmp_path: Path, name: str) -> None:
+    """Issue 27 item 4: counted with search, whose index lags, a burst of 5 was all mirrored;
+    counting every open request instead, each run would see 4 others and refuse. Only the
+    author's earlier open requests count: the first two go through, the other three are
+    refused, whatever order the runs finish in."""
+    testbed.seed(name)
+    allowlist = tmp_path / "allowlist.yaml"
+    allowlist.write_text(testbed.allowlist.read_text() + "  max_open_requests_per_user: 2\n")
+    config = testbed.config(MIRROR_ALLOWLIST=str(allowlist))
+    numbers = [github.add_issue(f"{name}:1.0", author="mallory")["number"] for _ in range(5)]
+    BurstForge.barrier = threading.Barrier(len(numbers))
+
+    def run(number: int) -> str:
+        forge = BurstForge(github.repository, github.token, github.base_url,
+                           seconds_between_writes=None, trust_comment_count=False)
+        snapshot = IssueSnapshot.from_payload(github.event("opened", number)["issue"])
+        return request_handler(config, forge).process_safely(snapshot, requester="mallory").name
+
+    with ThreadPoolExecutor(len(numbers)) as pool:
+        outcomes = list(pool.map(run, numbers))
+    assert outcomes == ["mirrored"] * 2 + ["invalid"] * 3
+    for number in numbers[2:]:
+        assert state(github, number) == ("closed", {"sync image", "sync image invalid"})
+        assert "at most 2 per person" in github.bot_comments(number)[0]["body"]
 
 
 def test_the_cap_applies_to_an_edited_title(testbed: Sandbox, github: GitHubStandIn,
