@@ -5,7 +5,8 @@ endpoint list, which is generated from GitHub's OpenAPI description), answers wi
 JSON shapes, pages lists as GitHub does (`per_page` up to 100, `Link` headers with
 `rel="next"`/`"last"`), and logs every request so tests can count API calls; GraphQL queries
 are executed against a subset of GitHub's schema and their cost in points is logged too. It
-can be told to fail the next requests for fault tests.
+can be told to fail the next requests for fault tests. A comment body over 65,536 characters is
+refused with 422, in the words GitHub uses (github-comment#125, ai-ticket#51 quote them).
 """
 
 from __future__ import annotations
@@ -28,12 +29,24 @@ from sandbox.http_server import QuietHandler, serving
 LABEL_COLORS = {"sync image": "0e8a16"}
 LOCK_REASONS = ("off-topic", "too heated", "resolved", "spam")
 MAX_PER_PAGE = 100
+MAX_COMMENT = 65536  # characters: GitHub answers a longer comment body with 422
 Answer = tuple[int, Any, dict[str, str]]
 Query = dict[str, list[str]]
 
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _too_long(call: Call, limit: int, operation: str) -> Answer | None:
+    """GitHub's answer to a comment body over `limit` characters, None for one that fits (the
+    message names GitHub's own limit, whatever `limit` a test sets)."""
+    if len(str((call.body or {}).get("body") or "")) <= limit:
+        return None
+    return 422, {"message": "Validation Failed", "errors": [{
+        "resource": "IssueComment", "code": "unprocessable", "field": "data",
+        "message": f"Body is too long (maximum is {MAX_COMMENT} characters)"}],
+        "documentation_url": f"https://docs.github.com/rest/issues/comments#{operation}"}, {}
 
 
 def _stable_id(text: str) -> int:
@@ -106,6 +119,7 @@ class GitHubStandIn:
     faults: list[Fault] = field(default_factory=list)
     bot_login: str = "github-actions[bot]"
     token_login: str | None = None  # who the token writes as (default: bot_login)
+    max_comment: int = MAX_COMMENT  # longer bodies are refused with 422, as GitHub does
     base_url: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: Iterator[int] = field(default_factory=lambda: iter(range(1000, 10**12)))
@@ -373,6 +387,9 @@ class GitHubStandIn:
         number = int(issue_number)
         if number not in self.issues:
             return 404, {"message": "Not Found"}, {}
+        if call.method == "POST" and (
+                too_long := _too_long(call, self.max_comment, "create-an-issue-comment")):
+            return too_long
         if call.method == "POST":  # written as whoever the token belongs to
             author = self.token_login or self.bot_login
             return 201, self._add_comment(number, str(call.body["body"]), author), {}
@@ -391,6 +408,9 @@ class GitHubStandIn:
         comment = self.comments.get(int(comment_id))
         if comment is None:
             return 404, {"message": "Not Found"}, {}
+        if call.method == "PATCH" and (
+                too_long := _too_long(call, self.max_comment, "update-an-issue-comment")):
+            return too_long
         if call.method == "PATCH":  # a token with issues: write may edit anyone's comment
             comment["body"] = str(call.body["body"])
             comment["updated_at"] = _now()

@@ -17,6 +17,7 @@ from bot.commands.adapters import build_forge, build_syncer, needs_github
 from bot.commands.request import request_handler
 from bot.config import Loaded
 from bot.errors import ConfigError
+from bot.flows.handle_event import write_summary
 from bot.flows.index_page import build_index, write_outputs
 from bot.flows.resync import merge_reports, resync
 from bot.flows.sweep import Sweeper, SweepPolicy
@@ -104,6 +105,15 @@ def sweep(options: SweepOptions, loaded: Loaded) -> int:
     for decision, outcome in decisions:
         print(f"sweep: issue #{decision.issue}: {decision.action} ({decision.reason})"
               + (f" -> {outcome.name}" if outcome else ""))
+    summary = config.github.step_summary
+    try:  # what a long comment points to: every image of each request the sweep concluded
+        for decision, outcome in decisions:
+            if summary is not None and outcome is not None and outcome.results:
+                write_summary(summary, decision.issue, outcome, config.secret_set,
+                              config.language)
+    except OSError as error:  # the issues are handled already; only the job summary is lost
+        print(f"mirror-bot: the job summary was not written to {summary}: "
+              f"{error.strerror or error}", file=sys.stderr)
     print(f"sweep: {len(decisions)} open request(s) looked at", file=sys.stderr)
     return 1 if any(o and o.name == "failed" for _, o in decisions) else 0
 

@@ -54,7 +54,7 @@ def handle_event(options: HandleEventOptions, loaded: Loaded) -> int:
     summary = config.github.step_summary
     if summary and outcome.name != "ignored":
         try:
-            write_summary(summary, event.issue, outcome, config.secret_set,
+            write_summary(summary, event.issue.number, outcome, config.secret_set,
                           config.language)
         except OSError as error:  # the issue is handled already; only the job summary is lost
             print(f"mirror-bot: the job summary was not written to {summary}: "

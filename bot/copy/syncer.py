@@ -9,8 +9,10 @@ the mirror answers with upstream's digest. Further addresses (Docker Hub's short
 mirrors) are written from the primary once it serves the image (bot/copy/addresses.py).
 `name:tag@digest` writes the tag only while upstream's tag still resolves to that digest. A
 platform selection writes a smaller, annotated index whose digest differs from upstream's by
-design, and never narrows a tag mirrored whole (bot/copy/platforms.py). HTTP requests are
-retried by the transport; this module retries only skopeo, which the transport cannot.
+design, and never narrows a tag mirrored whole (bot/copy/platforms.py). With
+settings.max_request_size the images of one `sync_all` are one request, whose copies together
+move at most that many bytes. HTTP requests are retried by the transport; this module retries
+only skopeo, which the transport cannot.
 
 The source's pull quota is respected (bot/registry/quota.py): every manifest GET an image
 causes is counted for it (`pulls`). The index is read only while the quota leaves 1 + the
@@ -33,6 +35,7 @@ Nothing there changes the image's status: what could not come along marks the re
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -111,9 +114,14 @@ class Syncer:
         return result
 
     def sync_all(self, items: Sequence[SyncItem], jobs: int = 1,
-                 on_done: Callable[[SyncResult], None] | None = None) -> list[SyncResult]:
+                 on_done: Callable[[SyncResult], None] | None = None,
+                 request_limit: int | None = None) -> list[SyncResult]:
+        """Sync `items`, `jobs` at a time; with `request_limit` (settings.max_request_size) they
+        are one request, whose copies together may move at most that many bytes."""
+        budget = RequestBudget(request_limit) if request_limit is not None else None
+
         def run(item: SyncItem) -> SyncResult:
-            result = self._sync_timed(item)
+            result = self._sync_timed(item, budget)
             if on_done:
                 on_done(result)
             return result
@@ -203,16 +211,17 @@ class Syncer:
 
     # -- one image ----------------------------------------------------------------------------
 
-    def _sync_timed(self, item: SyncItem) -> SyncResult:
+    def _sync_timed(self, item: SyncItem, budget: RequestBudget | None = None) -> SyncResult:
         started = time.monotonic()
         begun = self._started.pop(_key(item), None) or _Started()
         with quota.metering(begun.meter):
-            result = self._sync_metered(item, begun)
+            result = self._sync_metered(item, begun, budget)
         result.pulls = begun.meter.pulls
         result.elapsed = time.monotonic() - started
         return result
 
-    def _sync_metered(self, item: SyncItem, begun: _Started) -> SyncResult:
+    def _sync_metered(self, item: SyncItem, begun: _Started,
+                      budget: RequestBudget | None) -> SyncResult:
         # What each further tag serves now, in the same round as the first look-ups (a failure
         # there is that address's, told by write); writing ahead never moves a tag.
         peeks = {target: self._lookups.submit(self._lookups.digest, target)
@@ -221,8 +230,8 @@ class Syncer:
             if begun.deferred is not None:
                 raise begun.deferred
             resolved = begun.resolved or self._lookups.resolve(item)
-            result = (self._sync_subset(item, resolved) if item.platforms
-                      else self._sync_whole(item, resolved))
+            result = (self._sync_subset(item, resolved, budget) if item.platforms
+                      else self._sync_whole(item, resolved, budget))
         except QuotaRefusal as error:
             error = self._refused(item, error)
             resume = self.clock() + timedelta(seconds=error.retry_after or 0)
@@ -241,7 +250,8 @@ class Syncer:
                          if peek.exception() is None})
         return result
 
-    def _sync_whole(self, item: SyncItem, resolved: Resolved) -> SyncResult:
+    def _sync_whole(self, item: SyncItem, resolved: Resolved,
+                    budget: RequestBudget | None = None) -> SyncResult:
         pinned, destination = resolved.pinned, resolved.destination
         digest = str(pinned.digest)
         if resolved.current == digest:
@@ -254,7 +264,7 @@ class Syncer:
                     if resolved.current else None)
         top = self._read_top(item, pinned)
         parts = self._read_parts(pinned, top, destination)
-        size = self._check_size(pinned, parts)
+        size = self._check_size(pinned, parts, budget)
         self._engine.copy(parts, (destination, top) if top.is_index else None,
                           self._addresses.ahead(destination, item.also))
         self._verify(destination, digest)
@@ -266,11 +276,12 @@ class Syncer:
         self._carry(result, pinned, destination, digest, _platform_digests(top, top.entries()))
         return result
 
-    def _sync_subset(self, item: SyncItem, resolved: Resolved) -> SyncResult:
+    def _sync_subset(self, item: SyncItem, resolved: Resolved,
+                     budget: RequestBudget | None) -> SyncResult:
         upstream = self._read_top(item, resolved.pinned)
         if not upstream.is_index:
             # A single-platform image has nothing to select: copy it whole, digest preserved.
-            return self._sync_whole(replace(item, platforms=()), resolved)
+            return self._sync_whole(replace(item, platforms=()), resolved, budget)
         destination = resolved.destination
         existing = (self.registry.get_manifest(destination)
                     if destination.tag and resolved.current else None)
@@ -291,7 +302,7 @@ class Syncer:
                 self._carry(result, resolved.pinned, destination, "", platforms)
             return result
         parts = self._read_parts(resolved.pinned, upstream, destination, plan.chosen)
-        result.size = self._check_size(resolved.pinned, parts)
+        result.size = self._check_size(resolved.pinned, parts, budget)
         self._engine.copy(parts, (destination, plan.index))
         self._verify(destination, digest)
         self._record(destination, parts)
@@ -370,13 +381,16 @@ class Syncer:
         if actual != expected:
             raise _mismatch(target, actual, expected)
 
-    def _check_size(self, pinned: Reference, parts: Sequence[Part]) -> int:
+    def _check_size(self, pinned: Reference, parts: Sequence[Part],
+                    budget: RequestBudget | None = None) -> int:
         size = sum(image_size(part.manifest) for part in parts)
         if self.max_size is not None and size > self.max_size:
             raise TransferError(ErrorKind.TOO_LARGE, message(
                 "%(name)s is %(size)s over all platforms, above this mirror's limit of %(limit)s; "
                 "ask for fewer platforms with --platform=os/arch", name=pinned.name,
                 size=human_size(size), limit=human_size(self.max_size)))
+        if budget is not None:
+            budget.take(pinned, size)
         return size
 
     def _record(self, destination: Reference, parts: Sequence[Part]) -> None:
@@ -390,6 +404,26 @@ class Syncer:
             # A hint for later runs: losing it costs a fetch, not a failure.
             with contextlib.suppress(OSError):
                 self.staging.locations.save()
+
+
+@dataclass
+class RequestBudget:
+    """The bytes one request may still copy (settings.max_request_size), its images together:
+    each copy takes its size before it starts, and one that would pass the limit is refused."""
+
+    limit: int
+    used: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def take(self, pinned: Reference, size: int) -> None:
+        with self._lock:
+            if self.used + size > self.limit:
+                raise TransferError(ErrorKind.TOO_LARGE, message(
+                    "%(name)s is %(size)s, and with the other images of this request that is "
+                    "above this mirror's limit of %(limit)s per request; ask for fewer images or "
+                    "platforms in each request", name=pinned.name, size=human_size(size),
+                    limit=human_size(self.limit)))
+            self.used += size
 
 
 def served_platforms(manifest: Manifest) -> tuple[Platform, ...]:

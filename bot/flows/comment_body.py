@@ -5,6 +5,13 @@ Rule: comments come from Jinja2 templates; user text reaches them only through t
 could form a marker. Every value is redacted by the run's secret set before those filters
 escape it, and the comment once more (bot/render.py). The record is always the comment's last
 line, and nothing but the bot's own record is ever written there.
+
+A comment stays under COMMENT_LIMIT characters (GitHub refuses one over 65,536): the first
+images are shown in full, the next ones a line each, the rest counted with a pointer to the
+run's job summary (which lists every image), and each image shows a few notes at most; a
+comment still too long is written with less, and at the least as `brief`: one line, the job
+summary's link and the record (at most 48 KB: bot/records/record.py). `brief` is also what the
+handler writes when GitHub refuses a comment as too long all the same.
 """
 
 from __future__ import annotations
@@ -17,8 +24,23 @@ from bot.errors import ErrorKind
 from bot.flows.outcomes import ImageOutcome
 from bot.flows.plan import Plan, PlannedImage
 from bot.image.oci import human_size
-from bot.records.record import COMMENT_MARKER, Outcome, ResultRecord
+from bot.records.record import COMMENT_MARKER, Outcome, Phase, ResultRecord
 from bot.render import render
+
+COMMENT_LIMIT = 60_000  # characters; GitHub refuses a comment over 65,536 (HTTP 422)
+NOTES_SHOWN = 3  # notes and failed further addresses shown per image
+
+
+@dataclass(frozen=True)
+class Detail:
+    """How much a comment shows: images in full, images listed a line each (every list)."""
+
+    full: int
+    rows: int
+
+
+# Tried in turn until the comment fits; `brief` after the last.
+DETAILS = (Detail(full=10, rows=100), Detail(full=3, rows=20), Detail(full=0, rows=5))
 
 
 @dataclass(frozen=True)
@@ -41,6 +63,12 @@ class CommentWriter:
         return self._render(plan=plan, phase="syncing", record=record,
                             size=human_size(size) if size else "")
 
+    def brief(self, record: ResultRecord) -> str:
+        """The shortest comment: one line for the outcome, the job summary's link, the record."""
+        return self._body(plan=Plan(()), phase="brief", record=record,
+                          outcome=str(record.outcome or "") if record.phase == Phase.RESULT
+                          else "")
+
     def result(self, plan: Plan, outcome: Outcome, results: Sequence[ImageOutcome],
                record: ResultRecord, *, cap: CapRefusal | None = None, title: str = "") -> str:
         refused = [image for image in plan.images if image.decision != "allowed"]
@@ -62,13 +90,22 @@ class CommentWriter:
                                    for r in failed))
 
     def _render(self, *, plan: Plan, phase: str, record: ResultRecord, **context: Any) -> str:
+        """The comment at the most detail that fits COMMENT_LIMIT, else `brief`."""
+        for detail in DETAILS:
+            body = self._body(plan=plan, phase=phase, record=record, full=detail.full,
+                              rows=detail.rows, **context)
+            if len(body) <= COMMENT_LIMIT:
+                return body
+        return self.brief(record)
+
+    def _body(self, *, plan: Plan, phase: str, record: ResultRecord, **context: Any) -> str:
         values: dict[str, Any] = {
             "marker": COMMENT_MARKER, "plan": plan, "phase": phase, "run_url": self.run_url,
             "outcome": "", "mirrored": [], "refused": [], "failed": [], "deferred": [],
             "resume_after": "", "any_denied": False,
             "allowlist_url": self.allowlist_url, "example_pattern": "", "suggestion": None,
             "attempts": 0, "mirror_credentials": False, "cap": None, "title": "", "notes": {},
-            "addresses": {}, "size": "",
+            "addresses": {}, "size": "", "full": 0, "rows": 0, "notes_shown": NOTES_SHOWN,
         }
         values.update(context)
         body = render("comment.md.j2", self.language, secrets=self.secrets, **values).rstrip()

@@ -7,7 +7,8 @@ when it resumes, the latest time any of its images gave); else anything mirrored
 else anything denied and nothing failed -> denied; else invalid. The labels and state of every
 outcome — the per-user cap's refusal and the sweep's giving up included — come from one table,
 and only the bot's own outcome labels are replaced (a maintainer's labels stay). The record
-written with the outcome keeps each image's first sync time across runs.
+written with the outcome keeps each image's first sync time across runs. A request whose record
+could pass the record's bound (bot/records/record.py's `longest`) is refused before it copies.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from enum import StrEnum
 from bot.copy.model import SyncResult
 from bot.flows.outcomes import ImageOutcome
 from bot.flows.plan import Plan
+from bot.records import record as records
 from bot.records.labels import Labels
 from bot.records.record import Outcome, Phase, RecordedImage, ResultRecord
 
@@ -115,3 +117,13 @@ def syncing_record(issue: int, at: str, run: str, previous: ResultRecord | None)
                         attempts=previous.attempts if previous else 0,
                         outcome=previous.outcome if previous else None,
                         images=previous.images if previous else ())
+
+
+def longest_record(plan: Plan) -> int:
+    """The longest the record of `plan` can render to once its images are copied (each allowed
+    image becomes one recorded image, as `result_record` writes it)."""
+    return records.longest([
+        RecordedImage(source=str(image.source), target=str(image.target), digest="",
+                      platforms=tuple(str(p) for p in image.platforms),
+                      also=tuple(str(a) for a in image.also))
+        for image in plan.allowed if image.source and image.target])

@@ -8,10 +8,11 @@ re-checked (an unchanged tag costs one manifest HEAD upstream and one at the mir
 are admitted newest first up to `settings.max_new_tags_per_follow` per run, over all
 subscriptions, and the rest wait for the next run; so does a tag the source's pull quota
 deferred (listed with the time it may be read again, never as synced, failing nothing). A
-subscription records at most `records.MAX_IMAGES` tags. What is mirrored is recorded on the
-subscription's tracking issue (bot/flows/follow_records.py); a tag that leaves the selection
-leaves the record (the mirror keeps the copy). A dry run lists tags upstream and the bot's
-records, and writes nothing.
+subscription records at most `records.MAX_IMAGES` tags, and no more than its record can hold
+(`records.longest` within `records.MAX_RECORD_LENGTH`): the newest are kept. What is mirrored
+is recorded on the subscription's tracking issue (bot/flows/follow_records.py); a tag that
+leaves the selection leaves the record (the mirror keeps the copy). A dry run lists tags
+upstream and the bot's records, and writes nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from bot.policy.naming import Namer
 from bot.policy.subscriptions import Subscription, check_subscriptions_file
 from bot.policy.tags import select_tags
 from bot.policy.yamlfile import Problem
+from bot.records import record as records
 from bot.records.record import MAX_IMAGES, RecordedImage
 
 ListTags = Callable[[Reference], list[str]]
@@ -165,12 +167,26 @@ def choose(subscription: Subscription, config: Config, list_tags: ListTags,
             allowed.append(tag)
         else:
             following.denied.append((tag, str(verdict.reason)))
-    allowed, following.over_limit = allowed[:MAX_IMAGES], allowed[MAX_IMAGES:]
+    allowed, following.over_limit = recordable(allowed, subscription, config.namer)
     new = [tag for tag in allowed if tag not in following.recorded]
     admitted = set(new[:new_budget])
     following.to_sync = [tag for tag in allowed if tag not in new or tag in admitted]
     following.over_budget = [tag for tag in new if tag not in admitted]
     return following
+
+
+def recordable(tags: list[str], subscription: Subscription,
+               namer: Namer) -> tuple[list[str], list[str]]:
+    """The first of `tags` (newest first) that a tracking record can hold, and the rest."""
+    def planned(chosen: list[str]) -> list[RecordedImage]:
+        return [RecordedImage(str(ref), str(target), "", also=tuple(map(str, also)))
+                for ref in map(subscription.reference, chosen)
+                for target, *also in [namer.targets(ref)]]
+
+    kept = tags[:MAX_IMAGES]
+    while kept and records.longest(planned(kept)) > records.MAX_RECORD_LENGTH:
+        kept = kept[:-1]
+    return kept, tags[len(kept):]
 
 
 def record_images(following: Following, namer: Namer, now: str) -> list[RecordedImage]:

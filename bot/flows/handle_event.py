@@ -18,7 +18,7 @@ from bot.errors import ConfigError
 from bot.flows.conclude import RunOutcome, RunStatus
 from bot.flows.events import Behaviour, Event, route
 from bot.flows.request_handler import RequestHandler
-from bot.forge.protocol import ForgeError, IssueSnapshot
+from bot.forge.protocol import ForgeError
 from bot.render import render
 
 WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
@@ -72,14 +72,15 @@ def handle(event: Event, handler: RequestHandler) -> RunOutcome:
     return handler.process_safely(event.issue, requester=event.sender)
 
 
-def write_summary(path: Path, issue: IssueSnapshot, outcome: RunOutcome,
+def write_summary(path: Path, number: int, outcome: RunOutcome,
                   secrets: Iterable[str], language: str = "en") -> None:
-    """Append the job summary (GITHUB_STEP_SUMMARY), redacted by `secrets` (the run's secret
-    set) as bot/render.py redacts: every value before it is escaped, then the text."""
+    """Append issue `number`'s part of the job summary (GITHUB_STEP_SUMMARY): every image, which
+    a long comment points to. Redacted by `secrets` (the run's secret set) as bot/render.py
+    redacts: every value before it is escaped, then the text."""
     rows = [{"source": r.source, "status": r.status, "target": r.target or "",
              "digest": r.digest or (str(r.error.kind) if r.error else "")}
             for r in outcome.results]
-    text = render("summary.md.j2", language, secrets=secrets, issue=issue,
+    text = render("summary.md.j2", language, secrets=secrets, number=number,
                   outcome=str(outcome.name), rows=rows)
     with path.open("a", encoding="utf-8") as handle:
         handle.write(text)

@@ -16,7 +16,7 @@ rule for it), and `expand_pattern` decides each tag once the upstream tags are k
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -233,6 +233,51 @@ def expand_pattern(image: PlannedImage, tags: Iterable[str], allowlist: Allowlis
         _plan_reference(replace(image, source=pattern.reference(tag), pattern=None,
                                 pattern_target=None), pattern.reference(tag), allowlist, namer)
         for tag in matches)
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """One image the request named, and what it became: a tag pattern's matching tags (or its
+    refusal), an image itself."""
+
+    named: PlannedImage
+    images: tuple[PlannedImage, ...]
+
+    @property
+    def copies(self) -> int:
+        """The images of it that would be copied."""
+        return sum(1 for image in self.images if image.decision == "allowed" and not image.pattern)
+
+
+def cap_request(expansions: Sequence[Expansion], cap: int, *,
+                count_images: bool) -> tuple[PlannedImage, ...]:
+    """One cap over a whole request: the tags of all its patterns that would be copied, and with
+    `count_images` (an issue) its images too. Over it, every pattern is refused (`invalid`, kind
+    `too_many_tags`) and, in an issue, every image as well: nothing is copied. `sync` and the
+    action count patterns only, so a step listing many images still copies them."""
+    total = sum(e.copies for e in expansions if e.named.pattern is not None or count_images)
+    if total <= cap:
+        return tuple(image for e in expansions for image in e.images)
+    if count_images:
+        reason = message("this request asks for %(count)s tags and images in all, more than the "
+                         "%(cap)s one request may ask for, so nothing is copied; ask for fewer in "
+                         "each issue, or narrow the patterns", count=total, cap=cap)
+    else:
+        reason = message("the tag patterns match %(count)s tags in all, more than the %(cap)s one "
+                         "request may ask for, so none of them is copied; narrow the patterns",
+                         count=total, cap=cap)
+    return tuple(image for e in expansions for image in (
+        (replace(e.named, decision="invalid", pattern_target=None, reason=reason,
+                 error_kind=ErrorKind.TOO_MANY_TAGS),)
+        if e.copies and (e.named.pattern is not None or count_images) else e.images))
+
+
+def refuse_allowed(plan: Plan, reason: Message, kind: ErrorKind) -> Plan:
+    """The plan with every image it would copy refused as `invalid` for `reason` (a request that
+    may not start at all: nothing of it is copied)."""
+    return replace(plan, images=tuple(
+        replace(image, decision="invalid", reason=reason, error_kind=kind)
+        if image.decision == "allowed" else image for image in plan.images))
 
 
 def plan_issue(

@@ -1,7 +1,10 @@
 """Handle one image request: plan it, hold the issue's one comment, sync, conclude.
 
 Rule: the bot keeps exactly one comment per issue, written by itself, edited in place
-(syncing -> result); the record at its end is read only from that comment. The per-user cap
+(syncing -> result); the record at its end is read only from that comment. A request is
+refused before anything is copied when it asks for more than one cap across its patterns'
+tags and its images (settings.max_tags_per_request), when its record could pass the record's
+bound, or when its images come to more than settings.max_request_size. The per-user cap
 applies wherever a user starts a request (opened, reopened, labelled, edited, /retry) and not
 to the sweep, which finishes requests already admitted; the allowlist applies on every path
 because every path plans the title again. A request that was mirrored keeps its record: when
@@ -25,20 +28,23 @@ from bot import timestamps
 from bot.config import Config
 from bot.copy.model import SyncItem
 from bot.copy.syncer import Syncer
-from bot.errors import MirrorBotError
+from bot.errors import ErrorKind, MirrorBotError
 from bot.flows.comment_body import CapRefusal, CommentWriter
 from bot.flows.conclude import (
     RunOutcome,
     RunStatus,
     issue_update,
+    longest_record,
     outcome_of,
     result_record,
     syncing_record,
 )
 from bot.flows.outcomes import ImageOutcome
-from bot.flows.plan import Plan, plan_issue
+from bot.flows.plan import Plan, plan_issue, refuse_allowed
 from bot.flows.sync_images import ListTags, expand_patterns, sync_plan
-from bot.forge.protocol import BotComment, Forge, ForgeError, IssueSnapshot
+from bot.forge.protocol import BotComment, CommentTooLong, Forge, ForgeError, IssueSnapshot
+from bot.image.oci import human_size
+from bot.messages import message
 from bot.records import record as records
 from bot.records.record import Outcome, ResultRecord
 from bot.redaction import redact
@@ -102,20 +108,30 @@ class RequestHandler:
             cap = self._over_cap(issue)
             if cap:
                 return self._conclude(issue, comment, Outcome.INVALID, previous=previous, cap=cap)
-        plan, unlisted = expand_patterns(plan, self.list_tags, self.config)
+        plan, unlisted = expand_patterns(plan, self.list_tags, self.config, count_images=True)
+        plan = _recordable(plan)
         if not plan.allowed:
             return self._conclude(issue, comment, outcome_of(plan, unlisted), plan=plan,
                                   results=unlisted, previous=previous)
         record = syncing_record(issue.number, self._now(), self.run_nonce, previous)
         # The index entries the record saw: what a cold copy of each image reads.
         seen = {image.target: image.entries for image in previous.images} if previous else {}
-        comment = self._upsert(issue, comment,
-                               self.comments.syncing(plan, record, self._size(plan, seen)))
+        size, limit = self._size(plan, seen), self.config.allowlist.settings.max_request_size
+        if limit is not None and size is not None and size > limit:
+            plan = refuse_allowed(plan, message(
+                "this request's images come to %(size)s, above this mirror's limit of %(limit)s "
+                "per request, so nothing is copied; ask for fewer images or platforms in each "
+                "issue", size=human_size(size), limit=human_size(limit)), ErrorKind.TOO_LARGE)
+            return self._conclude(issue, comment, outcome_of(plan, unlisted), plan=plan,
+                                  results=unlisted, previous=previous)
+        comment = self._upsert(issue, comment, self.comments.syncing(plan, record, size),
+                               self.comments.brief(record))
         # What came along last time: the no-op check compares it, an incomplete copy retries.
         carried = {image.target: (image.referrers, image.referrers_incomplete)
                    for image in previous.images} if previous else {}
+        # A size not known before the copy is held to the limit as the images are copied.
         results = [*sync_plan(plan, self.syncer, progress=self.log, entries=seen,
-                              referrers=carried, describe=True), *unlisted]
+                              referrers=carried, describe=True, request_limit=limit), *unlisted]
         return self._conclude(issue, comment, outcome_of(plan, results), plan=plan,
                               results=results, previous=previous)
 
@@ -163,7 +179,7 @@ class RequestHandler:
         record = result_record(issue.number, outcome, self._now(), results, previous,
                                attempts=attempts)
         body = self.comments.result(plan, outcome, results, record, cap=cap, title=issue.title)
-        self._upsert(issue, comment, body)
+        self._upsert(issue, comment, body, self.comments.brief(record))
         update = issue_update(outcome, self.config.labels, issue.labels, issue.state)
         self.forge.update_issue(issue, update.labels, update.state, update.state_reason)
         statuses = "; ".join(map(_logged, results)) or "nothing synced"
@@ -171,7 +187,17 @@ class RequestHandler:
         return RunOutcome(RunStatus(outcome.value), 1 if outcome == Outcome.FAILED else 0,
                           tuple(results))
 
-    def _upsert(self, issue: IssueSnapshot, comment: BotComment | None, body: str) -> BotComment:
+    def _upsert(self, issue: IssueSnapshot, comment: BotComment | None, body: str,
+                brief: str) -> BotComment:
+        """Write the bot's comment; one GitHub refuses as too long is written `brief` (a line,
+        the job summary's link, the record), so the request still ends."""
+        try:
+            return self._write(issue, comment, body)
+        except CommentTooLong as error:
+            self.say(f"issue #{issue.number}: {error}; the short comment is written instead")
+            return self._write(issue, comment, brief)
+
+    def _write(self, issue: IssueSnapshot, comment: BotComment | None, body: str) -> BotComment:
         if comment is None:
             return self._create(issue, body)
         return self.forge.edit_comment(issue, comment, body)
@@ -193,6 +219,19 @@ class RequestHandler:
         if older[0].body == body:
             return older[0]
         raise Superseded(f"issue #{issue.number} is being handled by another run")
+
+
+def _recordable(plan: Plan) -> Plan:
+    """The plan, or every image of it refused when its record could pass the record's bound
+    (bot/records/record.py): such a request is refused before anything is copied."""
+    length = longest_record(plan)
+    if length <= records.MAX_RECORD_LENGTH:
+        return plan
+    return refuse_allowed(plan, message(
+        "the record of these %(count)s images could take %(length)s characters, more than the "
+        "%(limit)s the bot keeps on one issue, so nothing is copied; ask for fewer images in "
+        "each issue", count=len(plan.allowed), length=length, limit=records.MAX_RECORD_LENGTH),
+        ErrorKind.TOO_MANY_TAGS)
 
 
 def _logged(result: ImageOutcome) -> str:

@@ -11,6 +11,7 @@ few requests. Every failure that survives PyGithub's retries becomes a one-line 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,6 +27,7 @@ from bot.errors import ConfigError
 from bot.forge.protocol import (
     DEFAULT_BOT_LOGIN,
     BotComment,
+    CommentTooLong,
     ForgeError,
     IssueSnapshot,
     OpenRequest,
@@ -69,6 +71,23 @@ def _what_github_said(error: Exception) -> str:
         isinstance(errors[0], dict) else None)
     lines = str(message or "").splitlines()
     return lines[0][:160] if lines else ""
+
+
+@contextlib.contextmanager
+def _refused_as_too_long(action: str) -> Iterator[None]:
+    """GitHub's 422 for a comment body over 65,536 characters ("Body is too long (maximum is
+    65536 characters)", in `errors`), as CommentTooLong; any other failure as it is."""
+    try:
+        yield
+    except GithubException as error:
+        data = error.data if isinstance(error.data, dict) else {}
+        details = [str(e.get("message") or "") for e in data.get("errors") or []
+                   if isinstance(e, dict)]
+        too_long = next((d for d in details if "too long" in d.lower()), None)
+        if error.status != 422 or too_long is None:
+            raise
+        raise CommentTooLong(f"GitHub refused to {action} the comment: {too_long[:160]}") \
+            from error
 
 
 class GitHubForge:
@@ -144,7 +163,8 @@ class GitHubForge:
 
     @_forge_errors
     def create_comment(self, issue: IssueSnapshot, body: str) -> BotComment:
-        created = self._issue(issue).create_comment(body)
+        with _refused_as_too_long("create"):
+            created = self._issue(issue).create_comment(body)
         author = created.user.login if created.user else ""
         if author != self.bot_login:
             created.delete()  # a comment nobody would ever trust must not stay behind
@@ -156,7 +176,8 @@ class GitHubForge:
     def edit_comment(self, issue: IssueSnapshot, comment: BotComment, body: str) -> BotComment:
         # The author came from GitHub with the comment, and a comment's author never changes.
         refuse_foreign(comment.id, comment.author, self.bot_login, "edit")
-        self._comment_object(comment).edit(body)
+        with _refused_as_too_long("edit"):
+            self._comment_object(comment).edit(body)
         return BotComment(comment.id, body, issue.number, comment.issue_url, comment.author)
 
     @_forge_errors

@@ -19,7 +19,9 @@ from bot import timestamps
 from bot.errors import ConfigError
 from bot.forge.protocol import (
     DEFAULT_BOT_LOGIN,
+    MAX_COMMENT_LENGTH,
     BotComment,
+    CommentTooLong,
     ForgeError,
     IssueSnapshot,
     OpenRequest,
@@ -118,11 +120,13 @@ class LocalForge:
         self._save(state)
 
     def create_comment(self, issue: IssueSnapshot, body: str) -> BotComment:
+        _fits(body)
         comment_id = self.add_comment(issue.number, body, self.bot_login, issue.html_url)
         self._show(issue, body)
         return BotComment(comment_id, body, issue.number, issue.html_url, self.bot_login)
 
     def edit_comment(self, issue: IssueSnapshot, comment: BotComment, body: str) -> BotComment:
+        _fits(body)
         state = self._load()
         self._own(state, comment, "edit")["body"] = body
         self._save(state)
@@ -265,3 +269,10 @@ def _has_label(state: State, name: str) -> bool:
                for label in raw.get("labels") or []}
     set_by_bot = {label for issue in state["issues"].values() for label in issue["labels"]}
     return name in carried | set_by_bot
+
+
+def _fits(body: str) -> None:
+    """GitHub's limit, kept here too: a flow that passes it fails the same way on both forges."""
+    if len(body) > MAX_COMMENT_LENGTH:
+        raise CommentTooLong(f"the comment is {len(body)} characters, more than "
+                             f"{MAX_COMMENT_LENGTH}")

@@ -5,7 +5,8 @@ own login (`bot_login`) and its body starts with the comment marker (`is_bot_rec
 listing returns only such comments, and the bot edits or deletes only comments it wrote.
 The event payload is the first source of truth, so a handled issue costs few requests: the
 bot's comment is looked up only when the payload says the issue has comments, and labels and
-state are set together in one PATCH.
+state are set together in one PATCH. A comment the tracker refuses as too long is a
+`CommentTooLong` (nothing was written), whichever forge.
 """
 
 from __future__ import annotations
@@ -23,6 +24,14 @@ DEFAULT_BOT_LOGIN = "github-actions[bot]"
 
 class ForgeError(MirrorBotError):
     """The issue tracker failed after its retries; the request stays for the sweep."""
+
+
+# GitHub refuses a comment body longer than this (HTTP 422 "Body is too long").
+MAX_COMMENT_LENGTH = 65536
+
+
+class CommentTooLong(ForgeError):
+    """The tracker refused a comment as too long: a shorter one is written instead."""
 
 
 def is_bot_record(author: str, body: str, bot_login: str) -> bool:

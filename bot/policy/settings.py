@@ -25,6 +25,9 @@ from bot.policy.yamlfile import Problem, line_of, mapping_items, to_python
 from bot.request.address import mirror_prefixes_from
 
 LANGUAGES = ("en", "zh-CN")
+# The most images one request may ask for, patterns' tags included: what one issue's record
+# holds (bot/records/record.py's MAX_IMAGES; tests/unit/test_policy.py keeps the two equal).
+MAX_REQUEST_IMAGES = 100
 # Stands in for the mirror when the file names none (it comes from MIRROR_REGISTRY at run time).
 PROBE_MIRROR = "mirror.example"
 
@@ -39,6 +42,7 @@ class Settings:
     max_open_requests_per_user: int = 5
     platforms: tuple[Platform, ...] | None = None  # None: every platform may be asked for
     max_image_size: int | None = None  # bytes
+    max_request_size: int | None = None  # bytes, every image of one request together
     language: str = "en"
     # other mirrors' prefixes -> the registry each stands for ("" when a full name follows);
     # None: the built-in list (bot.request.address.DEFAULT_MIRROR_PREFIXES)
@@ -172,14 +176,15 @@ class Field:
 SCHEMA: dict[str, Field] = {
     "mirror_registry": Field("mirrors", mirrors),
     "target_template": Field("target_template", text),
-    "max_images_per_issue": Field("max_images_per_issue", whole_number),
+    "max_images_per_issue": Field("max_images_per_issue", at_most(MAX_REQUEST_IMAGES)),
     "max_open_requests_per_user": Field("max_open_requests_per_user", whole_number),
     "platforms": Field("platforms", platform, each="list", example="[linux/amd64, linux/arm64]"),
     "max_image_size": Field("max_image_size", size),
+    "max_request_size": Field("max_request_size", size),
     "language": Field("language", language),
     "mirror_prefixes": Field("mirror_prefixes", mirror_prefix, each="mapping",
                              example='{m.daocloud.io: "", docker.m.daocloud.io: docker.io}'),
-    "max_tags_per_request": Field("max_tags_per_request", whole_number),
+    "max_tags_per_request": Field("max_tags_per_request", at_most(MAX_REQUEST_IMAGES)),
     "max_new_tags_per_follow": Field("max_new_tags_per_follow", whole_number),
     "quota_registries": Field("quota_registries", registry_host, each="list",
                               example="[docker.io]", unique=True),

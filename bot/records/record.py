@@ -13,6 +13,14 @@ its copy read (`entries`), from which the next cold copy knows the pulls it need
 travels with it: one digest of the top digest's referrer set (`referrers`, which the no-op
 check compares; never the descriptors), `referrers_incomplete` when some could not be copied
 (resync tries again), and `signed` when a signature came along (the status page marks it).
+
+A record renders to at most MAX_RECORD_LENGTH characters (ASCII: JSON escapes the rest), so the
+comment that ends with it stays under GitHub's 65,536 with room for a line and a link. What an
+image serves (`served`) is for readers only: a record that would be longer loses it, from its
+last images first, until it fits. Everything else must fit as it is: `longest` tells, before a
+request copies anything, the longest its record can become (each digest, time and count at its
+longest, the referrer fields too), so a request that could not be recorded is refused before
+it starts (bot/flows/conclude.py).
 """
 
 from __future__ import annotations
@@ -38,11 +46,21 @@ MAX_ADDRESSES = 16  # further addresses of one image: mirrors x Docker Hub forms
 MAX_SERVED = 32
 MAX_PLATFORM_TEXT = 32
 MAX_ENTRIES = 1000  # an index's entries, as recorded: far above any real image's (tens)
+# Characters of the rendered marker line; a 100-image record with 4 platforms and 2 further
+# addresses each renders to about 42,000.
+MAX_RECORD_LENGTH = 48 * 1024
+LONGEST_DIGEST = "sha256:" + "f" * 64
+LONGEST_TIME = "9999-12-31T23:59:59Z"
+LONGEST_ISSUE = 999_999_999
 E = TypeVar("E", bound=StrEnum)
 
 
 class RecordError(MirrorBotError):
     """A marker that is not a well-formed record of ours."""
+
+
+class RecordTooLong(RecordError):
+    """A record that cannot be written within MAX_RECORD_LENGTH (see `longest`)."""
 
 
 class Phase(StrEnum):
@@ -196,7 +214,23 @@ class ResultRecord:
         return data
 
     def render(self) -> str:
-        """The marker line. `--` and `>` are escaped, so no value can close the HTML comment."""
+        """The marker line. `--` and `>` are escaped, so no value can close the HTML comment.
+        Longer than MAX_RECORD_LENGTH, it leaves out what images serve, the last images' first;
+        RecordTooLong when even that is not enough (`longest` refuses such a request first)."""
+        line = self._line()
+        images = list(self.images)
+        for at in reversed(range(len(images))):
+            if len(line) <= MAX_RECORD_LENGTH:
+                break
+            if images[at].served:
+                images[at] = replace(images[at], served=())
+                line = replace(self, images=tuple(images))._line()
+        if len(line) > MAX_RECORD_LENGTH:
+            raise RecordTooLong(f"the record of issue #{self.issue} renders to {len(line)} "
+                                f"characters, more than {MAX_RECORD_LENGTH}")
+        return line
+
+    def _line(self) -> str:
         payload = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
         payload = payload.replace(">", "\\u003e").replace("--", "-\\u002d")
         return f"{RESULT_PREFIX}{payload}{RESULT_SUFFIX}"
@@ -228,6 +262,22 @@ class ResultRecord:
                    attempts=attempts, run=str(fields.get("run") or "")[:64],
                    images=tuple(RecordedImage.from_json(image) for image in images),
                    resume_after=str(resume_after))
+
+
+def longest(images: Sequence[RecordedImage]) -> int:
+    """The longest a record of `images` can render to once they are copied, whatever the run
+    finds: each digest, first sync time and entry count at its longest, the referrer fields
+    (`referrers`, `referrers_incomplete`, `signed`) as if every image had them, every field of
+    the record itself too (a syncing record's run, a deferred one's time); what they serve is not
+    counted, as `render` leaves it out rather than pass the bound. `images` are as planned:
+    source, target, platforms asked for and further addresses."""
+    widest = tuple(replace(image, digest=LONGEST_DIGEST, first_sync=LONGEST_TIME, served=(),
+                           entries=MAX_ENTRIES, referrers=LONGEST_DIGEST,
+                           referrers_incomplete=True, signed=True) for image in images)
+    record = ResultRecord(issue=LONGEST_ISSUE, phase=Phase.SYNCING, at=LONGEST_TIME,
+                          outcome=Outcome.DEFERRED, attempts=1000, run="f" * 64, images=widest,
+                          resume_after=LONGEST_TIME)
+    return len(record._line())
 
 
 def read(body: str) -> ResultRecord | None:

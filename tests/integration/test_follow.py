@@ -23,7 +23,15 @@ from bot.forge.protocol import COMMENT_MARKER
 from bot.image.reference import parse
 from bot.policy.subscriptions import Subscription
 from bot.policy.tags import TagRules
-from bot.records.record import MAX_IMAGES, RecordedImage, ResultRecord, read
+from bot.records.record import (
+    MAX_IMAGES,
+    MAX_RECORD_LENGTH,
+    Outcome,
+    Phase,
+    RecordedImage,
+    ResultRecord,
+    read,
+)
 from sandbox.github_standin import Fault, GitHubStandIn
 from sandbox.registries import Registry
 from tests.fixtures import REPO_ROOT, Sandbox
@@ -272,7 +280,7 @@ def test_a_broken_record_on_the_tracking_issue_is_rewritten_in_the_sites_languag
 
 def test_a_full_record_with_long_names_still_fits_a_github_comment(tmp_path: Path) -> None:
     forge = LocalForge(tmp_path, echo=False)
-    source = f"docker.io/library/{'a' * 120}"
+    source = f"docker.io/library/{'a' * 110}"  # about as long as a full record's bound allows
     images = [RecordedImage(f"{source}:1.0.{n}", f"m.example.io/{source}:1.0.{n}",
                             "sha256:" + f"{n:064x}", (), "2026-11-01T00:00:00Z")
               for n in range(MAX_IMAGES)]
@@ -294,6 +302,25 @@ def test_more_tags_than_a_record_holds_are_reported(testbed: Sandbox, tmp_path: 
     assert len(following.to_sync) == MAX_IMAGES and len(following.over_limit) == 20
     assert following.to_sync[0] == f"1.0.{MAX_IMAGES + 19}"  # the newest are kept
     assert following.over_limit[-1] == "1.0.0"
+
+
+def test_no_more_tags_than_the_record_can_hold_are_followed(testbed: Sandbox) -> None:
+    """Issue 27 item 2: long names make a record of 100 tags pass 48 KB; the newest that fit
+    are followed, the rest reported, and the record of what is followed renders."""
+    config = testbed.config()
+    many = [f"1.0.{n}" for n in range(MAX_IMAGES)]
+    subscription = Subscription("docker.io", f"library/{'b' * 160}", TagRules(semver=">=1.0.0"))
+    following = choose(subscription, config, lambda _repository: many, None, new_budget=500)
+    assert 50 < len(following.to_sync) < MAX_IMAGES
+    assert following.to_sync[0] == f"1.0.{MAX_IMAGES - 1}"  # the newest are kept
+    assert len(following.to_sync) + len(following.over_limit) == MAX_IMAGES
+    images = [RecordedImage(str(subscription.reference(tag)),
+                            str(config.namer.target(subscription.reference(tag))),
+                            "sha256:" + "f" * 64, (), "2026-11-01T00:00:00Z")
+              for tag in following.to_sync]
+    record = ResultRecord(1, Phase.RESULT, "2026-11-01T00:00:00Z", Outcome.MIRRORED,
+                          images=tuple(images))
+    assert len(record.render()) <= MAX_RECORD_LENGTH
 
 
 def test_a_failed_listing_fails_its_subscription_and_the_others_go_on(

@@ -9,6 +9,8 @@ import pytest
 
 from bot.forge.github import GitHubForge
 from bot.forge.protocol import ForgeError, IssueSnapshot
+from bot.records import record as records
+from bot.records.record import Outcome
 from sandbox.github_standin import Fault, GitHubStandIn
 from tests.fixtures import Sandbox, deliver
 
@@ -123,3 +125,25 @@ def test_a_malformed_answer_is_a_forge_error(github: GitHubStandIn, fault: Fault
     with pytest.raises(ForgeError, match=says) as raised:
         run("sync image")
     assert "\n" not in str(raised.value)
+
+
+def test_a_comment_github_refuses_as_too_long_is_written_short_and_the_request_ends(
+        testbed: Sandbox, github: GitHubStandIn, tmp_path: Path, name: str) -> None:
+    """Issue 27 item 2: GitHub's 422 "Body is too long" on the result comment (here at a lower
+    limit than the bot's own bound, as if GitHub counted otherwise) gets the short comment:
+    one line, the job summary's link and the record, so the issue does not stay syncing."""
+    image = testbed.seed(name)
+    github.add_issue(f"{name}:1.0")
+    github.max_comment = 900  # the result comment is longer, the short one fits
+    assert deliver(testbed, github, tmp_path, "issues", github.event("opened", 1)) == 0
+    [comment] = github.bot_comments(1)
+    _, line, _ = comment["body"].rstrip("\n").split("\n")
+    assert line.startswith("✅ Mirrored — the full result is too long for a comment")
+    assert "](https://github.com/acme/mirror/actions/runs/42)" in line
+    record = records.read(comment["body"])
+    assert record is not None and record.outcome == Outcome.MIRRORED
+    assert [i.digest for i in record.images] == [image.index_digest]
+    assert github.issues[1]["state_reason"] == "completed"
+    # the syncing comment fits; the result is refused, then written short
+    assert [m for m, path in github.writes() if "/comments" in path] == ["POST", "PATCH", "PATCH"]
+    assert f"{name}:1.0" in (tmp_path / "summary.md").read_text()  # the summary lists it

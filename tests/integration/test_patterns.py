@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from bot.image.reference import parse
+from bot.records import record as records
+from bot.records.record import Outcome
 from sandbox.github_standin import GitHubStandIn
 from tests.fixtures import Sandbox, deliver
 
@@ -39,3 +42,29 @@ def test_sync_refuses_a_pattern_over_the_cap(testbed: Sandbox, tmp_path: Path, n
     assert [(r["status"], r["error"]["kind"]) for r in results] == [
         ("invalid", "too_many_tags"), ("invalid", "not_found")]
     assert "matches 2 tags" in results[0]["error"]["message"]
+
+
+def test_six_patterns_of_nineteen_tags_copy_nothing_and_the_request_ends(
+        testbed: Sandbox, github: GitHubStandIn, tmp_path: Path, name: str) -> None:
+    """Issue 27 item 2: each pattern is under the cap of 20, the request is not (114 tags)."""
+    names = [f"{name}-{k}" for k in range(6)]
+    client = testbed.client()
+    for each in names:
+        testbed.seed(each, tag="1.0")
+        index = client.get_manifest(parse(f"{testbed.upstream.host}/docker.io/library/{each}:1.0"))
+        assert index is not None
+        for n in range(1, 19):  # the same index under 18 more tags: 19 match `1.*`
+            client.put_manifest(parse(f"{testbed.upstream.host}/docker.io/library/{each}:1.{n}"),
+                                index)
+    issue = github.add_issue(" ".join(f"{each}:1.*" for each in names))["number"]
+    testbed.mirror.mark()
+    assert deliver(testbed, github, tmp_path, "issues", github.event("opened", issue)) == 0
+    assert testbed.mirror.manifest_requests() == {}  # nothing was copied, nothing even asked
+    [comment] = github.bot_comments(issue)
+    record = records.read(comment["body"])
+    assert record is not None and record.outcome == Outcome.INVALID and record.images == ()
+    assert github.issues[issue]["state"] == "closed"
+    assert github.issues[issue]["state_reason"] == "not_planned"
+    assert comment["body"].count("114 tags and images in all") == 6
+    # refused before any "syncing" comment: one comment written, once
+    assert [m for m, path in github.writes() if "/comments" in path] == ["POST"]

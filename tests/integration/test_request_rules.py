@@ -3,11 +3,15 @@ starts, a mirrored request keeps its record, and GitHub outages are transient.""
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
+from bot.cli import main
 from bot.commands.request import request_handler
 from bot.forge.github import GitHubForge
 from bot.forge.protocol import IssueSnapshot
@@ -219,3 +223,40 @@ def test_a_tag_typo_is_tried_as_written_then_latest_is_suggested(testbed: Sandbo
     mirrored = github.add_issue(f"{name}:latest")["number"]
     assert deliver(testbed, github, tmp_path, "issues", github.event("opened", mirrored)) == 0
     assert "perhaps" not in github.bot_comments(mirrored)[0]["body"]
+
+
+def limited_allowlist(testbed: Sandbox, tmp_path: Path, limit: str) -> Path:
+    """The sandbox's allowlist with settings.max_request_size set to `limit`."""
+    path = tmp_path / "limited.yaml"
+    path.write_text(testbed.allowlist.read_text().replace(
+        "settings:\n", f"settings:\n  max_request_size: {limit}\n"))
+    return path
+
+
+def test_a_request_over_max_request_size_is_refused_before_copying(
+        testbed: Sandbox, github: GitHubStandIn, tmp_path: Path, name: str) -> None:
+    for each in (f"{name}-a", f"{name}-b"):  # about 1,000 KiB each (two platforms)
+        testbed.seed(each, layer_sizes=(300 * 1024, 200 * 1024))
+    issue = github.add_issue(f"{name}-a:1.0 {name}-b:1.0")["number"]
+    allowlist = limited_allowlist(testbed, tmp_path, "1500KiB")
+    testbed.mirror.mark()
+    assert deliver(testbed, github, tmp_path, "issues", github.event("opened", issue),
+                   MIRROR_ALLOWLIST=str(allowlist)) == 0
+    assert testbed.mirror.manifest_requests()["PUT"] == 0
+    assert state(github, issue) == ("closed", {"sync image", "sync image invalid"})
+    body = github.bot_comments(issue)[0]["body"]
+    assert "above this mirror's limit of `1.5 MiB` per request" in body
+
+
+def test_sync_holds_its_images_together_to_max_request_size(
+        testbed: Sandbox, tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    for each in (f"{name}-a", f"{name}-b"):
+        testbed.seed(each, layer_sizes=(300 * 1024, 200 * 1024))
+    allowlist = limited_allowlist(testbed, tmp_path, "1500KiB")
+    code = main(["sync", "--json", f"{name}-a:1.0", f"{name}-b:1.0"],
+                testbed.env(MIRROR_ALLOWLIST=str(allowlist)))
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert code == 1
+    assert [(r["status"], (r["error"] or {}).get("kind")) for r in results] == [
+        ("copied", None), ("failed", "too_large")]
+    assert "per request" in results[1]["error"]["message"]

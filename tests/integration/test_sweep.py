@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli import main
 from bot.commands.request import request_handler
 from bot.flows.sweep import Sweeper, SweepPolicy
 from bot.forge.github import GitHubForge
 from bot.records.record import COMMENT_MARKER
 from sandbox.github_standin import GitHubStandIn
-from tests.fixtures import Sandbox, render_record, sweeper
+from tests.fixtures import Sandbox, github_env, render_record, sweeper
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 HOUR_AGO = (NOW - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -99,3 +100,17 @@ def test_failed_attempts_are_counted_in_the_marker(testbed: Sandbox, github: Git
         handler.clock = lambda moment=moment: moment
         Sweeper(handler, forge, SweepPolicy(), clock=handler.clock).run()
         assert f'"attempts":{expected}' in github.bot_comments(1)[0]["body"]
+
+
+def test_the_sweep_writes_the_job_summary_its_comments_point_to(
+        testbed: Sandbox, github: GitHubStandIn, name: str, tmp_path: Path) -> None:
+    """A long comment points to the run's job summary (issue 27 item 2): the sweep's run writes
+    one too, with every image of each request it concluded."""
+    testbed.seed(name)
+    github.add_issue(f"{name}:1.0", created_at=HOUR_AGO)
+    summary = tmp_path / "summary.md"
+    env = testbed.env(**github_env(github), GITHUB_STEP_SUMMARY=str(summary))
+    assert main(["sweep"], env) == 0
+    text = summary.read_text()
+    assert text.startswith("## mirror-bot: issue #1 — mirrored")
+    assert f"docker.io/library/{name}:1.0" in text and "| copied |" in text

@@ -20,7 +20,6 @@ from bot.flows.conclude import RunOutcome, RunStatus
 from bot.flows.handle_event import write_summary
 from bot.flows.outcomes import ImageOutcome, Unsynced
 from bot.flows.plan import Plan, expand_pattern, plan_issue
-from bot.forge.protocol import IssueSnapshot
 from bot.image.oci import Manifest, subset_index
 from bot.image.platform import Platform
 from bot.image.reference import Reference, parse
@@ -322,8 +321,7 @@ def test_a_chinese_job_summary_names_statuses_and_the_outcome_in_chinese(tmp_pat
             SyncResult(source, target, "unchanged", DIGEST),
             SyncResult(source, target, "failed", error=not_found(source)),
             Unsynced(source, None, "denied"), Unsynced(source, None, "invalid")))
-        write_summary(path, IssueSnapshot(7, "nginx:1.27", "", "alice", False, (), "open", False, 0),
-                      outcome, (), "zh-CN")
+        write_summary(path, 7, outcome, (), "zh-CN")
         text = path.read_text(encoding="utf-8")
         heading, *rows = [line for line in text.splitlines() if line.startswith(("##", "| `"))]
         assert re.search(r"[a-z]{3}", heading.split("—")[-1]) is None, heading

@@ -7,7 +7,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.flows.plan import Plan, expand_pattern, plan_issue
+from bot.flows.plan import Expansion, Plan, cap_request, expand_pattern, plan_issue
 from bot.image.reference import Reference, parse, parse_pattern
 from bot.policy.allowlist_file import parse_allowlist
 from bot.policy.naming import Namer
@@ -234,3 +234,54 @@ def test_an_allowed_tag_typo_carries_what_to_ask_for_if_upstream_has_none() -> N
     assert image["suggestion"] == "docker.io/library/nginx:latest" and image["notes"] == []
     [exact] = plan("nginx:1.27")
     assert exact["suggestion"] is None
+
+
+# -- one cap across a request (issue 27 item 2) --------------------------------------------------
+
+SIX_PATTERNS = "nginx:1.* redis:7.* httpd:2.* memcached:1.* postgres:16.* mysql:8.*"
+WIDE, _ = parse_allowlist("allow:\n  - docker.io/library/*\nsettings:\n  max_images_per_issue: 100\n")
+
+
+def expansions(title: str, tags: int) -> list[Expansion]:
+    """Each image of `title` as planned, each pattern matching `tags` tags upstream."""
+    planned = plan_issue(title, "", WIDE, NAMER, DEFAULT_MIRROR_PREFIXES).images
+    return [Expansion(image, expand_pattern(
+        image, [f"{image.pattern.glob[:-1]}{n}" for n in range(tags)], ALLOWLIST, NAMER, cap=20)
+        if image.pattern else (image,)) for image in planned]
+
+
+def test_six_patterns_of_nineteen_tags_are_refused_together_and_nothing_is_copied() -> None:
+    named = expansions(SIX_PATTERNS, 19)
+    assert [e.copies for e in named] == [19] * 6  # each pattern alone is under the cap
+    capped = Plan(cap_request(named, 20, count_images=True))
+    assert capped.allowed == [] and capped.patterns == []
+    assert [(i.decision, i.error_kind) for i in capped.images] == [("invalid", "too_many_tags")] * 6
+    assert str(capped.images[0].reason).startswith(
+        "this request asks for 114 tags and images in all, more than the 20 one request")
+    assert all(i.pattern is not None and i.pattern_target is None for i in capped.images)
+
+
+def test_an_issue_counts_its_images_with_its_patterns_tags() -> None:
+    named = expansions("nginx:1.* redis:7.2 httpd:2.4", 19)
+    assert Plan(cap_request(named, 21, count_images=True)).allowed != []
+    capped = Plan(cap_request(named, 20, count_images=True))
+    assert capped.allowed == []  # 19 tags and 2 images: nothing is copied
+    assert [str(i.source) for i in capped.images[1:]] == ["docker.io/library/redis:7.2",
+                                                           "docker.io/library/httpd:2.4"]
+
+
+def test_sync_counts_only_patterns_so_images_listed_still_copy() -> None:
+    images = " ".join(f"nginx:1.{n}" for n in range(25))
+    assert len(Plan(cap_request(expansions(images, 0), 20, count_images=False)).allowed) == 25
+    named = expansions(f"{images} redis:7.* httpd:2.*", 11)
+    capped = Plan(cap_request(named, 20, count_images=False))
+    assert len(capped.allowed) == 25  # the images; both patterns (22 tags) refused
+    assert [i.error_kind for i in capped.images if i.decision != "allowed"] == [
+        "too_many_tags", "too_many_tags"]
+    assert "the tag patterns match 22 tags in all" in str(capped.images[-1].reason)
+
+
+def test_a_request_under_the_cap_is_left_as_expanded() -> None:
+    named = expansions("nginx:1.* redis:7.*", 10)
+    assert Plan(cap_request(named, 20, count_images=True)).images == tuple(
+        image for e in named for image in e.images)

@@ -18,7 +18,8 @@ from bot.policy import yamlfile
 from bot.policy.allowlist import Pattern, PatternIndex, normalise_pattern
 from bot.policy.allowlist_file import check_allowlist_text, load_allowlist, parse_allowlist
 from bot.policy.naming import parse_mirror_registries
-from bot.policy.settings import SCHEMA, Settings
+from bot.policy.settings import MAX_REQUEST_IMAGES, SCHEMA, Settings
+from bot.records.record import MAX_IMAGES
 from tests.fixtures import REPO_ROOT
 
 DIGEST = "sha256:" + "a" * 64
@@ -191,6 +192,9 @@ def test_settings_defaults() -> None:
     ("  mirror_prefixes: {}\n", "mirror_prefixes", {}),
     ("  max_tags_per_request: 5\n", "max_tags_per_request", 5),
     ("  max_new_tags_per_follow: 7\n", "max_new_tags_per_follow", 7),
+    ("  max_tags_per_request: 100\n", "max_tags_per_request", 100),
+    ("  max_images_per_issue: 100\n", "max_images_per_issue", 100),
+    ("  max_request_size: 50GiB\n", "max_request_size", 50 * 2**30),
 ])
 def test_each_setting_is_converted(body: str, attribute: str | None, value: object) -> None:
     settings_, problems = settings_of(body)
@@ -206,6 +210,10 @@ def test_each_setting_is_converted(body: str, attribute: str | None, value: obje
     ("  max_open_requests_per_user: true\n", 4, "at least 1"),
     ("  max_tags_per_request: -1\n", 4, "settings.max_tags_per_request: must be a whole number"),
     ("  max_new_tags_per_follow: many\n", 4, "settings.max_new_tags_per_follow: must be a whole number"),
+    # One issue's record holds at most 100 images (issue 27 item 2): no request may ask for more.
+    ("  max_tags_per_request: 101\n", 4, "settings.max_tags_per_request: must be at most 100"),
+    ("  max_images_per_issue: 500\n", 4, "settings.max_images_per_issue: must be at most 100"),
+    ("  max_request_size: some\n", 4, "settings.max_request_size: 'some' is not a size"),
     ("  platforms: [arm64x]\n", 4, "os/arch"),
     ("  platforms:\n    - linux/amd64\n    - plan10/amd64\n", 6, "unknown operating system 'plan10'"),
     ("  platforms: linux/amd64\n", 4, "must be a list like [linux/amd64, linux/arm64]"),
@@ -240,6 +248,11 @@ def test_each_setting_is_converted(body: str, attribute: str | None, value: obje
 def test_setting_problems_name_their_line(body: str, line: int, message: str) -> None:
     _, problems = settings_of(body)
     assert any(p.startswith(f"{line}: ") and message in p for p in problems), problems
+
+
+def test_the_request_limit_is_what_a_record_holds() -> None:
+    assert MAX_REQUEST_IMAGES == MAX_IMAGES
+    assert Settings().max_request_size is None  # unset by default
 
 
 def test_template_is_checked_under_every_configured_mirror() -> None:
