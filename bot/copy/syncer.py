@@ -9,10 +9,11 @@ the mirror answers with upstream's digest. Further addresses (Docker Hub's short
 mirrors) are written from the primary once it serves the image (bot/copy/addresses.py).
 `name:tag@digest` writes the tag only while upstream's tag still resolves to that digest. A
 platform selection writes a smaller, annotated index whose digest differs from upstream's by
-design, and never narrows a tag mirrored whole (bot/copy/platforms.py). With
-settings.max_request_size the images of one `sync_all` are one request, whose copies together
-move at most that many bytes. HTTP requests are retried by the transport; this module retries
-only skopeo, which the transport cannot.
+design, and never narrows a tag mirrored whole (bot/copy/platforms.py): the tag is read before
+the copy and again just before the index is written. With settings.max_request_size the images
+of one `sync_all` are one request, whose copies together move at most that many bytes. HTTP
+requests are retried by the transport; this module retries only skopeo, which the transport
+cannot.
 
 The source's pull quota is respected (bot/registry/quota.py): every manifest GET an image
 causes is counted for it (`pulls`). The index is read only while the quota leaves 1 + the
@@ -49,7 +50,7 @@ from bot.copy.addresses import AddressWriter
 from bot.copy.engine import BlobStager, CopyEngine, Part
 from bot.copy.lookup import Lookups, Resolved
 from bot.copy.model import Artifact, Copier, Registry, SyncItem, SyncResult
-from bot.copy.platforms import REPLACED_SUBSET_NOTE, plan_subset
+from bot.copy.platforms import REPLACED_SUBSET_NOTE, plan_subset, refuse_narrowing
 from bot.copy.referrers import Carried, ReferrerCopier, said
 from bot.copy.settings import DEFAULT_COPY_PROCESSES, MIN_LOOKUPS
 from bot.errors import ErrorKind, TransferError
@@ -303,7 +304,13 @@ class Syncer:
             return result
         parts = self._read_parts(resolved.pinned, upstream, destination, plan.chosen)
         result.size = self._check_size(resolved.pinned, parts, budget)
-        self._engine.copy(parts, (destination, plan.index))
+        self._engine.copy(parts)
+        if destination.tag:
+            # Mirrored whole since it was read (another run)? Asked again just before the index
+            # is written: distribution has no conditional PUT, so this narrows the race without
+            # closing it, and resync gives back the platforms of a tag narrowed in between.
+            refuse_narrowing(self.registry.get_manifest(destination), destination, item.platforms)
+        self.registry.put_manifest(destination, plan.index)
         self._verify(destination, digest)
         self._record(destination, parts)
         result.status = "copied"

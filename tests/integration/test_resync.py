@@ -14,6 +14,7 @@ from bot.flows.index_page import build_index
 from bot.flows.resync import merge_reports, resync
 from bot.forge.local import LocalForge
 from bot.forge.protocol import IssueSnapshot
+from bot.image.oci import subset_index
 from bot.image.reference import parse
 from bot.records.index import Index, IndexEntry, shard_of
 from bot.records.record import COMMENT_MARKER, RecordedImage
@@ -127,3 +128,21 @@ def test_a_subset_record_over_a_tag_now_mirrored_whole_is_superseded(testbed: Sa
     report = resync([entry], testbed.syncer(), config)
     assert [row["status"] for row in report["results"]] == ["superseded"]
     assert "failed" not in report["counts"]
+
+
+def test_resync_gives_a_narrowed_tag_its_platforms_back(testbed: Sandbox, name: str,
+                                                        tmp_path: Path) -> None:
+    """Issue 27 item 3: a subset that won the race against a whole copy (no conditional PUT at
+    the mirror) narrowed a tag recorded whole; resync copies it whole again."""
+    image = testbed.seed(name)
+    forge = LocalForge(tmp_path / "forge", echo=False)
+    index = mirror_and_record(testbed, [name], forge)
+    tag = parse(f"{testbed.mirror.host}/docker.io/library/{name}:1.0")
+    whole = testbed.client().get_manifest(tag)
+    assert whole is not None and whole.digest == image.index_digest
+    arm64 = [e for e in whole.entries() if e["platform"]["architecture"] == "arm64"]
+    testbed.client().put_manifest(tag, subset_index(whole, arm64))
+    assert testbed.client().head_digest(tag) != image.index_digest  # narrowed
+    report = resync(index.sorted_entries(), testbed.syncer(), testbed.config(), forge=forge)
+    assert [row["status"] for row in report["results"]] == ["copied"]
+    assert testbed.client().head_digest(tag) == image.index_digest

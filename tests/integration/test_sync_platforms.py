@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bot.copy.model import SyncItem
+from bot.copy.model import SyncItem, SyncResult
 from bot.copy.platforms import REPLACED_SUBSET_NOTE
+from bot.copy.syncer import Syncer
 from bot.errors import ErrorKind
 from bot.image.oci import SUBSET_ANNOTATION, Manifest
 from bot.image.platform import Platform
@@ -225,3 +226,33 @@ def test_tag_at_digest_with_a_platform_subset(testbed: Sandbox, name: str) -> No
         item(testbed, f"docker.io/library/{name}:1.0@{image.index_digest}", ("linux/arm64",)))
     assert result.status == "copied", result.error
     assert platforms_of(mirrored(testbed, name)) == {"linux/arm64"}
+
+
+class WholeCopyLands(Skopeo):
+    """The real skopeo adapter, with another run's whole copy of `whole` landing at the mirror
+    while this run copies its first platform: after the subset's check, before its index."""
+
+    def __init__(self, inner: Skopeo, other_run: Syncer, whole: SyncItem) -> None:
+        super().__init__(inner.registries_conf, inner.credentials, inner.timeout, inner.binary)
+        self.other_run, self.whole = other_run, whole
+        self.landed: list[SyncResult] = []
+
+    def copy(self, source: Reference, destination: Reference, **options: object) -> None:
+        if not self.landed:
+            self.landed.append(self.other_run.sync(self.whole))
+        super().copy(source, destination, **options)  # type: ignore[arg-type]
+
+
+def test_a_whole_copy_landing_during_a_subset_copy_is_not_narrowed(testbed: Sandbox,
+                                                                   name: str) -> None:
+    """Issue 27 item 3: the mirror's tag is read again just before the subset's index."""
+    image = testbed.seed(name, platforms=THREE)
+    syncer = testbed.syncer()
+    racing = WholeCopyLands(syncer.copier, testbed.syncer(),  # type: ignore[arg-type]
+                            item(testbed, f"docker.io/library/{name}:1.0"))
+    syncer = dataclasses.replace(syncer, copier=racing)
+    result = syncer.sync(item(testbed, f"docker.io/library/{name}:1.0", ("linux/arm64",)))
+    assert [landed.status for landed in racing.landed] == ["copied"]
+    assert result.status == "failed" and result.error.kind == ErrorKind.SUBSET_REFUSED
+    assert testbed.client().head_digest(result.target) == image.index_digest
+    assert platforms_of(mirrored(testbed, name)) == set(THREE)
