@@ -63,6 +63,7 @@ SkopeoCopy = Callable[[Reference, Reference, bool], None]  # (source, destinatio
 # Small blobs moving at once: each is a few round trips (POST, GET, PUT) of mostly waiting, so
 # more of them than skopeo's 6 per process; the byte budget bounds their memory.
 SMALL_BLOB_STREAMS = 32
+PUT_ATTEMPTS = 3  # a manifest PUT, when a concurrent writer hid what it references
 
 
 class ByteBudget:
@@ -200,12 +201,32 @@ class CopyEngine:
             future.result()  # the first failure, once every part has finished
         if index is not None:
             destination, manifest = index
-            self.writer.put_manifest(destination, manifest)
+            self._put_manifest(destination, manifest)
 
     def _put(self, part: Part) -> None:
         """The part's manifest, as read upstream, put at the mirror: its blobs are there."""
-        written = self.writer.put_manifest(part.destination, part.manifest)
+        def restage() -> None:
+            for blob in blobs(part.manifest):
+                if self.stager is not None:
+                    self.stager.stage(part.source, part.destination, blob).result()
+
+        written = self._put_manifest(part.destination, part.manifest, restage)
         if written != part.manifest.digest:
             raise TransferError(ErrorKind.DIGEST_MISMATCH, message(
                 "the mirror stored %(name)s as %(written)s, not %(expected)s",
                 name=part.destination.name, written=written, expected=part.manifest.digest))
+
+    def _put_manifest(self, destination: Reference, manifest: Manifest,
+                      restage: Callable[[], None] = lambda: None) -> str:
+        """PUT `manifest`, tried again (PUT_ATTEMPTS in all) when the mirror misses what it
+        references: another run writing the same blob or manifest at once can hide it for a
+        moment (distribution rewrites a link file in place on every commit, and a PUT that reads
+        it empty answers 400 "blob unknown"). `restage` stages the blobs again before a retry."""
+        for attempt in range(1, PUT_ATTEMPTS + 1):
+            try:
+                return self.writer.put_manifest(destination, manifest)
+            except TransferError as error:
+                if error.kind is not ErrorKind.UNKNOWN or attempt == PUT_ATTEMPTS:
+                    raise
+                restage()
+        raise AssertionError("unreachable: the last attempt returns or raises")
