@@ -190,8 +190,12 @@ def test_setup_ends_by_saying_how_to_run_the_cli_and_the_readme_says_it_too(setu
 
 
 def make_dry_run(target: str) -> list[str]:
-    return subprocess.run(["make", "--dry-run", "--always-make", target], cwd=REPO_ROOT,
-                          capture_output=True, text=True, check=True).stdout.splitlines()
+    # Under `make test` this runs inside make: without its variables, and without the
+    # "Entering directory" lines a nested make prints.
+    env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MAKELEVEL", "MFLAGS"}}
+    return subprocess.run(["make", "--no-print-directory", "--dry-run", "--always-make", target],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          check=True).stdout.splitlines()
 
 
 def test_make_test_asks_for_the_browser_and_make_demo_does_not() -> None:
