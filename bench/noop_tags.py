@@ -53,7 +53,7 @@ TARGET_SECONDS = 2.0  # issue 25: 1,000 unchanged tags at 20 ms with --jobs 16
 class Series:
     label: str
     seconds: list[float] = field(default_factory=list)
-    upstream: dict[str, int] = field(default_factory=dict)  # manifest requests by method, 1 run
+    upstream: dict[str, int] = field(default_factory=dict)  # "HEAD manifests": count, 1 run
     cpu: list[float] = field(default_factory=list)  # the checker's own CPU seconds per run
 
     @property
@@ -178,6 +178,18 @@ class NoopTags:
     load: str  # how busy the machine was meanwhile (bench/load.py)
 
 
+def upstream_requests(upstream: Registry) -> dict[str, int]:
+    """The upstream's requests since its last mark(), by method and kind (`HEAD manifests`,
+    `GET referrers`, ...)."""
+    kinds: dict[str, int] = {}
+    for method, request_path, _ in upstream.requests():
+        parts = request_path.split("?")[0].rstrip("/").split("/")
+        kind = next((part for part in ("manifests", "referrers", "blobs", "tags")
+                     if part in parts), "other")
+        kinds[f"{method} {kind}"] = kinds.get(f"{method} {kind}", 0) + 1
+    return kinds
+
+
 def cpu_seconds() -> float:
     """CPU time of this process and of its children waited for (a mirror-bot run)."""
     own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
@@ -205,11 +217,7 @@ def run_noop_tags(work: Path) -> NoopTags:
                 series[label].seconds.append(time.perf_counter() - started)
                 series[label].cpu.append(cpu_seconds() - cpu)
                 if run == 0:
-                    methods: dict[str, int] = {}
-                    for method, request_path, _ in bed.upstream.requests():
-                        if "/manifests/" in request_path:
-                            methods[method] = methods.get(method, 0) + 1
-                    series[label].upstream = methods
+                    series[label].upstream = upstream_requests(bed.upstream)
     for item in series.values():
         print(f"  {item.label}: {item.median:.2f}s ({', '.join(f'{s:.2f}' for s in item.seconds)})",
               file=sys.stderr, flush=True)
@@ -217,10 +225,10 @@ def run_noop_tags(work: Path) -> NoopTags:
 
 
 def render_noop_tags(result: NoopTags) -> str:
-    lines = ["| tool | median s | runs (s) | its CPU s (median) | upstream manifest requests |",
+    lines = ["| tool | median s | runs (s) | its CPU s (median) | upstream requests |",
              "|---|---|---|---|---|"]
     for item in result.series:
-        upstream = ", ".join(f"{count} {method}" for method, count in sorted(item.upstream.items()))
+        upstream = ", ".join(f"{count} {kind}" for kind, count in sorted(item.upstream.items()))
         lines.append(f"| {item.label} | {item.median:.2f} | "
                      f"{', '.join(f'{s:.2f}' for s in sorted(item.seconds))} | "
                      f"{statistics.median(item.cpu):.2f} | {upstream or '-'} |")
