@@ -122,6 +122,15 @@ def said(kinds: dict[Kind, int]) -> Message | None:
     return first
 
 
+@dataclass(frozen=True)
+class _Probed:
+    """What `_probe` read upstream for one subject: each cosign tag's digest (None: no such
+    tag) and the referrers listing, or the error that answered instead."""
+
+    tags: dict[str, object]
+    listing: object
+
+
 @dataclass
 class _Run:
     """One image's copy: from where, to where, what it may still spend, what came along."""
@@ -154,8 +163,10 @@ class ReferrerCopier:
             return carried
         budget = Budget(self.bounds)
         run = _Run(source, target, budget, carried)
-        for subject in ([top] if top else []) + list(platforms):
-            self._subject(run, subject, 1, of_top=subject == top)
+        subjects = ([top] if top else []) + list(platforms)
+        probed = self._probe(source, subjects)
+        for subject in subjects:
+            self._subject(run, subject, 1, of_top=subject == top, probed=probed[subject])
         if budget.refused:
             carried.short(f"{budget.refused} referrers past the bounds (depth "
                           f"{self.bounds.max_depth}, {self.bounds.max_count} referrers, "
@@ -191,13 +202,41 @@ class ReferrerCopier:
 
     # -- one subject ----------------------------------------------------------------------------
 
-    def _subject(self, run: _Run, subject: str, depth: int, *, of_top: bool) -> None:
+    def _probe(self, source: Reference, subjects: list[str]) -> dict[str, _Probed]:
+        """Every subject's cosign tags and referrers listing upstream, read in one round on the
+        look-up threads (each is a HEAD, or the referrers API's GET): a signed image's
+        platforms cost one round trip, not one per tag and subject."""
+        asks: list[tuple[str, str | None]] = [
+            (subject, tag) for subject in subjects
+            for tag in [*rules.cosign_tags(subject, self.selection), None]]
+
+        def ask(item: tuple[str, str | None]) -> object:
+            subject, tag = item
+            try:
+                if tag is None:
+                    return self.referrers.listed(source, subject, at_mirror=False,
+                                                 max_count=self.bounds.max_count)
+                return self.registry.head_digest(source.with_tag(tag))
+            except TransferError as error:
+                return error
+
+        answers = dict(zip(asks, self.manifests.each(ask, asks), strict=True))
+        return {subject: _Probed(
+            {tag: answer for (of, tag), answer in answers.items() if of == subject and tag},
+            answers[(subject, None)]) for subject in subjects}
+
+    def _subject(self, run: _Run, subject: str, depth: int, *, of_top: bool,
+                 probed: _Probed | None = None) -> None:
         source, target, carried = run.source, run.target, run.carried
         if depth == 1:
-            self._cosign_tags(run, subject, of_top=of_top)
+            self._cosign_tags(run, subject, of_top=of_top,
+                              found=probed.tags if probed is not None else None)
         try:
-            listing = self.referrers.listed(source, subject, at_mirror=False,
-                                            max_count=self.bounds.max_count)
+            listed = probed.listing if probed is not None else None
+            if isinstance(listed, TransferError):
+                raise listed
+            listing = listed if isinstance(listed, Listing) else self.referrers.listed(
+                source, subject, at_mirror=False, max_count=self.bounds.max_count)
         except TransferError as error:
             carried.short(f"referrers of {subject}: {error.message}")
             return
@@ -257,11 +296,17 @@ class ReferrerCopier:
             self.referrers.listed(target, subject, at_mirror=True, max_count=1)
         return bool(self.referrers.serves_api(host))
 
-    def _cosign_tags(self, run: _Run, subject: str, *, of_top: bool) -> None:
+    def _cosign_tags(self, run: _Run, subject: str, *, of_top: bool,
+                     found: dict[str, object] | None = None) -> None:
+        """`found`: what `_probe` read upstream for each tag (a digest, None, or its error)."""
         source, target, budget, carried = run.source, run.target, run.budget, run.carried
         for tag, artifact_type in rules.cosign_tags(subject, self.selection).items():
             try:
-                digest = self.registry.head_digest(source.with_tag(tag))
+                answer = found[tag] if found is not None else self.registry.head_digest(
+                    source.with_tag(tag))
+                if isinstance(answer, TransferError):
+                    raise answer
+                digest = answer if isinstance(answer, str) else None
                 if digest is None:
                     continue
                 if of_top:
