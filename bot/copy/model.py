@@ -101,6 +101,7 @@ class SyncResult:
     referrers: dict[str, int] = field(default_factory=dict)
     referrer_set: str | None = None
     referrers_incomplete: bool = False
+    referrer_gaps: list[str] = field(default_factory=list)  # why, for the run's log (English)
     came_along: Message | None = None
     signed: bool | None = None
     artifact: Artifact | None = None  # what the digest is, when the sync looked

@@ -475,6 +475,7 @@ def _tell(result: SyncResult, carried: Carried) -> None:
     result.referrer_set = carried.digest if carried.top or result.referrer_set is None \
         else result.referrer_set
     result.referrers_incomplete = result.referrers_incomplete or carried.incomplete
+    result.referrer_gaps = [*result.referrer_gaps, *carried.reasons]
     if carried.kinds.get(referrer_rules.Kind.SIGNATURE):
         result.signed = True
     elif result.status == "copied":

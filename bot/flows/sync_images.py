@@ -87,6 +87,8 @@ def sync_plan(plan: Plan, syncer: Syncer, jobs: int = 1, progress: TextIO | None
             outcome += f" until {result.resume_after}"
         print(f"{result.source} -> {result.target}: {outcome}, {human_size(result.size)}, "
               f"{result.pulls} pull(s), {result.elapsed:.1f}s", file=progress, flush=True)
+        for gap in result.referrer_gaps:  # referrers_incomplete: what the next resync retries
+            print(f"  referrers left out: {gap}", file=progress, flush=True)
 
     synced = iter(syncer.sync_all(items, jobs, report, request_limit))
     return [next(synced) if image.decision == "allowed" and image.source and image.target

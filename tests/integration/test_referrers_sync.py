@@ -89,9 +89,13 @@ def test_a_bound_reached_is_said_and_the_image_is_still_mirrored(testbed: Sandbo
     images.push_signed_image(testbed.workdir, testbed.upstream.host, source, "1.0", seed=name)
     allowlist = tmp_path / "allowlist.yaml"
     allowlist.write_text(testbed.allowlist.read_text() + "  referrers_max_count: 2\n")
-    code, [result] = sync_json(testbed, f"{source}:1.0", MIRROR_ALLOWLIST=str(allowlist))
+    done = run_cli("sync", "--json", f"{source}:1.0",
+                   env=testbed.env(MIRROR_ALLOWLIST=str(allowlist)))
+    code, [result] = done.returncode, json.loads(done.stdout)["results"]
     assert code == 0 and result["status"] == "copied"
     assert result["referrers_incomplete"] is True and sum(result["referrers"].values()) == 2
+    # the run's log says why, for the maintainer
+    assert "referrers left out:" in done.stderr and "past the bounds" in done.stderr
     # none: nothing comes along, and nothing is missing
     allowlist.write_text(testbed.allowlist.read_text() + "  referrers: none\n")
     code, [again] = sync_json(testbed, f"{source}:1.0", MIRROR_ALLOWLIST=str(allowlist))
