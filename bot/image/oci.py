@@ -24,7 +24,6 @@ MANIFEST_TYPES = (OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST)
 INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
 # distribution 2.8 may rewrite a tag GET to schema1 unless every modern type is accepted.
 ACCEPT = ", ".join(MANIFEST_TYPES)
-SIGNATURE_SUFFIXES = ("sig", "att", "sbom")  # cosign's tags: bot/image/referrers.py
 # Set on the indexes mirror-bot writes for a platform subset, so a later request can tell a
 # subset (which it may widen or replace) from a tag mirrored whole (which it must not narrow).
 SUBSET_ANNOTATION = "dev.mirror-bot.platform-subset"

@@ -28,7 +28,7 @@ from enum import Enum
 from typing import Any
 
 from bot.image.grammar import IDENTIFIER, SHA256, SHA256_DIGEST_RE, full
-from bot.image.oci import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, SIGNATURE_SUFFIXES, Manifest, blobs
+from bot.image.oci import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Manifest, blobs
 
 # -- media types ---------------------------------------------------------------------------------
 
@@ -78,7 +78,7 @@ MAX_TAG_ALGORITHM, MAX_TAG_REF = 32, 64
 TAG_UNSAFE_RE = re.compile(r"[^A-Za-z0-9_.-]")
 REFERRERS_TAG = rf"(?:{SHA256}|sha512)-{IDENTIFIER}"
 REFERRERS_TAG_RE = full(REFERRERS_TAG)
-ARTIFACT_TAG_RE = full(rf"{REFERRERS_TAG}(?:\.(?:{'|'.join(SIGNATURE_SUFFIXES)}))?")
+ARTIFACT_TAG_RE = full(rf"{REFERRERS_TAG}(?:\.(?:{'|'.join(SUFFIX_TYPES)}))?")
 
 # -- bounds --------------------------------------------------------------------------------------
 

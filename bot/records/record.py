@@ -35,11 +35,12 @@ from bot import timestamps
 from bot.errors import MirrorBotError
 from bot.image.grammar import SHA256_DIGEST_RE
 from bot.image.platform import InvalidPlatform, Platform
+from bot.policy.settings import MAX_REQUEST_IMAGES
 
 COMMENT_MARKER = "<!-- mirror-bot:comment -->"
 RESULT_PREFIX = "<!-- mirror-bot:result "
 RESULT_SUFFIX = " -->"
-MAX_IMAGES = 100
+MAX_IMAGES = MAX_REQUEST_IMAGES  # a record holds what one request may name, no more
 MAX_ADDRESSES = 16  # further addresses of one image: mirrors x Docker Hub forms
 # Platforms one image serves, as recorded: more than real images carry (about ten), few enough
 # that a hundred images keep a comment far below GitHub's 65,536 characters.

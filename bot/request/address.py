@@ -26,7 +26,7 @@ from bot.image import reference
 from bot.image.grammar import SHA256_DIGEST_RE, TAG_RE
 from bot.messages import Message, message
 from bot.request.repair import repair
-from bot.request.words import DOCKER_HUB_SITES, SCHEME_RE, is_host
+from bot.request.words import DOCKER_HUB_SITES, OCI_PREFIX, SCHEME_RE, is_host
 
 # Other mirrors' addresses, as pasted in front of an image: prefix -> what it stands for
 # ("" when the source's full name follows the prefix). Lower case, without a trailing '/'.
@@ -66,7 +66,6 @@ DEFAULT_MIRROR_PREFIXES: Mapping[str, str] = {
 PAGE_SUFFIXES = frozenset({"tags", "tag", "layers", "general", "builds", "dockerfile", "history",
                            "manifest"})
 QUAY_SITE = "quay.io"
-OCI_SCHEME = "oci://"  # Helm's and ORAS's: `helm pull oci://registry-1.docker.io/bitnamicharts/redis`
 SEARCH_FILTER = "name"  # `?name=` on a Docker Hub page: the tag list's search box
 # The end of a web address of a file, never of an image (`http://host/update.sh`).
 FILE_SUFFIXES = (".sh", ".yml", ".yaml", ".json", ".txt", ".html", ".htm", ".md", ".tar", ".gz",
@@ -130,7 +129,7 @@ def read_address(word: str, own_prefixes: Sequence[str], mirror_prefixes: Mappin
     if page is not None:
         return _repaired(_searched(page, text, query), known)
     notes: list[Message] = []
-    if scheme is not None and scheme.group().lower() == OCI_SCHEME:
+    if scheme is not None and scheme.group().lower() == OCI_PREFIX:
         notes.append(message("oci:// is how Helm and ORAS write a registry address; read as the "
                              "reference after it"))
     for _ in range(MAX_PREFIX_ROUNDS):

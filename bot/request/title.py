@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.errors import InvalidReference
 from bot.image import reference
@@ -138,8 +138,7 @@ def _requested(found: words.Found, mirror_hosts: Sequence[str], mirror_prefixes:
                registries: Collection[str]) -> RequestedImage:
     if found.problem is None:
         image = requested_image(found.text, found.text, mirror_hosts, mirror_prefixes, registries)
-        return RequestedImage(image.input, image.reference, image.error,
-                              (*found.notes, *image.notes), image.pattern, image.suggestion)
+        return replace(image, notes=(*found.notes, *image.notes))
     meant = _meant(found.meant, mirror_hosts, mirror_prefixes, registries, MAX_MEANT_DEPTH)
     return RequestedImage(found.text, None, found.problem, found.notes, suggestion=meant)
 
