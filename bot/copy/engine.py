@@ -63,6 +63,7 @@ SkopeoCopy = Callable[[Reference, Reference, bool], None]  # (source, destinatio
 # Small blobs moving at once: each is a few round trips (POST, GET, PUT) of mostly waiting, so
 # more of them than skopeo's 6 per process; the byte budget bounds their memory.
 SMALL_BLOB_STREAMS = 32
+HIDDEN_BY_A_WRITER = frozenset({ErrorKind.UNKNOWN, ErrorKind.NOT_FOUND})
 PUT_ATTEMPTS = 3  # a manifest PUT, when a concurrent writer hid what it references
 
 
@@ -206,9 +207,10 @@ class CopyEngine:
     def _put(self, part: Part) -> None:
         """The part's manifest, as read upstream, put at the mirror: its blobs are there."""
         def restage() -> None:
-            for blob in blobs(part.manifest):
-                if self.stager is not None:
-                    self.stager.stage(part.source, part.destination, blob).result()
+            stager = self.stager
+            if stager is not None:
+                for blob in blobs(part.manifest):
+                    stager.stage(part.source, part.destination, blob).result()
 
         written = self._put_manifest(part.destination, part.manifest, restage)
         if written != part.manifest.digest:
@@ -226,7 +228,9 @@ class CopyEngine:
             try:
                 return self.writer.put_manifest(destination, manifest)
             except TransferError as error:
-                if error.kind is not ErrorKind.UNKNOWN or attempt == PUT_ATTEMPTS:
+                # The mirror's 400 names `MANIFEST_BLOB_UNKNOWN` (unknown to our table) or
+                # `BLOB_UNKNOWN` (not found); anything else is not this race.
+                if error.kind not in HIDDEN_BY_A_WRITER or attempt == PUT_ATTEMPTS:
                     raise
                 restage()
         raise AssertionError("unreachable: the last attempt returns or raises")

@@ -228,9 +228,8 @@ class ReferrerCopier:
     def _subject(self, run: _Run, subject: str, depth: int, *, of_top: bool,
                  probed: _Probed | None = None) -> None:
         source, target, carried = run.source, run.target, run.carried
-        if depth == 1:
-            self._cosign_tags(run, subject, of_top=of_top,
-                              found=probed.tags if probed is not None else None)
+        if probed is not None:  # a subject `copy` was given (depth 1): cosign's tags too
+            self._cosign_tags(run, subject, probed.tags, of_top=of_top)
         try:
             listed = probed.listing if probed is not None else None
             if isinstance(listed, TransferError):
@@ -242,7 +241,7 @@ class ReferrerCopier:
             return
         if listing.truncated:
             carried.short(f"referrers of {subject}: more are listed than the bounds allow")
-        if of_top and depth == 1:
+        if of_top:
             carried.mark(self._marks(listing))
         kept: list[Descriptor] = []  # at the mirror now: what its tag-schema index must list
         for descriptor in listing.descriptors:
@@ -296,14 +295,13 @@ class ReferrerCopier:
             self.referrers.listed(target, subject, at_mirror=True, max_count=1)
         return bool(self.referrers.serves_api(host))
 
-    def _cosign_tags(self, run: _Run, subject: str, *, of_top: bool,
-                     found: dict[str, object] | None = None) -> None:
+    def _cosign_tags(self, run: _Run, subject: str, found: dict[str, object], *,
+                     of_top: bool) -> None:
         """`found`: what `_probe` read upstream for each tag (a digest, None, or its error)."""
         source, target, budget, carried = run.source, run.target, run.budget, run.carried
         for tag, artifact_type in rules.cosign_tags(subject, self.selection).items():
             try:
-                answer = found[tag] if found is not None else self.registry.head_digest(
-                    source.with_tag(tag))
+                answer = found[tag]
                 if isinstance(answer, TransferError):
                     raise answer
                 digest = answer if isinstance(answer, str) else None

@@ -288,10 +288,6 @@ class Quotas:
                 ledger = self._ledgers[host] = Ledger(host, lambda: self.clock())  # noqa: PLW0108
             return ledger
 
-    def ledgers(self) -> list[Ledger]:
-        with self._lock:
-            return list(self._ledgers.values())
-
 
 @dataclass
 class Reservation:
