@@ -24,6 +24,8 @@ from bot.registry.quota import Ledger
 from bot.registry.referrers import Referrers
 
 Status = Literal["copied", "unchanged", "failed", "deferred"]
+# The statuses whose target serves the image: copied now, or already there.
+SERVING: frozenset[str] = frozenset({"copied", "unchanged"})
 Artifact = Literal["image", "chart", "artifact"]
 AddressStatus = Literal["copied", "unchanged", "failed"]
 
@@ -109,7 +111,7 @@ class SyncResult:
     @property
     def addresses(self) -> list[Reference]:
         """Every address that serves the image now: the primary, then the further ones."""
-        if self.status not in {"copied", "unchanged"} or self.target is None:
+        if self.status not in SERVING or self.target is None:
             return []
         return [self.target, *(a.target for a in self.also if a.status != "failed")]
 

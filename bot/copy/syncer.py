@@ -49,7 +49,7 @@ from bot import timestamps
 from bot.copy.addresses import AddressWriter
 from bot.copy.engine import BlobStager, CopyEngine, Part
 from bot.copy.lookup import Lookups, Resolved
-from bot.copy.model import Artifact, Copier, Registry, SyncItem, SyncResult
+from bot.copy.model import SERVING, Artifact, Copier, Registry, SyncItem, SyncResult
 from bot.copy.platforms import REPLACED_SUBSET_NOTE, plan_subset, refuse_narrowing
 from bot.copy.referrers import Carried, ReferrerCopier, said
 from bot.copy.settings import DEFAULT_COPY_PROCESSES, MIN_LOOKUPS
@@ -244,7 +244,7 @@ class Syncer:
                                 platforms=item.platforms)
         finally:
             begun.meter.release()
-        if item.also and result.status in {"copied", "unchanged"} and result.target and result.digest:
+        if item.also and result.status in SERVING and result.target and result.digest:
             result.also = self._addresses.write(
                 result.target, result.digest, item.also, platforms=item.platforms,
                 current={ref: peek.result() for ref, peek in peeks.items()

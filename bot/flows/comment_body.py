@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.copy.model import SERVING
 from bot.errors import ErrorKind
 from bot.flows.outcomes import ImageOutcome
 from bot.flows.plan import Plan, PlannedImage
@@ -77,7 +78,7 @@ class CommentWriter:
         deferred = [r for r in results if r.status == "deferred"]
         return self._render(
             plan=plan, phase="result", record=record, outcome=str(outcome),
-            mirrored=[r for r in results if r.status in {"copied", "unchanged"}],
+            mirrored=[r for r in results if r.status in SERVING],
             refused=refused, failed=failed, deferred=deferred, any_denied=bool(denied),
             resume_after=record.resume_after,
             example_pattern=denied[0].source.name if denied and denied[0].source else "",

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.copy.model import SyncResult
+from bot.copy.model import SERVING, SyncResult
 from bot.flows.outcomes import ImageOutcome
 from bot.flows.plan import Plan
 from bot.records import record as records
@@ -60,7 +60,7 @@ def outcome_of(plan: Plan, results: Sequence[ImageOutcome]) -> Outcome:
         return Outcome.FAILED
     if any(r.status == "deferred" for r in results):
         return Outcome.DEFERRED
-    if any(r.status in {"copied", "unchanged"} for r in results):
+    if any(r.status in SERVING for r in results):
         return Outcome.MIRRORED
     if any(image.decision == "denied" for image in plan.images) and not failed:
         return Outcome.DENIED
@@ -103,7 +103,7 @@ def result_record(issue: int, outcome: Outcome, at: str, results: Sequence[Image
                       entries=r.entries, referrers=r.referrer_set,
                       referrers_incomplete=r.referrers_incomplete,
                       signed=bool(r.signed)).keeping_served(before.get(str(r.target)))
-        for r in results if isinstance(r, SyncResult) and r.status in {"copied", "unchanged"}
+        for r in results if isinstance(r, SyncResult) and r.status in SERVING
         and r.digest)
     return ResultRecord(issue=issue, phase=Phase.RESULT, outcome=outcome, at=at,
                         attempts=attempts, images=images,

@@ -26,7 +26,7 @@ from typing import Any, Literal, TextIO
 
 from bot import timestamps
 from bot.config import Config
-from bot.copy.model import SyncItem, SyncResult
+from bot.copy.model import SERVING, SyncItem, SyncResult
 from bot.copy.syncer import Syncer
 from bot.errors import ConfigError, ErrorKind, TransferError
 from bot.flows.follow_records import RecordWriter, Tracking, TrackingForge, read_tracking
@@ -41,7 +41,6 @@ from bot.records import record as records
 from bot.records.record import MAX_IMAGES, RecordedImage
 
 ListTags = Callable[[Reference], list[str]]
-MIRRORED = frozenset({"copied", "unchanged"})
 
 
 @dataclass(frozen=True)
@@ -195,7 +194,7 @@ def record_images(following: Following, namer: Namer, now: str) -> list[Recorded
     images = []
     for tag, result in zip(following.to_sync, following.results, strict=True):
         before = following.recorded.get(tag)
-        if result.status in MIRRORED and result.target is not None and result.digest:
+        if result.status in SERVING and result.target is not None and result.digest:
             first = before.first_sync if before and before.first_sync else now
             images.append(RecordedImage(
                 str(result.source), str(result.target), result.digest, (), first,

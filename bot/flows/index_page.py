@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from bot import timestamps
 from bot.config import Config
+from bot.copy.model import SERVING
 from bot.flows.follow_records import FOLLOW_LABEL
 from bot.forge.protocol import BotComment, Forge
 from bot.records import record as records
@@ -103,7 +104,7 @@ def apply_report(index: Index, report: dict[str, Any]) -> None:
     finished = str(report.get("finished_at", ""))
     for result in report.get("results", []):
         entry = index.entries.get(str(result.get("target")))
-        if entry is None or result.get("status") not in {"copied", "unchanged"}:
+        if entry is None or result.get("status") not in SERVING:
             continue
         digest = str(result.get("digest") or entry.digest)
         # The platforms recorded were served by the recorded digest, and its signatures were

@@ -26,7 +26,7 @@ from typing import Any, Literal, TextIO
 
 from bot import timestamps
 from bot.config import Config
-from bot.copy.model import SyncItem, SyncResult
+from bot.copy.model import SERVING, SyncItem, SyncResult
 from bot.copy.syncer import Syncer
 from bot.errors import ErrorKind, MirrorBotError
 from bot.forge.protocol import Forge
@@ -75,7 +75,7 @@ def resync(entries: list[IndexEntry], syncer: Syncer, config: Config, *, jobs: i
         # tag, an update deferred or failed in an earlier run, an address added or lost.
         moved = result.digest != entry.digest or set(map(str, result.addresses[1:])) != set(
             entry.image.also) or _carried_differs(entry, result)
-        if moved and result.status in {"copied", "unchanged"} and forge is not None \
+        if moved and result.status in SERVING and forge is not None \
                 and entry.comment_id:
             if updates >= max_record_updates:
                 # The mirror serves it already; the record catches up in a later run, within

@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import TextIO
 
 from bot.config import Config
-from bot.copy.model import SyncItem, SyncResult
+from bot.copy.model import SERVING, SyncItem, SyncResult
 from bot.copy.syncer import Syncer
 from bot.errors import TransferError
 from bot.flows.outcomes import ImageOutcome, Unsynced
@@ -109,10 +109,10 @@ def run_sync(images: Sequence[str], platforms: Sequence[Platform], config: Confi
     else:
         for result in results:
             line = f"{result.status}: {result.source}"
-            if result.target and result.status in {"copied", "unchanged"}:
+            if result.target and result.status in SERVING:
                 line += f" -> {result.target} ({result.digest})"
             error = result.to_json()["error"]
             if error:
                 line += f"\n  {error['kind']}: {error['message']}"
             print(secrets.redact(line))
-    return 0 if all(r.status in {"copied", "unchanged"} for r in results) else 1
+    return 0 if all(r.status in SERVING for r in results) else 1

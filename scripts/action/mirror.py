@@ -24,11 +24,11 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from bot.copy.model import SERVING
 from bot.errors import InvalidReference
 from bot.image import reference
 
 TAG_GLOB = re.compile(r"[*?\[]")
-MIRRORED = frozenset({"copied", "unchanged"})  # the statuses whose target serves the image
 
 
 def split_images(text: str) -> list[str]:
@@ -79,7 +79,7 @@ def write_output(path: str, name: str, value: str) -> None:
 
 def addresses(result: dict) -> list[str]:
     """One line per result, in order: its target when it was mirrored, else empty."""
-    return [str(entry.get("target") or "") if entry.get("status") in MIRRORED else ""
+    return [str(entry.get("target") or "") if entry.get("status") in SERVING else ""
             for entry in result.get("results", [])]
 
 
