@@ -124,8 +124,7 @@ class RequestHandler:
                 "issue", size=human_size(size), limit=human_size(limit)), ErrorKind.TOO_LARGE)
             return self._conclude(issue, comment, outcome_of(plan, unlisted), plan=plan,
                                   results=unlisted, previous=previous)
-        comment = self._upsert(issue, comment, self.comments.syncing(plan, record, size),
-                               self.comments.brief(record))
+        comment = self._upsert(issue, comment, self.comments.syncing(plan, record, size), record)
         # What came along last time: the no-op check compares it, an incomplete copy retries.
         carried = {image.target: (image.referrers, image.referrers_incomplete)
                    for image in previous.images} if previous else {}
@@ -179,7 +178,7 @@ class RequestHandler:
         record = result_record(issue.number, outcome, self._now(), results, previous,
                                attempts=attempts)
         body = self.comments.result(plan, outcome, results, record, cap=cap, title=issue.title)
-        self._upsert(issue, comment, body, self.comments.brief(record))
+        self._upsert(issue, comment, body, record)
         update = issue_update(outcome, self.config.labels, issue.labels, issue.state)
         self.forge.update_issue(issue, update.labels, update.state, update.state_reason)
         statuses = "; ".join(map(_logged, results)) or "nothing synced"
@@ -188,14 +187,14 @@ class RequestHandler:
                           tuple(results))
 
     def _upsert(self, issue: IssueSnapshot, comment: BotComment | None, body: str,
-                brief: str) -> BotComment:
-        """Write the bot's comment; one GitHub refuses as too long is written `brief` (a line,
-        the job summary's link, the record), so the request still ends."""
+                record: ResultRecord) -> BotComment:
+        """Write the bot's comment; one GitHub refuses as too long is written brief (a line, the
+        job summary's link, `record`), so the request still ends."""
         try:
             return self._write(issue, comment, body)
         except CommentTooLong as error:
             self.say(f"issue #{issue.number}: {error}; the short comment is written instead")
-            return self._write(issue, comment, brief)
+            return self._write(issue, comment, self.comments.brief(record))
 
     def _write(self, issue: IssueSnapshot, comment: BotComment | None, body: str) -> BotComment:
         if comment is None:
